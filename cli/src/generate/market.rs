@@ -1,0 +1,360 @@
+//! Deterministic OHLCV market data: geometric Brownian motion per symbol on the NYSE calendar, with an optional
+//! rate of realistic defects for cleaning stages to remove.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::RecordBatch;
+use serde::Serialize;
+use strata_sql::calendar::{ExchangeCalendar, Nyse};
+
+use super::rng::Rng;
+
+/// Minutes in a regular NYSE session (09:30–16:00 New York time).
+const SESSION_MINUTES: u32 = 390;
+/// Trading days per year used to annualise drift and volatility.
+const TRADING_DAYS: f64 = 252.0;
+
+/// Bar size of generated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BarInterval {
+    /// One bar per trading session, stamped at the 16:00 New York close.
+    Daily,
+    /// One bar per minute of each session, stamped at the minute's start.
+    Minute,
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct MarketSpec {
+    pub symbols: usize,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub seed: u64,
+    /// Probability in `[0, 1]` that a generated row carries one defect.
+    pub defect_rate: f64,
+    pub interval: BarInterval,
+}
+
+/// How many defects of each kind were injected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DefectCounts {
+    /// Extra exact copies of a row.
+    pub duplicates: u64,
+    /// Rows with one of open/high/low/close NULL.
+    pub null_prices: u64,
+    /// Rows with a zero or negative price.
+    pub non_positive_prices: u64,
+    /// Rows whose high is below their low.
+    pub high_below_low: u64,
+    /// Rows with every price multiplied by 50 (a bad tick).
+    pub spikes: u64,
+    /// Valid rows written later than rows that follow them in time.
+    pub out_of_order: u64,
+}
+
+impl DefectCounts {
+    /// Defective rows a cleaning stage must remove (out-of-order rows are valid and stay).
+    pub fn removable(&self) -> u64 {
+        self.duplicates + self.null_prices + self.non_positive_prices + self.high_below_low + self.spikes
+    }
+
+    fn add(&mut self, o: &DefectCounts) {
+        self.duplicates += o.duplicates;
+        self.null_prices += o.null_prices;
+        self.non_positive_prices += o.non_positive_prices;
+        self.high_below_low += o.high_below_low;
+        self.spikes += o.spikes;
+        self.out_of_order += o.out_of_order;
+    }
+}
+
+/// Generated data, ready to write.
+#[derive(Debug)]
+pub struct Generated {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rows: usize,
+    pub defects: DefectCounts,
+}
+
+/// The bronze price schema: `year` is the partition column.
+pub fn market_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("symbol", DataType::Utf8, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("open", DataType::Float64, true),
+        Field::new("high", DataType::Float64, true),
+        Field::new("low", DataType::Float64, true),
+        Field::new("close", DataType::Float64, true),
+        Field::new("volume", DataType::Int64, true),
+        Field::new("year", DataType::Int32, false),
+    ]))
+}
+
+/// A four-letter ticker for symbol number `i` (`AAAA`, `AAAB`, …).
+pub fn ticker(i: usize) -> String {
+    let mut n = i;
+    let mut chars = [b'A'; 4];
+    for c in chars.iter_mut().rev() {
+        *c = b'A' + (n % 26) as u8;
+        n /= 26;
+    }
+    String::from_utf8_lossy(&chars).into_owned()
+}
+
+/// Hours New York is behind UTC on `date` (US daylight saving rules since 2007).
+fn new_york_offset_hours(date: NaiveDate) -> i64 {
+    let second_sunday_march = NaiveDate::from_weekday_of_month_opt(date.year(), 3, Weekday::Sun, 2);
+    let first_sunday_november = NaiveDate::from_weekday_of_month_opt(date.year(), 11, Weekday::Sun, 1);
+    match (second_sunday_march, first_sunday_november) {
+        (Some(start), Some(end)) if date >= start && date < end => 4,
+        _ => 5,
+    }
+}
+
+/// Microseconds since the epoch of a New York wall-clock time.
+fn new_york_micros(date: NaiveDate, hour: u32, minute: u32) -> i64 {
+    let local = NaiveDateTime::new(date, NaiveTime::from_hms_opt(hour, minute, 0).unwrap_or_default());
+    let utc = local + chrono::Duration::hours(new_york_offset_hours(date));
+    utc.and_utc().timestamp_micros()
+}
+
+/// One bar before defects.
+#[derive(Debug, Clone, Copy)]
+struct Bar {
+    ts: i64,
+    year: i32,
+    open: Option<f64>,
+    high: Option<f64>,
+    low: Option<f64>,
+    close: Option<f64>,
+    volume: i64,
+}
+
+fn cents(x: f64) -> f64 {
+    ((x * 100.0).round() / 100.0).max(0.01)
+}
+
+/// All bars of one symbol, in time order, with defects applied.
+fn symbol_bars(spec: &MarketSpec, sessions: &[NaiveDate], index: usize, counts: &mut DefectCounts) -> Vec<Bar> {
+    let mut rng = Rng::new(spec.seed, index as u64);
+    let mut price = (rng.range(10f64.ln(), 500f64.ln())).exp();
+    let mu = rng.range(-0.05, 0.15);
+    let sigma = rng.range(0.15, 0.60);
+    let base_volume = rng.range(2e5f64.ln(), 2e7f64.ln()).exp();
+    let steps_per_day = match spec.interval {
+        BarInterval::Daily => 1,
+        BarInterval::Minute => SESSION_MINUTES,
+    };
+    let dt = 1.0 / (TRADING_DAYS * steps_per_day as f64);
+    let step_sd = sigma * dt.sqrt();
+    let drift = (mu - 0.5 * sigma * sigma) * dt;
+    let volume_scale = base_volume / steps_per_day as f64;
+
+    let mut clean = Vec::with_capacity(sessions.len() * steps_per_day as usize);
+    for date in sessions {
+        for step in 0..steps_per_day {
+            let open = price * (0.2 * step_sd * rng.normal()).exp();
+            let close = open * (drift + step_sd * rng.normal()).exp();
+            let high = open.max(close) * (0.5 * step_sd * rng.normal().abs()).exp();
+            let low = open.min(close) * (-0.5 * step_sd * rng.normal().abs()).exp();
+            let ret = (close / price).ln().abs();
+            let volume = (volume_scale * (0.3 * rng.normal()).exp() * (1.0 + 20.0 * ret)).round() as i64;
+            price = close;
+            let ts = match spec.interval {
+                BarInterval::Daily => new_york_micros(*date, 16, 0),
+                BarInterval::Minute => new_york_micros(*date, 9 + (30 + step) / 60, (30 + step) % 60),
+            };
+            clean.push(Bar {
+                ts,
+                year: date.year(),
+                open: Some(cents(open)),
+                high: Some(cents(high)),
+                low: Some(cents(low)),
+                close: Some(cents(close)),
+                volume: volume.max(1),
+            });
+        }
+    }
+    if spec.defect_rate <= 0.0 {
+        return clean;
+    }
+
+    let mut out = Vec::with_capacity(clean.len() + clean.len() / 50);
+    // Rows held back to be written after the next few rows.
+    let mut delayed: Vec<(usize, Bar)> = Vec::new();
+    for (i, mut bar) in clean.into_iter().enumerate() {
+        let mut duplicate = false;
+        if rng.uniform() < spec.defect_rate {
+            match rng.below(6) {
+                0 => {
+                    duplicate = true;
+                    counts.duplicates += 1;
+                }
+                1 => {
+                    match rng.below(4) {
+                        0 => bar.open = None,
+                        1 => bar.high = None,
+                        2 => bar.low = None,
+                        _ => bar.close = None,
+                    }
+                    counts.null_prices += 1;
+                }
+                2 => {
+                    let bad = if rng.below(2) == 0 { 0.0 } else { -bar.close.unwrap_or(1.0) };
+                    if rng.below(2) == 0 {
+                        bar.close = Some(bad);
+                    } else {
+                        bar.low = Some(bad);
+                    }
+                    counts.non_positive_prices += 1;
+                }
+                3 => {
+                    let (h, l) = (bar.high.unwrap_or(1.0), bar.low.unwrap_or(1.0));
+                    bar.high = Some(cents(l * 0.98));
+                    bar.low = Some(cents(h * 1.02));
+                    counts.high_below_low += 1;
+                }
+                4 => {
+                    for p in [&mut bar.open, &mut bar.high, &mut bar.low, &mut bar.close] {
+                        *p = p.map(|x| x * 50.0);
+                    }
+                    counts.spikes += 1;
+                }
+                _ => {
+                    delayed.push((i + 1 + rng.below(5) as usize, bar));
+                    counts.out_of_order += 1;
+                    continue;
+                }
+            }
+        }
+        out.push(bar);
+        if duplicate {
+            out.push(bar);
+        }
+        delayed.retain(|(due, held)| {
+            if *due <= i {
+                out.push(*held);
+                false
+            } else {
+                true
+            }
+        });
+    }
+    out.extend(delayed.into_iter().map(|(_, b)| b));
+    out
+}
+
+fn to_batch(schema: &SchemaRef, symbols: &[(String, Vec<Bar>)]) -> Result<RecordBatch, ArrowError> {
+    let rows: usize = symbols.iter().map(|(_, b)| b.len()).sum();
+    let mut symbol = StringBuilder::with_capacity(rows, rows * 4);
+    let mut ts = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
+    let mut open = Float64Builder::with_capacity(rows);
+    let mut high = Float64Builder::with_capacity(rows);
+    let mut low = Float64Builder::with_capacity(rows);
+    let mut close = Float64Builder::with_capacity(rows);
+    let mut volume = Int64Builder::with_capacity(rows);
+    let mut year = Int32Builder::with_capacity(rows);
+    for (name, bars) in symbols {
+        for b in bars {
+            symbol.append_value(name);
+            ts.append_value(b.ts);
+            open.append_option(b.open);
+            high.append_option(b.high);
+            low.append_option(b.low);
+            close.append_option(b.close);
+            volume.append_value(b.volume);
+            year.append_value(b.year);
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(symbol.finish()),
+        Arc::new(ts.finish()),
+        Arc::new(open.finish()),
+        Arc::new(high.finish()),
+        Arc::new(low.finish()),
+        Arc::new(close.finish()),
+        Arc::new(volume.finish()),
+        Arc::new(year.finish()),
+    ];
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// Generate the data described by `spec`, using every core; the output depends only on `spec`.
+pub fn generate(spec: &MarketSpec) -> Result<Generated, ArrowError> {
+    if spec.symbols == 0 || spec.symbols > 26usize.pow(4) {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "--symbols must be between 1 and {}, got {}",
+            26usize.pow(4),
+            spec.symbols
+        )));
+    }
+    if spec.end < spec.start {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "--end {} is before --start {}",
+            spec.end, spec.start
+        )));
+    }
+    if !(0.0..=1.0).contains(&spec.defect_rate) {
+        return Err(ArrowError::InvalidArgumentError(format!(
+            "--defect-rate must be within [0, 1], got {}",
+            spec.defect_rate
+        )));
+    }
+    let schema = market_schema();
+    let sessions = Nyse.sessions(spec.start, spec.end);
+    let rows_per_symbol = sessions.len().max(1)
+        * match spec.interval {
+            BarInterval::Daily => 1,
+            BarInterval::Minute => SESSION_MINUTES as usize,
+        };
+    let per_group = (128 * 1024 / rows_per_symbol).clamp(1, spec.symbols);
+    let groups = spec.symbols.div_ceil(per_group);
+
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(groups);
+    let mut results: Vec<(usize, Result<RecordBatch, ArrowError>, DefectCounts)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let g = next.fetch_add(1, Ordering::Relaxed);
+                        if g >= groups {
+                            break done;
+                        }
+                        let mut counts = DefectCounts::default();
+                        let lo = g * per_group;
+                        let hi = ((g + 1) * per_group).min(spec.symbols);
+                        let symbols: Vec<(String, Vec<Bar>)> = (lo..hi)
+                            .map(|i| (ticker(i), symbol_bars(spec, &sessions, i, &mut counts)))
+                            .collect();
+                        done.push((g, to_batch(&schema, &symbols), counts));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    results.sort_by_key(|(g, _, _)| *g);
+
+    let mut defects = DefectCounts::default();
+    let mut batches = Vec::with_capacity(results.len());
+    for (_, batch, counts) in results {
+        batches.push(batch?);
+        defects.add(&counts);
+    }
+    if batches.len() != groups {
+        return Err(ArrowError::ComputeError("a generator thread panicked".into()));
+    }
+    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    Ok(Generated { schema, batches, rows, defects })
+}

@@ -1,0 +1,56 @@
+//! The `strata-planner` error type.
+
+use datafusion::error::DataFusionError;
+use strata_sql::{SourceLocation, SqlError};
+
+/// Errors from planning and running a job.
+#[derive(Debug, thiserror::Error)]
+pub enum PlannerError {
+    /// The job file could not be read or parsed.
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    /// The job is ill-formed: unknown table, cycle, duplicate definition, bad parameter, plan error.
+    #[error("{location}: {message}")]
+    Job { location: SourceLocation, message: String },
+    /// A stage failed while running.
+    #[error("stage '{stage}' ({location}) failed: {source}")]
+    Stage {
+        stage: String,
+        location: SourceLocation,
+        #[source]
+        source: DataFusionError,
+    },
+    /// Committing an output table failed.
+    #[error("committing table '{table}' failed: {source}")]
+    Commit {
+        table: String,
+        #[source]
+        source: strata_connectors::ConnectorError,
+    },
+    #[error(transparent)]
+    Connector(#[from] strata_connectors::ConnectorError),
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+}
+
+impl PlannerError {
+    /// The job-file location at fault, when there is one.
+    pub fn location(&self) -> Option<&SourceLocation> {
+        match self {
+            PlannerError::Sql(e) => e.location(),
+            PlannerError::Job { location, .. } | PlannerError::Stage { location, .. } => Some(location),
+            _ => None,
+        }
+    }
+}
+
+impl From<PlannerError> for DataFusionError {
+    fn from(e: PlannerError) -> Self {
+        match e {
+            PlannerError::DataFusion(e) => e,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}
+
+pub type Result<T, E = PlannerError> = std::result::Result<T, E>;

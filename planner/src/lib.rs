@@ -1,0 +1,28 @@
+//! Strata's planner: turns a parsed job file into a DAG of stages (by following table references), plans every
+//! stage into a bound DataFusion logical plan before anything runs, and runs the DAG on the embedded engine —
+//! independent stages concurrently, output tables committed only when every stage has succeeded.
+
+pub mod config;
+pub mod dag;
+pub mod error;
+pub mod explain;
+pub mod params;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod stage_table;
+
+pub use config::{StrataOptions, new_context};
+pub use dag::{Stage, StageDag};
+pub use error::{PlannerError, Result};
+pub use explain::explain;
+pub use params::Params;
+pub use plan::{PlannedJob, plan_job};
+pub use report::{EventSink, JobEvent, RunSummary};
+pub use run::run;
+
+/// Load, parse and plan a job file.
+pub async fn load_and_plan(path: &str, options: StrataOptions, params: &Params) -> Result<PlannedJob> {
+    let job = strata_sql::JobFile::load(path)?;
+    plan_job(job, options, params).await
+}

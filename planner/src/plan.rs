@@ -1,0 +1,330 @@
+//! Planning: every stage of a job becomes a bound DataFusion logical plan before anything runs, so that unknown
+//! tables, functions, columns, type errors and missing parameters are all reported up front.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::datasource::ViewTable;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, cast, col};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{Query, Statement};
+use strata_connectors::delta::{self, WriteMode};
+use strata_connectors::location;
+use strata_sql::{JobFile, JobStatement, SourceLocation, StatementKind};
+use url::Url;
+
+use crate::config::{StrataOptions, new_context};
+use crate::dag::StageDag;
+use crate::error::{PlannerError, Result};
+use crate::params::{Params, bind};
+use crate::stage_table::StageTable;
+
+/// Where a stage's rows go when the job commits.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Normalized table name.
+    pub table: String,
+    pub url: Url,
+    pub partition_by: Vec<String>,
+    pub mode: WriteMode,
+}
+
+/// One planned stage.
+#[derive(Debug, Clone)]
+pub struct PlannedStage {
+    /// The bound logical plan of a view, table or insert.
+    pub plan: Option<LogicalPlan>,
+    pub output: Option<Output>,
+    /// The provider downstream stages read (materialized tables).
+    pub table: Option<Arc<StageTable>>,
+    /// A source's resolved location.
+    pub source: Option<String>,
+}
+
+/// A job whose every stage planned successfully.
+pub struct PlannedJob {
+    pub job: JobFile,
+    pub dag: StageDag,
+    pub ctx: SessionContext,
+    pub stages: Vec<PlannedStage>,
+}
+
+/// Parse-free part of planning: `job` is already parsed.
+pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> Result<PlannedJob> {
+    let dag = StageDag::build(&job)?;
+    check_parameters(&job, params)?;
+    let warehouse: PathBuf = options.warehouse_path();
+    let ctx = new_context(options);
+    register_schemas(&ctx, &job)?;
+
+    let mut stages: Vec<Option<PlannedStage>> = vec![None; dag.stages.len()];
+    for &i in &dag.order {
+        let stmt = &dag.stages[i].statement;
+        let planned = match &stmt.kind {
+            StatementKind::Source(create) => {
+                let target = stmt.target();
+                let written = create.locations.first().cloned().unwrap_or_default();
+                let url = location::resolve(&written, &warehouse).map_err(|e| job_err(stmt, e))?;
+                let format = create.file_type.to_uppercase();
+                let provider: Arc<dyn TableProvider> = if format == "DELTA" {
+                    let table = delta::open(&url).await.map_err(|e| PlannerError::Job {
+                        location: stmt.location.clone(),
+                        message: format!("source '{}': {e}", target.name),
+                    })?;
+                    delta::provider(&table, &ctx.state()).await.map_err(|e| job_err(stmt, e))?
+                } else {
+                    let mut create = (**create).clone();
+                    create.locations = vec![listing_location(&url)];
+                    // Register under a scratch name, then move it to the job's (possibly qualified) name.
+                    let plan = ctx
+                        .state()
+                        .statement_to_plan(DFStatement::CreateExternalTable(create))
+                        .await
+                        .map_err(|e| df_err(stmt, e))?;
+                    ctx.execute_logical_plan(plan).await.map_err(|e| df_err(stmt, e))?;
+                    ctx.table_provider(TableReference::from(target.name.as_str())).await.map_err(|e| df_err(stmt, e))?
+                };
+                register(&ctx, &target.name, provider, stmt)?;
+                PlannedStage { plan: None, output: None, table: None, source: Some(url.to_string()) }
+            }
+            StatementKind::View { query, .. } => {
+                let plan = plan_query(&ctx, stmt, query, params).await?;
+                let view = ViewTable::new(plan.clone(), Some(stmt.text.clone()));
+                register(&ctx, &stmt.target().name, Arc::new(view), stmt)?;
+                PlannedStage { plan: Some(plan), output: None, table: None, source: None }
+            }
+            StatementKind::Table { query, partitioned_by, .. } => {
+                let plan = plan_query(&ctx, stmt, query, params).await?;
+                let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+                let name = stmt.target().name;
+                let mut partition_by = Vec::with_capacity(partitioned_by.len());
+                for ident in partitioned_by {
+                    let column = strata_sql::job::normalize_ident(ident);
+                    if schema.field_with_name(&column).is_err() {
+                        return Err(PlannerError::Job {
+                            location: SourceLocation {
+                                file: stmt.location.file.clone(),
+                                line: ident.span.start.line.max(1),
+                                column: ident.span.start.column.max(1),
+                            },
+                            message: format!("partition column '{column}' is not a column of '{name}'"),
+                        });
+                    }
+                    partition_by.push(column);
+                }
+                let table = Arc::new(StageTable::new(schema));
+                register(&ctx, &name, table.clone(), stmt)?;
+                let url = location::warehouse_table(&name, &warehouse).map_err(|e| job_err(stmt, e))?;
+                let output = Output { table: name, url, partition_by, mode: WriteMode::Overwrite };
+                PlannedStage { plan: Some(plan), output: Some(output), table: Some(table), source: None }
+            }
+            StatementKind::Insert { query, .. } => {
+                let plan = plan_query(&ctx, stmt, query, params).await?;
+                let (output, target_schema, table) = insert_target(&ctx, &dag, &stages, stmt, &warehouse).await?;
+                let plan = match target_schema {
+                    Some(schema) => conform(plan, &schema, stmt)?,
+                    None => plan,
+                };
+                PlannedStage { plan: Some(plan), output: Some(output), table, source: None }
+            }
+        };
+        stages[i] = Some(planned);
+    }
+    let stages = stages.into_iter().map(|s| s.ok_or_else(|| DataFusionError::Internal("unplanned stage".into())));
+    let stages = stages.collect::<Result<Vec<_>, _>>()?;
+
+    // Analyze and optimize every plan now: type errors surface here, not half way through a run.
+    for (i, stage) in stages.iter().enumerate() {
+        if let Some(plan) = &stage.plan {
+            ctx.state().optimize(plan).map_err(|e| df_err(&dag.stages[i].statement, e))?;
+        }
+    }
+    Ok(PlannedJob { job, dag, ctx, stages })
+}
+
+/// Every `${name}` must have a value; values nobody uses are probably typos.
+fn check_parameters(job: &JobFile, params: &Params) -> Result<()> {
+    for st in &job.statements {
+        for (name, location) in &st.parameters {
+            if params.get(name).is_none() {
+                return Err(PlannerError::Job {
+                    location: location.clone(),
+                    message: format!("missing parameter ${{{name}}}: pass --param {name}=VALUE"),
+                });
+            }
+        }
+    }
+    let used = job.parameters();
+    for name in params.names() {
+        if !used.contains(name) {
+            tracing::warn!(parameter = name, "parameter given but not used by the job");
+        }
+    }
+    Ok(())
+}
+
+/// Create the schemas (`silver` in `silver.daily_bars`) that the job's names use.
+fn register_schemas(ctx: &SessionContext, job: &JobFile) -> Result<()> {
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| DataFusionError::Internal("default catalog missing".into()))?;
+    let mut schemas = BTreeSet::new();
+    for st in &job.statements {
+        let target = st.target();
+        let parts: Vec<&str> = target.name.split('.').collect();
+        match parts.len() {
+            1 => {}
+            2 => {
+                schemas.insert(parts[0].to_string());
+            }
+            _ => {
+                return Err(PlannerError::Job {
+                    location: target.location,
+                    message: format!("'{}': table names are `table` or `schema.table`", target.name),
+                });
+            }
+        }
+    }
+    for schema in schemas {
+        if catalog.schema(&schema).is_none() {
+            catalog.register_schema(&schema, Arc::new(MemorySchemaProvider::new()))?;
+        }
+    }
+    Ok(())
+}
+
+fn register(ctx: &SessionContext, name: &str, provider: Arc<dyn TableProvider>, stmt: &JobStatement) -> Result<()> {
+    let reference = TableReference::from(name);
+    // A non-Delta source was registered by DataFusion itself under the same name.
+    if ctx.table_exist(reference.clone()).map_err(|e| df_err(stmt, e))? {
+        ctx.deregister_table(reference.clone()).map_err(|e| df_err(stmt, e))?;
+    }
+    ctx.register_table(reference, provider).map_err(|e| df_err(stmt, e))?;
+    Ok(())
+}
+
+/// What DataFusion's listing tables expect: a local path (a directory ends in `/`) or a URL.
+fn listing_location(url: &Url) -> String {
+    match location::local_path(url) {
+        Some(path) if path.is_dir() => format!("{}/", path.display()),
+        Some(path) => path.display().to_string(),
+        None => url.to_string(),
+    }
+}
+
+async fn plan_query(ctx: &SessionContext, stmt: &JobStatement, query: &Query, params: &Params) -> Result<LogicalPlan> {
+    let statement = DFStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
+    let plan = ctx.state().statement_to_plan(statement).await.map_err(|e| df_err(stmt, e))?;
+    bind(plan, stmt, params)
+}
+
+/// Resolve an insert's target: a table this job creates, a Delta source, or a warehouse table.
+async fn insert_target(
+    ctx: &SessionContext,
+    dag: &StageDag,
+    planned: &[Option<PlannedStage>],
+    stmt: &JobStatement,
+    warehouse: &std::path::Path,
+) -> Result<(Output, Option<SchemaRef>, Option<Arc<StageTable>>)> {
+    let name = stmt.target().name;
+    let definer = dag.stages.iter().find(|s| {
+        !matches!(s.statement.kind, StatementKind::Insert { .. }) && s.statement.target().name == name
+    });
+    let append = |url: Url, partition_by: Vec<String>| Output { table: name.clone(), url, partition_by, mode: WriteMode::Append };
+    match definer.map(|d| (&d.statement.kind, d.index)) {
+        Some((StatementKind::Table { .. }, i)) => {
+            let stage = planned[i].as_ref().ok_or_else(|| DataFusionError::Internal("insert before its table".into()))?;
+            let out = stage.output.clone().ok_or_else(|| DataFusionError::Internal("table without output".into()))?;
+            let table = stage.table.clone();
+            Ok((append(out.url, out.partition_by), table.as_ref().map(|t| t.schema()), table))
+        }
+        Some((StatementKind::Source(create), i)) => {
+            if !create.file_type.eq_ignore_ascii_case("DELTA") {
+                return Err(PlannerError::Job {
+                    location: stmt.location.clone(),
+                    message: format!("INSERT INTO '{name}': only Delta tables accept inserts, it is {}", create.file_type),
+                });
+            }
+            let stage = planned[i].as_ref().ok_or_else(|| DataFusionError::Internal("insert before its source".into()))?;
+            let url = Url::parse(stage.source.as_deref().unwrap_or_default()).map_err(|e| job_err(stmt, e))?;
+            let table = delta::open(&url).await.map_err(|e| job_err(stmt, e))?;
+            let partition_by = delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
+            let provider = ctx.table_provider(TableReference::from(name.as_str())).await.map_err(|e| df_err(stmt, e))?;
+            Ok((append(url, partition_by), Some(provider.schema()), None))
+        }
+        Some((StatementKind::View { .. }, _)) => Err(PlannerError::Job {
+            location: stmt.target().location,
+            message: format!("INSERT INTO '{name}': it is a view"),
+        }),
+        _ => {
+            let url = location::warehouse_table(&name, warehouse).map_err(|e| job_err(stmt, e))?;
+            match delta::open(&url).await {
+                Ok(table) => {
+                    let partition_by = delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
+                    let provider = delta::provider(&table, &ctx.state()).await.map_err(|e| job_err(stmt, e))?;
+                    Ok((append(url, partition_by), Some(provider.schema()), None))
+                }
+                Err(strata_connectors::ConnectorError::Missing { .. } | strata_connectors::ConnectorError::NotDelta { .. }) => {
+                    Ok((append(url, Vec::new()), None, None))
+                }
+                Err(e) => Err(job_err(stmt, e)),
+            }
+        }
+    }
+}
+
+/// Cast and rename an insert's columns, by position, to the target's schema.
+fn conform(plan: LogicalPlan, target: &SchemaRef, stmt: &JobStatement) -> Result<LogicalPlan> {
+    let source = plan.schema().clone();
+    if source.fields().len() != target.fields().len() {
+        return Err(PlannerError::Job {
+            location: stmt.location.clone(),
+            message: format!(
+                "INSERT INTO '{}' gives {} columns, the table has {}",
+                stmt.target().name,
+                source.fields().len(),
+                target.fields().len()
+            ),
+        });
+    }
+    let exprs = source
+        .columns()
+        .into_iter()
+        .zip(target.fields())
+        .map(|(c, f)| cast(col(c), f.data_type().clone()).alias(f.name()))
+        .collect::<Vec<_>>();
+    Ok(LogicalPlanBuilder::from(plan).project(exprs).map_err(|e| df_err(stmt, e))?.build()?)
+}
+
+fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
+    PlannerError::Job { location: stmt.location.clone(), message: e.to_string() }
+}
+
+/// Point a DataFusion planning error at the best location we know: its diagnostic span, the unknown function's
+/// call, or the statement.
+pub(crate) fn df_err(stmt: &JobStatement, e: DataFusionError) -> PlannerError {
+    let mut location = stmt.location.clone();
+    if let Some(span) = e.diagnostic().and_then(|d| d.span) {
+        if span.start.line > 0 {
+            location.line = span.start.line;
+            location.column = span.start.column;
+        }
+    } else if let Some(name) = e.to_string().split("Invalid function '").nth(1).and_then(|r| r.split('\'').next()) {
+        if let Some(call) = stmt.function_calls().into_iter().find(|f| f.name == name) {
+            location = call.location;
+        }
+    }
+    let message = e.find_root().to_string();
+    let message = message
+        .strip_prefix("Error during planning: ")
+        .or_else(|| message.strip_prefix("Schema error: "))
+        .unwrap_or(&message)
+        .replace('\n', " ");
+    PlannerError::Job { location, message }
+}

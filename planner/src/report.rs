@@ -1,0 +1,104 @@
+//! What a run reports: progress events while it runs, a summary when it ends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Progress of a run, for terminals and logs.
+#[derive(Debug, Clone)]
+pub enum JobEvent {
+    /// The job's stages, in topological order, before anything runs.
+    Planned { stages: Vec<(String, &'static str)> },
+    StageStarted { index: usize, name: String },
+    StageFinished { index: usize, name: String, rows: Option<u64>, elapsed: Duration },
+    /// All stages succeeded; output tables are being committed.
+    Committing { tables: usize },
+    Committed { table: String, version: u64, rows: u64 },
+}
+
+/// Receives progress events; must be cheap, it is called from stage tasks.
+pub type EventSink = Arc<dyn Fn(JobEvent) + Send + Sync>;
+
+/// One stage of a finished run.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub stage: String,
+    pub kind: &'static str,
+    /// Rows the stage produced (`None` for sources and views, which produce nothing by themselves).
+    pub rows_out: Option<u64>,
+    pub elapsed_ms: u128,
+}
+
+/// One committed output table.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputReport {
+    pub table: String,
+    pub location: String,
+    pub version: u64,
+    pub rows_written: u64,
+    pub mode: &'static str,
+}
+
+/// The result of a successful run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub job: String,
+    pub run_id: String,
+    pub stages: Vec<StageReport>,
+    pub outputs: Vec<OutputReport>,
+    pub elapsed_ms: u128,
+}
+
+impl RunSummary {
+    /// A plain-text table of stages and outputs.
+    pub fn render(&self) -> String {
+        let mut rows: Vec<[String; 4]> = vec![["stage".into(), "kind".into(), "rows out".into(), "time".into()]];
+        for s in &self.stages {
+            rows.push([
+                s.stage.clone(),
+                s.kind.to_string(),
+                s.rows_out.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                format!("{:.3}s", s.elapsed_ms as f64 / 1000.0),
+            ]);
+        }
+        let mut out = table(&rows);
+        if !self.outputs.is_empty() {
+            let mut rows: Vec<[String; 4]> =
+                vec![["table".into(), "mode".into(), "rows written".into(), "version".into()]];
+            for o in &self.outputs {
+                rows.push([o.table.clone(), o.mode.to_string(), o.rows_written.to_string(), o.version.to_string()]);
+            }
+            out.push('\n');
+            out.push_str(&table(&rows));
+        }
+        out.push_str(&format!("\nrun {} of {} finished in {:.3}s\n", self.run_id, self.job, self.elapsed_ms as f64 / 1000.0));
+        out
+    }
+}
+
+fn table(rows: &[[String; 4]]) -> String {
+    let mut widths = [0usize; 4];
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(j, (c, w))| if j >= 2 { format!("{c:>w$}") } else { format!("{c:<w$}") })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            out.push_str(&rule.join("  "));
+            out.push('\n');
+        }
+    }
+    out
+}

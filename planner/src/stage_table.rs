@@ -1,0 +1,79 @@
+//! The table a materialized stage exposes to the stages that read it.
+
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::project_schema;
+use datafusion::datasource::{MemTable, TableType};
+use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+
+/// A stage's output: its schema is known when the job is planned, its rows once the stage has run. Downstream
+/// plans are built against it before anything runs and read the rows when they execute.
+#[derive(Debug)]
+pub struct StageTable {
+    schema: SchemaRef,
+    partitions: RwLock<Vec<Vec<RecordBatch>>>,
+}
+
+impl StageTable {
+    pub fn new(schema: SchemaRef) -> Self {
+        Self { schema, partitions: RwLock::new(Vec::new()) }
+    }
+
+    /// Add the partitions a stage produced (a table's query, then any inserts into it).
+    pub fn append(&self, partitions: Vec<Vec<RecordBatch>>) -> Result<()> {
+        let mut checked = Vec::with_capacity(partitions.len());
+        for part in partitions {
+            let batches = part
+                .into_iter()
+                .map(|b| RecordBatch::try_new(self.schema.clone(), b.columns().to_vec()))
+                .collect::<Result<Vec<_>, _>>()?;
+            checked.push(batches);
+        }
+        let mut guard = self.partitions.write().map_err(|_| poisoned())?;
+        guard.extend(checked);
+        Ok(())
+    }
+
+    /// Every batch, in order.
+    pub fn batches(&self) -> Result<Vec<RecordBatch>> {
+        let guard = self.partitions.read().map_err(|_| poisoned())?;
+        Ok(guard.iter().flatten().cloned().collect())
+    }
+}
+
+fn poisoned() -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::Internal("stage table lock poisoned".into())
+}
+
+#[async_trait]
+impl TableProvider for StageTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let partitions = self.partitions.read().map_err(|_| poisoned())?.clone();
+        if partitions.is_empty() {
+            // Not run yet (explain, validate): an empty scan of the right shape.
+            return Ok(Arc::new(EmptyExec::new(project_schema(&self.schema, projection)?)));
+        }
+        MemTable::try_new(self.schema.clone(), partitions)?.scan(state, projection, filters, limit).await
+    }
+}

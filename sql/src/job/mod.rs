@@ -1,0 +1,152 @@
+//! Job files: a SQL script of stages.
+//!
+//! A job file is a sequence of `;`-separated statements:
+//!
+//! * `CREATE EXTERNAL TABLE name STORED AS DELTA|PARQUET|CSV|JSON LOCATION '…' [OPTIONS (…)]` — a source;
+//! * `CREATE VIEW name AS <query>` — a logical stage, inlined into its consumers;
+//! * `CREATE TABLE name [PARTITIONED BY (col, …)] AS <query>` — a materialized stage (a Delta table);
+//! * `INSERT INTO name <query>` — an append to a sink table.
+//!
+//! Parameters are written `${name}` anywhere an expression may stand and become typed placeholders, bound at
+//! planning time; they are never spliced into the text. Every statement and table reference keeps its
+//! `file:line:col` so that later errors can point at it.
+
+mod parse;
+mod refs;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::sql::parser::CreateExternalTable;
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Query};
+
+use crate::error::{Result, SourceLocation, SqlError};
+
+pub use parse::parse_job;
+
+/// A parsed job file.
+#[derive(Debug, Clone)]
+pub struct JobFile {
+    /// The path as given (used in every error message).
+    pub path: Arc<str>,
+    pub statements: Vec<JobStatement>,
+}
+
+impl JobFile {
+    /// Read and parse a job file from disk.
+    pub fn load(path: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| SqlError::Io { path: path.to_string(), source })?;
+        parse_job(path, &text)
+    }
+
+    /// Names of every `${param}` the job uses.
+    pub fn parameters(&self) -> BTreeSet<String> {
+        self.statements.iter().flat_map(|s| s.parameters.iter().map(|(n, _)| n.clone())).collect()
+    }
+}
+
+/// One statement of a job file.
+#[derive(Debug, Clone)]
+pub struct JobStatement {
+    /// Where the statement starts.
+    pub location: SourceLocation,
+    /// The statement's text as written (for `explain`).
+    pub text: String,
+    pub kind: StatementKind,
+    /// `${param}` uses in this statement, with their locations.
+    pub parameters: Vec<(String, SourceLocation)>,
+}
+
+/// What a statement declares.
+#[derive(Debug, Clone)]
+pub enum StatementKind {
+    /// `CREATE EXTERNAL TABLE`: a source table.
+    Source(Box<CreateExternalTable>),
+    /// `CREATE VIEW`: a logical stage.
+    View { name: ObjectName, query: Box<Query> },
+    /// `CREATE TABLE … AS`: a materialized stage.
+    Table { name: ObjectName, partitioned_by: Vec<Ident>, query: Box<Query> },
+    /// `INSERT INTO … <query>`: an append.
+    Insert { target: ObjectName, query: Box<Query> },
+}
+
+/// A table named by a statement, with where it was named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    /// Normalized name: unquoted parts lower-cased, joined with `.`.
+    pub name: String,
+    pub location: SourceLocation,
+}
+
+impl JobStatement {
+    /// The table this statement defines or writes, normalized.
+    pub fn target(&self) -> TableRef {
+        let (name, fallback) = match &self.kind {
+            StatementKind::Source(s) => (&s.name, &self.location),
+            StatementKind::View { name, .. } | StatementKind::Table { name, .. } => (name, &self.location),
+            StatementKind::Insert { target, .. } => (target, &self.location),
+        };
+        TableRef { name: normalize_name(name), location: name_location(name, fallback) }
+    }
+
+    /// The query of a view, table or insert.
+    pub fn query(&self) -> Option<&Query> {
+        match &self.kind {
+            StatementKind::Source(_) => None,
+            StatementKind::View { query, .. }
+            | StatementKind::Table { query, .. }
+            | StatementKind::Insert { query, .. } => Some(query),
+        }
+    }
+
+    /// Tables this statement reads, in order of appearance (CTE names excluded).
+    pub fn references(&self) -> Vec<TableRef> {
+        self.query().map(|q| refs::table_references(q, &self.location)).unwrap_or_default()
+    }
+
+    /// Functions this statement calls, with their locations.
+    pub fn function_calls(&self) -> Vec<TableRef> {
+        self.query().map(|q| refs::function_calls(q, &self.location)).unwrap_or_default()
+    }
+
+    /// A short word for the statement kind.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            StatementKind::Source(_) => "source",
+            StatementKind::View { .. } => "view",
+            StatementKind::Table { .. } => "table",
+            StatementKind::Insert { .. } => "insert",
+        }
+    }
+}
+
+/// Normalize an object name the way DataFusion resolves it.
+pub fn normalize_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|part| match part.as_ident() {
+            Some(ident) => normalize_ident(ident),
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+pub fn normalize_ident(ident: &Ident) -> String {
+    if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_lowercase() }
+}
+
+/// Where an object name starts, or `fallback` when the parser recorded no span.
+pub(crate) fn name_location(name: &ObjectName, fallback: &SourceLocation) -> SourceLocation {
+    match name.0.first().and_then(|p| p.as_ident()) {
+        Some(ident) if ident.span.start.line > 0 => SourceLocation {
+            file: fallback.file.clone(),
+            line: ident.span.start.line,
+            column: ident.span.start.column,
+        },
+        _ => fallback.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+//! Tokenize a job file once, split it into statements, turn `${name}` into placeholders, and parse each statement.
+
+use std::sync::Arc;
+
+use datafusion::error::DataFusionError;
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{IsOptional, Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Word};
+
+use super::{JobFile, JobStatement, StatementKind};
+use crate::error::{Result, SourceLocation, SqlError};
+
+/// Parse the text of a job file. `path` is used only to name locations.
+pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
+    let file: Arc<str> = path.into();
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, text).tokenize_with_location().map_err(|e| SqlError::Syntax {
+        location: at(&file, e.location),
+        message: e.message,
+    })?;
+    let lines = LineIndex::new(text);
+
+    let mut statements = Vec::new();
+    for chunk in tokens.split(|t| t.token == Token::SemiColon) {
+        let Some(first) = chunk.iter().find(|t| !is_trivia(&t.token)) else {
+            continue;
+        };
+        let last = chunk.iter().rev().find(|t| !is_trivia(&t.token)).unwrap_or(first);
+        let location = at(&file, first.span.start);
+        let text = lines.slice(text, first.span.start, last.span.end).to_string();
+        let (tokens, parameters) = substitute_parameters(&file, chunk)?;
+        let kind = parse_statement(&file, &location, tokens)?;
+        statements.push(JobStatement { location, text, kind, parameters });
+    }
+    if statements.is_empty() {
+        return Err(SqlError::Invalid {
+            location: SourceLocation { file, line: 1, column: 1 },
+            message: "the job file has no statements".into(),
+        });
+    }
+    Ok(JobFile { path: file, statements })
+}
+
+fn at(file: &Arc<str>, loc: Location) -> SourceLocation {
+    SourceLocation { file: file.clone(), line: loc.line.max(1), column: loc.column.max(1) }
+}
+
+fn is_trivia(token: &Token) -> bool {
+    matches!(token, Token::Whitespace(_) | Token::EOF)
+}
+
+/// Replace each `${name}` (tokens `$`, `{`, `name`, `}`) by the placeholder `$name`.
+fn substitute_parameters(
+    file: &Arc<str>,
+    chunk: &[TokenWithSpan],
+) -> Result<(Vec<TokenWithSpan>, Vec<(String, SourceLocation)>)> {
+    let mut out = Vec::with_capacity(chunk.len());
+    let mut params = Vec::new();
+    let mut i = 0;
+    while i < chunk.len() {
+        let t = &chunk[i];
+        if let Token::Placeholder(p) = &t.token {
+            let location = at(file, t.span.start);
+            if p == "$" {
+                match (chunk.get(i + 1), chunk.get(i + 2), chunk.get(i + 3)) {
+                    (
+                        Some(TokenWithSpan { token: Token::LBrace, .. }),
+                        Some(TokenWithSpan { token: Token::Word(Word { value, .. }), .. }),
+                        Some(TokenWithSpan { token: Token::RBrace, span: end }),
+                    ) => {
+                        let mut span = t.span;
+                        span.end = end.end;
+                        params.push((value.clone(), location));
+                        out.push(TokenWithSpan { token: Token::Placeholder(format!("${value}")), span });
+                        i += 4;
+                        continue;
+                    }
+                    _ => {
+                        return Err(SqlError::Syntax {
+                            location,
+                            message: "a parameter is written ${name}".into(),
+                        });
+                    }
+                }
+            }
+            let name = &p[1..];
+            if name.is_empty() || name.chars().all(|c| c.is_ascii_digit()) || !p.starts_with('$') {
+                return Err(SqlError::Syntax {
+                    location,
+                    message: format!("positional parameter {p} is not supported: name it, as ${{name}}"),
+                });
+            }
+            params.push((name.to_string(), location));
+        }
+        out.push(t.clone());
+        i += 1;
+    }
+    // The statement ends where the chunk ends; the parser wants an explicit end of input.
+    if let Some(last) = out.last() {
+        let end = last.span.end;
+        out.push(TokenWithSpan::at(Token::EOF, end, end));
+    }
+    Ok((out, params))
+}
+
+/// Turn a sqlparser or DataFusion parse error into a located syntax error.
+fn syntax_error(file: &Arc<str>, fallback: &SourceLocation, e: impl std::fmt::Display) -> SqlError {
+    let message = e.to_string();
+    let message = message
+        .trim_start_matches("SQL error: ")
+        .trim_start_matches("ParserError(\"")
+        .trim_start_matches("sql parser error: ")
+        .to_string();
+    let location = located(&message).map(|(line, column)| SourceLocation { file: file.clone(), line, column });
+    let message = match message.find(" at Line: ") {
+        Some(i) => message[..i].to_string(),
+        None => message,
+    };
+    SqlError::Syntax { location: location.unwrap_or_else(|| fallback.clone()), message }
+}
+
+/// The `Line: N, Column: M` a parser message ends with.
+fn located(message: &str) -> Option<(u64, u64)> {
+    let rest = &message[message.rfind("Line: ")? + 6..];
+    let (line, rest) = rest.split_once(", Column: ")?;
+    let column: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    Some((line.trim().parse().ok()?, column.parse().ok()?))
+}
+
+fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWithSpan>) -> Result<StatementKind> {
+    let dialect = GenericDialect {};
+    let perr = |e: ParserError| syntax_error(file, location, e);
+    let derr = |e: DataFusionError| syntax_error(file, location, e);
+
+    let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens.clone());
+    if p.parse_keyword(Keyword::CREATE) {
+        let or_replace = p.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
+        if p.parse_keyword(Keyword::EXTERNAL) || p.parse_keywords(&[Keyword::UNBOUNDED, Keyword::EXTERNAL]) {
+            let mut df = DFParserBuilder::new(tokens).with_dialect(&dialect).build().map_err(derr)?;
+            return match df.parse_statement().map_err(derr)? {
+                DFStatement::CreateExternalTable(create) => Ok(StatementKind::Source(Box::new(create))),
+                other => Err(SqlError::Invalid {
+                    location: location.clone(),
+                    message: format!("expected CREATE EXTERNAL TABLE, found {other}"),
+                }),
+            };
+        }
+        if p.parse_keyword(Keyword::VIEW) {
+            let name = p.parse_object_name(false).map_err(perr)?;
+            p.expect_keyword_is(Keyword::AS).map_err(perr)?;
+            let query = p.parse_query().map_err(perr)?;
+            expect_end(&mut p).map_err(perr)?;
+            return Ok(StatementKind::View { name, query });
+        }
+        if p.parse_keyword(Keyword::TABLE) {
+            let _ = or_replace; // CREATE TABLE always replaces the table's contents; OR REPLACE is accepted.
+            let name = p.parse_object_name(false).map_err(perr)?;
+            let partitioned_by = if p.parse_keywords(&[Keyword::PARTITIONED, Keyword::BY]) {
+                p.parse_parenthesized_column_list(IsOptional::Mandatory, false).map_err(perr)?
+            } else {
+                Vec::new()
+            };
+            p.expect_keyword_is(Keyword::AS).map_err(perr)?;
+            let query = p.parse_query().map_err(perr)?;
+            expect_end(&mut p).map_err(perr)?;
+            return Ok(StatementKind::Table { name, partitioned_by, query });
+        }
+        let found = p.peek_token();
+        return Err(SqlError::Syntax {
+            location: at(file, found.span.start),
+            message: format!(
+                "expected EXTERNAL TABLE, VIEW or TABLE after CREATE, found {}",
+                found.token
+            ),
+        });
+    }
+    if p.parse_keywords(&[Keyword::INSERT, Keyword::INTO]) {
+        let target = p.parse_object_name(false).map_err(perr)?;
+        let query = p.parse_query().map_err(perr)?;
+        expect_end(&mut p).map_err(perr)?;
+        return Ok(StatementKind::Insert { target, query });
+    }
+    let found = p.peek_token();
+    Err(SqlError::Syntax {
+        location: at(file, found.span.start),
+        message: format!(
+            "a job file holds CREATE EXTERNAL TABLE, CREATE VIEW, CREATE TABLE … AS and INSERT INTO statements; found {}",
+            found.token
+        ),
+    })
+}
+
+fn expect_end(p: &mut Parser<'_>) -> Result<(), ParserError> {
+    let t = p.peek_token();
+    if t.token == Token::EOF { Ok(()) } else { p.expected("end of statement", t) }
+}
+
+/// Maps 1-based line/column locations back to byte offsets of the source text.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self { starts }
+    }
+
+    fn offset(&self, text: &str, loc: Location) -> usize {
+        let line = (loc.line.max(1) - 1) as usize;
+        let Some(&start) = self.starts.get(line) else {
+            return text.len();
+        };
+        let col = (loc.column.max(1) - 1) as usize;
+        text[start..].char_indices().nth(col).map(|(i, _)| start + i).unwrap_or(text.len())
+    }
+
+    /// The text from `start` up to `end` (exclusive, as sqlparser's spans end just after a token).
+    fn slice<'t>(&self, text: &'t str, start: Location, end: Location) -> &'t str {
+        let a = self.offset(text, start);
+        let b = self.offset(text, end).max(a);
+        &text[a..b]
+    }
+}

@@ -1,0 +1,78 @@
+use super::*;
+
+const JOB: &str = "-- a job\nCREATE EXTERNAL TABLE bronze.prices STORED AS DELTA LOCATION 'bronze/prices';\n\
+CREATE VIEW clean AS\n  SELECT * FROM bronze.prices WHERE close > ${min_close};\n\
+CREATE TABLE silver.bars PARTITIONED BY (year) AS\n  WITH x AS (SELECT * FROM clean) SELECT * FROM x JOIN \"Mixed\" m ON true;\n\
+INSERT INTO sink SELECT * FROM silver.bars WHERE ts >= ${start};\n";
+
+#[test]
+fn parses_every_statement_kind_with_locations() {
+    let job = parse_job("job.sql", JOB).unwrap();
+    let kinds: Vec<_> = job.statements.iter().map(|s| s.kind_name()).collect();
+    assert_eq!(kinds, ["source", "view", "table", "insert"]);
+    let lines: Vec<_> = job.statements.iter().map(|s| s.location.line).collect();
+    assert_eq!(lines, [2, 3, 5, 7]);
+    assert_eq!(job.statements[0].target().name, "bronze.prices");
+    assert_eq!(job.statements[2].target().name, "silver.bars");
+    match &job.statements[2].kind {
+        StatementKind::Table { partitioned_by, .. } => assert_eq!(partitioned_by[0].value, "year"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(job.statements[1].text.starts_with("CREATE VIEW clean AS"));
+    assert!(job.statements[1].text.ends_with("${min_close}"), "{}", job.statements[1].text);
+}
+
+#[test]
+fn references_skip_ctes_and_keep_quoted_case() {
+    let job = parse_job("job.sql", JOB).unwrap();
+    let refs: Vec<_> = job.statements[2].references().into_iter().map(|r| r.name).collect();
+    assert_eq!(refs, ["clean", "Mixed"]);
+    let r = &job.statements[1].references()[0];
+    assert_eq!((r.name.as_str(), r.location.line, r.location.column), ("bronze.prices", 4, 17));
+}
+
+#[test]
+fn parameters_become_named_placeholders() {
+    let job = parse_job("job.sql", JOB).unwrap();
+    let params: Vec<_> = job.parameters().into_iter().collect();
+    assert_eq!(params, ["min_close", "start"]);
+    let (name, loc) = &job.statements[1].parameters[0];
+    assert_eq!((name.as_str(), loc.line, loc.column), ("min_close", 4, 45));
+    let sql = job.statements[1].query().unwrap().to_string();
+    assert!(sql.contains("$min_close"), "{sql}");
+}
+
+#[test]
+fn syntax_error_names_file_line_and_column() {
+    let err = parse_job("bad.sql", "CREATE VIEW v AS SELECT 1;\n\nCREATE TABLE t AS SELEC 1;").unwrap_err();
+    let loc = err.location().unwrap();
+    assert_eq!((&*loc.file, loc.line, loc.column), ("bad.sql", 3, 19));
+    assert!(err.to_string().starts_with("bad.sql:3:19: syntax error"), "{err}");
+}
+
+#[test]
+fn unsupported_statements_and_positional_parameters_are_rejected() {
+    let err = parse_job("j.sql", "  DROP TABLE x;").unwrap_err();
+    assert!(err.to_string().starts_with("j.sql:1:3:"), "{err}");
+    let err = parse_job("j.sql", "CREATE VIEW v AS SELECT $1;").unwrap_err();
+    assert!(err.to_string().contains("positional parameter $1"), "{err}");
+    let err = parse_job("j.sql", "-- nothing\n").unwrap_err();
+    assert!(err.to_string().contains("no statements"), "{err}");
+}
+
+#[test]
+fn external_table_options_and_function_calls() {
+    let sql = "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/x.csv' OPTIONS ('format.has_header' 'true');\n\
+               CREATE VIEW v AS SELECT upper(a), my_udf(b) FROM t";
+    let job = parse_job("j.sql", sql).unwrap();
+    match &job.statements[0].kind {
+        StatementKind::Source(c) => {
+            assert_eq!(c.file_type.to_uppercase(), "CSV");
+            assert_eq!(c.locations, vec!["/x.csv".to_string()]);
+            assert_eq!(c.options.len(), 1);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let calls: Vec<_> = job.statements[1].function_calls().into_iter().map(|f| (f.name, f.location.column)).collect();
+    assert_eq!(calls, [("upper".to_string(), 25), ("my_udf".to_string(), 35)]);
+}

@@ -1,0 +1,11 @@
+//! Strata's SQL layer: the job-file dialect (a SQL script of sources, views, materialized tables and inserts,
+//! parsed with locations so every error can name `file:line:col`), the exchange calendars, and — as later issues
+//! land — the market-analytics function library that the embedded engine, the scheduler and every executor
+//! install from one registry.
+
+pub mod calendar;
+pub mod error;
+pub mod job;
+
+pub use error::{Result, SourceLocation, SqlError};
+pub use job::{JobFile, JobStatement, StatementKind, TableRef};
