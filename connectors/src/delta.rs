@@ -99,7 +99,13 @@ pub async fn write(
         Some(path) => deltalake::ensure_table_uri(path.to_string_lossy()).map_err(delta_err(url))?,
         None => url.clone(),
     };
-    let table = DeltaTable::try_from_url(table_url).await.map_err(delta_err(url))?;
+    let has_log = local_path(url).map(|p| p.join("_delta_log").is_dir());
+    let table = if has_log == Some(false) {
+        // A new local table: skip the load attempt (and the kernel's error log about an empty log).
+        deltalake::DeltaTableBuilder::from_url(table_url).map_err(delta_err(url))?.build().map_err(delta_err(url))?
+    } else {
+        DeltaTable::try_from_url(table_url).await.map_err(delta_err(url))?
+    };
     let exists = table.version().is_some();
     let mut builder = table.write(input);
     builder = match mode {
