@@ -31,21 +31,20 @@ FROM (
 )
 WHERE copy_no = 1;
 
--- Cleaning, step 3: drop bad ticks, bars whose close is 5x above (or below) the closes of both neighbouring
--- sessions. The first and last bar of a symbol are judged by their one neighbour.
+-- Cleaning, step 3: drop bad ticks, bars whose close is 5x above (or 5x below) the closes of both of its two
+-- nearest sessions: the previous and next one, or for the first (last) bar of a symbol the next (previous) two.
+-- Symbols with fewer than three bars are not judged.
 CREATE VIEW clean_prices AS
 SELECT symbol, ts, open, high, low, close, volume
 FROM (
   SELECT *,
-         lag(close) OVER w AS prev_close,
-         lead(close) OVER w AS next_close
+         coalesce(lag(close) OVER w, lead(close, 2) OVER w) AS near_a,
+         coalesce(lead(close) OVER w, lag(close, 2) OVER w) AS near_b
   FROM deduped_prices
   WINDOW w AS (PARTITION BY symbol ORDER BY ts)
 )
-WHERE NOT coalesce(
-  (coalesce(close > 5 * prev_close, close > 5 * next_close) AND coalesce(close > 5 * next_close, close > 5 * prev_close))
-  OR (coalesce(5 * close < prev_close, 5 * close < next_close) AND coalesce(5 * close < next_close, 5 * close < prev_close)),
-  false);
+WHERE near_a IS NULL OR near_b IS NULL
+   OR NOT ((close > 5 * near_a AND close > 5 * near_b) OR (5 * close < near_a AND 5 * close < near_b));
 
 CREATE TABLE silver.daily_bars PARTITIONED BY (year) AS
 SELECT symbol,

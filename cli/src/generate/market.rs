@@ -358,3 +358,109 @@ pub fn generate(spec: &MarketSpec) -> Result<Generated, ArrowError> {
     let rows = batches.iter().map(|b| b.num_rows()).sum();
     Ok(Generated { schema, batches, rows, defects })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Float64Type, TimestampMicrosecondType};
+    use datafusion::arrow::ipc::writer::StreamWriter;
+
+    fn spec(seed: u64, defect_rate: f64) -> MarketSpec {
+        MarketSpec {
+            symbols: 7,
+            start: NaiveDate::from_ymd_opt(2023, 12, 20).unwrap(),
+            end: NaiveDate::from_ymd_opt(2024, 7, 10).unwrap(),
+            seed,
+            defect_rate,
+            interval: BarInterval::Daily,
+        }
+    }
+
+    fn ipc_bytes(g: &Generated) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut w = StreamWriter::try_new(&mut buf, &g.schema).unwrap();
+        for b in &g.batches {
+            w.write(b).unwrap();
+        }
+        w.finish().unwrap();
+        drop(w);
+        buf
+    }
+
+    #[test]
+    fn same_seed_gives_the_same_bytes() {
+        let a = generate(&spec(11, 0.05)).unwrap();
+        let b = generate(&spec(11, 0.05)).unwrap();
+        let c = generate(&spec(12, 0.05)).unwrap();
+        assert_eq!(ipc_bytes(&a), ipc_bytes(&b));
+        assert_ne!(ipc_bytes(&a), ipc_bytes(&c));
+        assert_eq!(a.defects, b.defects);
+    }
+
+    #[test]
+    fn clean_bars_are_consistent_and_only_on_sessions() {
+        let g = generate(&spec(3, 0.0)).unwrap();
+        let sessions = Nyse.sessions(spec(3, 0.0).start, spec(3, 0.0).end);
+        assert_eq!(g.rows, 7 * sessions.len());
+        for batch in &g.batches {
+            let ts = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+            let col = |i: usize| batch.column(i).as_primitive::<Float64Type>().clone();
+            let (open, high, low, close) = (col(2), col(3), col(4), col(5));
+            for r in 0..batch.num_rows() {
+                let (o, h, l, c) = (open.value(r), high.value(r), low.value(r), close.value(r));
+                assert!(l > 0.0 && l <= o.min(c) && h >= o.max(c), "row {r}: {o} {h} {l} {c}");
+                let day = chrono::DateTime::from_timestamp_micros(ts.value(r)).unwrap().date_naive();
+                assert!(Nyse.is_session(day), "{day} is not a session");
+            }
+            assert_eq!(open.null_count(), 0);
+        }
+        // 2024-01-15 (Martin Luther King Jr. Day) and 2023-12-25 produce no bars.
+        assert!(!sessions.contains(&NaiveDate::from_ymd_opt(2024, 1, 15).unwrap()));
+    }
+
+    #[test]
+    fn defects_are_counted_as_injected() {
+        let clean = generate(&spec(5, 0.0)).unwrap();
+        let dirty = generate(&spec(5, 0.2)).unwrap();
+        let d = dirty.defects;
+        assert!(d.duplicates > 0 && d.null_prices > 0 && d.spikes > 0 && d.out_of_order > 0, "{d:?}");
+        assert_eq!(dirty.rows as u64, clean.rows as u64 + d.duplicates);
+        let nulls: usize = dirty.batches.iter().map(|b| (2..6).map(|i| b.column(i).null_count()).sum::<usize>()).sum();
+        assert_eq!(nulls as u64, d.null_prices);
+    }
+
+    #[test]
+    fn minute_bars_cover_the_regular_session() {
+        let mut s = spec(1, 0.0);
+        s.symbols = 1;
+        s.start = NaiveDate::from_ymd_opt(2024, 7, 1).unwrap();
+        s.end = s.start;
+        s.interval = BarInterval::Minute;
+        let g = generate(&s).unwrap();
+        assert_eq!(g.rows, 390);
+        let ts = g.batches[0].column(1).as_primitive::<TimestampMicrosecondType>();
+        let first = chrono::DateTime::from_timestamp_micros(ts.value(0)).unwrap();
+        let last = chrono::DateTime::from_timestamp_micros(ts.value(389)).unwrap();
+        // July: New York is UTC-4, so 09:30 and 15:59 local are 13:30 and 19:59 UTC.
+        assert_eq!(first.format("%H:%M").to_string(), "13:30");
+        assert_eq!(last.format("%H:%M").to_string(), "19:59");
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        let mut s = spec(1, 0.0);
+        s.defect_rate = 1.5;
+        assert!(generate(&s).is_err());
+        let mut s = spec(1, 0.0);
+        s.end = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        assert!(generate(&s).unwrap_err().to_string().contains("before"));
+    }
+
+    #[test]
+    fn tickers_are_four_letters() {
+        assert_eq!(ticker(0), "AAAA");
+        assert_eq!(ticker(27), "AABB");
+        assert_eq!(ticker(26usize.pow(4) - 1), "ZZZZ");
+    }
+}

@@ -1,0 +1,103 @@
+//! Integration tests: real job files planned and run on the embedded engine over real Delta tables on disk.
+
+mod failure;
+mod params;
+mod pipeline;
+mod validation;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use strata_connectors::delta::{self, WriteMode};
+use strata_planner::{JobEvent, Params, RunSummary, StrataOptions};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn pipeline_sql() -> String {
+    std::fs::read_to_string(repo_root().join("jobs/stock_market/pipeline.sql")).unwrap()
+}
+
+/// One bronze row: symbol, session date, open, high, low, close, volume.
+pub type Row = (&'static str, NaiveDate, Option<f64>, Option<f64>, Option<f64>, Option<f64>, i64);
+
+pub fn bronze_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("symbol", DataType::Utf8, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("open", DataType::Float64, true),
+        Field::new("high", DataType::Float64, true),
+        Field::new("low", DataType::Float64, true),
+        Field::new("close", DataType::Float64, true),
+        Field::new("volume", DataType::Int64, true),
+        Field::new("year", DataType::Int32, false),
+    ]))
+}
+
+/// Write `rows` as the bronze table `<warehouse>/bronze/market_daily` (replacing it).
+pub async fn write_bronze(warehouse: &Path, rows: &[Row], mode: WriteMode) {
+    let ts = |d: &NaiveDate| d.and_hms_opt(21, 0, 0).unwrap().and_utc().timestamp_micros();
+    let batch = RecordBatch::try_new(
+        bronze_schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| ts(&r.1))).with_timezone("UTC")),
+            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.2))),
+            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.3))),
+            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.4))),
+            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.5))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.6))),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| chrono::Datelike::year(&r.1)))),
+        ],
+    )
+    .unwrap();
+    let url = strata_connectors::location::resolve("bronze/market_daily", warehouse).unwrap();
+    delta::write(&url, bronze_schema(), vec![batch], &["year".to_string()], mode).await.unwrap();
+}
+
+pub fn options(warehouse: &Path) -> StrataOptions {
+    StrataOptions::default().with_warehouse(warehouse.to_string_lossy().to_string())
+}
+
+/// Parse, plan and run job text; events are recorded.
+pub async fn run_sql(
+    sql: &str,
+    warehouse: &Path,
+    params: &Params,
+) -> (strata_planner::Result<RunSummary>, Vec<JobEvent>) {
+    let job = match strata_sql::job::parse_job("job.sql", sql) {
+        Ok(j) => j,
+        Err(e) => return (Err(e.into()), Vec::new()),
+    };
+    let planned = match strata_planner::plan_job(job, options(warehouse), params).await {
+        Ok(p) => p,
+        Err(e) => return (Err(e), Vec::new()),
+    };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let result = strata_planner::run(planned, Some(Arc::new(move |e| sink.lock().unwrap().push(e)))).await;
+    let events = events.lock().unwrap().clone();
+    (result, events)
+}
+
+/// All rows of a warehouse Delta table, ordered by `order_by`, rendered as a table for comparisons.
+pub async fn query_table(warehouse: &Path, table: &str, sql_tail: &str) -> Vec<RecordBatch> {
+    let url = strata_connectors::location::warehouse_table(table, warehouse).unwrap();
+    let ctx = strata_planner::new_context(options(warehouse));
+    let t = delta::open(&url).await.unwrap();
+    ctx.register_table("t", delta::provider(&t, &ctx.state()).await.unwrap()).unwrap();
+    ctx.sql(&format!("SELECT * FROM t {sql_tail}")).await.unwrap().collect().await.unwrap()
+}
+
+pub async fn table_version(warehouse: &Path, table: &str) -> Option<u64> {
+    let url = strata_connectors::location::warehouse_table(table, warehouse).unwrap();
+    delta::version(&url).await.unwrap()
+}
+
+pub fn pretty(batches: &[RecordBatch]) -> String {
+    datafusion::arrow::util::pretty::pretty_format_batches(batches).unwrap().to_string()
+}
