@@ -94,7 +94,9 @@ pub struct MarketArgs {
 
 pub fn init_tracing(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
@@ -114,7 +116,8 @@ fn event_sink(format: LogFormat, no_progress: bool) -> (Option<EventSink>, Optio
 }
 
 pub async fn run(args: JobArgs, format: LogFormat) -> Result<(), CliError> {
-    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned =
+        strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
     let (sink, progress) = event_sink(format, args.no_progress);
     let result = strata_planner::run(planned, sink).await;
     if let Some(p) = progress {
@@ -129,13 +132,15 @@ pub async fn run(args: JobArgs, format: LogFormat) -> Result<(), CliError> {
 }
 
 pub async fn explain(args: JobArgs) -> Result<(), CliError> {
-    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned =
+        strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
     print!("{}", strata_planner::explain(&planned).await?);
     Ok(())
 }
 
 pub async fn validate(args: JobArgs) -> Result<(), CliError> {
-    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned =
+        strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
     println!("{}: ok ({} stages)", args.path(), planned.dag.stages.len());
     Ok(())
 }
@@ -153,9 +158,17 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
     };
     let data = generate::generate(&spec)?;
     let generated_in = started.elapsed();
-    let out = std::path::absolute(&a.out).map_err(|e| CliError::Usage(format!("--out {}: {e}", a.out.display())))?;
+    let out = std::path::absolute(&a.out)
+        .map_err(|e| CliError::Usage(format!("--out {}: {e}", a.out.display())))?;
     let url = location::resolve(&out.to_string_lossy(), &out)?;
-    let written = delta::write(&url, data.schema.clone(), data.batches, &["year".to_string()], WriteMode::Overwrite).await?;
+    let written = delta::write(
+        &url,
+        data.schema.clone(),
+        data.batches,
+        &["year".to_string()],
+        WriteMode::Overwrite,
+    )
+    .await?;
     let report = serde_json::json!({
         "table": out.display().to_string(),
         "version": written.version,
@@ -182,7 +195,12 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
                 let d = data.defects;
                 println!(
                     "defects: {} duplicates, {} null prices, {} non-positive prices, {} high<low, {} spikes, {} out of order",
-                    d.duplicates, d.null_prices, d.non_positive_prices, d.high_below_low, d.spikes, d.out_of_order
+                    d.duplicates,
+                    d.null_prices,
+                    d.non_positive_prices,
+                    d.high_below_low,
+                    d.spikes,
+                    d.out_of_order
                 );
             }
         }

@@ -27,11 +27,16 @@ impl Progress {
     }
 
     pub fn new() -> Self {
-        Self { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::new(HashMap::new()) }
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn event(&self, event: JobEvent) {
-        let Ok(mut bars) = self.bars.lock() else { return };
+        let Ok(mut bars) = self.bars.lock() else {
+            return;
+        };
         match event {
             JobEvent::StageStarted { index, name } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
@@ -43,15 +48,32 @@ impl Progress {
                 bar.enable_steady_tick(Duration::from_millis(120));
                 bars.insert(index, bar);
             }
-            JobEvent::StageFinished { index, name, rows, elapsed } => {
+            JobEvent::StageFinished {
+                index,
+                name,
+                rows,
+                elapsed,
+            } => {
                 if let Some(bar) = bars.get(&index) {
-                    bar.set_style(ProgressStyle::with_template("✔ {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    bar.set_style(
+                        ProgressStyle::with_template("✔ {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
                     let rows = rows.map(|r| format!("{r} rows, ")).unwrap_or_default();
-                    bar.finish_with_message(format!("{name} ({rows}{:.2}s)", elapsed.as_secs_f64()));
+                    bar.finish_with_message(format!(
+                        "{name} ({rows}{:.2}s)",
+                        elapsed.as_secs_f64()
+                    ));
                 }
             }
-            JobEvent::Committed { table, version, rows } => {
-                let _ = self.multi.println(format!("committed {table}: {rows} rows, version {version}"));
+            JobEvent::Committed {
+                table,
+                version,
+                rows,
+            } => {
+                let _ = self
+                    .multi
+                    .println(format!("committed {table}: {rows} rows, version {version}"));
             }
             JobEvent::Planned { .. } | JobEvent::Committing { .. } => {}
         }
@@ -74,12 +96,25 @@ pub fn event_json(event: &JobEvent) -> serde_json::Value {
             "event": "planned",
             "stages": stages.iter().map(|(n, k)| serde_json::json!({"stage": n, "kind": k})).collect::<Vec<_>>(),
         }),
-        JobEvent::StageStarted { name, .. } => serde_json::json!({"event": "stage_started", "stage": name}),
-        JobEvent::StageFinished { name, rows, elapsed, .. } => serde_json::json!({
+        JobEvent::StageStarted { name, .. } => {
+            serde_json::json!({"event": "stage_started", "stage": name})
+        }
+        JobEvent::StageFinished {
+            name,
+            rows,
+            elapsed,
+            ..
+        } => serde_json::json!({
             "event": "stage_finished", "stage": name, "rows_out": rows, "elapsed_ms": elapsed.as_millis() as u64,
         }),
-        JobEvent::Committing { tables } => serde_json::json!({"event": "committing", "tables": tables}),
-        JobEvent::Committed { table, version, rows } => {
+        JobEvent::Committing { tables } => {
+            serde_json::json!({"event": "committing", "tables": tables})
+        }
+        JobEvent::Committed {
+            table,
+            version,
+            rows,
+        } => {
             serde_json::json!({"event": "committed", "table": table, "version": version, "rows": rows})
         }
     }

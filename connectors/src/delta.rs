@@ -33,15 +33,24 @@ pub struct WriteOutcome {
 
 fn delta_err(url: &Url) -> impl FnOnce(DeltaTableError) -> ConnectorError + '_ {
     move |source| match source {
-        DeltaTableError::NotATable(_) => ConnectorError::NotDelta { location: url.to_string() },
-        DeltaTableError::InvalidTableLocation(_) => ConnectorError::Missing { location: url.to_string() },
-        source => ConnectorError::Delta { location: url.to_string(), source },
+        DeltaTableError::NotATable(_) => ConnectorError::NotDelta {
+            location: url.to_string(),
+        },
+        DeltaTableError::InvalidTableLocation(_) => ConnectorError::Missing {
+            location: url.to_string(),
+        },
+        source => ConnectorError::Delta {
+            location: url.to_string(),
+            source,
+        },
     }
 }
 
 /// Install `STORED AS DELTA` for `CREATE EXTERNAL TABLE` issued through plain SQL.
 pub fn register_table_factory(state: &mut SessionState) {
-    state.table_factories_mut().insert("DELTA".to_string(), Arc::new(DeltaTableFactory {}));
+    state
+        .table_factories_mut()
+        .insert("DELTA".to_string(), Arc::new(DeltaTableFactory {}));
 }
 
 /// Open the Delta table at `url`; a missing directory or one without a Delta log is an error that says so.
@@ -49,9 +58,13 @@ pub async fn open(url: &Url) -> Result<DeltaTable> {
     if let Some(path) = local_path(url)
         && !path.exists()
     {
-        return Err(ConnectorError::Missing { location: path.display().to_string() });
+        return Err(ConnectorError::Missing {
+            location: path.display().to_string(),
+        });
     }
-    deltalake::open_table(url.clone()).await.map_err(delta_err(url))
+    deltalake::open_table(url.clone())
+        .await
+        .map_err(delta_err(url))
 }
 
 /// The table's current version, or `None` when there is no Delta table at `url`.
@@ -65,7 +78,10 @@ pub async fn version(url: &Url) -> Result<Option<u64>> {
 
 /// A DataFusion provider pinned to the table's loaded version, reading with `state`'s options.
 pub async fn provider(table: &DeltaTable, state: &SessionState) -> Result<Arc<dyn TableProvider>> {
-    Ok(table.table_provider().with_session(Arc::new(state.clone())).await?)
+    Ok(table
+        .table_provider()
+        .with_session(Arc::new(state.clone()))
+        .await?)
 }
 
 /// Partition columns of an open table.
@@ -89,22 +105,32 @@ pub async fn write(
     let mut input = Vec::with_capacity(batches.len().max(1));
     for b in batches {
         if b.num_rows() > 0 {
-            input.push(b.with_schema(schema.clone()).map_err(datafusion::error::DataFusionError::from)?);
+            input.push(
+                b.with_schema(schema.clone())
+                    .map_err(datafusion::error::DataFusionError::from)?,
+            );
         }
     }
     if input.is_empty() {
         input.push(RecordBatch::new_empty(schema.clone()));
     }
     let table_url = match local_path(url) {
-        Some(path) => deltalake::ensure_table_uri(path.to_string_lossy()).map_err(delta_err(url))?,
+        Some(path) => {
+            deltalake::ensure_table_uri(path.to_string_lossy()).map_err(delta_err(url))?
+        }
         None => url.clone(),
     };
     let has_log = local_path(url).map(|p| p.join("_delta_log").is_dir());
     let table = if has_log == Some(false) {
         // A new local table: skip the load attempt (and the kernel's error log about an empty log).
-        deltalake::DeltaTableBuilder::from_url(table_url).map_err(delta_err(url))?.build().map_err(delta_err(url))?
+        deltalake::DeltaTableBuilder::from_url(table_url)
+            .map_err(delta_err(url))?
+            .build()
+            .map_err(delta_err(url))?
     } else {
-        DeltaTable::try_from_url(table_url).await.map_err(delta_err(url))?
+        DeltaTable::try_from_url(table_url)
+            .await
+            .map_err(delta_err(url))?
     };
     let exists = table.version().is_some();
     let mut builder = table.write(input);
@@ -114,10 +140,14 @@ pub async fn write(
             .with_schema_mode(SchemaMode::Overwrite)
             .with_partition_columns(partition_by.to_vec()),
         WriteMode::Append if exists => builder.with_save_mode(SaveMode::Append),
-        WriteMode::Append => builder.with_save_mode(SaveMode::Append).with_partition_columns(partition_by.to_vec()),
+        WriteMode::Append => builder
+            .with_save_mode(SaveMode::Append)
+            .with_partition_columns(partition_by.to_vec()),
     };
     let table = builder.await.map_err(delta_err(url))?;
-    let version = table.version().ok_or_else(|| ConnectorError::Missing { location: url.to_string() })?;
+    let version = table.version().ok_or_else(|| ConnectorError::Missing {
+        location: url.to_string(),
+    })?;
     tracing::debug!(table = %url, version, rows, "committed Delta write");
     Ok(WriteOutcome { version, rows })
 }

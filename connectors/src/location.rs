@@ -9,15 +9,23 @@ use crate::error::{ConnectorError, Result};
 /// Resolve a `LOCATION` as written in a job: URLs and absolute paths stay as they are, anything else is taken
 /// relative to the warehouse directory. Returns a URL whose path ends in `/`.
 pub fn resolve(location: &str, warehouse: &Path) -> Result<Url> {
-    let invalid = |message: String| ConnectorError::InvalidLocation { location: location.to_string(), message };
+    let invalid = |message: String| ConnectorError::InvalidLocation {
+        location: location.to_string(),
+        message,
+    };
     if let Ok(url) = Url::parse(location)
         && url.scheme().len() > 1
     {
         return Ok(with_trailing_slash(url));
     }
     let path = Path::new(location);
-    let path: PathBuf = if path.is_absolute() { path.to_path_buf() } else { absolute(warehouse)?.join(path) };
-    Url::from_directory_path(clean(&path)).map_err(|_| invalid(format!("cannot turn {} into a URL", path.display())))
+    let path: PathBuf = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        absolute(warehouse)?.join(path)
+    };
+    Url::from_directory_path(clean(&path))
+        .map_err(|_| invalid(format!("cannot turn {} into a URL", path.display())))
 }
 
 /// The location of a table the warehouse owns: `schema.table` lives in `<warehouse>/schema/table`.
@@ -28,7 +36,11 @@ pub fn warehouse_table(name: &str, warehouse: &Path) -> Result<Url> {
 
 /// The local path of a `file://` URL, for messages and local checks.
 pub fn local_path(url: &Url) -> Option<PathBuf> {
-    if url.scheme() == "file" { url.to_file_path().ok() } else { None }
+    if url.scheme() == "file" {
+        url.to_file_path().ok()
+    } else {
+        None
+    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {

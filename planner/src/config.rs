@@ -34,15 +34,26 @@ impl StrataOptions {
 /// A session with Strata's options, table factories and (as they land) functions installed. The embedded engine,
 /// the scheduler and every executor build their sessions here, so they all agree.
 pub fn new_context(options: StrataOptions) -> SessionContext {
-    let mut config = SessionConfig::new().with_information_schema(true).with_option_extension(options);
+    let mut config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_option_extension(options);
     // Column spans let planning errors point at the offending identifier.
     config.options_mut().sql_parser.collect_spans = true;
-    let mut state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
     strata_connectors::delta::register_table_factory(&mut state);
     SessionContext::new_with_state(state)
 }
 
 /// The Strata options of a session (defaults if none were installed).
 pub fn strata_options(ctx: &SessionContext) -> StrataOptions {
-    ctx.state().config().options().extensions.get::<StrataOptions>().cloned().unwrap_or_default()
+    ctx.state()
+        .config()
+        .options()
+        .extensions
+        .get::<StrataOptions>()
+        .cloned()
+        .unwrap_or_default()
 }

@@ -93,7 +93,12 @@ impl StageDag {
                 }
                 deps.extend(inserts);
             }
-            stages.push(Stage { index: i, name: stage_name(st, &target.name), statement: st.clone(), deps });
+            stages.push(Stage {
+                index: i,
+                name: stage_name(st, &target.name),
+                statement: st.clone(),
+                deps,
+            });
         }
         let order = topological_order(&stages)?;
         Ok(Self { stages, order })
@@ -162,10 +167,19 @@ fn cycle_error(stages: &[Stage], done: &[bool]) -> PlannerError {
     let mut cycle: Vec<usize> = path.clone();
     cycle.pop();
     cycle.reverse();
-    let first = cycle.iter().enumerate().min_by_key(|(_, i)| **i).map(|(p, _)| p).unwrap_or(0);
+    let first = cycle
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, i)| **i)
+        .map(|(p, _)| p)
+        .unwrap_or(0);
     cycle.rotate_left(first);
     let head = cycle[0];
-    let names: Vec<&str> = cycle.iter().chain(std::iter::once(&head)).map(|&i| stages[i].name.as_str()).collect();
+    let names: Vec<&str> = cycle
+        .iter()
+        .chain(std::iter::once(&head))
+        .map(|&i| stages[i].name.as_str())
+        .collect();
     PlannerError::Job {
         location: stages[head].location().clone(),
         message: format!("cycle between stages: {}", names.join(" -> ")),
@@ -197,10 +211,12 @@ mod tests {
 
     #[test]
     fn inserts_follow_definition_and_earlier_inserts() {
-        let d = dag("CREATE EXTERNAL TABLE src STORED AS PARQUET LOCATION '/x';\n\
+        let d = dag(
+            "CREATE EXTERNAL TABLE src STORED AS PARQUET LOCATION '/x';\n\
                      INSERT INTO sink SELECT * FROM src;\n\
                      INSERT INTO sink SELECT * FROM src;\n\
-                     CREATE TABLE report AS SELECT count(*) FROM sink;")
+                     CREATE TABLE report AS SELECT count(*) FROM sink;",
+        )
         .unwrap();
         assert_eq!(d.stages[2].deps, BTreeSet::from([0, 1]));
         assert_eq!(d.stages[3].deps, BTreeSet::from([1, 2]));
@@ -210,7 +226,10 @@ mod tests {
     #[test]
     fn unknown_table_is_located() {
         let err = dag("CREATE VIEW a AS\nSELECT * FROM   nowhere").unwrap_err();
-        assert_eq!(err.to_string(), "job.sql:2:17: unknown table 'nowhere': declare it with CREATE EXTERNAL TABLE, CREATE VIEW or CREATE TABLE");
+        assert_eq!(
+            err.to_string(),
+            "job.sql:2:17: unknown table 'nowhere': declare it with CREATE EXTERNAL TABLE, CREATE VIEW or CREATE TABLE"
+        );
     }
 
     #[test]
@@ -219,7 +238,10 @@ mod tests {
                        CREATE TABLE b AS SELECT * FROM a;\n\
                        CREATE VIEW c AS SELECT * FROM b;")
         .unwrap_err();
-        assert_eq!(err.to_string(), "job.sql:1:1: cycle between stages: a -> b -> c -> a");
+        assert_eq!(
+            err.to_string(),
+            "job.sql:1:1: cycle between stages: a -> b -> c -> a"
+        );
         let err = dag("CREATE VIEW a AS SELECT * FROM a").unwrap_err();
         assert_eq!(err.to_string(), "job.sql:1:32: cycle: 'a' reads itself");
     }
@@ -227,6 +249,9 @@ mod tests {
     #[test]
     fn duplicate_definitions_are_rejected() {
         let err = dag("CREATE VIEW a AS SELECT 1;\nCREATE TABLE a AS SELECT 2").unwrap_err();
-        assert_eq!(err.to_string(), "job.sql:2:14: table 'a' is already defined at job.sql:1:1");
+        assert_eq!(
+            err.to_string(),
+            "job.sql:2:14: table 'a' is already defined at job.sql:1:1"
+        );
     }
 }

@@ -12,18 +12,37 @@ use crate::plan::df_err;
 pub async fn explain(planned: &PlannedJob) -> Result<String> {
     let dag = &planned.dag;
     let mut out = String::new();
-    let _ = writeln!(out, "Stage DAG of {} ({} stages, in run order):", planned.job.path, dag.stages.len());
+    let _ = writeln!(
+        out,
+        "Stage DAG of {} ({} stages, in run order):",
+        planned.job.path,
+        dag.stages.len()
+    );
     for &i in &dag.order {
         let s = &dag.stages[i];
-        let deps: Vec<&str> = s.deps.iter().map(|&d| dag.stages[d].name.as_str()).collect();
-        let arrow = if deps.is_empty() { String::new() } else { format!("  <- {}", deps.join(", ")) };
+        let deps: Vec<&str> = s
+            .deps
+            .iter()
+            .map(|&d| dag.stages[d].name.as_str())
+            .collect();
+        let arrow = if deps.is_empty() {
+            String::new()
+        } else {
+            format!("  <- {}", deps.join(", "))
+        };
         let _ = writeln!(out, "  [{i}] {} ({}){arrow}", s.name, s.kind());
     }
     let state = planned.ctx.state();
     for &i in &dag.order {
         let s = &dag.stages[i];
         let stage = &planned.stages[i];
-        let _ = writeln!(out, "\n== [{i}] {} ({}) at {}", s.name, s.kind(), s.location());
+        let _ = writeln!(
+            out,
+            "\n== [{i}] {} ({}) at {}",
+            s.name,
+            s.kind(),
+            s.location()
+        );
         if let Some(source) = &stage.source {
             let _ = writeln!(out, "source: {source}");
         }
@@ -40,9 +59,20 @@ pub async fn explain(planned: &PlannedJob) -> Result<String> {
             let _ = writeln!(out, "view: inlined into the stages that read it");
         }
         let optimized = state.optimize(plan).map_err(|e| df_err(&s.statement, e))?;
-        let _ = writeln!(out, "-- optimized logical plan\n{}", optimized.display_indent());
-        let physical = state.create_physical_plan(plan).await.map_err(|e| df_err(&s.statement, e))?;
-        let _ = writeln!(out, "-- physical plan\n{}", displayable(physical.as_ref()).indent(false));
+        let _ = writeln!(
+            out,
+            "-- optimized logical plan\n{}",
+            optimized.display_indent()
+        );
+        let physical = state
+            .create_physical_plan(plan)
+            .await
+            .map_err(|e| df_err(&s.statement, e))?;
+        let _ = writeln!(
+            out,
+            "-- physical plan\n{}",
+            displayable(physical.as_ref()).indent(false)
+        );
     }
     Ok(out)
 }

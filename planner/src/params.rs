@@ -19,10 +19,14 @@ impl Params {
         let mut map = HashMap::new();
         for pair in pairs {
             let pair = pair.as_ref();
-            let (name, value) = pair.split_once('=').ok_or_else(|| format!("--param {pair:?}: expected NAME=VALUE"))?;
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--param {pair:?}: expected NAME=VALUE"))?;
             let name = name.trim();
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("--param {pair:?}: a name is letters, digits and '_'"));
+                return Err(format!(
+                    "--param {pair:?}: a name is letters, digits and '_'"
+                ));
             }
             if map.insert(name.to_string(), value.to_string()).is_some() {
                 return Err(format!("--param {name} is given twice"));
@@ -57,8 +61,12 @@ fn infer(raw: &str) -> ScalarValue {
         "false" | "FALSE" => return ScalarValue::Boolean(Some(false)),
         _ => {}
     }
-    let looks_like_date = raw.len() == 10 && raw.as_bytes().get(4) == Some(&b'-') && raw.as_bytes().get(7) == Some(&b'-');
-    if looks_like_date && let Ok(v) = ScalarValue::try_from_string(raw.to_string(), &DataType::Date32) {
+    let looks_like_date = raw.len() == 10
+        && raw.as_bytes().get(4) == Some(&b'-')
+        && raw.as_bytes().get(7) == Some(&b'-');
+    if looks_like_date
+        && let Ok(v) = ScalarValue::try_from_string(raw.to_string(), &DataType::Date32)
+    {
         return v;
     }
     ScalarValue::Utf8(Some(raw.to_string()))
@@ -74,8 +82,12 @@ pub fn bind(plan: LogicalPlan, stmt: &JobStatement, params: &Params) -> Result<L
     let mut values: HashMap<String, ScalarValue> = HashMap::with_capacity(types.len());
     for (id, ty) in types {
         let name = id.trim_start_matches('$').to_string();
-        let location =
-            stmt.parameters.iter().find(|(n, _)| *n == name).map(|(_, l)| l.clone()).unwrap_or(stmt.location.clone());
+        let location = stmt
+            .parameters
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, l)| l.clone())
+            .unwrap_or(stmt.location.clone());
         let Some(raw) = params.get(&name) else {
             return Err(PlannerError::Job {
                 location,
@@ -83,12 +95,11 @@ pub fn bind(plan: LogicalPlan, stmt: &JobStatement, params: &Params) -> Result<L
             });
         };
         let value = match ty {
-            Some(dt) if dt != DataType::Null => ScalarValue::try_from_string(raw.to_string(), &dt).map_err(|e| {
-                PlannerError::Job {
+            Some(dt) if dt != DataType::Null => ScalarValue::try_from_string(raw.to_string(), &dt)
+                .map_err(|e| PlannerError::Job {
                     location: location.clone(),
                     message: format!("parameter ${{{name}}} = {raw:?} is not a valid {dt}: {e}"),
-                }
-            })?,
+                })?,
             _ => infer(raw),
         };
         if value.is_null() && !raw.eq_ignore_ascii_case("null") {
@@ -122,7 +133,13 @@ mod tests {
         assert_eq!(infer("4.5"), ScalarValue::Float64(Some(4.5)));
         assert_eq!(infer("true"), ScalarValue::Boolean(Some(true)));
         assert_eq!(infer("2024-01-31").data_type(), DataType::Date32);
-        assert_eq!(infer("2024-13-45"), ScalarValue::Utf8(Some("2024-13-45".into())));
-        assert_eq!(infer("x'); DROP TABLE t; --"), ScalarValue::Utf8(Some("x'); DROP TABLE t; --".into())));
+        assert_eq!(
+            infer("2024-13-45"),
+            ScalarValue::Utf8(Some("2024-13-45".into()))
+        );
+        assert_eq!(
+            infer("x'); DROP TABLE t; --"),
+            ScalarValue::Utf8(Some("x'); DROP TABLE t; --".into()))
+        );
     }
 }

@@ -77,7 +77,9 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
                         location: stmt.location.clone(),
                         message: format!("source '{}': {e}", target.name),
                     })?;
-                    delta::provider(&table, &ctx.state()).await.map_err(|e| job_err(stmt, e))?
+                    delta::provider(&table, &ctx.state())
+                        .await
+                        .map_err(|e| job_err(stmt, e))?
                 } else {
                     let mut create = (**create).clone();
                     create.locations = vec![listing_location(&url)];
@@ -87,19 +89,37 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
                         .statement_to_plan(DFStatement::CreateExternalTable(create))
                         .await
                         .map_err(|e| df_err(stmt, e))?;
-                    ctx.execute_logical_plan(plan).await.map_err(|e| df_err(stmt, e))?;
-                    ctx.table_provider(TableReference::from(target.name.as_str())).await.map_err(|e| df_err(stmt, e))?
+                    ctx.execute_logical_plan(plan)
+                        .await
+                        .map_err(|e| df_err(stmt, e))?;
+                    ctx.table_provider(TableReference::from(target.name.as_str()))
+                        .await
+                        .map_err(|e| df_err(stmt, e))?
                 };
                 register(&ctx, &target.name, provider, stmt)?;
-                PlannedStage { plan: None, output: None, table: None, source: Some(url.to_string()) }
+                PlannedStage {
+                    plan: None,
+                    output: None,
+                    table: None,
+                    source: Some(url.to_string()),
+                }
             }
             StatementKind::View { query, .. } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
                 let view = ViewTable::new(plan.clone(), Some(stmt.text.clone()));
                 register(&ctx, &stmt.target().name, Arc::new(view), stmt)?;
-                PlannedStage { plan: Some(plan), output: None, table: None, source: None }
+                PlannedStage {
+                    plan: Some(plan),
+                    output: None,
+                    table: None,
+                    source: None,
+                }
             }
-            StatementKind::Table { query, partitioned_by, .. } => {
+            StatementKind::Table {
+                query,
+                partitioned_by,
+                ..
+            } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
                 let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
                 let name = stmt.target().name;
@@ -113,39 +133,67 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
                                 line: ident.span.start.line.max(1),
                                 column: ident.span.start.column.max(1),
                             },
-                            message: format!("partition column '{column}' is not a column of '{name}'"),
+                            message: format!(
+                                "partition column '{column}' is not a column of '{name}'"
+                            ),
                         });
                     }
                     partition_by.push(column);
                 }
                 let table = Arc::new(StageTable::new(schema));
                 register(&ctx, &name, table.clone(), stmt)?;
-                let url = location::warehouse_table(&name, &warehouse).map_err(|e| job_err(stmt, e))?;
-                let output = Output { table: name, url, partition_by, mode: WriteMode::Overwrite };
-                PlannedStage { plan: Some(plan), output: Some(output), table: Some(table), source: None }
+                let url =
+                    location::warehouse_table(&name, &warehouse).map_err(|e| job_err(stmt, e))?;
+                let output = Output {
+                    table: name,
+                    url,
+                    partition_by,
+                    mode: WriteMode::Overwrite,
+                };
+                PlannedStage {
+                    plan: Some(plan),
+                    output: Some(output),
+                    table: Some(table),
+                    source: None,
+                }
             }
             StatementKind::Insert { query, .. } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
-                let (output, target_schema, table) = insert_target(&ctx, &dag, &stages, stmt, &warehouse).await?;
+                let (output, target_schema, table) =
+                    insert_target(&ctx, &dag, &stages, stmt, &warehouse).await?;
                 let plan = match target_schema {
                     Some(schema) => conform(plan, &schema, stmt)?,
                     None => plan,
                 };
-                PlannedStage { plan: Some(plan), output: Some(output), table, source: None }
+                PlannedStage {
+                    plan: Some(plan),
+                    output: Some(output),
+                    table,
+                    source: None,
+                }
             }
         };
         stages[i] = Some(planned);
     }
-    let stages = stages.into_iter().map(|s| s.ok_or_else(|| DataFusionError::Internal("unplanned stage".into())));
+    let stages = stages
+        .into_iter()
+        .map(|s| s.ok_or_else(|| DataFusionError::Internal("unplanned stage".into())));
     let stages = stages.collect::<Result<Vec<_>, _>>()?;
 
     // Analyze and optimize every plan now: type errors surface here, not half way through a run.
     for (i, stage) in stages.iter().enumerate() {
         if let Some(plan) = &stage.plan {
-            ctx.state().optimize(plan).map_err(|e| df_err(&dag.stages[i].statement, e))?;
+            ctx.state()
+                .optimize(plan)
+                .map_err(|e| df_err(&dag.stages[i].statement, e))?;
         }
     }
-    Ok(PlannedJob { job, dag, ctx, stages })
+    Ok(PlannedJob {
+        job,
+        dag,
+        ctx,
+        stages,
+    })
 }
 
 /// Every `${name}` must have a value; values nobody uses are probably typos.
@@ -186,7 +234,10 @@ fn register_schemas(ctx: &SessionContext, job: &JobFile) -> Result<()> {
             _ => {
                 return Err(PlannerError::Job {
                     location: target.location,
-                    message: format!("'{}': table names are `table` or `schema.table`", target.name),
+                    message: format!(
+                        "'{}': table names are `table` or `schema.table`",
+                        target.name
+                    ),
                 });
             }
         }
@@ -199,13 +250,23 @@ fn register_schemas(ctx: &SessionContext, job: &JobFile) -> Result<()> {
     Ok(())
 }
 
-fn register(ctx: &SessionContext, name: &str, provider: Arc<dyn TableProvider>, stmt: &JobStatement) -> Result<()> {
+fn register(
+    ctx: &SessionContext,
+    name: &str,
+    provider: Arc<dyn TableProvider>,
+    stmt: &JobStatement,
+) -> Result<()> {
     let reference = TableReference::from(name);
     // A non-Delta source was registered by DataFusion itself under the same name.
-    if ctx.table_exist(reference.clone()).map_err(|e| df_err(stmt, e))? {
-        ctx.deregister_table(reference.clone()).map_err(|e| df_err(stmt, e))?;
+    if ctx
+        .table_exist(reference.clone())
+        .map_err(|e| df_err(stmt, e))?
+    {
+        ctx.deregister_table(reference.clone())
+            .map_err(|e| df_err(stmt, e))?;
     }
-    ctx.register_table(reference, provider).map_err(|e| df_err(stmt, e))?;
+    ctx.register_table(reference, provider)
+        .map_err(|e| df_err(stmt, e))?;
     Ok(())
 }
 
@@ -218,9 +279,18 @@ fn listing_location(url: &Url) -> String {
     }
 }
 
-async fn plan_query(ctx: &SessionContext, stmt: &JobStatement, query: &Query, params: &Params) -> Result<LogicalPlan> {
+async fn plan_query(
+    ctx: &SessionContext,
+    stmt: &JobStatement,
+    query: &Query,
+    params: &Params,
+) -> Result<LogicalPlan> {
     let statement = DFStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
-    let plan = ctx.state().statement_to_plan(statement).await.map_err(|e| df_err(stmt, e))?;
+    let plan = ctx
+        .state()
+        .statement_to_plan(statement)
+        .await
+        .map_err(|e| df_err(stmt, e))?;
     bind(plan, stmt, params)
 }
 
@@ -234,28 +304,52 @@ async fn insert_target(
 ) -> Result<(Output, Option<SchemaRef>, Option<Arc<StageTable>>)> {
     let name = stmt.target().name;
     let definer = dag.stages.iter().find(|s| {
-        !matches!(s.statement.kind, StatementKind::Insert { .. }) && s.statement.target().name == name
+        !matches!(s.statement.kind, StatementKind::Insert { .. })
+            && s.statement.target().name == name
     });
-    let append = |url: Url, partition_by: Vec<String>| Output { table: name.clone(), url, partition_by, mode: WriteMode::Append };
+    let append = |url: Url, partition_by: Vec<String>| Output {
+        table: name.clone(),
+        url,
+        partition_by,
+        mode: WriteMode::Append,
+    };
     match definer.map(|d| (&d.statement.kind, d.index)) {
         Some((StatementKind::Table { .. }, i)) => {
-            let stage = planned[i].as_ref().ok_or_else(|| DataFusionError::Internal("insert before its table".into()))?;
-            let out = stage.output.clone().ok_or_else(|| DataFusionError::Internal("table without output".into()))?;
+            let stage = planned[i]
+                .as_ref()
+                .ok_or_else(|| DataFusionError::Internal("insert before its table".into()))?;
+            let out = stage
+                .output
+                .clone()
+                .ok_or_else(|| DataFusionError::Internal("table without output".into()))?;
             let table = stage.table.clone();
-            Ok((append(out.url, out.partition_by), table.as_ref().map(|t| t.schema()), table))
+            Ok((
+                append(out.url, out.partition_by),
+                table.as_ref().map(|t| t.schema()),
+                table,
+            ))
         }
         Some((StatementKind::Source(create), i)) => {
             if !create.file_type.eq_ignore_ascii_case("DELTA") {
                 return Err(PlannerError::Job {
                     location: stmt.location.clone(),
-                    message: format!("INSERT INTO '{name}': only Delta tables accept inserts, it is {}", create.file_type),
+                    message: format!(
+                        "INSERT INTO '{name}': only Delta tables accept inserts, it is {}",
+                        create.file_type
+                    ),
                 });
             }
-            let stage = planned[i].as_ref().ok_or_else(|| DataFusionError::Internal("insert before its source".into()))?;
-            let url = Url::parse(stage.source.as_deref().unwrap_or_default()).map_err(|e| job_err(stmt, e))?;
+            let stage = planned[i]
+                .as_ref()
+                .ok_or_else(|| DataFusionError::Internal("insert before its source".into()))?;
+            let url = Url::parse(stage.source.as_deref().unwrap_or_default())
+                .map_err(|e| job_err(stmt, e))?;
             let table = delta::open(&url).await.map_err(|e| job_err(stmt, e))?;
             let partition_by = delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
-            let provider = ctx.table_provider(TableReference::from(name.as_str())).await.map_err(|e| df_err(stmt, e))?;
+            let provider = ctx
+                .table_provider(TableReference::from(name.as_str()))
+                .await
+                .map_err(|e| df_err(stmt, e))?;
             Ok((append(url, partition_by), Some(provider.schema()), None))
         }
         Some((StatementKind::View { .. }, _)) => Err(PlannerError::Job {
@@ -266,13 +360,17 @@ async fn insert_target(
             let url = location::warehouse_table(&name, warehouse).map_err(|e| job_err(stmt, e))?;
             match delta::open(&url).await {
                 Ok(table) => {
-                    let partition_by = delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
-                    let provider = delta::provider(&table, &ctx.state()).await.map_err(|e| job_err(stmt, e))?;
+                    let partition_by =
+                        delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
+                    let provider = delta::provider(&table, &ctx.state())
+                        .await
+                        .map_err(|e| job_err(stmt, e))?;
                     Ok((append(url, partition_by), Some(provider.schema()), None))
                 }
-                Err(strata_connectors::ConnectorError::Missing { .. } | strata_connectors::ConnectorError::NotDelta { .. }) => {
-                    Ok((append(url, Vec::new()), None, None))
-                }
+                Err(
+                    strata_connectors::ConnectorError::Missing { .. }
+                    | strata_connectors::ConnectorError::NotDelta { .. },
+                ) => Ok((append(url, Vec::new()), None, None)),
                 Err(e) => Err(job_err(stmt, e)),
             }
         }
@@ -299,11 +397,17 @@ fn conform(plan: LogicalPlan, target: &SchemaRef, stmt: &JobStatement) -> Result
         .zip(target.fields())
         .map(|(c, f)| cast(col(c), f.data_type().clone()).alias(f.name()))
         .collect::<Vec<_>>();
-    Ok(LogicalPlanBuilder::from(plan).project(exprs).map_err(|e| df_err(stmt, e))?.build()?)
+    Ok(LogicalPlanBuilder::from(plan)
+        .project(exprs)
+        .map_err(|e| df_err(stmt, e))?
+        .build()?)
 }
 
 fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
-    PlannerError::Job { location: stmt.location.clone(), message: e.to_string() }
+    PlannerError::Job {
+        location: stmt.location.clone(),
+        message: e.to_string(),
+    }
 }
 
 /// Point a DataFusion planning error at the best location we know: its diagnostic span, the unknown function's
@@ -315,7 +419,12 @@ pub(crate) fn df_err(stmt: &JobStatement, e: DataFusionError) -> PlannerError {
             location.line = span.start.line;
             location.column = span.start.column;
         }
-    } else if let Some(name) = e.to_string().split("Invalid function '").nth(1).and_then(|r| r.split('\'').next()) {
+    } else if let Some(name) = e
+        .to_string()
+        .split("Invalid function '")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+    {
         if let Some(call) = stmt.function_calls().into_iter().find(|f| f.name == name) {
             location = call.location;
         }

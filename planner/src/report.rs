@@ -9,12 +9,28 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 pub enum JobEvent {
     /// The job's stages, in topological order, before anything runs.
-    Planned { stages: Vec<(String, &'static str)> },
-    StageStarted { index: usize, name: String },
-    StageFinished { index: usize, name: String, rows: Option<u64>, elapsed: Duration },
+    Planned {
+        stages: Vec<(String, &'static str)>,
+    },
+    StageStarted {
+        index: usize,
+        name: String,
+    },
+    StageFinished {
+        index: usize,
+        name: String,
+        rows: Option<u64>,
+        elapsed: Duration,
+    },
     /// All stages succeeded; output tables are being committed.
-    Committing { tables: usize },
-    Committed { table: String, version: u64, rows: u64 },
+    Committing {
+        tables: usize,
+    },
+    Committed {
+        table: String,
+        version: u64,
+        rows: u64,
+    },
 }
 
 /// Receives progress events; must be cheap, it is called from stage tasks.
@@ -53,26 +69,47 @@ pub struct RunSummary {
 impl RunSummary {
     /// A plain-text table of stages and outputs.
     pub fn render(&self) -> String {
-        let mut rows: Vec<[String; 4]> = vec![["stage".into(), "kind".into(), "rows out".into(), "time".into()]];
+        let mut rows: Vec<[String; 4]> = vec![[
+            "stage".into(),
+            "kind".into(),
+            "rows out".into(),
+            "time".into(),
+        ]];
         for s in &self.stages {
             rows.push([
                 s.stage.clone(),
                 s.kind.to_string(),
-                s.rows_out.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                s.rows_out
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 format!("{:.3}s", s.elapsed_ms as f64 / 1000.0),
             ]);
         }
         let mut out = table(&rows);
         if !self.outputs.is_empty() {
-            let mut rows: Vec<[String; 4]> =
-                vec![["table".into(), "mode".into(), "rows written".into(), "version".into()]];
+            let mut rows: Vec<[String; 4]> = vec![[
+                "table".into(),
+                "mode".into(),
+                "rows written".into(),
+                "version".into(),
+            ]];
             for o in &self.outputs {
-                rows.push([o.table.clone(), o.mode.to_string(), o.rows_written.to_string(), o.version.to_string()]);
+                rows.push([
+                    o.table.clone(),
+                    o.mode.to_string(),
+                    o.rows_written.to_string(),
+                    o.version.to_string(),
+                ]);
             }
             out.push('\n');
             out.push_str(&table(&rows));
         }
-        out.push_str(&format!("\nrun {} of {} finished in {:.3}s\n", self.run_id, self.job, self.elapsed_ms as f64 / 1000.0));
+        out.push_str(&format!(
+            "\nrun {} of {} finished in {:.3}s\n",
+            self.run_id,
+            self.job,
+            self.elapsed_ms as f64 / 1000.0
+        ));
         out
     }
 }
@@ -90,7 +127,13 @@ fn table(rows: &[[String; 4]]) -> String {
             .iter()
             .zip(widths)
             .enumerate()
-            .map(|(j, (c, w))| if j >= 2 { format!("{c:>w$}") } else { format!("{c:<w$}") })
+            .map(|(j, (c, w))| {
+                if j >= 2 {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');

@@ -40,7 +40,11 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
     };
     let dag = &planned.dag;
     emit(JobEvent::Planned {
-        stages: dag.order.iter().map(|&i| (dag.stages[i].name.clone(), dag.stages[i].kind())).collect(),
+        stages: dag
+            .order
+            .iter()
+            .map(|&i| (dag.stages[i].name.clone(), dag.stages[i].kind()))
+            .collect(),
     });
     tracing::info!(job = %planned.job.path, run_id, stages = dag.stages.len(), "run started");
 
@@ -57,12 +61,20 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
             }
             launched[i] = true;
             let stage = &dag.stages[i];
-            emit(JobEvent::StageStarted { index: i, name: stage.name.clone() });
+            emit(JobEvent::StageStarted {
+                index: i,
+                name: stage.name.clone(),
+            });
             let ctx = planned.ctx.clone();
             let plan = planned.stages[i].plan.clone();
             let materializes = !matches!(stage.statement.kind, StatementKind::View { .. });
             let feeds = planned.stages[i].table.clone();
-            tasks.spawn(async move { (i, run_stage(ctx, plan.filter(|_| materializes), feeds).await) });
+            tasks.spawn(async move {
+                (
+                    i,
+                    run_stage(ctx, plan.filter(|_| materializes), feeds).await,
+                )
+            });
         }
         let Some(joined) = tasks.join_next().await else {
             break;
@@ -129,16 +141,34 @@ async fn run_stage(
 ) -> Result<StageOutcome, DataFusionError> {
     let started = Instant::now();
     let Some(plan) = plan else {
-        return Ok(StageOutcome { rows: None, elapsed: started.elapsed(), batches: Vec::new(), schema: None });
+        return Ok(StageOutcome {
+            rows: None,
+            elapsed: started.elapsed(),
+            batches: Vec::new(),
+            schema: None,
+        });
     };
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-    let partitions = ctx.execute_logical_plan(plan).await?.collect_partitioned().await?;
-    let rows = partitions.iter().flatten().map(|b| b.num_rows() as u64).sum();
+    let partitions = ctx
+        .execute_logical_plan(plan)
+        .await?
+        .collect_partitioned()
+        .await?;
+    let rows = partitions
+        .iter()
+        .flatten()
+        .map(|b| b.num_rows() as u64)
+        .sum();
     let batches: Vec<RecordBatch> = partitions.iter().flatten().cloned().collect();
     if let Some(table) = feeds {
         table.append(partitions)?;
     }
-    Ok(StageOutcome { rows: Some(rows), elapsed: started.elapsed(), batches, schema: Some(schema) })
+    Ok(StageOutcome {
+        rows: Some(rows),
+        elapsed: started.elapsed(),
+        batches,
+        schema: Some(schema),
+    })
 }
 
 /// Commit every output table: one Delta commit per table, tables in topological order.
@@ -158,7 +188,9 @@ async fn commit(
             groups.entry(out.table.clone()).or_default().push(i);
         }
     }
-    emit(JobEvent::Committing { tables: order.len() });
+    emit(JobEvent::Committing {
+        tables: order.len(),
+    });
     let mut reports = Vec::with_capacity(order.len());
     for table in order {
         let members = &groups[&table];
@@ -166,9 +198,16 @@ async fn commit(
         let lead = members
             .iter()
             .copied()
-            .find(|&i| planned.stages[i].output.as_ref().is_some_and(|o| o.mode == WriteMode::Overwrite))
+            .find(|&i| {
+                planned.stages[i]
+                    .output
+                    .as_ref()
+                    .is_some_and(|o| o.mode == WriteMode::Overwrite)
+            })
             .unwrap_or(members[0]);
-        let Some(output) = planned.stages[lead].output.clone() else { continue };
+        let Some(output) = planned.stages[lead].output.clone() else {
+            continue;
+        };
         let mut schema = None;
         let mut batches = Vec::new();
         for &i in members {
@@ -178,10 +217,23 @@ async fn commit(
             }
         }
         let Some(schema) = schema else { continue };
-        let outcome = delta::write(&output.url, schema, batches, &output.partition_by, output.mode)
-            .await
-            .map_err(|source| PlannerError::Commit { table: table.clone(), source })?;
-        emit(JobEvent::Committed { table: table.clone(), version: outcome.version, rows: outcome.rows });
+        let outcome = delta::write(
+            &output.url,
+            schema,
+            batches,
+            &output.partition_by,
+            output.mode,
+        )
+        .await
+        .map_err(|source| PlannerError::Commit {
+            table: table.clone(),
+            source,
+        })?;
+        emit(JobEvent::Committed {
+            table: table.clone(),
+            version: outcome.version,
+            rows: outcome.rows,
+        });
         tracing::info!(table = %table, version = outcome.version, rows = outcome.rows, "committed");
         reports.push(OutputReport {
             table,

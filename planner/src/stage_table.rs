@@ -23,7 +23,10 @@ pub struct StageTable {
 
 impl StageTable {
     pub fn new(schema: SchemaRef) -> Self {
-        Self { schema, partitions: RwLock::new(Vec::new()) }
+        Self {
+            schema,
+            partitions: RwLock::new(Vec::new()),
+        }
     }
 
     /// Add the partitions a stage produced (a table's query, then any inserts into it).
@@ -72,8 +75,13 @@ impl TableProvider for StageTable {
         let partitions = self.partitions.read().map_err(|_| poisoned())?.clone();
         if partitions.is_empty() {
             // Not run yet (explain, validate): an empty scan of the right shape.
-            return Ok(Arc::new(EmptyExec::new(project_schema(&self.schema, projection)?)));
+            return Ok(Arc::new(EmptyExec::new(project_schema(
+                &self.schema,
+                projection,
+            )?)));
         }
-        MemTable::try_new(self.schema.clone(), partitions)?.scan(state, projection, filters, limit).await
+        MemTable::try_new(self.schema.clone(), partitions)?
+            .scan(state, projection, filters, limit)
+            .await
     }
 }

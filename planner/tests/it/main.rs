@@ -9,13 +9,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use strata_connectors::delta::{self, WriteMode};
 use strata_planner::{JobEvent, Params, RunSummary, StrataOptions};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn pipeline_sql() -> String {
@@ -23,12 +28,24 @@ pub fn pipeline_sql() -> String {
 }
 
 /// One bronze row: symbol, session date, open, high, low, close, volume.
-pub type Row = (&'static str, NaiveDate, Option<f64>, Option<f64>, Option<f64>, Option<f64>, i64);
+pub type Row = (
+    &'static str,
+    NaiveDate,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    i64,
+);
 
 pub fn bronze_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("symbol", DataType::Utf8, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("open", DataType::Float64, true),
         Field::new("high", DataType::Float64, true),
         Field::new("low", DataType::Float64, true),
@@ -40,23 +57,41 @@ pub fn bronze_schema() -> SchemaRef {
 
 /// Write `rows` as the bronze table `<warehouse>/bronze/market_daily` (replacing it).
 pub async fn write_bronze(warehouse: &Path, rows: &[Row], mode: WriteMode) {
-    let ts = |d: &NaiveDate| d.and_hms_opt(21, 0, 0).unwrap().and_utc().timestamp_micros();
+    let ts = |d: &NaiveDate| {
+        d.and_hms_opt(21, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_micros()
+    };
     let batch = RecordBatch::try_new(
         bronze_schema(),
         vec![
             Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| ts(&r.1))).with_timezone("UTC")),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| ts(&r.1)))
+                    .with_timezone("UTC"),
+            ),
             Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.2))),
             Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.3))),
             Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.4))),
             Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.5))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.6))),
-            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| chrono::Datelike::year(&r.1)))),
+            Arc::new(Int32Array::from_iter_values(
+                rows.iter().map(|r| chrono::Datelike::year(&r.1)),
+            )),
         ],
     )
     .unwrap();
     let url = strata_connectors::location::resolve("bronze/market_daily", warehouse).unwrap();
-    delta::write(&url, bronze_schema(), vec![batch], &["year".to_string()], mode).await.unwrap();
+    delta::write(
+        &url,
+        bronze_schema(),
+        vec![batch],
+        &["year".to_string()],
+        mode,
+    )
+    .await
+    .unwrap();
 }
 
 pub fn options(warehouse: &Path) -> StrataOptions {
@@ -79,7 +114,11 @@ pub async fn run_sql(
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let result = strata_planner::run(planned, Some(Arc::new(move |e| sink.lock().unwrap().push(e)))).await;
+    let result = strata_planner::run(
+        planned,
+        Some(Arc::new(move |e| sink.lock().unwrap().push(e))),
+    )
+    .await;
     let events = events.lock().unwrap().clone();
     (result, events)
 }
@@ -89,8 +128,14 @@ pub async fn query_table(warehouse: &Path, table: &str, sql_tail: &str) -> Vec<R
     let url = strata_connectors::location::warehouse_table(table, warehouse).unwrap();
     let ctx = strata_planner::new_context(options(warehouse));
     let t = delta::open(&url).await.unwrap();
-    ctx.register_table("t", delta::provider(&t, &ctx.state()).await.unwrap()).unwrap();
-    ctx.sql(&format!("SELECT * FROM t {sql_tail}")).await.unwrap().collect().await.unwrap()
+    ctx.register_table("t", delta::provider(&t, &ctx.state()).await.unwrap())
+        .unwrap();
+    ctx.sql(&format!("SELECT * FROM t {sql_tail}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
 }
 
 pub async fn table_version(warehouse: &Path, table: &str) -> Option<u64> {
@@ -99,5 +144,7 @@ pub async fn table_version(warehouse: &Path, table: &str) -> Option<u64> {
 }
 
 pub fn pretty(batches: &[RecordBatch]) -> String {
-    datafusion::arrow::util::pretty::pretty_format_batches(batches).unwrap().to_string()
+    datafusion::arrow::util::pretty::pretty_format_batches(batches)
+        .unwrap()
+        .to_string()
 }

@@ -12,21 +12,64 @@ use crate::*;
 /// AAA: 45 clean sessions from 2024-01-02 with close = 100 + i; plus one duplicate of day 3.
 /// BBB: one valid bar and one with a zero close. CCC: 10, 500 (a bad tick), 10. DDD: high below low, NULL price.
 fn dataset() -> Vec<Row> {
-    let sessions = Nyse.sessions(NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2024, 12, 31).unwrap());
+    let sessions = Nyse.sessions(
+        NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(),
+    );
     let mut rows: Vec<Row> = Vec::new();
     for (i, d) in sessions.iter().take(45).enumerate() {
         let c = 100.0 + i as f64;
-        rows.push(("AAA", *d, Some(c - 0.5), Some(c + 1.0), Some(c - 1.5), Some(c), 1000 + i as i64));
+        rows.push((
+            "AAA",
+            *d,
+            Some(c - 0.5),
+            Some(c + 1.0),
+            Some(c - 1.5),
+            Some(c),
+            1000 + i as i64,
+        ));
     }
     rows.push(rows[3]);
     rows.swap(10, 20); // out of order in the file
     let d = |i: usize| sessions[i];
     rows.push(("BBB", d(0), Some(5.0), Some(6.0), Some(4.0), Some(5.5), 10));
     rows.push(("BBB", d(1), Some(5.0), Some(6.0), Some(4.0), Some(0.0), 10));
-    rows.push(("CCC", d(0), Some(10.0), Some(10.0), Some(10.0), Some(10.0), 1));
-    rows.push(("CCC", d(1), Some(500.0), Some(500.0), Some(500.0), Some(500.0), 1));
-    rows.push(("CCC", d(2), Some(10.0), Some(10.0), Some(10.0), Some(10.0), 1));
-    rows.push(("DDD", d(0), Some(10.0), Some(9.0), Some(11.0), Some(10.0), 1));
+    rows.push((
+        "CCC",
+        d(0),
+        Some(10.0),
+        Some(10.0),
+        Some(10.0),
+        Some(10.0),
+        1,
+    ));
+    rows.push((
+        "CCC",
+        d(1),
+        Some(500.0),
+        Some(500.0),
+        Some(500.0),
+        Some(500.0),
+        1,
+    ));
+    rows.push((
+        "CCC",
+        d(2),
+        Some(10.0),
+        Some(10.0),
+        Some(10.0),
+        Some(10.0),
+        1,
+    ));
+    rows.push((
+        "DDD",
+        d(0),
+        Some(10.0),
+        Some(9.0),
+        Some(11.0),
+        Some(10.0),
+        1,
+    ));
     rows.push(("DDD", d(1), Some(10.0), None, Some(9.0), Some(10.0), 1));
     rows
 }
@@ -35,8 +78,14 @@ fn f64s(batches: &[datafusion::arrow::array::RecordBatch], col: &str) -> Vec<Opt
     batches
         .iter()
         .flat_map(|b| {
-            let a = b.column_by_name(col).unwrap().as_primitive::<Float64Type>().clone();
-            (0..a.len()).map(move |i| if a.is_null(i) { None } else { Some(a.value(i)) }).collect::<Vec<_>>()
+            let a = b
+                .column_by_name(col)
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .clone();
+            (0..a.len())
+                .map(move |i| if a.is_null(i) { None } else { Some(a.value(i)) })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -51,54 +100,102 @@ async fn stock_pipeline_matches_hand_computed_values() {
     write_bronze(wh.path(), &dataset(), WriteMode::Overwrite).await;
     let (summary, _) = run_sql(&pipeline_sql(), wh.path(), &Params::default()).await;
     let summary = summary.unwrap();
-    let written: Vec<(&str, u64)> = summary.outputs.iter().map(|o| (o.table.as_str(), o.rows_written)).collect();
+    let written: Vec<(&str, u64)> = summary
+        .outputs
+        .iter()
+        .map(|o| (o.table.as_str(), o.rows_written))
+        .collect();
     // Cleaning keeps AAA's 45 sessions, BBB's valid bar and CCC's two good ticks.
     assert_eq!(written[0], ("silver.daily_bars", 48));
     assert_eq!(written[3], ("gold.daily_indicators", 48));
 
-    let daily = query_table(wh.path(), "silver.daily_bars", "WHERE symbol <> 'AAA' ORDER BY symbol, ts").await;
+    let daily = query_table(
+        wh.path(),
+        "silver.daily_bars",
+        "WHERE symbol <> 'AAA' ORDER BY symbol, ts",
+    )
+    .await;
     assert_eq!(
-        pretty(&daily).lines().filter(|l| l.contains("| BBB") || l.contains("| CCC")).count(),
+        pretty(&daily)
+            .lines()
+            .filter(|l| l.contains("| BBB") || l.contains("| CCC"))
+            .count(),
         3,
         "{}",
         pretty(&daily)
     );
-    assert_eq!(f64s(&daily, "close"), vec![Some(5.5), Some(10.0), Some(10.0)]);
+    assert_eq!(
+        f64s(&daily, "close"),
+        vec![Some(5.5), Some(10.0), Some(10.0)]
+    );
 
     // First AAA week: Tue 2024-01-02 .. Fri 01-05 (New Year's Day closed), sessions i = 0..3.
-    let weekly = query_table(wh.path(), "silver.weekly_bars", "WHERE symbol = 'AAA' ORDER BY week_start LIMIT 1").await;
+    let weekly = query_table(
+        wh.path(),
+        "silver.weekly_bars",
+        "WHERE symbol = 'AAA' ORDER BY week_start LIMIT 1",
+    )
+    .await;
     let text = pretty(&weekly);
     assert!(text.contains("2024-01-01"), "{text}");
     assert_eq!(f64s(&weekly, "open"), vec![Some(99.5)]);
     assert_eq!(f64s(&weekly, "close"), vec![Some(103.0)]);
     assert_eq!(f64s(&weekly, "high"), vec![Some(104.0)]);
     assert_eq!(f64s(&weekly, "low"), vec![Some(98.5)]);
-    let vol = weekly[0].column_by_name("volume").unwrap().as_primitive::<Int64Type>().value(0);
+    let vol = weekly[0]
+        .column_by_name("volume")
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .value(0);
     assert_eq!(vol, 1000 + 1001 + 1002 + 1003);
 
     // January 2024 has 21 sessions (MLK Day closed): i = 0..20.
-    let monthly = query_table(wh.path(), "silver.monthly_bars", "WHERE symbol = 'AAA' ORDER BY month_start").await;
+    let monthly = query_table(
+        wh.path(),
+        "silver.monthly_bars",
+        "WHERE symbol = 'AAA' ORDER BY month_start",
+    )
+    .await;
     assert_eq!(f64s(&monthly, "open")[0], Some(99.5));
     assert_eq!(f64s(&monthly, "close")[0], Some(120.0));
     assert_eq!(f64s(&monthly, "high")[0], Some(121.0));
-    let sessions = monthly[0].column_by_name("sessions").unwrap().as_primitive::<Int64Type>().value(0);
+    let sessions = monthly[0]
+        .column_by_name("sessions")
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .value(0);
     assert_eq!(sessions, 21);
 
-    let ind = query_table(wh.path(), "gold.daily_indicators", "WHERE symbol = 'AAA' ORDER BY trade_date").await;
+    let ind = query_table(
+        wh.path(),
+        "gold.daily_indicators",
+        "WHERE symbol = 'AAA' ORDER BY trade_date",
+    )
+    .await;
     let sma20 = f64s(&ind, "sma_20");
     let vol20 = f64s(&ind, "volatility_20");
     assert_eq!(sma20.len(), 45);
-    assert!(sma20[..19].iter().all(Option::is_none), "warm-up rows must be NULL");
+    assert!(
+        sma20[..19].iter().all(Option::is_none),
+        "warm-up rows must be NULL"
+    );
     assert!(close(sma20[19].unwrap(), 109.5)); // mean of 100..=119
     assert!(close(sma20[44].unwrap(), 134.5)); // mean of 125..=144
     assert!(f64s(&ind, "sma_50").iter().all(Option::is_none));
     assert!(f64s(&ind, "sma_200").iter().all(Option::is_none));
     // Volatility needs 20 log returns; the first return is on day 1, so day 20 is the first value.
     assert!(vol20[..20].iter().all(Option::is_none));
-    let returns: Vec<f64> = (1..=20).map(|i| ((100.0 + i as f64) / (99.0 + i as f64)).ln()).collect();
+    let returns: Vec<f64> = (1..=20)
+        .map(|i| ((100.0 + i as f64) / (99.0 + i as f64)).ln())
+        .collect();
     let mean = returns.iter().sum::<f64>() / 20.0;
     let var = returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / 19.0;
-    assert!(close(vol20[20].unwrap(), var.sqrt() * 252f64.sqrt()), "{:?} vs {}", vol20[20], var.sqrt() * 252f64.sqrt());
+    assert!(
+        close(vol20[20].unwrap(), var.sqrt() * 252f64.sqrt()),
+        "{:?} vs {}",
+        vol20[20],
+        var.sqrt() * 252f64.sqrt()
+    );
 }
 
 #[tokio::test]
@@ -111,13 +208,24 @@ async fn independent_stages_run_concurrently() {
     let started = |n: &'static str| move |e: &JobEvent| matches!(e, JobEvent::StageStarted { name, .. } if name == n);
     let finished = |n: &'static str| move |e: &JobEvent| matches!(e, JobEvent::StageFinished { name, .. } if name == n);
     // weekly, monthly and indicators all read daily_bars only: all three start before any of them finishes.
-    let first_finish = ["silver.weekly_bars", "silver.monthly_bars", "gold.daily_indicators"]
-        .into_iter()
-        .map(|n| pos(&finished(n)))
-        .min()
-        .unwrap();
-    for n in ["silver.weekly_bars", "silver.monthly_bars", "gold.daily_indicators"] {
-        assert!(pos(&started(n)) < first_finish, "{n} started late: {events:?}");
+    let first_finish = [
+        "silver.weekly_bars",
+        "silver.monthly_bars",
+        "gold.daily_indicators",
+    ]
+    .into_iter()
+    .map(|n| pos(&finished(n)))
+    .min()
+    .unwrap();
+    for n in [
+        "silver.weekly_bars",
+        "silver.monthly_bars",
+        "gold.daily_indicators",
+    ] {
+        assert!(
+            pos(&started(n)) < first_finish,
+            "{n} started late: {events:?}"
+        );
         assert!(pos(&started(n)) > pos(&finished("silver.daily_bars")));
     }
 }
@@ -128,13 +236,24 @@ async fn rerun_with_same_inputs_gives_identical_tables() {
     write_bronze(wh.path(), &dataset(), WriteMode::Overwrite).await;
     let mut snapshots = Vec::new();
     for _ in 0..2 {
-        run_sql(&pipeline_sql(), wh.path(), &Params::default()).await.0.unwrap();
+        run_sql(&pipeline_sql(), wh.path(), &Params::default())
+            .await
+            .0
+            .unwrap();
         let mut tables = Vec::new();
-        for t in ["silver.daily_bars", "silver.weekly_bars", "silver.monthly_bars", "gold.daily_indicators"] {
+        for t in [
+            "silver.daily_bars",
+            "silver.weekly_bars",
+            "silver.monthly_bars",
+            "gold.daily_indicators",
+        ] {
             tables.push(pretty(&query_table(wh.path(), t, "ORDER BY 1, 2").await));
         }
         snapshots.push(tables);
     }
     assert_eq!(snapshots[0], snapshots[1]);
-    assert_eq!(table_version(wh.path(), "gold.daily_indicators").await, Some(1));
+    assert_eq!(
+        table_version(wh.path(), "gold.daily_indicators").await,
+        Some(1)
+    );
 }

@@ -35,13 +35,19 @@ pub struct JobFile {
 impl JobFile {
     /// Read and parse a job file from disk.
     pub fn load(path: &str) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| SqlError::Io { path: path.to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SqlError::Io {
+            path: path.to_string(),
+            source,
+        })?;
         parse_job(path, &text)
     }
 
     /// Names of every `${param}` the job uses.
     pub fn parameters(&self) -> BTreeSet<String> {
-        self.statements.iter().flat_map(|s| s.parameters.iter().map(|(n, _)| n.clone())).collect()
+        self.statements
+            .iter()
+            .flat_map(|s| s.parameters.iter().map(|(n, _)| n.clone()))
+            .collect()
     }
 }
 
@@ -65,9 +71,16 @@ pub enum StatementKind {
     /// `CREATE VIEW`: a logical stage.
     View { name: ObjectName, query: Box<Query> },
     /// `CREATE TABLE … AS`: a materialized stage.
-    Table { name: ObjectName, partitioned_by: Vec<Ident>, query: Box<Query> },
+    Table {
+        name: ObjectName,
+        partitioned_by: Vec<Ident>,
+        query: Box<Query>,
+    },
     /// `INSERT INTO … <query>`: an append.
-    Insert { target: ObjectName, query: Box<Query> },
+    Insert {
+        target: ObjectName,
+        query: Box<Query>,
+    },
 }
 
 /// A table named by a statement, with where it was named.
@@ -83,10 +96,15 @@ impl JobStatement {
     pub fn target(&self) -> TableRef {
         let (name, fallback) = match &self.kind {
             StatementKind::Source(s) => (&s.name, &self.location),
-            StatementKind::View { name, .. } | StatementKind::Table { name, .. } => (name, &self.location),
+            StatementKind::View { name, .. } | StatementKind::Table { name, .. } => {
+                (name, &self.location)
+            }
             StatementKind::Insert { target, .. } => (target, &self.location),
         };
-        TableRef { name: normalize_name(name), location: name_location(name, fallback) }
+        TableRef {
+            name: normalize_name(name),
+            location: name_location(name, fallback),
+        }
     }
 
     /// The query of a view, table or insert.
@@ -101,12 +119,16 @@ impl JobStatement {
 
     /// Tables this statement reads, in order of appearance (CTE names excluded).
     pub fn references(&self) -> Vec<TableRef> {
-        self.query().map(|q| refs::table_references(q, &self.location)).unwrap_or_default()
+        self.query()
+            .map(|q| refs::table_references(q, &self.location))
+            .unwrap_or_default()
     }
 
     /// Functions this statement calls, with their locations.
     pub fn function_calls(&self) -> Vec<TableRef> {
-        self.query().map(|q| refs::function_calls(q, &self.location)).unwrap_or_default()
+        self.query()
+            .map(|q| refs::function_calls(q, &self.location))
+            .unwrap_or_default()
     }
 
     /// A short word for the statement kind.
@@ -133,7 +155,11 @@ pub fn normalize_name(name: &ObjectName) -> String {
 }
 
 pub fn normalize_ident(ident: &Ident) -> String {
-    if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_lowercase() }
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
 }
 
 /// Where an object name starts, or `fallback` when the parser recorded no span.

@@ -16,10 +16,12 @@ use crate::error::{Result, SourceLocation, SqlError};
 pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
     let file: Arc<str> = path.into();
     let dialect = GenericDialect {};
-    let tokens = Tokenizer::new(&dialect, text).tokenize_with_location().map_err(|e| SqlError::Syntax {
-        location: at(&file, e.location),
-        message: e.message,
-    })?;
+    let tokens = Tokenizer::new(&dialect, text)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::Syntax {
+            location: at(&file, e.location),
+            message: e.message,
+        })?;
     let lines = LineIndex::new(text);
 
     let mut statements = Vec::new();
@@ -27,24 +29,46 @@ pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
         let Some(first) = chunk.iter().find(|t| !is_trivia(&t.token)) else {
             continue;
         };
-        let last = chunk.iter().rev().find(|t| !is_trivia(&t.token)).unwrap_or(first);
+        let last = chunk
+            .iter()
+            .rev()
+            .find(|t| !is_trivia(&t.token))
+            .unwrap_or(first);
         let location = at(&file, first.span.start);
-        let text = lines.slice(text, first.span.start, last.span.end).to_string();
+        let text = lines
+            .slice(text, first.span.start, last.span.end)
+            .to_string();
         let (tokens, parameters) = substitute_parameters(&file, chunk)?;
         let kind = parse_statement(&file, &location, tokens)?;
-        statements.push(JobStatement { location, text, kind, parameters });
+        statements.push(JobStatement {
+            location,
+            text,
+            kind,
+            parameters,
+        });
     }
     if statements.is_empty() {
         return Err(SqlError::Invalid {
-            location: SourceLocation { file, line: 1, column: 1 },
+            location: SourceLocation {
+                file,
+                line: 1,
+                column: 1,
+            },
             message: "the job file has no statements".into(),
         });
     }
-    Ok(JobFile { path: file, statements })
+    Ok(JobFile {
+        path: file,
+        statements,
+    })
 }
 
 fn at(file: &Arc<str>, loc: Location) -> SourceLocation {
-    SourceLocation { file: file.clone(), line: loc.line.max(1), column: loc.column.max(1) }
+    SourceLocation {
+        file: file.clone(),
+        line: loc.line.max(1),
+        column: loc.column.max(1),
+    }
 }
 
 fn is_trivia(token: &Token) -> bool {
@@ -66,14 +90,26 @@ fn substitute_parameters(
             if p == "$" {
                 match (chunk.get(i + 1), chunk.get(i + 2), chunk.get(i + 3)) {
                     (
-                        Some(TokenWithSpan { token: Token::LBrace, .. }),
-                        Some(TokenWithSpan { token: Token::Word(Word { value, .. }), .. }),
-                        Some(TokenWithSpan { token: Token::RBrace, span: end }),
+                        Some(TokenWithSpan {
+                            token: Token::LBrace,
+                            ..
+                        }),
+                        Some(TokenWithSpan {
+                            token: Token::Word(Word { value, .. }),
+                            ..
+                        }),
+                        Some(TokenWithSpan {
+                            token: Token::RBrace,
+                            span: end,
+                        }),
                     ) => {
                         let mut span = t.span;
                         span.end = end.end;
                         params.push((value.clone(), location));
-                        out.push(TokenWithSpan { token: Token::Placeholder(format!("${value}")), span });
+                        out.push(TokenWithSpan {
+                            token: Token::Placeholder(format!("${value}")),
+                            span,
+                        });
                         i += 4;
                         continue;
                     }
@@ -89,7 +125,9 @@ fn substitute_parameters(
             if name.is_empty() || name.chars().all(|c| c.is_ascii_digit()) || !p.starts_with('$') {
                 return Err(SqlError::Syntax {
                     location,
-                    message: format!("positional parameter {p} is not supported: name it, as ${{name}}"),
+                    message: format!(
+                        "positional parameter {p} is not supported: name it, as ${{name}}"
+                    ),
                 });
             }
             params.push((name.to_string(), location));
@@ -113,12 +151,19 @@ fn syntax_error(file: &Arc<str>, fallback: &SourceLocation, e: impl std::fmt::Di
         .trim_start_matches("ParserError(\"")
         .trim_start_matches("sql parser error: ")
         .to_string();
-    let location = located(&message).map(|(line, column)| SourceLocation { file: file.clone(), line, column });
+    let location = located(&message).map(|(line, column)| SourceLocation {
+        file: file.clone(),
+        line,
+        column,
+    });
     let message = match message.find(" at Line: ") {
         Some(i) => message[..i].to_string(),
         None => message,
     };
-    SqlError::Syntax { location: location.unwrap_or_else(|| fallback.clone()), message }
+    SqlError::Syntax {
+        location: location.unwrap_or_else(|| fallback.clone()),
+        message,
+    }
 }
 
 /// The `Line: N, Column: M` a parser message ends with.
@@ -129,7 +174,11 @@ fn located(message: &str) -> Option<(u64, u64)> {
     Some((line.trim().parse().ok()?, column.parse().ok()?))
 }
 
-fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWithSpan>) -> Result<StatementKind> {
+fn parse_statement(
+    file: &Arc<str>,
+    location: &SourceLocation,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<StatementKind> {
     let dialect = GenericDialect {};
     let perr = |e: ParserError| syntax_error(file, location, e);
     let derr = |e: DataFusionError| syntax_error(file, location, e);
@@ -137,10 +186,17 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens.clone());
     if p.parse_keyword(Keyword::CREATE) {
         let or_replace = p.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
-        if p.parse_keyword(Keyword::EXTERNAL) || p.parse_keywords(&[Keyword::UNBOUNDED, Keyword::EXTERNAL]) {
-            let mut df = DFParserBuilder::new(tokens).with_dialect(&dialect).build().map_err(derr)?;
+        if p.parse_keyword(Keyword::EXTERNAL)
+            || p.parse_keywords(&[Keyword::UNBOUNDED, Keyword::EXTERNAL])
+        {
+            let mut df = DFParserBuilder::new(tokens)
+                .with_dialect(&dialect)
+                .build()
+                .map_err(derr)?;
             return match df.parse_statement().map_err(derr)? {
-                DFStatement::CreateExternalTable(create) => Ok(StatementKind::Source(Box::new(create))),
+                DFStatement::CreateExternalTable(create) => {
+                    Ok(StatementKind::Source(Box::new(create)))
+                }
                 other => Err(SqlError::Invalid {
                     location: location.clone(),
                     message: format!("expected CREATE EXTERNAL TABLE, found {other}"),
@@ -158,14 +214,19 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
             let _ = or_replace; // CREATE TABLE always replaces the table's contents; OR REPLACE is accepted.
             let name = p.parse_object_name(false).map_err(perr)?;
             let partitioned_by = if p.parse_keywords(&[Keyword::PARTITIONED, Keyword::BY]) {
-                p.parse_parenthesized_column_list(IsOptional::Mandatory, false).map_err(perr)?
+                p.parse_parenthesized_column_list(IsOptional::Mandatory, false)
+                    .map_err(perr)?
             } else {
                 Vec::new()
             };
             p.expect_keyword_is(Keyword::AS).map_err(perr)?;
             let query = p.parse_query().map_err(perr)?;
             expect_end(&mut p).map_err(perr)?;
-            return Ok(StatementKind::Table { name, partitioned_by, query });
+            return Ok(StatementKind::Table {
+                name,
+                partitioned_by,
+                query,
+            });
         }
         let found = p.peek_token();
         return Err(SqlError::Syntax {
@@ -194,7 +255,11 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
 
 fn expect_end(p: &mut Parser<'_>) -> Result<(), ParserError> {
     let t = p.peek_token();
-    if t.token == Token::EOF { Ok(()) } else { p.expected("end of statement", t) }
+    if t.token == Token::EOF {
+        Ok(())
+    } else {
+        p.expected("end of statement", t)
+    }
 }
 
 /// Maps 1-based line/column locations back to byte offsets of the source text.
@@ -215,7 +280,11 @@ impl LineIndex {
             return text.len();
         };
         let col = (loc.column.max(1) - 1) as usize;
-        text[start..].char_indices().nth(col).map(|(i, _)| start + i).unwrap_or(text.len())
+        text[start..]
+            .char_indices()
+            .nth(col)
+            .map(|(i, _)| start + i)
+            .unwrap_or(text.len())
     }
 
     /// The text from `start` up to `end` (exclusive, as sqlparser's spans end just after a token).

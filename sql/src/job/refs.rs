@@ -26,13 +26,23 @@ pub(super) fn table_references(query: &Query, fallback: &SourceLocation) -> Vec<
             ControlFlow::Continue(())
         }
         fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-            if let TableFactor::Table { name, args: None, .. } = factor {
-                self.found.push(TableRef { name: normalize_name(name), location: name_location(name, self.fallback) });
+            if let TableFactor::Table {
+                name, args: None, ..
+            } = factor
+            {
+                self.found.push(TableRef {
+                    name: normalize_name(name),
+                    location: name_location(name, self.fallback),
+                });
             }
             ControlFlow::Continue(())
         }
     }
-    let mut c = Collect { fallback, ctes: HashSet::new(), found: Vec::new() };
+    let mut c = Collect {
+        fallback,
+        ctes: HashSet::new(),
+        found: Vec::new(),
+    };
     let _ = query.visit(&mut c);
     let ctes = c.ctes;
     c.found.retain(|r| !ctes.contains(&r.name));
@@ -49,18 +59,32 @@ pub(super) fn function_calls(query: &Query, fallback: &SourceLocation) -> Vec<Ta
         type Break = ();
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
             if let Expr::Function(f) = expr {
-                self.found.push(TableRef { name: normalize_name(&f.name), location: name_location(&f.name, self.fallback) });
+                self.found.push(TableRef {
+                    name: normalize_name(&f.name),
+                    location: name_location(&f.name, self.fallback),
+                });
             }
             ControlFlow::Continue(())
         }
         fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-            if let TableFactor::Table { name, args: Some(_), .. } = factor {
-                self.found.push(TableRef { name: normalize_name(name), location: name_location(name, self.fallback) });
+            if let TableFactor::Table {
+                name,
+                args: Some(_),
+                ..
+            } = factor
+            {
+                self.found.push(TableRef {
+                    name: normalize_name(name),
+                    location: name_location(name, self.fallback),
+                });
             }
             ControlFlow::Continue(())
         }
     }
-    let mut c = Collect { fallback, found: Vec::new() };
+    let mut c = Collect {
+        fallback,
+        found: Vec::new(),
+    };
     let _ = query.visit(&mut c);
     c.found
 }

@@ -1,0 +1,71 @@
+//! Bad input: non-zero exit and a message naming file:line:col.
+
+use crate::*;
+
+fn validate(sql: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.sql");
+    std::fs::write(&path, sql).unwrap();
+    let out = strata(&[
+        "validate",
+        path.to_str().unwrap(),
+        "--warehouse",
+        dir.path().to_str().unwrap(),
+    ]);
+    let err = stderr(&out).replace(path.to_str().unwrap(), "bad.sql");
+    (out.status.success(), err)
+}
+
+#[test]
+fn validate_rejects_syntax_errors_unknown_tables_and_cycles_with_locations() {
+    let (ok, err) = validate("CREATE VIEW v AS\n  SELEC 1;");
+    assert!(!ok);
+    assert!(err.starts_with("error: bad.sql:2:3: syntax error"), "{err}");
+
+    let (ok, err) = validate(
+        "CREATE VIEW v AS SELECT 1 AS x;\nCREATE TABLE t AS SELECT * FROM v JOIN missing USING (x);",
+    );
+    assert!(!ok);
+    assert!(
+        err.starts_with("error: bad.sql:2:40: unknown table 'missing'"),
+        "{err}"
+    );
+
+    let (ok, err) = validate(
+        "CREATE VIEW a AS SELECT * FROM c;\nCREATE VIEW b AS SELECT * FROM a;\nCREATE VIEW c AS SELECT * FROM b;",
+    );
+    assert!(!ok);
+    assert!(
+        err.starts_with("error: bad.sql:1:1: cycle between stages: a -> b -> c -> a"),
+        "{err}"
+    );
+
+    let (ok, out) =
+        validate("CREATE VIEW v AS SELECT 1 AS x;\nCREATE TABLE t AS SELECT x + 1 AS y FROM v;");
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn missing_files_and_bad_arguments_fail_clearly() {
+    let out = strata(&["run", "no/such/job.sql"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot read job file no/such/job.sql"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = strata(&["run", "jobs/stock_market/pipeline.sql", "--param", "oops"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("expected NAME=VALUE"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = strata(&["--help"]);
+    let help = stdout(&out);
+    for cmd in ["run", "explain", "validate", "generate"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+}

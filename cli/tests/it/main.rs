@@ -1,0 +1,40 @@
+//! End-to-end tests of the `strata` binary: generate data, run the stock pipeline, read the output with an
+//! independent Delta reader (the `deltalake` Python package), and check the CLI's error reporting.
+
+mod errors;
+mod pipeline;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Run `strata` with `args` from the repository root.
+pub fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .current_dir(repo_root())
+        .env_remove("STRATA_WAREHOUSE")
+        .output()
+        .expect("strata runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The Python interpreter that has the `deltalake` package (set up by `dev/test.sh`).
+pub fn python() -> String {
+    std::env::var("STRATA_PYTHON").unwrap_or_else(|_| {
+        panic!("STRATA_PYTHON is not set: run the suite with dev/test.sh, which installs the deltalake reader")
+    })
+}
