@@ -21,11 +21,23 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
-    Planner(#[from] PlannerError),
+    Planner(Box<PlannerError>),
     #[error(transparent)]
-    Connector(#[from] strata_connectors::ConnectorError),
+    Connector(Box<strata_connectors::ConnectorError>),
     #[error("generating data: {0}")]
     Generate(#[from] datafusion::arrow::error::ArrowError),
+}
+
+impl From<PlannerError> for CliError {
+    fn from(e: PlannerError) -> Self {
+        CliError::Planner(Box::new(e))
+    }
+}
+
+impl From<strata_connectors::ConnectorError> for CliError {
+    fn from(e: strata_connectors::ConnectorError) -> Self {
+        CliError::Connector(Box::new(e))
+    }
 }
 
 /// Arguments shared by `run`, `explain` and `validate`.

@@ -151,10 +151,7 @@ fn cycle_error(stages: &[Stage], done: &[bool]) -> PlannerError {
     let start = (0..stages.len()).find(|&i| !done[i]).unwrap_or(0);
     let mut path = vec![start];
     let mut current = start;
-    loop {
-        let Some(&next) = stages[current].deps.iter().find(|&&d| !done[d]) else {
-            break;
-        };
+    while let Some(&next) = stages[current].deps.iter().find(|&&d| !done[d]) {
         if let Some(pos) = path.iter().position(|&p| p == next) {
             path.drain(..pos);
             path.push(next);

@@ -8,7 +8,7 @@ use strata_sql::{SourceLocation, SqlError};
 pub enum PlannerError {
     /// The job file could not be read or parsed.
     #[error(transparent)]
-    Sql(#[from] SqlError),
+    Sql(Box<SqlError>),
     /// The job is ill-formed: unknown table, cycle, duplicate definition, bad parameter, plan error.
     #[error("{location}: {message}")]
     Job {
@@ -21,19 +21,38 @@ pub enum PlannerError {
         stage: String,
         location: SourceLocation,
         #[source]
-        source: DataFusionError,
+        source: Box<DataFusionError>,
     },
     /// Committing an output table failed.
     #[error("committing table '{table}' failed: {source}")]
     Commit {
         table: String,
         #[source]
-        source: strata_connectors::ConnectorError,
+        source: Box<strata_connectors::ConnectorError>,
     },
     #[error(transparent)]
-    Connector(#[from] strata_connectors::ConnectorError),
+    Connector(Box<strata_connectors::ConnectorError>),
     #[error(transparent)]
-    DataFusion(#[from] DataFusionError),
+    DataFusion(Box<DataFusionError>),
+}
+
+// Boxed so that `Result<T, PlannerError>` stays small on the happy path.
+impl From<SqlError> for PlannerError {
+    fn from(e: SqlError) -> Self {
+        PlannerError::Sql(Box::new(e))
+    }
+}
+
+impl From<DataFusionError> for PlannerError {
+    fn from(e: DataFusionError) -> Self {
+        PlannerError::DataFusion(Box::new(e))
+    }
+}
+
+impl From<strata_connectors::ConnectorError> for PlannerError {
+    fn from(e: strata_connectors::ConnectorError) -> Self {
+        PlannerError::Connector(Box::new(e))
+    }
 }
 
 impl PlannerError {
@@ -52,7 +71,7 @@ impl PlannerError {
 impl From<PlannerError> for DataFusionError {
     fn from(e: PlannerError) -> Self {
         match e {
-            PlannerError::DataFusion(e) => e,
+            PlannerError::DataFusion(e) => *e,
             other => DataFusionError::External(Box::new(other)),
         }
     }

@@ -414,20 +414,23 @@ fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
 /// call, or the statement.
 pub(crate) fn df_err(stmt: &JobStatement, e: DataFusionError) -> PlannerError {
     let mut location = stmt.location.clone();
-    if let Some(span) = e.diagnostic().and_then(|d| d.span) {
-        if span.start.line > 0 {
-            location.line = span.start.line;
-            location.column = span.start.column;
-        }
-    } else if let Some(name) = e
+    let span = e
+        .diagnostic()
+        .and_then(|d| d.span)
+        .filter(|s| s.start.line > 0);
+    let unknown_function = e
         .to_string()
         .split("Invalid function '")
         .nth(1)
         .and_then(|r| r.split('\'').next())
+        .map(str::to_string);
+    if let Some(span) = span {
+        location.line = span.start.line;
+        location.column = span.start.column;
+    } else if let Some(call) =
+        unknown_function.and_then(|name| stmt.function_calls().into_iter().find(|f| f.name == name))
     {
-        if let Some(call) = stmt.function_calls().into_iter().find(|f| f.name == name) {
-            location = call.location;
-        }
+        location = call.location;
     }
     let message = e.find_root().to_string();
     let message = message

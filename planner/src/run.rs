@@ -101,7 +101,7 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
                 return Err(PlannerError::Stage {
                     stage: stage.name.clone(),
                     location: stage.location().clone(),
-                    source,
+                    source: Box::new(source),
                 });
             }
         }
@@ -227,7 +227,7 @@ async fn commit(
         .await
         .map_err(|source| PlannerError::Commit {
             table: table.clone(),
-            source,
+            source: Box::new(source),
         })?;
         emit(JobEvent::Committed {
             table: table.clone(),

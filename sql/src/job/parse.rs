@@ -75,11 +75,11 @@ fn is_trivia(token: &Token) -> bool {
     matches!(token, Token::Whitespace(_) | Token::EOF)
 }
 
+/// Statement tokens with parameters substituted, and each parameter's name and location.
+type Substituted = (Vec<TokenWithSpan>, Vec<(String, SourceLocation)>);
+
 /// Replace each `${name}` (tokens `$`, `{`, `name`, `}`) by the placeholder `$name`.
-fn substitute_parameters(
-    file: &Arc<str>,
-    chunk: &[TokenWithSpan],
-) -> Result<(Vec<TokenWithSpan>, Vec<(String, SourceLocation)>)> {
+fn substitute_parameters(file: &Arc<str>, chunk: &[TokenWithSpan]) -> Result<Substituted> {
     let mut out = Vec::with_capacity(chunk.len());
     let mut params = Vec::new();
     let mut i = 0;
