@@ -31,20 +31,19 @@ FROM (
 )
 WHERE copy_no = 1;
 
--- Cleaning, step 3: drop bad ticks, bars whose close is 5x above (or 5x below) the closes of both of its two
--- nearest sessions: the previous and next one, or for the first (last) bar of a symbol the next (previous) two.
--- Symbols with fewer than three bars are not judged.
+-- Cleaning, step 3: drop bad ticks, bars whose close is more than 5x above or below the median close of the seven
+-- sessions around it (itself included), so that even two or three bad ticks in a row cannot hide each other.
+-- Symbols with fewer than three bars nearby are not judged.
 CREATE VIEW clean_prices AS
 SELECT symbol, ts, open, high, low, close, volume
 FROM (
   SELECT *,
-         coalesce(lag(close) OVER w, lead(close, 2) OVER w) AS near_a,
-         coalesce(lead(close) OVER w, lag(close, 2) OVER w) AS near_b
+         median(close) OVER w AS local_median,
+         count(close) OVER w AS local_bars
   FROM deduped_prices
-  WINDOW w AS (PARTITION BY symbol ORDER BY ts)
+  WINDOW w AS (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 3 PRECEDING AND 3 FOLLOWING)
 )
-WHERE near_a IS NULL OR near_b IS NULL
-   OR NOT ((close > 5 * near_a AND close > 5 * near_b) OR (5 * close < near_a AND 5 * close < near_b));
+WHERE local_bars < 3 OR (close <= 5 * local_median AND 5 * close >= local_median);
 
 CREATE TABLE silver.daily_bars PARTITIONED BY (year) AS
 SELECT symbol,
