@@ -44,7 +44,9 @@ pub fn new_context(options: StrataOptions) -> SessionContext {
         .with_default_features()
         .build();
     strata_connectors::delta::register_table_factory(&mut state);
-    SessionContext::new_with_state(state)
+    let ctx = SessionContext::new_with_state(state);
+    strata_sql::functions::register_all(&ctx);
+    ctx
 }
 
 /// The Strata options of a session (defaults if none were installed).

@@ -5,6 +5,7 @@
 
 pub mod calendar;
 pub mod error;
+pub mod functions;
 pub mod job;
 
 pub use error::{Result, SourceLocation, SqlError};

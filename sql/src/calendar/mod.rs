@@ -3,8 +3,10 @@
 //! Trading-day arithmetic (Fibonacci bars, session-anchored buckets, the market data generator) must agree
 //! on one calendar, so it lives here, beside the SQL functions that will expose it.
 
+mod index;
 mod nyse;
 
+pub use index::{SessionIndex, date, days};
 pub use nyse::Nyse;
 
 use chrono::{Datelike, NaiveDate, Weekday};

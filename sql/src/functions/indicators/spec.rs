@@ -1,0 +1,70 @@
+//! What an indicator declares: its name, column arguments, numeric parameters and documentation. The DataFusion
+//! window-function plumbing in [`super::udwf`] is shared by all of them.
+
+use std::fmt::Debug;
+
+/// A numeric parameter, given as a literal after the column arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    /// Used when the call omits the parameter; `None` makes it required.
+    pub default: Option<f64>,
+    /// A period must be a whole number of rows, at least 1.
+    pub period: bool,
+}
+
+impl Param {
+    pub const fn period(name: &'static str, default: Option<f64>) -> Self {
+        Self { name, default, period: true }
+    }
+
+    pub const fn number(name: &'static str, default: Option<f64>) -> Self {
+        Self { name, default, period: false }
+    }
+}
+
+/// Reference documentation of one function.
+#[derive(Debug, Clone, Copy)]
+pub struct Doc {
+    pub description: &'static str,
+    /// The formula, in words or symbols.
+    pub formula: &'static str,
+    /// Which rows are NULL before the window is full.
+    pub warm_up: &'static str,
+    pub example: &'static str,
+}
+
+/// One technical indicator, evaluated over a whole window partition in order.
+///
+/// Rows where any column argument is NULL (or NaN) are skipped: the indicator is computed over the remaining rows,
+/// in order, and the skipped rows get NULL. A partition shorter than the warm-up gives only NULLs.
+pub trait Indicator: Debug + Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// Names of the column arguments, in order.
+    fn columns(&self) -> &'static [&'static str];
+    /// Numeric parameters after the columns.
+    fn params(&self) -> &'static [Param];
+    /// Compute over dense inputs (one slice per column, equal lengths); `NaN` marks rows without a value.
+    fn compute(&self, columns: &[&[f64]], params: &[f64]) -> Vec<f64>;
+    /// Whether the result is a flag (0/1, returned as BOOLEAN) rather than a number.
+    fn boolean(&self) -> bool {
+        false
+    }
+    /// Checks between parameters beyond "a period is a positive integer" (e.g. fast < slow).
+    fn check(&self, _params: &[f64]) -> Result<(), String> {
+        Ok(())
+    }
+    fn doc(&self) -> Doc;
+}
+
+/// Render a signature such as `sma(value, period)`.
+pub fn signature_text(ind: &dyn Indicator) -> String {
+    let mut args: Vec<String> = ind.columns().iter().map(|c| c.to_string()).collect();
+    for p in ind.params() {
+        args.push(match p.default {
+            Some(d) => format!("{} = {d}", p.name),
+            None => p.name.to_string(),
+        });
+    }
+    format!("{}({})", ind.name(), args.join(", "))
+}

@@ -1,0 +1,30 @@
+//! SQL-level tests of Strata's function library, run through DataFusion, against independent references.
+
+mod fibonacci;
+mod functions;
+mod talib;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::SessionContext;
+
+/// A session with every Strata function installed.
+pub fn ctx() -> SessionContext {
+    let ctx = SessionContext::new();
+    strata_sql::functions::register_all(&ctx);
+    ctx
+}
+
+pub async fn sql(ctx: &SessionContext, query: &str) -> datafusion::error::Result<Vec<RecordBatch>> {
+    ctx.sql(query).await?.collect().await
+}
+
+pub fn pretty(batches: &[RecordBatch]) -> String {
+    datafusion::arrow::util::pretty::pretty_format_batches(batches).unwrap().to_string()
+}
+
+/// The Python interpreter with `ta-lib` and `numpy` (set up by `dev/test.sh`).
+pub fn python() -> String {
+    std::env::var("STRATA_PYTHON").unwrap_or_else(|_| {
+        panic!("STRATA_PYTHON is not set: run the suite with dev/test.sh, which installs the TA-Lib reference")
+    })
+}
