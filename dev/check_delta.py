@@ -24,4 +24,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    # Skip interpreter teardown: deltalake's runtime threads can abort the process while Python shuts down.
+    os._exit(code)

@@ -128,8 +128,7 @@ fn event_sink(format: LogFormat, no_progress: bool) -> (Option<EventSink>, Optio
 }
 
 pub async fn run(args: JobArgs, format: LogFormat) -> Result<(), CliError> {
-    let planned =
-        strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
     let (sink, progress) = event_sink(format, args.no_progress);
     let result = strata_planner::run(planned, sink).await;
     if let Some(p) = progress {
@@ -144,15 +143,13 @@ pub async fn run(args: JobArgs, format: LogFormat) -> Result<(), CliError> {
 }
 
 pub async fn explain(args: JobArgs) -> Result<(), CliError> {
-    let planned =
-        strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
     print!("{}", strata_planner::explain(&planned).await?);
     Ok(())
 }
 
 pub async fn validate(args: JobArgs) -> Result<(), CliError> {
-    let planned =
-        strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
     println!("{}: ok ({} stages)", args.path(), planned.dag.stages.len());
     Ok(())
 }
@@ -170,8 +167,7 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
     };
     let data = generate::generate(&spec)?;
     let generated_in = started.elapsed();
-    let out = std::path::absolute(&a.out)
-        .map_err(|e| CliError::Usage(format!("--out {}: {e}", a.out.display())))?;
+    let out = std::path::absolute(&a.out).map_err(|e| CliError::Usage(format!("--out {}: {e}", a.out.display())))?;
     let url = location::resolve(&out.to_string_lossy(), &out)?;
     let written = delta::write(
         &url,
@@ -207,12 +203,7 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
                 let d = data.defects;
                 println!(
                     "defects: {} duplicates, {} null prices, {} non-positive prices, {} high<low, {} spikes, {} out of order",
-                    d.duplicates,
-                    d.null_prices,
-                    d.non_positive_prices,
-                    d.high_below_low,
-                    d.spikes,
-                    d.out_of_order
+                    d.duplicates, d.null_prices, d.non_positive_prices, d.high_below_low, d.spikes, d.out_of_order
                 );
             }
         }

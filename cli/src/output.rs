@@ -56,21 +56,13 @@ impl Progress {
             } => {
                 if let Some(bar) = bars.get(&index) {
                     bar.set_style(
-                        ProgressStyle::with_template("✔ {msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                        ProgressStyle::with_template("✔ {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
                     let rows = rows.map(|r| format!("{r} rows, ")).unwrap_or_default();
-                    bar.finish_with_message(format!(
-                        "{name} ({rows}{:.2}s)",
-                        elapsed.as_secs_f64()
-                    ));
+                    bar.finish_with_message(format!("{name} ({rows}{:.2}s)", elapsed.as_secs_f64()));
                 }
             }
-            JobEvent::Committed {
-                table,
-                version,
-                rows,
-            } => {
+            JobEvent::Committed { table, version, rows } => {
                 let _ = self
                     .multi
                     .println(format!("committed {table}: {rows} rows, version {version}"));
@@ -100,21 +92,14 @@ pub fn event_json(event: &JobEvent) -> serde_json::Value {
             serde_json::json!({"event": "stage_started", "stage": name})
         }
         JobEvent::StageFinished {
-            name,
-            rows,
-            elapsed,
-            ..
+            name, rows, elapsed, ..
         } => serde_json::json!({
             "event": "stage_finished", "stage": name, "rows_out": rows, "elapsed_ms": elapsed.as_millis() as u64,
         }),
         JobEvent::Committing { tables } => {
             serde_json::json!({"event": "committing", "tables": tables})
         }
-        JobEvent::Committed {
-            table,
-            version,
-            rows,
-        } => {
+        JobEvent::Committed { table, version, rows } => {
             serde_json::json!({"event": "committed", "table": table, "version": version, "rows": rows})
         }
     }

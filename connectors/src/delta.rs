@@ -62,9 +62,7 @@ pub async fn open(url: &Url) -> Result<DeltaTable> {
             location: path.display().to_string(),
         });
     }
-    deltalake::open_table(url.clone())
-        .await
-        .map_err(delta_err(url))
+    deltalake::open_table(url.clone()).await.map_err(delta_err(url))
 }
 
 /// The table's current version, or `None` when there is no Delta table at `url`.
@@ -78,10 +76,7 @@ pub async fn version(url: &Url) -> Result<Option<u64>> {
 
 /// A DataFusion provider pinned to the table's loaded version, reading with `state`'s options.
 pub async fn provider(table: &DeltaTable, state: &SessionState) -> Result<Arc<dyn TableProvider>> {
-    Ok(table
-        .table_provider()
-        .with_session(Arc::new(state.clone()))
-        .await?)
+    Ok(table.table_provider().with_session(Arc::new(state.clone())).await?)
 }
 
 /// Partition columns of an open table.
@@ -115,9 +110,7 @@ pub async fn write(
         input.push(RecordBatch::new_empty(schema.clone()));
     }
     let table_url = match local_path(url) {
-        Some(path) => {
-            deltalake::ensure_table_uri(path.to_string_lossy()).map_err(delta_err(url))?
-        }
+        Some(path) => deltalake::ensure_table_uri(path.to_string_lossy()).map_err(delta_err(url))?,
         None => url.clone(),
     };
     let has_log = local_path(url).map(|p| p.join("_delta_log").is_dir());
@@ -128,9 +121,7 @@ pub async fn write(
             .build()
             .map_err(delta_err(url))?
     } else {
-        DeltaTable::try_from_url(table_url)
-            .await
-            .map_err(delta_err(url))?
+        DeltaTable::try_from_url(table_url).await.map_err(delta_err(url))?
     };
     let exists = table.version().is_some();
     let mut builder = table.write(input);

@@ -24,8 +24,7 @@ pub fn resolve(location: &str, warehouse: &Path) -> Result<Url> {
     } else {
         absolute(warehouse)?.join(path)
     };
-    Url::from_directory_path(clean(&path))
-        .map_err(|_| invalid(format!("cannot turn {} into a URL", path.display())))
+    Url::from_directory_path(clean(&path)).map_err(|_| invalid(format!("cannot turn {} into a URL", path.display())))
 }
 
 /// The location of a table the warehouse owns: `schema.table` lives in `<warehouse>/schema/table`.

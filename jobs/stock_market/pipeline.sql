@@ -1,5 +1,5 @@
--- Stock market batch pipeline: raw daily prices (bronze) -> cleaned daily, weekly and monthly bars (silver)
--- -> daily indicators (gold).
+-- Stock market batch pipeline: raw daily prices (bronze) -> cleaned daily bars, calendar bars and Fibonacci
+-- session bars (silver) -> daily indicators (gold). Functions: docs/functions.md.
 --
 -- Input: a Delta table of daily OHLCV rows (symbol, ts, open, high, low, close, volume, year), e.g. from
 --   strata generate market --symbols 50 --start 2015-01-01 --end 2024-12-31 --defect-rate 0.01 \
@@ -10,40 +10,19 @@ CREATE EXTERNAL TABLE bronze.market_daily
 STORED AS DELTA
 LOCATION 'bronze/market_daily';
 
--- Cleaning, step 1: a bar is valid when all four prices are present and positive, the bar is consistent
--- (low <= open, close <= high) and the volume is not negative. Comparisons with NULL are not true, so rows with a
--- NULL price fail the filter too.
+-- Cleaning, step 1: keep consistent bars (prices present and positive, low <= open, close <= high, volume >= 0),
+-- one per symbol and session; copies are resolved deterministically.
 CREATE VIEW valid_prices AS
 SELECT symbol, ts, open, high, low, close, volume
 FROM bronze.market_daily
-WHERE open > 0 AND high > 0 AND low > 0 AND close > 0
-  AND volume >= 0
-  AND low <= least(open, close)
-  AND high >= greatest(open, close);
+WHERE ohlc_valid(open, high, low, close, volume)
+QUALIFY row_number() OVER (PARTITION BY symbol, ts ORDER BY volume DESC, close, open, high, low) = 1;
 
--- Cleaning, step 2: one row per symbol and session. Copies are resolved deterministically.
-CREATE VIEW deduped_prices AS
-SELECT symbol, ts, open, high, low, close, volume
-FROM (
-  SELECT *,
-         row_number() OVER (PARTITION BY symbol, ts ORDER BY volume DESC, close, open, high, low) AS copy_no
-  FROM valid_prices
-)
-WHERE copy_no = 1;
-
--- Cleaning, step 3: drop bad ticks, bars whose close is more than 5x above or below the median close of the seven
--- sessions around it (itself included), so that even two or three bad ticks in a row cannot hide each other.
--- Symbols with fewer than three bars nearby are not judged.
+-- Cleaning, step 2: drop bad ticks, closes 5x away from the median of the seven sessions around them.
 CREATE VIEW clean_prices AS
 SELECT symbol, ts, open, high, low, close, volume
-FROM (
-  SELECT *,
-         median(close) OVER w AS local_median,
-         count(close) OVER w AS local_bars
-  FROM deduped_prices
-  WINDOW w AS (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 3 PRECEDING AND 3 FOLLOWING)
-)
-WHERE local_bars < 3 OR (close <= 5 * local_median AND 5 * close >= local_median);
+FROM valid_prices
+QUALIFY NOT return_spike(close, 5) OVER (PARTITION BY symbol ORDER BY ts);
 
 CREATE TABLE silver.daily_bars PARTITIONED BY (year) AS
 SELECT symbol,
@@ -53,51 +32,141 @@ SELECT symbol,
        CAST(date_part('year', ts) AS INT) AS year
 FROM clean_prices;
 
--- Weeks start on Monday; open is the first session's open, close the last session's close.
+-- Calendar bars in New York time: weeks start on Monday. open = first open, close = last close by time.
+
 CREATE TABLE silver.weekly_bars PARTITIONED BY (year) AS
-SELECT symbol,
-       CAST(date_trunc('week', ts) AS DATE) AS week_start,
-       first_value(open ORDER BY ts) AS open,
-       max(high) AS high,
-       min(low) AS low,
-       last_value(close ORDER BY ts) AS close,
-       sum(volume) AS volume,
-       count(*) AS sessions,
-       CAST(date_part('year', date_trunc('week', ts)) AS INT) AS year
-FROM silver.daily_bars
-GROUP BY symbol, date_trunc('week', ts);
+SELECT symbol, week_start,
+       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
+       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
+       CAST(date_part('year', week_start) AS INT) AS year
+FROM (
+  SELECT symbol, calendar_bucket(ts, 'week', 'America/New_York') AS week_start,
+         ohlcv(ts, open, high, low, close, volume) AS bar
+  FROM silver.daily_bars
+  GROUP BY 1, 2
+);
 
 CREATE TABLE silver.monthly_bars PARTITIONED BY (year) AS
-SELECT symbol,
-       CAST(date_trunc('month', ts) AS DATE) AS month_start,
-       first_value(open ORDER BY ts) AS open,
-       max(high) AS high,
-       min(low) AS low,
-       last_value(close ORDER BY ts) AS close,
-       sum(volume) AS volume,
-       count(*) AS sessions,
-       CAST(date_part('year', date_trunc('month', ts)) AS INT) AS year
-FROM silver.daily_bars
-GROUP BY symbol, date_trunc('month', ts);
-
--- Simple moving averages over 20, 50 and 200 sessions and the annualised 20-session volatility of log returns.
--- A value needs a full window: rows before it are NULL, never a half-computed average.
-CREATE TABLE gold.daily_indicators PARTITIONED BY (year) AS
-SELECT symbol,
-       trade_date,
-       close,
-       CASE WHEN count(close) OVER w20 = 20 THEN avg(close) OVER w20 END AS sma_20,
-       CASE WHEN count(close) OVER w50 = 50 THEN avg(close) OVER w50 END AS sma_50,
-       CASE WHEN count(close) OVER w200 = 200 THEN avg(close) OVER w200 END AS sma_200,
-       log_return,
-       CASE WHEN count(log_return) OVER w20 = 20 THEN stddev_samp(log_return) OVER w20 * sqrt(252.0) END
-         AS volatility_20,
-       year
+SELECT symbol, month_start,
+       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
+       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
+       CAST(date_part('year', month_start) AS INT) AS year
 FROM (
-  SELECT symbol, trade_date, close, year,
-         ln(close / lag(close) OVER (PARTITION BY symbol ORDER BY trade_date)) AS log_return
+  SELECT symbol, calendar_bucket(ts, 'month', 'America/New_York') AS month_start,
+         ohlcv(ts, open, high, low, close, volume) AS bar
   FROM silver.daily_bars
-)
-WINDOW w20 AS (PARTITION BY symbol ORDER BY trade_date ROWS BETWEEN 19 PRECEDING AND CURRENT ROW),
-       w50 AS (PARTITION BY symbol ORDER BY trade_date ROWS BETWEEN 49 PRECEDING AND CURRENT ROW),
-       w200 AS (PARTITION BY symbol ORDER BY trade_date ROWS BETWEEN 199 PRECEDING AND CURRENT ROW);
+  GROUP BY 1, 2
+);
+
+-- Fibonacci bars: 3, 5, 8, 13, 21 and 34 consecutive NYSE sessions, counted from a fixed origin on the exchange
+-- calendar, so a bar never moves when new sessions arrive.
+
+CREATE TABLE silver.bars_3d PARTITIONED BY (year, month) AS
+SELECT symbol, bar_start, bar_end,
+       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
+       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
+       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
+FROM (
+  SELECT symbol, session_bucket(trade_date, 3) AS bar_start, max(trade_date) AS bar_end,
+         ohlcv(ts, open, high, low, close, volume) AS bar
+  FROM silver.daily_bars
+  GROUP BY 1, 2
+);
+
+CREATE TABLE silver.bars_5d PARTITIONED BY (year, month) AS
+SELECT symbol, bar_start, bar_end,
+       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
+       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
+       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
+FROM (
+  SELECT symbol, session_bucket(trade_date, 5) AS bar_start, max(trade_date) AS bar_end,
+         ohlcv(ts, open, high, low, close, volume) AS bar
+  FROM silver.daily_bars
+  GROUP BY 1, 2
+);
+
+CREATE TABLE silver.bars_8d PARTITIONED BY (year, month) AS
+SELECT symbol, bar_start, bar_end,
+       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
+       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
+       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
+FROM (
+  SELECT symbol, session_bucket(trade_date, 8) AS bar_start, max(trade_date) AS bar_end,
+         ohlcv(ts, open, high, low, close, volume) AS bar
+  FROM silver.daily_bars
+  GROUP BY 1, 2
+);
+
+CREATE TABLE silver.bars_13d PARTITIONED BY (year, month) AS
+SELECT symbol, bar_start, bar_end,
+       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
+       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
+       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
+FROM (
+  SELECT symbol, session_bucket(trade_date, 13) AS bar_start, max(trade_date) AS bar_end,
+         ohlcv(ts, open, high, low, close, volume) AS bar
+  FROM silver.daily_bars
+  GROUP BY 1, 2
+);
+
+CREATE TABLE silver.bars_21d PARTITIONED BY (year, month) AS
+SELECT symbol, bar_start, bar_end,
+       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
+       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
+       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
+FROM (
+  SELECT symbol, session_bucket(trade_date, 21) AS bar_start, max(trade_date) AS bar_end,
+         ohlcv(ts, open, high, low, close, volume) AS bar
+  FROM silver.daily_bars
+  GROUP BY 1, 2
+);
+
+CREATE TABLE silver.bars_34d PARTITIONED BY (year, month) AS
+SELECT symbol, bar_start, bar_end,
+       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
+       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
+       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
+FROM (
+  SELECT symbol, session_bucket(trade_date, 34) AS bar_start, max(trade_date) AS bar_end,
+         ohlcv(ts, open, high, low, close, volume) AS bar
+  FROM silver.daily_bars
+  GROUP BY 1, 2
+);
+
+-- A price-weighted market index (like the Dow) to measure each symbol's relative strength against.
+CREATE VIEW market_index AS
+SELECT trade_date, avg(close) AS index_close
+FROM silver.daily_bars
+GROUP BY trade_date;
+
+-- Every indicator of a symbol in one pass: all share the window w, so the data is sorted once.
+CREATE VIEW indicators AS
+SELECT d.symbol, d.trade_date, d.close,
+       sma(d.close, 20) OVER w AS sma_20,
+       sma(d.close, 50) OVER w AS sma_50,
+       sma(d.close, 200) OVER w AS sma_200,
+       ema(d.close, 12) OVER w AS ema_12,
+       ema(d.close, 26) OVER w AS ema_26,
+       rsi(d.close, 14) OVER w AS rsi_14,
+       macd_line(d.close, 12, 26, 9) OVER w AS macd,
+       macd_signal(d.close, 12, 26, 9) OVER w AS macd_signal,
+       macd_hist(d.close, 12, 26, 9) OVER w AS macd_hist,
+       bbands_upper(d.close, 20, 2) OVER w AS bb_upper,
+       bbands_middle(d.close, 20, 2) OVER w AS bb_middle,
+       bbands_lower(d.close, 20, 2) OVER w AS bb_lower,
+       atr(d.high, d.low, d.close, 14) OVER w AS atr_14,
+       roc(d.close, 10) OVER w AS roc_10,
+       linearreg_slope(d.close, 20) OVER w AS trend_slope_20,
+       obv(d.close, d.volume) OVER w AS obv,
+       volatility(d.close, 20) OVER w AS volatility_20,
+       vwap((d.high + d.low + d.close) / 3, d.volume, 20) OVER w AS vwap_20,
+       relative_strength(d.close, m.index_close, 20) OVER w AS rs_20,
+       d.year
+FROM silver.daily_bars d
+JOIN market_index m ON d.trade_date = m.trade_date
+WINDOW w AS (PARTITION BY d.symbol ORDER BY d.trade_date);
+
+-- Golden (1) and death (-1) crosses of the 50- and 200-session averages.
+CREATE TABLE gold.daily_indicators PARTITIONED BY (year) AS
+SELECT *, crossover(sma_50, sma_200) OVER (PARTITION BY symbol ORDER BY trade_date) AS sma_cross
+FROM indicators;

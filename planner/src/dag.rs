@@ -208,12 +208,10 @@ mod tests {
 
     #[test]
     fn inserts_follow_definition_and_earlier_inserts() {
-        let d = dag(
-            "CREATE EXTERNAL TABLE src STORED AS PARQUET LOCATION '/x';\n\
+        let d = dag("CREATE EXTERNAL TABLE src STORED AS PARQUET LOCATION '/x';\n\
                      INSERT INTO sink SELECT * FROM src;\n\
                      INSERT INTO sink SELECT * FROM src;\n\
-                     CREATE TABLE report AS SELECT count(*) FROM sink;",
-        )
+                     CREATE TABLE report AS SELECT count(*) FROM sink;")
         .unwrap();
         assert_eq!(d.stages[2].deps, BTreeSet::from([0, 1]));
         assert_eq!(d.stages[3].deps, BTreeSet::from([1, 2]));
@@ -235,10 +233,7 @@ mod tests {
                        CREATE TABLE b AS SELECT * FROM a;\n\
                        CREATE VIEW c AS SELECT * FROM b;")
         .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "job.sql:1:1: cycle between stages: a -> b -> c -> a"
-        );
+        assert_eq!(err.to_string(), "job.sql:1:1: cycle between stages: a -> b -> c -> a");
         let err = dag("CREATE VIEW a AS SELECT * FROM a").unwrap_err();
         assert_eq!(err.to_string(), "job.sql:1:32: cycle: 'a' reads itself");
     }

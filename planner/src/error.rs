@@ -11,10 +11,7 @@ pub enum PlannerError {
     Sql(Box<SqlError>),
     /// The job is ill-formed: unknown table, cycle, duplicate definition, bad parameter, plan error.
     #[error("{location}: {message}")]
-    Job {
-        location: SourceLocation,
-        message: String,
-    },
+    Job { location: SourceLocation, message: String },
     /// A stage failed while running.
     #[error("stage '{stage}' ({location}) failed: {source}")]
     Stage {
@@ -60,9 +57,7 @@ impl PlannerError {
     pub fn location(&self) -> Option<&SourceLocation> {
         match self {
             PlannerError::Sql(e) => e.location(),
-            PlannerError::Job { location, .. } | PlannerError::Stage { location, .. } => {
-                Some(location)
-            }
+            PlannerError::Job { location, .. } | PlannerError::Stage { location, .. } => Some(location),
             _ => None,
         }
     }

@@ -20,11 +20,7 @@ pub async fn explain(planned: &PlannedJob) -> Result<String> {
     );
     for &i in &dag.order {
         let s = &dag.stages[i];
-        let deps: Vec<&str> = s
-            .deps
-            .iter()
-            .map(|&d| dag.stages[d].name.as_str())
-            .collect();
+        let deps: Vec<&str> = s.deps.iter().map(|&d| dag.stages[d].name.as_str()).collect();
         let arrow = if deps.is_empty() {
             String::new()
         } else {
@@ -36,13 +32,7 @@ pub async fn explain(planned: &PlannedJob) -> Result<String> {
     for &i in &dag.order {
         let s = &dag.stages[i];
         let stage = &planned.stages[i];
-        let _ = writeln!(
-            out,
-            "\n== [{i}] {} ({}) at {}",
-            s.name,
-            s.kind(),
-            s.location()
-        );
+        let _ = writeln!(out, "\n== [{i}] {} ({}) at {}", s.name, s.kind(), s.location());
         if let Some(source) = &stage.source {
             let _ = writeln!(out, "source: {source}");
         }
@@ -59,11 +49,7 @@ pub async fn explain(planned: &PlannedJob) -> Result<String> {
             let _ = writeln!(out, "view: inlined into the stages that read it");
         }
         let optimized = state.optimize(plan).map_err(|e| df_err(&s.statement, e))?;
-        let _ = writeln!(
-            out,
-            "-- optimized logical plan\n{}",
-            optimized.display_indent()
-        );
+        let _ = writeln!(out, "-- optimized logical plan\n{}", optimized.display_indent());
         let physical = state
             .create_physical_plan(plan)
             .await

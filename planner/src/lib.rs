@@ -22,11 +22,7 @@ pub use report::{EventSink, JobEvent, RunSummary};
 pub use run::run;
 
 /// Load, parse and plan a job file.
-pub async fn load_and_plan(
-    path: &str,
-    options: StrataOptions,
-    params: &Params,
-) -> Result<PlannedJob> {
+pub async fn load_and_plan(path: &str, options: StrataOptions, params: &Params) -> Result<PlannedJob> {
     let job = strata_sql::JobFile::load(path)?;
     plan_job(job, options, params).await
 }

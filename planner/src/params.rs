@@ -24,9 +24,7 @@ impl Params {
                 .ok_or_else(|| format!("--param {pair:?}: expected NAME=VALUE"))?;
             let name = name.trim();
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!(
-                    "--param {pair:?}: a name is letters, digits and '_'"
-                ));
+                return Err(format!("--param {pair:?}: a name is letters, digits and '_'"));
             }
             if map.insert(name.to_string(), value.to_string()).is_some() {
                 return Err(format!("--param {name} is given twice"));
@@ -61,12 +59,9 @@ fn infer(raw: &str) -> ScalarValue {
         "false" | "FALSE" => return ScalarValue::Boolean(Some(false)),
         _ => {}
     }
-    let looks_like_date = raw.len() == 10
-        && raw.as_bytes().get(4) == Some(&b'-')
-        && raw.as_bytes().get(7) == Some(&b'-');
-    if looks_like_date
-        && let Ok(v) = ScalarValue::try_from_string(raw.to_string(), &DataType::Date32)
-    {
+    let looks_like_date =
+        raw.len() == 10 && raw.as_bytes().get(4) == Some(&b'-') && raw.as_bytes().get(7) == Some(&b'-');
+    if looks_like_date && let Ok(v) = ScalarValue::try_from_string(raw.to_string(), &DataType::Date32) {
         return v;
     }
     ScalarValue::Utf8(Some(raw.to_string()))
@@ -95,11 +90,12 @@ pub fn bind(plan: LogicalPlan, stmt: &JobStatement, params: &Params) -> Result<L
             });
         };
         let value = match ty {
-            Some(dt) if dt != DataType::Null => ScalarValue::try_from_string(raw.to_string(), &dt)
-                .map_err(|e| PlannerError::Job {
+            Some(dt) if dt != DataType::Null => {
+                ScalarValue::try_from_string(raw.to_string(), &dt).map_err(|e| PlannerError::Job {
                     location: location.clone(),
                     message: format!("parameter ${{{name}}} = {raw:?} is not a valid {dt}: {e}"),
-                })?,
+                })?
+            }
             _ => infer(raw),
         };
         if value.is_null() && !raw.eq_ignore_ascii_case("null") {
@@ -133,10 +129,7 @@ mod tests {
         assert_eq!(infer("4.5"), ScalarValue::Float64(Some(4.5)));
         assert_eq!(infer("true"), ScalarValue::Boolean(Some(true)));
         assert_eq!(infer("2024-01-31").data_type(), DataType::Date32);
-        assert_eq!(
-            infer("2024-13-45"),
-            ScalarValue::Utf8(Some("2024-13-45".into()))
-        );
+        assert_eq!(infer("2024-13-45"), ScalarValue::Utf8(Some("2024-13-45".into())));
         assert_eq!(
             infer("x'); DROP TABLE t; --"),
             ScalarValue::Utf8(Some("x'); DROP TABLE t; --".into()))

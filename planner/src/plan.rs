@@ -89,9 +89,7 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
                         .statement_to_plan(DFStatement::CreateExternalTable(create))
                         .await
                         .map_err(|e| df_err(stmt, e))?;
-                    ctx.execute_logical_plan(plan)
-                        .await
-                        .map_err(|e| df_err(stmt, e))?;
+                    ctx.execute_logical_plan(plan).await.map_err(|e| df_err(stmt, e))?;
                     ctx.table_provider(TableReference::from(target.name.as_str()))
                         .await
                         .map_err(|e| df_err(stmt, e))?
@@ -116,9 +114,7 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
                 }
             }
             StatementKind::Table {
-                query,
-                partitioned_by,
-                ..
+                query, partitioned_by, ..
             } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
                 let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
@@ -133,17 +129,14 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
                                 line: ident.span.start.line.max(1),
                                 column: ident.span.start.column.max(1),
                             },
-                            message: format!(
-                                "partition column '{column}' is not a column of '{name}'"
-                            ),
+                            message: format!("partition column '{column}' is not a column of '{name}'"),
                         });
                     }
                     partition_by.push(column);
                 }
                 let table = Arc::new(StageTable::new(schema));
                 register(&ctx, &name, table.clone(), stmt)?;
-                let url =
-                    location::warehouse_table(&name, &warehouse).map_err(|e| job_err(stmt, e))?;
+                let url = location::warehouse_table(&name, &warehouse).map_err(|e| job_err(stmt, e))?;
                 let output = Output {
                     table: name,
                     url,
@@ -159,8 +152,7 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
             }
             StatementKind::Insert { query, .. } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
-                let (output, target_schema, table) =
-                    insert_target(&ctx, &dag, &stages, stmt, &warehouse).await?;
+                let (output, target_schema, table) = insert_target(&ctx, &dag, &stages, stmt, &warehouse).await?;
                 let plan = match target_schema {
                     Some(schema) => conform(plan, &schema, stmt)?,
                     None => plan,
@@ -188,12 +180,7 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
                 .map_err(|e| df_err(&dag.stages[i].statement, e))?;
         }
     }
-    Ok(PlannedJob {
-        job,
-        dag,
-        ctx,
-        stages,
-    })
+    Ok(PlannedJob { job, dag, ctx, stages })
 }
 
 /// Every `${name}` must have a value; values nobody uses are probably typos.
@@ -234,10 +221,7 @@ fn register_schemas(ctx: &SessionContext, job: &JobFile) -> Result<()> {
             _ => {
                 return Err(PlannerError::Job {
                     location: target.location,
-                    message: format!(
-                        "'{}': table names are `table` or `schema.table`",
-                        target.name
-                    ),
+                    message: format!("'{}': table names are `table` or `schema.table`", target.name),
                 });
             }
         }
@@ -250,23 +234,13 @@ fn register_schemas(ctx: &SessionContext, job: &JobFile) -> Result<()> {
     Ok(())
 }
 
-fn register(
-    ctx: &SessionContext,
-    name: &str,
-    provider: Arc<dyn TableProvider>,
-    stmt: &JobStatement,
-) -> Result<()> {
+fn register(ctx: &SessionContext, name: &str, provider: Arc<dyn TableProvider>, stmt: &JobStatement) -> Result<()> {
     let reference = TableReference::from(name);
     // A non-Delta source was registered by DataFusion itself under the same name.
-    if ctx
-        .table_exist(reference.clone())
-        .map_err(|e| df_err(stmt, e))?
-    {
-        ctx.deregister_table(reference.clone())
-            .map_err(|e| df_err(stmt, e))?;
+    if ctx.table_exist(reference.clone()).map_err(|e| df_err(stmt, e))? {
+        ctx.deregister_table(reference.clone()).map_err(|e| df_err(stmt, e))?;
     }
-    ctx.register_table(reference, provider)
-        .map_err(|e| df_err(stmt, e))?;
+    ctx.register_table(reference, provider).map_err(|e| df_err(stmt, e))?;
     Ok(())
 }
 
@@ -279,12 +253,7 @@ fn listing_location(url: &Url) -> String {
     }
 }
 
-async fn plan_query(
-    ctx: &SessionContext,
-    stmt: &JobStatement,
-    query: &Query,
-    params: &Params,
-) -> Result<LogicalPlan> {
+async fn plan_query(ctx: &SessionContext, stmt: &JobStatement, query: &Query, params: &Params) -> Result<LogicalPlan> {
     let statement = DFStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
     let plan = ctx
         .state()
@@ -303,10 +272,10 @@ async fn insert_target(
     warehouse: &std::path::Path,
 ) -> Result<(Output, Option<SchemaRef>, Option<Arc<StageTable>>)> {
     let name = stmt.target().name;
-    let definer = dag.stages.iter().find(|s| {
-        !matches!(s.statement.kind, StatementKind::Insert { .. })
-            && s.statement.target().name == name
-    });
+    let definer = dag
+        .stages
+        .iter()
+        .find(|s| !matches!(s.statement.kind, StatementKind::Insert { .. }) && s.statement.target().name == name);
     let append = |url: Url, partition_by: Vec<String>| Output {
         table: name.clone(),
         url,
@@ -342,8 +311,7 @@ async fn insert_target(
             let stage = planned[i]
                 .as_ref()
                 .ok_or_else(|| DataFusionError::Internal("insert before its source".into()))?;
-            let url = Url::parse(stage.source.as_deref().unwrap_or_default())
-                .map_err(|e| job_err(stmt, e))?;
+            let url = Url::parse(stage.source.as_deref().unwrap_or_default()).map_err(|e| job_err(stmt, e))?;
             let table = delta::open(&url).await.map_err(|e| job_err(stmt, e))?;
             let partition_by = delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
             let provider = ctx
@@ -360,8 +328,7 @@ async fn insert_target(
             let url = location::warehouse_table(&name, warehouse).map_err(|e| job_err(stmt, e))?;
             match delta::open(&url).await {
                 Ok(table) => {
-                    let partition_by =
-                        delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
+                    let partition_by = delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
                     let provider = delta::provider(&table, &ctx.state())
                         .await
                         .map_err(|e| job_err(stmt, e))?;
@@ -414,10 +381,7 @@ fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
 /// call, or the statement.
 pub(crate) fn df_err(stmt: &JobStatement, e: DataFusionError) -> PlannerError {
     let mut location = stmt.location.clone();
-    let span = e
-        .diagnostic()
-        .and_then(|d| d.span)
-        .filter(|s| s.start.line > 0);
+    let span = e.diagnostic().and_then(|d| d.span).filter(|s| s.start.line > 0);
     let unknown_function = e
         .to_string()
         .split("Invalid function '")

@@ -69,30 +69,19 @@ pub struct RunSummary {
 impl RunSummary {
     /// A plain-text table of stages and outputs.
     pub fn render(&self) -> String {
-        let mut rows: Vec<[String; 4]> = vec![[
-            "stage".into(),
-            "kind".into(),
-            "rows out".into(),
-            "time".into(),
-        ]];
+        let mut rows: Vec<[String; 4]> = vec![["stage".into(), "kind".into(), "rows out".into(), "time".into()]];
         for s in &self.stages {
             rows.push([
                 s.stage.clone(),
                 s.kind.to_string(),
-                s.rows_out
-                    .map(|r| r.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                s.rows_out.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
                 format!("{:.3}s", s.elapsed_ms as f64 / 1000.0),
             ]);
         }
         let mut out = table(&rows);
         if !self.outputs.is_empty() {
-            let mut rows: Vec<[String; 4]> = vec![[
-                "table".into(),
-                "mode".into(),
-                "rows written".into(),
-                "version".into(),
-            ]];
+            let mut rows: Vec<[String; 4]> =
+                vec![["table".into(), "mode".into(), "rows written".into(), "version".into()]];
             for o in &self.outputs {
                 rows.push([
                     o.table.clone(),
@@ -127,13 +116,11 @@ fn table(rows: &[[String; 4]]) -> String {
             .iter()
             .zip(widths)
             .enumerate()
-            .map(|(j, (c, w))| {
-                if j >= 2 {
-                    format!("{c:>w$}")
-                } else {
-                    format!("{c:<w$}")
-                }
-            })
+            .map(
+                |(j, (c, w))| {
+                    if j >= 2 { format!("{c:>w$}") } else { format!("{c:<w$}") }
+                },
+            )
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');

@@ -69,12 +69,7 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
             let plan = planned.stages[i].plan.clone();
             let materializes = !matches!(stage.statement.kind, StatementKind::View { .. });
             let feeds = planned.stages[i].table.clone();
-            tasks.spawn(async move {
-                (
-                    i,
-                    run_stage(ctx, plan.filter(|_| materializes), feeds).await,
-                )
-            });
+            tasks.spawn(async move { (i, run_stage(ctx, plan.filter(|_| materializes), feeds).await) });
         }
         let Some(joined) = tasks.join_next().await else {
             break;
@@ -149,16 +144,8 @@ async fn run_stage(
         });
     };
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-    let partitions = ctx
-        .execute_logical_plan(plan)
-        .await?
-        .collect_partitioned()
-        .await?;
-    let rows = partitions
-        .iter()
-        .flatten()
-        .map(|b| b.num_rows() as u64)
-        .sum();
+    let partitions = ctx.execute_logical_plan(plan).await?.collect_partitioned().await?;
+    let rows = partitions.iter().flatten().map(|b| b.num_rows() as u64).sum();
     let batches: Vec<RecordBatch> = partitions.iter().flatten().cloned().collect();
     if let Some(table) = feeds {
         table.append(partitions)?;
@@ -188,9 +175,7 @@ async fn commit(
             groups.entry(out.table.clone()).or_default().push(i);
         }
     }
-    emit(JobEvent::Committing {
-        tables: order.len(),
-    });
+    emit(JobEvent::Committing { tables: order.len() });
     let mut reports = Vec::with_capacity(order.len());
     for table in order {
         let members = &groups[&table];
@@ -217,18 +202,12 @@ async fn commit(
             }
         }
         let Some(schema) = schema else { continue };
-        let outcome = delta::write(
-            &output.url,
-            schema,
-            batches,
-            &output.partition_by,
-            output.mode,
-        )
-        .await
-        .map_err(|source| PlannerError::Commit {
-            table: table.clone(),
-            source: Box::new(source),
-        })?;
+        let outcome = delta::write(&output.url, schema, batches, &output.partition_by, output.mode)
+            .await
+            .map_err(|source| PlannerError::Commit {
+                table: table.clone(),
+                source: Box::new(source),
+            })?;
         emit(JobEvent::Committed {
             table: table.clone(),
             version: outcome.version,

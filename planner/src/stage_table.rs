@@ -75,10 +75,7 @@ impl TableProvider for StageTable {
         let partitions = self.partitions.read().map_err(|_| poisoned())?.clone();
         if partitions.is_empty() {
             // Not run yet (explain, validate): an empty scan of the right shape.
-            return Ok(Arc::new(EmptyExec::new(project_schema(
-                &self.schema,
-                projection,
-            )?)));
+            return Ok(Arc::new(EmptyExec::new(project_schema(&self.schema, projection)?)));
         }
         MemTable::try_new(self.schema.clone(), partitions)?
             .scan(state, projection, filters, limit)

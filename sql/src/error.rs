@@ -29,15 +29,9 @@ pub enum SqlError {
         source: std::io::Error,
     },
     #[error("{location}: syntax error: {message}")]
-    Syntax {
-        location: SourceLocation,
-        message: String,
-    },
+    Syntax { location: SourceLocation, message: String },
     #[error("{location}: {message}")]
-    Invalid {
-        location: SourceLocation,
-        message: String,
-    },
+    Invalid { location: SourceLocation, message: String },
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 }
@@ -46,9 +40,7 @@ impl SqlError {
     /// The job-file location at fault, when there is one.
     pub fn location(&self) -> Option<&SourceLocation> {
         match self {
-            SqlError::Syntax { location, .. } | SqlError::Invalid { location, .. } => {
-                Some(location)
-            }
+            SqlError::Syntax { location, .. } | SqlError::Invalid { location, .. } => Some(location),
             _ => None,
         }
     }

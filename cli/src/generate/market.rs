@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 use datafusion::arrow::array::{
-    ArrayRef, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, Float64Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
@@ -64,11 +63,7 @@ pub struct DefectCounts {
 impl DefectCounts {
     /// Defective rows a cleaning stage must remove (out-of-order rows are valid and stay).
     pub fn removable(&self) -> u64 {
-        self.duplicates
-            + self.null_prices
-            + self.non_positive_prices
-            + self.high_below_low
-            + self.spikes
+        self.duplicates + self.null_prices + self.non_positive_prices + self.high_below_low + self.spikes
     }
 
     fn add(&mut self, o: &DefectCounts) {
@@ -122,8 +117,7 @@ pub fn ticker(i: usize) -> String {
 /// Hours New York is behind UTC on `date` (US daylight saving rules since 2007).
 fn new_york_offset_hours(date: NaiveDate) -> i64 {
     let second_sunday_march = NaiveDate::from_weekday_of_month_opt(date.year(), 3, Weekday::Sun, 2);
-    let first_sunday_november =
-        NaiveDate::from_weekday_of_month_opt(date.year(), 11, Weekday::Sun, 1);
+    let first_sunday_november = NaiveDate::from_weekday_of_month_opt(date.year(), 11, Weekday::Sun, 1);
     match (second_sunday_march, first_sunday_november) {
         (Some(start), Some(end)) if date >= start && date < end => 4,
         _ => 5,
@@ -132,10 +126,7 @@ fn new_york_offset_hours(date: NaiveDate) -> i64 {
 
 /// Microseconds since the epoch of a New York wall-clock time.
 fn new_york_micros(date: NaiveDate, hour: u32, minute: u32) -> i64 {
-    let local = NaiveDateTime::new(
-        date,
-        NaiveTime::from_hms_opt(hour, minute, 0).unwrap_or_default(),
-    );
+    let local = NaiveDateTime::new(date, NaiveTime::from_hms_opt(hour, minute, 0).unwrap_or_default());
     let utc = local + chrono::Duration::hours(new_york_offset_hours(date));
     utc.and_utc().timestamp_micros()
 }
@@ -157,12 +148,7 @@ fn cents(x: f64) -> f64 {
 }
 
 /// All bars of one symbol, in time order, with defects applied.
-fn symbol_bars(
-    spec: &MarketSpec,
-    sessions: &[NaiveDate],
-    index: usize,
-    counts: &mut DefectCounts,
-) -> Vec<Bar> {
+fn symbol_bars(spec: &MarketSpec, sessions: &[NaiveDate], index: usize, counts: &mut DefectCounts) -> Vec<Bar> {
     let mut rng = Rng::new(spec.seed, index as u64);
     let mut price = (rng.range(10f64.ln(), 500f64.ln())).exp();
     let mu = rng.range(-0.05, 0.15);
@@ -185,14 +171,11 @@ fn symbol_bars(
             let high = open.max(close) * (0.5 * step_sd * rng.normal().abs()).exp();
             let low = open.min(close) * (-0.5 * step_sd * rng.normal().abs()).exp();
             let ret = (close / price).ln().abs();
-            let volume =
-                (volume_scale * (0.3 * rng.normal()).exp() * (1.0 + 20.0 * ret)).round() as i64;
+            let volume = (volume_scale * (0.3 * rng.normal()).exp() * (1.0 + 20.0 * ret)).round() as i64;
             price = close;
             let ts = match spec.interval {
                 BarInterval::Daily => new_york_micros(*date, 16, 0),
-                BarInterval::Minute => {
-                    new_york_micros(*date, 9 + (30 + step) / 60, (30 + step) % 60)
-                }
+                BarInterval::Minute => new_york_micros(*date, 9 + (30 + step) / 60, (30 + step) % 60),
             };
             clean.push(Bar {
                 ts,
@@ -349,33 +332,29 @@ pub fn generate(spec: &MarketSpec) -> Result<Generated, ArrowError> {
         .map(|n| n.get())
         .unwrap_or(1)
         .min(groups);
-    let mut results: Vec<(usize, Result<RecordBatch, ArrowError>, DefectCounts)> =
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let g = next.fetch_add(1, Ordering::Relaxed);
-                            if g >= groups {
-                                break done;
-                            }
-                            let mut counts = DefectCounts::default();
-                            let lo = g * per_group;
-                            let hi = ((g + 1) * per_group).min(spec.symbols);
-                            let symbols: Vec<(String, Vec<Bar>)> = (lo..hi)
-                                .map(|i| (ticker(i), symbol_bars(spec, &sessions, i, &mut counts)))
-                                .collect();
-                            done.push((g, to_batch(&schema, &symbols), counts));
+    let mut results: Vec<(usize, Result<RecordBatch, ArrowError>, DefectCounts)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let g = next.fetch_add(1, Ordering::Relaxed);
+                        if g >= groups {
+                            break done;
                         }
-                    })
+                        let mut counts = DefectCounts::default();
+                        let lo = g * per_group;
+                        let hi = ((g + 1) * per_group).min(spec.symbols);
+                        let symbols: Vec<(String, Vec<Bar>)> = (lo..hi)
+                            .map(|i| (ticker(i), symbol_bars(spec, &sessions, i, &mut counts)))
+                            .collect();
+                        done.push((g, to_batch(&schema, &symbols), counts));
+                    }
                 })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
     results.sort_by_key(|(g, _, _)| *g);
 
     let mut defects = DefectCounts::default();
@@ -385,9 +364,7 @@ pub fn generate(spec: &MarketSpec) -> Result<Generated, ArrowError> {
         defects.add(&counts);
     }
     if batches.len() != groups {
-        return Err(ArrowError::ComputeError(
-            "a generator thread panicked".into(),
-        ));
+        return Err(ArrowError::ComputeError("a generator thread panicked".into()));
     }
     let rows = batches.iter().map(|b| b.num_rows()).sum();
     Ok(Generated {
@@ -448,10 +425,7 @@ mod tests {
             let (open, high, low, close) = (col(2), col(3), col(4), col(5));
             for r in 0..batch.num_rows() {
                 let (o, h, l, c) = (open.value(r), high.value(r), low.value(r), close.value(r));
-                assert!(
-                    l > 0.0 && l <= o.min(c) && h >= o.max(c),
-                    "row {r}: {o} {h} {l} {c}"
-                );
+                assert!(l > 0.0 && l <= o.min(c) && h >= o.max(c), "row {r}: {o} {h} {l} {c}");
                 let day = chrono::DateTime::from_timestamp_micros(ts.value(r))
                     .unwrap()
                     .date_naive();
@@ -490,9 +464,7 @@ mod tests {
         s.interval = BarInterval::Minute;
         let g = generate(&s).unwrap();
         assert_eq!(g.rows, 390);
-        let ts = g.batches[0]
-            .column(1)
-            .as_primitive::<TimestampMicrosecondType>();
+        let ts = g.batches[0].column(1).as_primitive::<TimestampMicrosecondType>();
         let first = chrono::DateTime::from_timestamp_micros(ts.value(0)).unwrap();
         let last = chrono::DateTime::from_timestamp_micros(ts.value(389)).unwrap();
         // July: New York is UTC-4, so 09:30 and 15:59 local are 13:30 and 19:59 UTC.

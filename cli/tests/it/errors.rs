@@ -22,14 +22,10 @@ fn validate_rejects_syntax_errors_unknown_tables_and_cycles_with_locations() {
     assert!(!ok);
     assert!(err.starts_with("error: bad.sql:2:3: syntax error"), "{err}");
 
-    let (ok, err) = validate(
-        "CREATE VIEW v AS SELECT 1 AS x;\nCREATE TABLE t AS SELECT * FROM v JOIN missing USING (x);",
-    );
+    let (ok, err) =
+        validate("CREATE VIEW v AS SELECT 1 AS x;\nCREATE TABLE t AS SELECT * FROM v JOIN missing USING (x);");
     assert!(!ok);
-    assert!(
-        err.starts_with("error: bad.sql:2:40: unknown table 'missing'"),
-        "{err}"
-    );
+    assert!(err.starts_with("error: bad.sql:2:40: unknown table 'missing'"), "{err}");
 
     let (ok, err) = validate(
         "CREATE VIEW a AS SELECT * FROM c;\nCREATE VIEW b AS SELECT * FROM a;\nCREATE VIEW c AS SELECT * FROM b;",
@@ -40,8 +36,7 @@ fn validate_rejects_syntax_errors_unknown_tables_and_cycles_with_locations() {
         "{err}"
     );
 
-    let (ok, out) =
-        validate("CREATE VIEW v AS SELECT 1 AS x;\nCREATE TABLE t AS SELECT x + 1 AS y FROM v;");
+    let (ok, out) = validate("CREATE VIEW v AS SELECT 1 AS x;\nCREATE TABLE t AS SELECT x + 1 AS y FROM v;");
     assert!(ok, "{out}");
 }
 
@@ -57,11 +52,7 @@ fn missing_files_and_bad_arguments_fail_clearly() {
 
     let out = strata(&["run", "jobs/stock_market/pipeline.sql", "--param", "oops"]);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("expected NAME=VALUE"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("expected NAME=VALUE"), "{}", stderr(&out));
 
     let out = strata(&["--help"]);
     let help = stdout(&out);

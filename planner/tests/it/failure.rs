@@ -17,40 +17,17 @@ async fn failure_in_the_last_stage_leaves_every_output_at_its_previous_version()
     let wh = tempfile::tempdir().unwrap();
     let day = |d| chrono::NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
     let rows: Vec<Row> = (4..=8)
-        .map(|d| {
-            (
-                "AAA",
-                day(d),
-                Some(1.0),
-                Some(2.0),
-                Some(0.5),
-                Some(1.5),
-                10,
-            )
-        })
+        .map(|d| ("AAA", day(d), Some(1.0), Some(2.0), Some(0.5), Some(1.5), 10))
         .collect();
     write_bronze(wh.path(), &rows, WriteMode::Overwrite).await;
-    run_sql(&pipeline_sql(), wh.path(), &Params::default())
-        .await
-        .0
-        .unwrap();
+    run_sql(&pipeline_sql(), wh.path(), &Params::default()).await.0.unwrap();
     let before: Vec<_> = futures_versions(wh.path()).await;
     assert_eq!(before, vec![Some(0); 4]);
     let daily_before = pretty(&query_table(wh.path(), "silver.daily_bars", "ORDER BY ts").await);
 
     // New input arrives, and the job now ends with a stage that fails while running (the cast fails on 'AAA').
     let more: Vec<Row> = (11..=15)
-        .map(|d| {
-            (
-                "AAA",
-                day(d),
-                Some(1.0),
-                Some(2.0),
-                Some(0.5),
-                Some(1.5),
-                10,
-            )
-        })
+        .map(|d| ("AAA", day(d), Some(1.0), Some(2.0), Some(0.5), Some(1.5), 10))
         .collect();
     write_bronze(wh.path(), &more, WriteMode::Append).await;
     let failing = format!(
@@ -60,9 +37,7 @@ async fn failure_in_the_last_stage_leaves_every_output_at_its_previous_version()
     let (result, _) = run_sql(&failing, wh.path(), &Params::default()).await;
     let err = result.unwrap_err();
     match &err {
-        PlannerError::Stage {
-            stage, location, ..
-        } => {
+        PlannerError::Stage { stage, location, .. } => {
             assert_eq!(stage, "gold.broken");
             assert_eq!(location.line, failing.lines().count() as u64);
         }
@@ -78,10 +53,7 @@ async fn failure_in_the_last_stage_leaves_every_output_at_its_previous_version()
     assert_eq!(table_version(wh.path(), "gold.broken").await, None);
 
     // Without the failing stage the same input commits a new version of every table.
-    run_sql(&pipeline_sql(), wh.path(), &Params::default())
-        .await
-        .0
-        .unwrap();
+    run_sql(&pipeline_sql(), wh.path(), &Params::default()).await.0.unwrap();
     assert_eq!(futures_versions(wh.path()).await, vec![Some(1); 4]);
     assert_eq!(
         query_table(wh.path(), "silver.daily_bars", "")

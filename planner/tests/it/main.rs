@@ -3,6 +3,7 @@
 mod failure;
 mod params;
 mod pipeline;
+mod plans;
 mod validation;
 
 use std::path::{Path, PathBuf};
@@ -17,10 +18,7 @@ use strata_connectors::delta::{self, WriteMode};
 use strata_planner::{JobEvent, Params, RunSummary, StrataOptions};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 pub fn pipeline_sql() -> String {
@@ -57,20 +55,12 @@ pub fn bronze_schema() -> SchemaRef {
 
 /// Write `rows` as the bronze table `<warehouse>/bronze/market_daily` (replacing it).
 pub async fn write_bronze(warehouse: &Path, rows: &[Row], mode: WriteMode) {
-    let ts = |d: &NaiveDate| {
-        d.and_hms_opt(21, 0, 0)
-            .unwrap()
-            .and_utc()
-            .timestamp_micros()
-    };
+    let ts = |d: &NaiveDate| d.and_hms_opt(21, 0, 0).unwrap().and_utc().timestamp_micros();
     let batch = RecordBatch::try_new(
         bronze_schema(),
         vec![
             Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(
-                TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| ts(&r.1)))
-                    .with_timezone("UTC"),
-            ),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| ts(&r.1))).with_timezone("UTC")),
             Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.2))),
             Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.3))),
             Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.4))),
@@ -83,15 +73,9 @@ pub async fn write_bronze(warehouse: &Path, rows: &[Row], mode: WriteMode) {
     )
     .unwrap();
     let url = strata_connectors::location::resolve("bronze/market_daily", warehouse).unwrap();
-    delta::write(
-        &url,
-        bronze_schema(),
-        vec![batch],
-        &["year".to_string()],
-        mode,
-    )
-    .await
-    .unwrap();
+    delta::write(&url, bronze_schema(), vec![batch], &["year".to_string()], mode)
+        .await
+        .unwrap();
 }
 
 pub fn options(warehouse: &Path) -> StrataOptions {
@@ -114,11 +98,7 @@ pub async fn run_sql(
     };
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let result = strata_planner::run(
-        planned,
-        Some(Arc::new(move |e| sink.lock().unwrap().push(e))),
-    )
-    .await;
+    let result = strata_planner::run(planned, Some(Arc::new(move |e| sink.lock().unwrap().push(e)))).await;
     let events = events.lock().unwrap().clone();
     (result, events)
 }

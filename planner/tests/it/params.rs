@@ -16,24 +16,8 @@ async fn setup() -> tempfile::TempDir {
     let rows: Vec<Row> = (4..=8)
         .flat_map(|d| {
             [
-                (
-                    "AAA",
-                    day(d),
-                    Some(1.0),
-                    Some(30.0),
-                    Some(0.5),
-                    Some(d as f64),
-                    10,
-                ),
-                (
-                    "BBB",
-                    day(d),
-                    Some(1.0),
-                    Some(30.0),
-                    Some(0.5),
-                    Some(d as f64),
-                    10,
-                ),
+                ("AAA", day(d), Some(1.0), Some(30.0), Some(0.5), Some(d as f64), 10),
+                ("BBB", day(d), Some(1.0), Some(30.0), Some(0.5), Some(d as f64), 10),
             ]
         })
         .collect();
@@ -54,8 +38,7 @@ async fn parameters_are_typed_by_use() {
 #[tokio::test]
 async fn a_parameter_value_is_never_sql() {
     let wh = setup().await;
-    let params =
-        Params::parse(["min_close=0", "since=2024-03-01", "symbol=AAA' OR '1'='1"]).unwrap();
+    let params = Params::parse(["min_close=0", "since=2024-03-01", "symbol=AAA' OR '1'='1"]).unwrap();
     let summary = run_sql(JOB, wh.path(), &params).await.0.unwrap();
     assert_eq!(summary.outputs[0].rows_written, 0);
 }
@@ -70,11 +53,7 @@ async fn missing_and_invalid_parameters_are_located() {
         "job.sql:4:61: missing parameter ${symbol}: pass --param symbol=VALUE"
     );
     let params = Params::parse(["min_close=six", "since=2024-03-05", "symbol=A"]).unwrap();
-    let err = run_sql(JOB, wh.path(), &params)
-        .await
-        .0
-        .unwrap_err()
-        .to_string();
+    let err = run_sql(JOB, wh.path(), &params).await.0.unwrap_err().to_string();
     assert!(
         err.starts_with("job.sql:4:16: parameter ${min_close} = \"six\" is not a valid Float64"),
         "{err}"

@@ -34,42 +34,10 @@ fn dataset() -> Vec<Row> {
     let d = |i: usize| sessions[i];
     rows.push(("BBB", d(0), Some(5.0), Some(6.0), Some(4.0), Some(5.5), 10));
     rows.push(("BBB", d(1), Some(5.0), Some(6.0), Some(4.0), Some(0.0), 10));
-    rows.push((
-        "CCC",
-        d(0),
-        Some(10.0),
-        Some(10.0),
-        Some(10.0),
-        Some(10.0),
-        1,
-    ));
-    rows.push((
-        "CCC",
-        d(1),
-        Some(500.0),
-        Some(500.0),
-        Some(500.0),
-        Some(500.0),
-        1,
-    ));
-    rows.push((
-        "CCC",
-        d(2),
-        Some(10.0),
-        Some(10.0),
-        Some(10.0),
-        Some(10.0),
-        1,
-    ));
-    rows.push((
-        "DDD",
-        d(0),
-        Some(10.0),
-        Some(9.0),
-        Some(11.0),
-        Some(10.0),
-        1,
-    ));
+    rows.push(("CCC", d(0), Some(10.0), Some(10.0), Some(10.0), Some(10.0), 1));
+    rows.push(("CCC", d(1), Some(500.0), Some(500.0), Some(500.0), Some(500.0), 1));
+    rows.push(("CCC", d(2), Some(10.0), Some(10.0), Some(10.0), Some(10.0), 1));
+    rows.push(("DDD", d(0), Some(10.0), Some(9.0), Some(11.0), Some(10.0), 1));
     rows.push(("DDD", d(1), Some(10.0), None, Some(9.0), Some(10.0), 1));
     rows
 }
@@ -78,11 +46,7 @@ fn f64s(batches: &[datafusion::arrow::array::RecordBatch], col: &str) -> Vec<Opt
     batches
         .iter()
         .flat_map(|b| {
-            let a = b
-                .column_by_name(col)
-                .unwrap()
-                .as_primitive::<Float64Type>()
-                .clone();
+            let a = b.column_by_name(col).unwrap().as_primitive::<Float64Type>().clone();
             (0..a.len())
                 .map(move |i| if a.is_null(i) { None } else { Some(a.value(i)) })
                 .collect::<Vec<_>>()
@@ -124,10 +88,7 @@ async fn stock_pipeline_matches_hand_computed_values() {
         "{}",
         pretty(&daily)
     );
-    assert_eq!(
-        f64s(&daily, "close"),
-        vec![Some(5.5), Some(10.0), Some(10.0)]
-    );
+    assert_eq!(f64s(&daily, "close"), vec![Some(5.5), Some(10.0), Some(10.0)]);
 
     // First AAA week: Tue 2024-01-02 .. Fri 01-05 (New Year's Day closed), sessions i = 0..3.
     let weekly = query_table(
@@ -175,10 +136,7 @@ async fn stock_pipeline_matches_hand_computed_values() {
     let sma20 = f64s(&ind, "sma_20");
     let vol20 = f64s(&ind, "volatility_20");
     assert_eq!(sma20.len(), 45);
-    assert!(
-        sma20[..19].iter().all(Option::is_none),
-        "warm-up rows must be NULL"
-    );
+    assert!(sma20[..19].iter().all(Option::is_none), "warm-up rows must be NULL");
     assert!(close(sma20[19].unwrap(), 109.5)); // mean of 100..=119
     assert!(close(sma20[44].unwrap(), 134.5)); // mean of 125..=144
     assert!(f64s(&ind, "sma_50").iter().all(Option::is_none));
@@ -208,24 +166,13 @@ async fn independent_stages_run_concurrently() {
     let started = |n: &'static str| move |e: &JobEvent| matches!(e, JobEvent::StageStarted { name, .. } if name == n);
     let finished = |n: &'static str| move |e: &JobEvent| matches!(e, JobEvent::StageFinished { name, .. } if name == n);
     // weekly, monthly and indicators all read daily_bars only: all three start before any of them finishes.
-    let first_finish = [
-        "silver.weekly_bars",
-        "silver.monthly_bars",
-        "gold.daily_indicators",
-    ]
-    .into_iter()
-    .map(|n| pos(&finished(n)))
-    .min()
-    .unwrap();
-    for n in [
-        "silver.weekly_bars",
-        "silver.monthly_bars",
-        "gold.daily_indicators",
-    ] {
-        assert!(
-            pos(&started(n)) < first_finish,
-            "{n} started late: {events:?}"
-        );
+    let first_finish = ["silver.weekly_bars", "silver.monthly_bars", "gold.daily_indicators"]
+        .into_iter()
+        .map(|n| pos(&finished(n)))
+        .min()
+        .unwrap();
+    for n in ["silver.weekly_bars", "silver.monthly_bars", "gold.daily_indicators"] {
+        assert!(pos(&started(n)) < first_finish, "{n} started late: {events:?}");
         assert!(pos(&started(n)) > pos(&finished("silver.daily_bars")));
     }
 }
@@ -236,10 +183,7 @@ async fn rerun_with_same_inputs_gives_identical_tables() {
     write_bronze(wh.path(), &dataset(), WriteMode::Overwrite).await;
     let mut snapshots = Vec::new();
     for _ in 0..2 {
-        run_sql(&pipeline_sql(), wh.path(), &Params::default())
-            .await
-            .0
-            .unwrap();
+        run_sql(&pipeline_sql(), wh.path(), &Params::default()).await.0.unwrap();
         let mut tables = Vec::new();
         for t in [
             "silver.daily_bars",
@@ -252,8 +196,5 @@ async fn rerun_with_same_inputs_gives_identical_tables() {
         snapshots.push(tables);
     }
     assert_eq!(snapshots[0], snapshots[1]);
-    assert_eq!(
-        table_version(wh.path(), "gold.daily_indicators").await,
-        Some(1)
-    );
+    assert_eq!(table_version(wh.path(), "gold.daily_indicators").await, Some(1));
 }

@@ -6,12 +6,7 @@ use crate::*;
 
 async fn error_of(sql: &str) -> String {
     let wh = tempfile::tempdir().unwrap();
-    write_bronze(
-        wh.path(),
-        &[],
-        strata_connectors::delta::WriteMode::Overwrite,
-    )
-    .await;
+    write_bronze(wh.path(), &[], strata_connectors::delta::WriteMode::Overwrite).await;
     let src = "CREATE EXTERNAL TABLE src STORED AS DELTA LOCATION 'bronze/market_daily';\n";
     let (result, events) = run_sql(&format!("{src}{sql}"), wh.path(), &Params::default()).await;
     assert!(events.is_empty(), "nothing may run: {events:?}");
@@ -54,16 +49,10 @@ async fn cycle() {
 #[tokio::test]
 async fn unknown_function_and_column_and_type_error() {
     let e = error_of("CREATE TABLE t AS SELECT symbol, moving_avg(close) FROM src").await;
-    assert!(
-        e.starts_with("job.sql:2:34: Invalid function 'moving_avg'"),
-        "{e}"
-    );
+    assert!(e.starts_with("job.sql:2:34: Invalid function 'moving_avg'"), "{e}");
     let e = error_of("CREATE TABLE t AS SELECT symbol, closing FROM src").await;
     assert!(e.starts_with("job.sql:2:34: No field named closing"), "{e}");
-    let e = error_of(
-        "CREATE VIEW v AS SELECT symbol FROM src;\nCREATE TABLE t AS SELECT symbol * 2 FROM v",
-    )
-    .await;
+    let e = error_of("CREATE VIEW v AS SELECT symbol FROM src;\nCREATE TABLE t AS SELECT symbol * 2 FROM v").await;
     assert!(
         e.starts_with("job.sql:3:26: Cannot coerce arithmetic expression"),
         "{e}"
@@ -73,14 +62,7 @@ async fn unknown_function_and_column_and_type_error() {
 #[tokio::test]
 async fn bad_partition_column_and_missing_source() {
     let e = error_of("CREATE TABLE t PARTITIONED BY (yr) AS SELECT * FROM src").await;
-    assert_eq!(
-        e,
-        "job.sql:2:32: partition column 'yr' is not a column of 't'"
-    );
-    let e = error_of("CREATE EXTERNAL TABLE gone STORED AS DELTA LOCATION 'bronze/nothing_here';")
-        .await;
-    assert!(
-        e.starts_with("job.sql:2:1: source 'gone': no table at '"),
-        "{e}"
-    );
+    assert_eq!(e, "job.sql:2:32: partition column 'yr' is not a column of 't'");
+    let e = error_of("CREATE EXTERNAL TABLE gone STORED AS DELTA LOCATION 'bronze/nothing_here';").await;
+    assert!(e.starts_with("job.sql:2:1: source 'gone': no table at '"), "{e}");
 }

@@ -30,7 +30,9 @@ impl SessionIndex {
     pub fn build(calendar: &dyn ExchangeCalendar) -> Self {
         let start = NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).unwrap_or(NaiveDate::MIN);
         let end = NaiveDate::from_ymd_opt(LAST_YEAR, 12, 31).unwrap_or(NaiveDate::MAX);
-        Self { sessions: calendar.sessions(start, end).into_iter().map(days).collect() }
+        Self {
+            sessions: calendar.sessions(start, end).into_iter().map(days).collect(),
+        }
     }
 
     /// The NYSE index, built once.

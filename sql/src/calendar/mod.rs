@@ -54,9 +54,7 @@ pub(crate) fn nth_weekday(year: i32, month: u32, weekday: Weekday, n: u8) -> Nai
         } else {
             NaiveDate::from_ymd_opt(year, month + 1, 1)
         };
-        let mut d = next_month
-            .and_then(|d| d.pred_opt())
-            .unwrap_or(NaiveDate::MIN);
+        let mut d = next_month.and_then(|d| d.pred_opt()).unwrap_or(NaiveDate::MIN);
         while d.weekday() != weekday {
             d = d.pred_opt().unwrap_or(NaiveDate::MIN);
         }

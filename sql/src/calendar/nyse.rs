@@ -47,15 +47,9 @@ impl ExchangeCalendar for Nyse {
             out.push((observed(new_year), "New Year's Day"));
         }
         if year >= 1998 {
-            out.push((
-                nth_weekday(year, 1, Weekday::Mon, 3),
-                "Martin Luther King Jr. Day",
-            ));
+            out.push((nth_weekday(year, 1, Weekday::Mon, 3), "Martin Luther King Jr. Day"));
         }
-        out.push((
-            nth_weekday(year, 2, Weekday::Mon, 3),
-            "Washington's Birthday",
-        ));
+        out.push((nth_weekday(year, 2, Weekday::Mon, 3), "Washington's Birthday"));
         out.push((easter_sunday(year) - Duration::days(2), "Good Friday"));
         out.push((nth_weekday(year, 5, Weekday::Mon, 0), "Memorial Day"));
         if year >= 2022 {

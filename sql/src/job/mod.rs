@@ -77,10 +77,7 @@ pub enum StatementKind {
         query: Box<Query>,
     },
     /// `INSERT INTO … <query>`: an append.
-    Insert {
-        target: ObjectName,
-        query: Box<Query>,
-    },
+    Insert { target: ObjectName, query: Box<Query> },
 }
 
 /// A table named by a statement, with where it was named.
@@ -96,9 +93,7 @@ impl JobStatement {
     pub fn target(&self) -> TableRef {
         let (name, fallback) = match &self.kind {
             StatementKind::Source(s) => (&s.name, &self.location),
-            StatementKind::View { name, .. } | StatementKind::Table { name, .. } => {
-                (name, &self.location)
-            }
+            StatementKind::View { name, .. } | StatementKind::Table { name, .. } => (name, &self.location),
             StatementKind::Insert { target, .. } => (target, &self.location),
         };
         TableRef {

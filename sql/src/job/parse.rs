@@ -29,15 +29,9 @@ pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
         let Some(first) = chunk.iter().find(|t| !is_trivia(&t.token)) else {
             continue;
         };
-        let last = chunk
-            .iter()
-            .rev()
-            .find(|t| !is_trivia(&t.token))
-            .unwrap_or(first);
+        let last = chunk.iter().rev().find(|t| !is_trivia(&t.token)).unwrap_or(first);
         let location = at(&file, first.span.start);
-        let text = lines
-            .slice(text, first.span.start, last.span.end)
-            .to_string();
+        let text = lines.slice(text, first.span.start, last.span.end).to_string();
         let (tokens, parameters) = substitute_parameters(&file, chunk)?;
         let kind = parse_statement(&file, &location, tokens)?;
         statements.push(JobStatement {
@@ -57,10 +51,7 @@ pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
             message: "the job file has no statements".into(),
         });
     }
-    Ok(JobFile {
-        path: file,
-        statements,
-    })
+    Ok(JobFile { path: file, statements })
 }
 
 fn at(file: &Arc<str>, loc: Location) -> SourceLocation {
@@ -91,8 +82,7 @@ fn substitute_parameters(file: &Arc<str>, chunk: &[TokenWithSpan]) -> Result<Sub
                 match (chunk.get(i + 1), chunk.get(i + 2), chunk.get(i + 3)) {
                     (
                         Some(TokenWithSpan {
-                            token: Token::LBrace,
-                            ..
+                            token: Token::LBrace, ..
                         }),
                         Some(TokenWithSpan {
                             token: Token::Word(Word { value, .. }),
@@ -125,9 +115,7 @@ fn substitute_parameters(file: &Arc<str>, chunk: &[TokenWithSpan]) -> Result<Sub
             if name.is_empty() || name.chars().all(|c| c.is_ascii_digit()) || !p.starts_with('$') {
                 return Err(SqlError::Syntax {
                     location,
-                    message: format!(
-                        "positional parameter {p} is not supported: name it, as ${{name}}"
-                    ),
+                    message: format!("positional parameter {p} is not supported: name it, as ${{name}}"),
                 });
             }
             params.push((name.to_string(), location));
@@ -174,11 +162,7 @@ fn located(message: &str) -> Option<(u64, u64)> {
     Some((line.trim().parse().ok()?, column.parse().ok()?))
 }
 
-fn parse_statement(
-    file: &Arc<str>,
-    location: &SourceLocation,
-    tokens: Vec<TokenWithSpan>,
-) -> Result<StatementKind> {
+fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWithSpan>) -> Result<StatementKind> {
     let dialect = GenericDialect {};
     let perr = |e: ParserError| syntax_error(file, location, e);
     let derr = |e: DataFusionError| syntax_error(file, location, e);
@@ -186,17 +170,13 @@ fn parse_statement(
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens.clone());
     if p.parse_keyword(Keyword::CREATE) {
         let or_replace = p.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
-        if p.parse_keyword(Keyword::EXTERNAL)
-            || p.parse_keywords(&[Keyword::UNBOUNDED, Keyword::EXTERNAL])
-        {
+        if p.parse_keyword(Keyword::EXTERNAL) || p.parse_keywords(&[Keyword::UNBOUNDED, Keyword::EXTERNAL]) {
             let mut df = DFParserBuilder::new(tokens)
                 .with_dialect(&dialect)
                 .build()
                 .map_err(derr)?;
             return match df.parse_statement().map_err(derr)? {
-                DFStatement::CreateExternalTable(create) => {
-                    Ok(StatementKind::Source(Box::new(create)))
-                }
+                DFStatement::CreateExternalTable(create) => Ok(StatementKind::Source(Box::new(create))),
                 other => Err(SqlError::Invalid {
                     location: location.clone(),
                     message: format!("expected CREATE EXTERNAL TABLE, found {other}"),

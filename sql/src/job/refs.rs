@@ -26,10 +26,7 @@ pub(super) fn table_references(query: &Query, fallback: &SourceLocation) -> Vec<
             ControlFlow::Continue(())
         }
         fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-            if let TableFactor::Table {
-                name, args: None, ..
-            } = factor
-            {
+            if let TableFactor::Table { name, args: None, .. } = factor {
                 self.found.push(TableRef {
                     name: normalize_name(name),
                     location: name_location(name, self.fallback),
@@ -68,9 +65,7 @@ pub(super) fn function_calls(query: &Query, fallback: &SourceLocation) -> Vec<Ta
         }
         fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
             if let TableFactor::Table {
-                name,
-                args: Some(_),
-                ..
+                name, args: Some(_), ..
             } = factor
             {
                 self.found.push(TableRef {

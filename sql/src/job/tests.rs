@@ -29,11 +29,7 @@ fn parses_every_statement_kind_with_locations() {
 #[test]
 fn references_skip_ctes_and_keep_quoted_case() {
     let job = parse_job("job.sql", JOB).unwrap();
-    let refs: Vec<_> = job.statements[2]
-        .references()
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
+    let refs: Vec<_> = job.statements[2].references().into_iter().map(|r| r.name).collect();
     assert_eq!(refs, ["clean", "Mixed"]);
     let r = &job.statements[1].references()[0];
     assert_eq!(
@@ -55,17 +51,10 @@ fn parameters_become_named_placeholders() {
 
 #[test]
 fn syntax_error_names_file_line_and_column() {
-    let err = parse_job(
-        "bad.sql",
-        "CREATE VIEW v AS SELECT 1;\n\nCREATE TABLE t AS SELEC 1;",
-    )
-    .unwrap_err();
+    let err = parse_job("bad.sql", "CREATE VIEW v AS SELECT 1;\n\nCREATE TABLE t AS SELEC 1;").unwrap_err();
     let loc = err.location().unwrap();
     assert_eq!((&*loc.file, loc.line, loc.column), ("bad.sql", 3, 19));
-    assert!(
-        err.to_string().starts_with("bad.sql:3:19: syntax error"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("bad.sql:3:19: syntax error"), "{err}");
 }
 
 #[test]
@@ -96,8 +85,5 @@ fn external_table_options_and_function_calls() {
         .into_iter()
         .map(|f| (f.name, f.location.column))
         .collect();
-    assert_eq!(
-        calls,
-        [("upper".to_string(), 25), ("my_udf".to_string(), 35)]
-    );
+    assert_eq!(calls, [("upper".to_string(), 25), ("my_udf".to_string(), 35)]);
 }

@@ -15,7 +15,11 @@ use crate::*;
 fn prices(sessions: &[NaiveDate]) -> MemTable {
     let schema = Arc::new(Schema::new(vec![
         Field::new("symbol", DataType::Utf8, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("open", DataType::Float64, false),
         Field::new("high", DataType::Float64, false),
         Field::new("low", DataType::Float64, false),
@@ -26,7 +30,8 @@ fn prices(sessions: &[NaiveDate]) -> MemTable {
     for (s, sym) in ["AAA", "BBB"].iter().enumerate() {
         for (i, d) in sessions.iter().enumerate() {
             cols.0.push(sym);
-            cols.1.push(d.and_hms_opt(21, 0, 0).unwrap().and_utc().timestamp_micros());
+            cols.1
+                .push(d.and_hms_opt(21, 0, 0).unwrap().and_utc().timestamp_micros());
             cols.2.push(100.0 + ((i * 7 + s * 13) % 23) as f64);
         }
     }
@@ -64,10 +69,19 @@ async fn bars(sessions: &[NaiveDate]) -> BTreeMap<(String, i64, String), (String
         for batch in sql(&ctx, &q).await.unwrap() {
             let col = |i: usize| datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8).unwrap();
             let (s, b, bar) = (col(0), col(1), col(2));
-            let (s, b, bar) = (s.as_any().downcast_ref::<StringArray>().unwrap(), b.as_any().downcast_ref::<StringArray>().unwrap(), bar.as_any().downcast_ref::<StringArray>().unwrap());
-            let count = datafusion::arrow::array::AsArray::as_primitive::<datafusion::arrow::datatypes::Int64Type>(batch.column(3));
+            let (s, b, bar) = (
+                s.as_any().downcast_ref::<StringArray>().unwrap(),
+                b.as_any().downcast_ref::<StringArray>().unwrap(),
+                bar.as_any().downcast_ref::<StringArray>().unwrap(),
+            );
+            let count = datafusion::arrow::array::AsArray::as_primitive::<datafusion::arrow::datatypes::Int64Type>(
+                batch.column(3),
+            );
             for i in 0..batch.num_rows() {
-                out.insert((s.value(i).to_string(), n, b.value(i).to_string()), (bar.value(i).to_string(), count.value(i)));
+                out.insert(
+                    (s.value(i).to_string(), n, b.value(i).to_string()),
+                    (bar.value(i).to_string(), count.value(i)),
+                );
             }
         }
     }
@@ -76,7 +90,10 @@ async fn bars(sessions: &[NaiveDate]) -> BTreeMap<(String, i64, String), (String
 
 #[tokio::test]
 async fn closed_buckets_never_change_when_data_arrives() {
-    let all = Nyse.sessions(NaiveDate::from_ymd_opt(2023, 11, 1).unwrap(), NaiveDate::from_ymd_opt(2024, 6, 28).unwrap());
+    let all = Nyse.sessions(
+        NaiveDate::from_ymd_opt(2023, 11, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2024, 6, 28).unwrap(),
+    );
     let full = bars(&all).await;
     // Cut at several days, including mid-bucket ones, and compare with the later, longer history.
     for cut in [37usize, 55, 89, 100, 144] {
@@ -84,7 +101,9 @@ async fn closed_buckets_never_change_when_data_arrives() {
         let mut closed = 0;
         for (key, (bar, sessions)) in &early {
             let (_, n, _) = key;
-            let later = full.get(key).unwrap_or_else(|| panic!("bucket {key:?} moved after day {cut}"));
+            let later = full
+                .get(key)
+                .unwrap_or_else(|| panic!("bucket {key:?} moved after day {cut}"));
             if *sessions == *n {
                 closed += 1;
                 assert_eq!(&later.0, bar, "closed bucket {key:?} changed after day {cut}");

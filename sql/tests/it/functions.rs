@@ -21,16 +21,25 @@ async fn ohlcv_bars_by_calendar_week_ignore_row_order() {
         "SELECT calendar_bucket(ts, 'week', 'America/New_York') AS week, ohlcv(ts, open, high, low, close, volume) AS bar \
          FROM {TICKS} GROUP BY 1 ORDER BY 1"
     );
-    let b = sql(&ctx, &format!("SELECT week, bar['open'] AS o, bar['high'] AS h, bar['low'] AS l, bar['close'] AS c, \
-                                bar['volume'] AS v, bar['vwap'] AS vwap, bar['trades'] AS n FROM ({q})"))
-        .await
-        .unwrap();
+    let b = sql(
+        &ctx,
+        &format!(
+            "SELECT week, bar['open'] AS o, bar['high'] AS h, bar['low'] AS l, bar['close'] AS c, \
+                                bar['volume'] AS v, bar['vwap'] AS vwap, bar['trades'] AS n FROM ({q})"
+        ),
+    )
+    .await
+    .unwrap();
     // Week of 2024-01-01: rows of Jan 2, 3, 5 (open of Jan 2, close of Jan 5). Typical prices: 10.1667 (×300),
     // 11.3333 (×100), 12.6667 (×100): vwap = (3050 + 1133.33 + 1266.67) / 500 = 10.9.
     let col = |name: &str| -> Vec<f64> {
         b.iter()
             .flat_map(|b| {
-                let a = datafusion::arrow::compute::cast(b.column_by_name(name).unwrap(), &datafusion::arrow::datatypes::DataType::Float64).unwrap();
+                let a = datafusion::arrow::compute::cast(
+                    b.column_by_name(name).unwrap(),
+                    &datafusion::arrow::datatypes::DataType::Float64,
+                )
+                .unwrap();
                 a.as_primitive::<Float64Type>().values().to_vec()
             })
             .collect()
@@ -42,7 +51,10 @@ async fn ohlcv_bars_by_calendar_week_ignore_row_order() {
     assert_eq!(col("v"), vec![500.0, 50.0]);
     assert_eq!(col("n"), vec![3.0, 1.0]);
     let vwap = col("vwap");
-    assert!((vwap[0] - 10.9).abs() < 1e-12 && (vwap[1] - 38.0 / 3.0).abs() < 1e-12, "{vwap:?}");
+    assert!(
+        (vwap[0] - 10.9).abs() < 1e-12 && (vwap[1] - 38.0 / 3.0).abs() < 1e-12,
+        "{vwap:?}"
+    );
     assert!(pretty(&b).contains("2024-01-08"));
 }
 
@@ -57,7 +69,11 @@ async fn ohlcv_merges_partial_aggregates_exactly() {
                    FROM generate_series(1, 30000) ORDER BY random()) GROUP BY k ORDER BY k";
     let b = sql(&ctx, q).await.unwrap();
     let text = pretty(&b);
-    for row in ["| 0 | 3.0 | 30000.0 | 10000 |", "| 1 | 1.0 | 29998.0 | 10000 |", "| 2 | 2.0 | 29999.0 | 10000 |"] {
+    for row in [
+        "| 0 | 3.0 | 30000.0 | 10000 |",
+        "| 1 | 1.0 | 29998.0 | 10000 |",
+        "| 2 | 2.0 | 29999.0 | 10000 |",
+    ] {
         assert!(text.contains(row), "{row} missing in\n{text}");
     }
 }
@@ -76,7 +92,10 @@ async fn calendar_buckets_respect_the_time_zone() {
     .await
     .unwrap();
     let text = pretty(&b);
-    assert!(text.contains("| 2024-01-01 | 2024-01-08 | 2024-07-01 | 2024-01-01 | 2024-02-01 |"), "{text}");
+    assert!(
+        text.contains("| 2024-01-01 | 2024-01-08 | 2024-07-01 | 2024-01-01 | 2024-02-01 |"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -89,12 +108,22 @@ async fn session_buckets_and_the_exchange_calendar() {
     )
     .await
     .unwrap();
-    assert!(pretty(&b).contains("| 252 | 2024-01-02 | 2024-01-02T14:30:00Z |"), "{}", pretty(&b));
-    let b = sql(&ctx, "SELECT * FROM exchange_holidays(DATE '2024-01-01', DATE '2024-12-31', 'XNYS') ORDER BY 1 LIMIT 2")
-        .await
-        .unwrap();
+    assert!(
+        pretty(&b).contains("| 252 | 2024-01-02 | 2024-01-02T14:30:00Z |"),
+        "{}",
+        pretty(&b)
+    );
+    let b = sql(
+        &ctx,
+        "SELECT * FROM exchange_holidays(DATE '2024-01-01', DATE '2024-12-31', 'XNYS') ORDER BY 1 LIMIT 2",
+    )
+    .await
+    .unwrap();
     let text = pretty(&b);
-    assert!(text.contains("2024-01-01   | New Year's Day") && text.contains("Martin Luther King"), "{text}");
+    assert!(
+        text.contains("2024-01-01   | New Year's Day") && text.contains("Martin Luther King"),
+        "{text}"
+    );
     // Buckets of 3 sessions from 2024-01-02: Jan 2-4 | 5, 8, 9 | 10-12 | 16 (MLK Day closed on the 15th) ...
     let b = sql(
         &ctx,
@@ -103,8 +132,12 @@ async fn session_buckets_and_the_exchange_calendar() {
     )
     .await
     .unwrap();
-    let buckets: Vec<String> =
-        pretty(&b).lines().skip(3).filter_map(|l| l.split('|').nth(2)).map(|c| c.trim().to_string()).collect();
+    let buckets: Vec<String> = pretty(&b)
+        .lines()
+        .skip(3)
+        .filter_map(|l| l.split('|').nth(2))
+        .map(|c| c.trim().to_string())
+        .collect();
     let want = ["02", "02", "02", "05", "05", "05", "10", "10", "10", "16", "16"];
     assert_eq!(buckets, want.iter().map(|d| format!("2024-01-{d}")).collect::<Vec<_>>());
 }
@@ -119,7 +152,11 @@ async fn cleaning_functions() {
     )
     .await
     .unwrap();
-    assert!(pretty(&b).contains("| true | false          | false      | false | false      |"), "{}", pretty(&b));
+    assert!(
+        pretty(&b).contains("| true | false          | false      | false | false      |"),
+        "{}",
+        pretty(&b)
+    );
     let b = sql(
         &ctx,
         "SELECT t, return_spike(x, 5) OVER (ORDER BY t) AS spike, zscore(x, 3) OVER (ORDER BY t) AS z \
@@ -127,7 +164,10 @@ async fn cleaning_functions() {
     )
     .await
     .unwrap();
-    let spikes: Vec<bool> = b.iter().flat_map(|b| b.column(1).as_boolean().iter().map(|v| v.unwrap()).collect::<Vec<_>>()).collect();
+    let spikes: Vec<bool> = b
+        .iter()
+        .flat_map(|b| b.column(1).as_boolean().iter().map(|v| v.unwrap()).collect::<Vec<_>>())
+        .collect();
     assert_eq!(spikes, vec![false, false, true, true, false, false, false]);
     let z = b[0].column(2).as_primitive::<Float64Type>();
     assert!(z.is_null(2) && !z.is_null(3));
@@ -137,14 +177,24 @@ async fn plan_error(query: &str) -> String {
     let ctx = ctx();
     ctx.register_table(
         "prices",
-        Arc::new(datafusion::datasource::MemTable::try_new(
-            Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-                datafusion::arrow::datatypes::Field::new("symbol", datafusion::arrow::datatypes::DataType::Utf8, false),
-                datafusion::arrow::datatypes::Field::new("close", datafusion::arrow::datatypes::DataType::Float64, true),
-            ])),
-            vec![vec![]],
-        )
-        .unwrap()),
+        Arc::new(
+            datafusion::datasource::MemTable::try_new(
+                Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+                    datafusion::arrow::datatypes::Field::new(
+                        "symbol",
+                        datafusion::arrow::datatypes::DataType::Utf8,
+                        false,
+                    ),
+                    datafusion::arrow::datatypes::Field::new(
+                        "close",
+                        datafusion::arrow::datatypes::DataType::Float64,
+                        true,
+                    ),
+                ])),
+                vec![vec![]],
+            )
+            .unwrap(),
+        ),
     )
     .unwrap();
     // Planning only: build the logical plan and optimize it; nothing executes.
@@ -160,23 +210,47 @@ async fn plan_error(query: &str) -> String {
 async fn bad_arguments_are_planning_errors_naming_the_function() {
     let w = "OVER (PARTITION BY symbol ORDER BY close) FROM prices";
     let e = plan_error(&format!("SELECT sma(close, 0) {w}")).await;
-    assert!(e.contains("sma: argument 2 (period) must be a positive whole number of rows, got 0"), "{e}");
+    assert!(
+        e.contains("sma: argument 2 (period) must be a positive whole number of rows, got 0"),
+        "{e}"
+    );
     let e = plan_error(&format!("SELECT ema(close, -5) {w}")).await;
-    assert!(e.contains("ema: argument 2 (period) must be a positive whole number"), "{e}");
+    assert!(
+        e.contains("ema: argument 2 (period) must be a positive whole number"),
+        "{e}"
+    );
     let e = plan_error(&format!("SELECT rsi(close, 2.5) {w}")).await;
-    assert!(e.contains("rsi: argument 2 (period) must be a positive whole number of rows, got 2.5"), "{e}");
+    assert!(
+        e.contains("rsi: argument 2 (period) must be a positive whole number of rows, got 2.5"),
+        "{e}"
+    );
     let e = plan_error(&format!("SELECT wma(symbol, 3) {w}")).await;
     assert!(e.contains("wma: argument 1 must be numeric, got Utf8"), "{e}");
     let e = plan_error(&format!("SELECT atr(close, 14) {w}")).await;
-    assert!(e.contains("atr: expected 3 to 4 argument(s), got 2: atr(high, low, close, period = 14)"), "{e}");
+    assert!(
+        e.contains("atr: expected 3 to 4 argument(s), got 2: atr(high, low, close, period = 14)"),
+        "{e}"
+    );
     let e = plan_error(&format!("SELECT sma(close, close) {w}")).await;
     assert!(e.contains("sma: argument 2 (period) must be a literal value"), "{e}");
     let e = plan_error(&format!("SELECT macd_line(close, 26, 12, 9) {w}")).await;
-    assert!(e.contains("macd_line: the fast period (26) must be shorter than the slow period (12)"), "{e}");
+    assert!(
+        e.contains("macd_line: the fast period (26) must be shorter than the slow period (12)"),
+        "{e}"
+    );
     let e = plan_error("SELECT session_bucket(DATE '2024-01-02', 0)").await;
-    assert!(e.contains("session_bucket: the number of sessions must be a positive integer"), "{e}");
+    assert!(
+        e.contains("session_bucket: the number of sessions must be a positive integer"),
+        "{e}"
+    );
     let e = plan_error("SELECT calendar_bucket(DATE '2024-01-02', 'fortnight')").await;
-    assert!(e.contains("calendar_bucket: unit must be day, week, month, quarter or year"), "{e}");
+    assert!(
+        e.contains("calendar_bucket: unit must be day, week, month, quarter or year"),
+        "{e}"
+    );
     let e = plan_error("SELECT ohlcv(symbol, close, close, close, close, close) FROM prices").await;
-    assert!(e.contains("ohlcv: argument 1 (time) must be a TIMESTAMP or DATE"), "{e}");
+    assert!(
+        e.contains("ohlcv: argument 1 (time) must be a TIMESTAMP or DATE"),
+        "{e}"
+    );
 }

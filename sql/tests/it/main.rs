@@ -19,7 +19,9 @@ pub async fn sql(ctx: &SessionContext, query: &str) -> datafusion::error::Result
 }
 
 pub fn pretty(batches: &[RecordBatch]) -> String {
-    datafusion::arrow::util::pretty::pretty_format_batches(batches).unwrap().to_string()
+    datafusion::arrow::util::pretty::pretty_format_batches(batches)
+        .unwrap()
+        .to_string()
 }
 
 /// The Python interpreter with `ta-lib` and `numpy` (set up by `dev/test.sh`).

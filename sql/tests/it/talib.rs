@@ -40,9 +40,13 @@ fn dataset() -> Vec<Row> {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let mut rows = Vec::new();
     let day = 86_400_000_000i64;
-    for (symbol, len, null_rate, start) in
-        [("A", 420, 0.0, 100.0), ("B", 320, 0.07, 35.0), ("C", 12, 0.0, 10.0), ("D", 1, 0.0, 5.0), ("E", 90, 0.0, 50.0)]
-    {
+    for (symbol, len, null_rate, start) in [
+        ("A", 420, 0.0, 100.0),
+        ("B", 320, 0.07, 35.0),
+        ("C", 12, 0.0, 10.0),
+        ("D", 1, 0.0, 5.0),
+        ("E", 90, 0.0, 50.0),
+    ] {
         let (mut price, mut bench) = (start, 1000.0);
         for i in 0..len {
             let flat = symbol == "E" && i < 40;
@@ -78,7 +82,11 @@ fn dataset() -> Vec<Row> {
 fn table(rows: &[Row]) -> MemTable {
     let schema = Arc::new(Schema::new(vec![
         Field::new("symbol", DataType::Utf8, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("close", DataType::Float64, true),
         Field::new("high", DataType::Float64, true),
         Field::new("low", DataType::Float64, true),
@@ -103,7 +111,14 @@ fn table(rows: &[Row]) -> MemTable {
 }
 
 /// (column id, SQL call, reference function, reference arguments, output index, input columns)
-type Call = (&'static str, &'static str, &'static str, Value, usize, &'static [&'static str]);
+type Call = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Value,
+    usize,
+    &'static [&'static str],
+);
 
 fn calls() -> Vec<Call> {
     const C: &[&str] = &["close"];
@@ -118,22 +133,120 @@ fn calls() -> Vec<Call> {
         ("wma10", "wma(close, 10)", "WMA", json!({"timeperiod": 10}), 0, C),
         ("rsi14", "rsi(close, 14)", "RSI", json!({"timeperiod": 14}), 0, C),
         ("rsi3", "rsi(close, 3)", "RSI", json!({"timeperiod": 3}), 0, C),
-        ("macd_line", "macd_line(close, 12, 26, 9)", "MACD", json!({"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}), 0, C),
-        ("macd_signal", "macd_signal(close)", "MACD", json!({"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}), 1, C),
-        ("macd_hist", "macd_hist(close, 12, 26, 9)", "MACD", json!({"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}), 2, C),
-        ("macd_small", "macd_hist(close, 3, 6, 2)", "MACD", json!({"fastperiod": 3, "slowperiod": 6, "signalperiod": 2}), 2, C),
-        ("macd_sig1", "macd_signal(close, 4, 9, 1)", "MACD", json!({"fastperiod": 4, "slowperiod": 9, "signalperiod": 1}), 1, C),
-        ("bb_upper", "bbands_upper(close, 20, 2)", "BBANDS", json!({"timeperiod": 20, "nbdevup": 2.0, "nbdevdn": 2.0, "matype": 0}), 0, C),
-        ("bb_middle", "bbands_middle(close, 20, 2)", "BBANDS", json!({"timeperiod": 20, "nbdevup": 2.0, "nbdevdn": 2.0, "matype": 0}), 1, C),
-        ("bb_lower", "bbands_lower(close, 5, 1.5)", "BBANDS", json!({"timeperiod": 5, "nbdevup": 1.5, "nbdevdn": 1.5, "matype": 0}), 2, C),
-        ("atr14", "atr(high, low, close, 14)", "ATR", json!({"timeperiod": 14}), 0, HLC),
-        ("atr1", "atr(high, low, close, 1)", "ATR", json!({"timeperiod": 1}), 0, HLC),
+        (
+            "macd_line",
+            "macd_line(close, 12, 26, 9)",
+            "MACD",
+            json!({"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
+            0,
+            C,
+        ),
+        (
+            "macd_signal",
+            "macd_signal(close)",
+            "MACD",
+            json!({"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
+            1,
+            C,
+        ),
+        (
+            "macd_hist",
+            "macd_hist(close, 12, 26, 9)",
+            "MACD",
+            json!({"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
+            2,
+            C,
+        ),
+        (
+            "macd_small",
+            "macd_hist(close, 3, 6, 2)",
+            "MACD",
+            json!({"fastperiod": 3, "slowperiod": 6, "signalperiod": 2}),
+            2,
+            C,
+        ),
+        (
+            "macd_sig1",
+            "macd_signal(close, 4, 9, 1)",
+            "MACD",
+            json!({"fastperiod": 4, "slowperiod": 9, "signalperiod": 1}),
+            1,
+            C,
+        ),
+        (
+            "bb_upper",
+            "bbands_upper(close, 20, 2)",
+            "BBANDS",
+            json!({"timeperiod": 20, "nbdevup": 2.0, "nbdevdn": 2.0, "matype": 0}),
+            0,
+            C,
+        ),
+        (
+            "bb_middle",
+            "bbands_middle(close, 20, 2)",
+            "BBANDS",
+            json!({"timeperiod": 20, "nbdevup": 2.0, "nbdevdn": 2.0, "matype": 0}),
+            1,
+            C,
+        ),
+        (
+            "bb_lower",
+            "bbands_lower(close, 5, 1.5)",
+            "BBANDS",
+            json!({"timeperiod": 5, "nbdevup": 1.5, "nbdevdn": 1.5, "matype": 0}),
+            2,
+            C,
+        ),
+        (
+            "atr14",
+            "atr(high, low, close, 14)",
+            "ATR",
+            json!({"timeperiod": 14}),
+            0,
+            HLC,
+        ),
+        (
+            "atr1",
+            "atr(high, low, close, 1)",
+            "ATR",
+            json!({"timeperiod": 1}),
+            0,
+            HLC,
+        ),
         ("roc10", "roc(close, 10)", "ROC", json!({"timeperiod": 10}), 0, C),
-        ("slope14", "linearreg_slope(close, 14)", "LINEARREG_SLOPE", json!({"timeperiod": 14}), 0, C),
+        (
+            "slope14",
+            "linearreg_slope(close, 14)",
+            "LINEARREG_SLOPE",
+            json!({"timeperiod": 14}),
+            0,
+            C,
+        ),
         ("obv", "obv(close, volume)", "OBV", json!({}), 0, CV),
-        ("vol20", "volatility(close, 20)", "VOLATILITY", json!({"period": 20, "periods_per_year": 252}), 0, C),
-        ("vwap10", "vwap(close, volume, 10)", "VWAP", json!({"period": 10}), 0, CV),
-        ("rs20", "relative_strength(close, bench, 20)", "RELATIVE_STRENGTH", json!({"period": 20}), 0, CB),
+        (
+            "vol20",
+            "volatility(close, 20)",
+            "VOLATILITY",
+            json!({"period": 20, "periods_per_year": 252}),
+            0,
+            C,
+        ),
+        (
+            "vwap10",
+            "vwap(close, volume, 10)",
+            "VWAP",
+            json!({"period": 10}),
+            0,
+            CV,
+        ),
+        (
+            "rs20",
+            "relative_strength(close, bench, 20)",
+            "RELATIVE_STRENGTH",
+            json!({"period": 20}),
+            0,
+            CB,
+        ),
     ]
 }
 
@@ -154,7 +267,10 @@ async fn every_indicator_matches_the_reference_implementation() {
     let ctx = ctx();
     ctx.register_table("prices", Arc::new(table(&rows))).unwrap();
     let calls = calls();
-    let select: Vec<String> = calls.iter().map(|(id, call, ..)| format!("{call} OVER w AS {id}")).collect();
+    let select: Vec<String> = calls
+        .iter()
+        .map(|(id, call, ..)| format!("{call} OVER w AS {id}"))
+        .collect();
     let query = format!(
         "SELECT symbol, ts, {} FROM prices WINDOW w AS (PARTITION BY symbol ORDER BY ts) ORDER BY symbol, ts",
         select.join(", ")
@@ -187,7 +303,10 @@ async fn every_indicator_matches_the_reference_implementation() {
                 .collect();
             let mut series = serde_json::Map::new();
             for c in inputs {
-                series.insert(c.to_string(), json!(positions.iter().map(|&i| column(&ordered[i], c)).collect::<Vec<_>>()));
+                series.insert(
+                    c.to_string(),
+                    json!(positions.iter().map(|&i| column(&ordered[i], c)).collect::<Vec<_>>()),
+                );
             }
             let case_calls: Vec<Value> = calls
                 .iter()
@@ -202,7 +321,12 @@ async fn every_indicator_matches_the_reference_implementation() {
     let (input, output) = (dir.path().join("in.json"), dir.path().join("out.json"));
     std::fs::write(&input, json!({ "cases": cases }).to_string()).unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dev/talib_reference.py");
-    let status = std::process::Command::new(python()).arg(script).arg(&input).arg(&output).status().unwrap();
+    let status = std::process::Command::new(python())
+        .arg(script)
+        .arg(&input)
+        .arg(&output)
+        .status()
+        .unwrap();
     assert!(status.success(), "reference script failed");
     let reference: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
     assert_eq!(reference["versions"]["ta-lib"], "0.8.2");
@@ -233,10 +357,17 @@ async fn every_indicator_matches_the_reference_implementation() {
                 (None, None) => {}
                 (Some(g), Some(e)) => {
                     let tolerance = 1e-9 * e.abs().max(1e-6);
-                    assert!((g - e).abs() <= tolerance, "{id} {} row {i}: strata {g} vs reference {e}", r.symbol);
+                    assert!(
+                        (g - e).abs() <= tolerance,
+                        "{id} {} row {i}: strata {g} vs reference {e}",
+                        r.symbol
+                    );
                     non_null += 1;
                 }
-                _ => panic!("{id} {} row {i} (close {:?}): strata {g:?} vs reference {e:?}", r.symbol, r.close),
+                _ => panic!(
+                    "{id} {} row {i} (close {:?}): strata {g:?} vs reference {e:?}",
+                    r.symbol, r.close
+                ),
             }
             compared += 1;
         }

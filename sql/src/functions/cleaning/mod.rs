@@ -16,7 +16,11 @@ use crate::functions::indicators::{Indicator, IndicatorUdwf};
 
 /// Cleaning functions evaluated over a window.
 pub fn window_indicators() -> Vec<Arc<dyn Indicator>> {
-    vec![Arc::new(zscore::Zscore), Arc::new(mad_score::MadScore), Arc::new(return_spike::ReturnSpike)]
+    vec![
+        Arc::new(zscore::Zscore),
+        Arc::new(mad_score::MadScore),
+        Arc::new(return_spike::ReturnSpike),
+    ]
 }
 
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {

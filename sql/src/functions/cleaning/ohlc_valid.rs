@@ -27,7 +27,10 @@ impl OhlcValid {
         )
         .with_sql_example("SELECT * FROM raw WHERE ohlc_valid(open, high, low, close, volume)")
         .build();
-        Self { signature: Signature::user_defined(Volatility::Immutable), doc }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            doc,
+        }
     }
 }
 
@@ -48,7 +51,10 @@ impl ScalarUDFImpl for OhlcValid {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if !(4..=5).contains(&arg_types.len()) {
-            return plan_err!("ohlc_valid(open, high, low, close [, volume]): expected 4 or 5 arguments, got {}", arg_types.len());
+            return plan_err!(
+                "ohlc_valid(open, high, low, close [, volume]): expected 4 or 5 arguments, got {}",
+                arg_types.len()
+            );
         }
         arg_types
             .iter()

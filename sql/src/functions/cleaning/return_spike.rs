@@ -40,14 +40,21 @@ impl Indicator for ReturnSpike {
         &["value"]
     }
     fn params(&self) -> &'static [Param] {
-        const P: [Param; 2] = [Param::number("ratio", Some(5.0)), Param::period("half_window", Some(3.0))];
+        const P: [Param; 2] = [
+            Param::number("ratio", Some(5.0)),
+            Param::period("half_window", Some(3.0)),
+        ];
         &P
     }
     fn boolean(&self) -> bool {
         true
     }
     fn check(&self, p: &[f64]) -> Result<(), String> {
-        if p[0] <= 1.0 { Err(format!("the ratio must be above 1, got {}", p[0])) } else { Ok(()) }
+        if p[0] <= 1.0 {
+            Err(format!("the ratio must be above 1, got {}", p[0]))
+        } else {
+            Ok(())
+        }
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         return_spike(c[0], p[0], p[1] as usize)

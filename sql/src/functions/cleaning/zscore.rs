@@ -31,7 +31,11 @@ impl Indicator for Zscore {
         &P
     }
     fn check(&self, p: &[f64]) -> Result<(), String> {
-        if p[0] < 2.0 { Err("the period must be at least 2".into()) } else { Ok(()) }
+        if p[0] < 2.0 {
+            Err("the period must be at least 2".into())
+        } else {
+            Ok(())
+        }
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         zscore(c[0], p[0] as usize)

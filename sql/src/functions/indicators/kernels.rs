@@ -144,7 +144,11 @@ pub fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> [Vec<f64>; 3]
     if len <= lookback {
         return [line, sig, hist];
     }
-    let (fk, sk, gk) = (2.0 / (fast as f64 + 1.0), 2.0 / (slow as f64 + 1.0), 2.0 / (signal as f64 + 1.0));
+    let (fk, sk, gk) = (
+        2.0 / (fast as f64 + 1.0),
+        2.0 / (slow as f64 + 1.0),
+        2.0 / (signal as f64 + 1.0),
+    );
     let mut t = 0;
     let mut slow_sum = 0.0;
     for _ in 0..slow - fast {

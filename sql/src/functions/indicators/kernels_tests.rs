@@ -20,7 +20,10 @@ fn linear(n: usize) -> Vec<f64> {
 fn sma_and_wma() {
     close_to(&sma(&linear(5), 3), &[None, None, Some(2.0), Some(3.0), Some(4.0)]);
     // (1*1 + 2*2 + 3*3) / 6, then (1*2 + 2*3 + 3*4) / 6, ...
-    close_to(&wma(&linear(5), 3), &[None, None, Some(14.0 / 6.0), Some(20.0 / 6.0), Some(26.0 / 6.0)]);
+    close_to(
+        &wma(&linear(5), 3),
+        &[None, None, Some(14.0 / 6.0), Some(20.0 / 6.0), Some(26.0 / 6.0)],
+    );
     close_to(&sma(&linear(2), 3), &[None, None]);
 }
 
@@ -29,16 +32,38 @@ fn ema_is_seeded_with_the_sma_and_lags_a_line_by_half_its_period() {
     // k = 0.5; seed (1+2+3)/3 = 2; then (4-2)*0.5+2 = 3; (5-3)*0.5+3 = 4.
     close_to(&ema(&linear(5), 3), &[None, None, Some(2.0), Some(3.0), Some(4.0)]);
     let e = ema(&linear(40), 9);
-    assert!(e[8..].iter().enumerate().all(|(i, v)| (v - (i as f64 + 9.0 - 4.0)).abs() < 1e-12));
+    assert!(
+        e[8..]
+            .iter()
+            .enumerate()
+            .all(|(i, v)| (v - (i as f64 + 9.0 - 4.0)).abs() < 1e-12)
+    );
 }
 
 #[test]
 fn rsi_wilder() {
     let up = rsi(&linear(10), 3);
-    close_to(&up, &[None, None, None, Some(100.0), Some(100.0), Some(100.0), Some(100.0), Some(100.0), Some(100.0), Some(100.0)]);
+    close_to(
+        &up,
+        &[
+            None,
+            None,
+            None,
+            Some(100.0),
+            Some(100.0),
+            Some(100.0),
+            Some(100.0),
+            Some(100.0),
+            Some(100.0),
+            Some(100.0),
+        ],
+    );
     // Changes +1, -1, +2 -> gain 3/3 = 1, loss 1/3; RSI = 100 * 1 / (4/3) = 75.
     // Next change -2: gain = (1*2 + 0)/3 = 2/3, loss = (1/3*2 + 2)/3 = 8/9; RSI = 100 * (2/3) / (14/9) = 300/7.
-    close_to(&rsi(&[10.0, 11.0, 10.0, 12.0, 10.0], 3), &[None, None, None, Some(75.0), Some(300.0 / 7.0)]);
+    close_to(
+        &rsi(&[10.0, 11.0, 10.0, 12.0, 10.0], 3),
+        &[None, None, None, Some(75.0), Some(300.0 / 7.0)],
+    );
     // No movement at all: TA-Lib reports 0.
     close_to(&rsi(&[5.0; 4], 2), &[None, None, Some(0.0), Some(0.0)]);
 }
@@ -72,14 +97,29 @@ fn true_range_and_atr() {
     let high = [11.0, 11.5, 10.0, 12.5, 13.0];
     let low = [9.0, 10.0, 8.5, 9.5, 11.0];
     // TR: max(h-l, |h-prev c|, |l-prev c|) = 1.5, max(1.5, 1, 2.5) = 2.5, max(3, 3.5, 0.5) = 3.5, max(2, 1, 1) = 2.
-    close_to(&true_range(&high, &low, &close), &[None, Some(1.5), Some(2.5), Some(3.5), Some(2.0)]);
+    close_to(
+        &true_range(&high, &low, &close),
+        &[None, Some(1.5), Some(2.5), Some(3.5), Some(2.0)],
+    );
     // ATR(2): seed (1.5 + 2.5) / 2 = 2 at index 2; (2*1 + 3.5)/2 = 2.75; (2.75 + 2)/2 = 2.375.
-    close_to(&atr(&high, &low, &close, 2), &[None, None, Some(2.0), Some(2.75), Some(2.375)]);
+    close_to(
+        &atr(&high, &low, &close, 2),
+        &[None, None, Some(2.0), Some(2.75), Some(2.375)],
+    );
 }
 
 #[test]
 fn roc_slope_and_obv() {
-    close_to(&roc(&[1.0, 2.0, 4.0, 0.0, 3.0], 1), &[None, Some(100.0), Some(100.0), Some(-100.0), Some(0.0)]);
-    close_to(&linearreg_slope(&[1.0, 3.0, 5.0, 4.0], 3), &[None, None, Some(2.0), Some(0.5)]);
-    close_to(&obv(&[1.0, 2.0, 2.0, 1.0], &[10.0, 20.0, 30.0, 40.0]), &[Some(10.0), Some(30.0), Some(30.0), Some(-10.0)]);
+    close_to(
+        &roc(&[1.0, 2.0, 4.0, 0.0, 3.0], 1),
+        &[None, Some(100.0), Some(100.0), Some(-100.0), Some(0.0)],
+    );
+    close_to(
+        &linearreg_slope(&[1.0, 3.0, 5.0, 4.0], 3),
+        &[None, None, Some(2.0), Some(0.5)],
+    );
+    close_to(
+        &obv(&[1.0, 2.0, 2.0, 1.0], &[10.0, 20.0, 30.0, 40.0]),
+        &[Some(10.0), Some(30.0), Some(30.0), Some(-10.0)],
+    );
 }

@@ -4,12 +4,18 @@ use super::kernels;
 use super::spec::{Doc, Indicator, Param};
 
 /// Parameters shared by the three MACD outputs.
-pub(super) const MACD_PARAMS: [Param; 3] =
-    [Param::period("fast", Some(12.0)), Param::period("slow", Some(26.0)), Param::period("signal", Some(9.0))];
+pub(super) const MACD_PARAMS: [Param; 3] = [
+    Param::period("fast", Some(12.0)),
+    Param::period("slow", Some(26.0)),
+    Param::period("signal", Some(9.0)),
+];
 
 pub(super) fn check_macd(p: &[f64]) -> Result<(), String> {
     if p[0] >= p[1] {
-        return Err(format!("the fast period ({}) must be shorter than the slow period ({})", p[0], p[1]));
+        return Err(format!(
+            "the fast period ({}) must be shorter than the slow period ({})",
+            p[0], p[1]
+        ));
     }
     Ok(())
 }

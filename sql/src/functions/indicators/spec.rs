@@ -15,11 +15,19 @@ pub struct Param {
 
 impl Param {
     pub const fn period(name: &'static str, default: Option<f64>) -> Self {
-        Self { name, default, period: true }
+        Self {
+            name,
+            default,
+            period: true,
+        }
     }
 
     pub const fn number(name: &'static str, default: Option<f64>) -> Self {
-        Self { name, default, period: false }
+        Self {
+            name,
+            default,
+            period: false,
+        }
     }
 }
 

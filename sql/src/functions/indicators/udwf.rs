@@ -49,17 +49,28 @@ impl IndicatorUdwf {
         let mut builder = Documentation::builder(
             window_doc_sections::DOC_SECTION_ANALYTICAL,
             d.description,
-            format!("{} OVER (PARTITION BY … ORDER BY …)", signature_text(indicator.as_ref())),
+            format!(
+                "{} OVER (PARTITION BY … ORDER BY …)",
+                signature_text(indicator.as_ref())
+            ),
         )
         .with_sql_example(d.example);
         for c in indicator.columns() {
             builder = builder.with_argument(*c, "numeric expression (NULL rows are skipped)");
         }
         for p in indicator.params() {
-            let what = if p.period { "positive integer literal" } else { "numeric literal" };
+            let what = if p.period {
+                "positive integer literal"
+            } else {
+                "numeric literal"
+            };
             builder = builder.with_argument(p.name, what);
         }
-        Self { signature: Signature::user_defined(Volatility::Immutable), doc: builder.build(), indicator }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            doc: builder.build(),
+            indicator,
+        }
     }
 
     pub fn udwf(indicator: Arc<dyn Indicator>) -> Arc<WindowUDF> {
@@ -78,39 +89,42 @@ impl IndicatorUdwf {
 
 /// Resolve parameter values (given literals, then defaults) and check them.
 fn resolve(indicator: &dyn Indicator, given: &[Option<ScalarValue>]) -> Result<Vec<f64>> {
-        let name = indicator.name();
-        let specs = indicator.params();
-        let mut out = Vec::with_capacity(specs.len());
-        for (i, spec) in specs.iter().enumerate() {
-            let position = indicator.columns().len() + i + 1;
-            let value = match given.get(i) {
-                Some(Some(v)) => match v.cast_to(&DataType::Float64) {
-                    Ok(ScalarValue::Float64(Some(x))) => x,
-                    _ => return plan_err!("{name}: argument {position} ({}) must be a number, got {v}", spec.name),
-                },
-                Some(None) => {
-                    return plan_err!("{name}: argument {position} ({}) must be a literal value", spec.name);
-                }
-                None => match spec.default {
-                    Some(d) => d,
-                    None => return plan_err!("{name}: argument {position} ({}) is required", spec.name),
-                },
-            };
-            if !value.is_finite() {
-                return plan_err!("{name}: argument {position} ({}) must be finite, got {value}", spec.name);
+    let name = indicator.name();
+    let specs = indicator.params();
+    let mut out = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let position = indicator.columns().len() + i + 1;
+        let value = match given.get(i) {
+            Some(Some(v)) => match v.cast_to(&DataType::Float64) {
+                Ok(ScalarValue::Float64(Some(x))) => x,
+                _ => return plan_err!("{name}: argument {position} ({}) must be a number, got {v}", spec.name),
+            },
+            Some(None) => {
+                return plan_err!("{name}: argument {position} ({}) must be a literal value", spec.name);
             }
-            if spec.period && (value < 1.0 || value.fract() != 0.0 || value > 1_000_000.0) {
-                return plan_err!(
-                    "{name}: argument {position} ({}) must be a positive whole number of rows, got {value}",
-                    spec.name
-                );
-            }
-            out.push(value);
+            None => match spec.default {
+                Some(d) => d,
+                None => return plan_err!("{name}: argument {position} ({}) is required", spec.name),
+            },
+        };
+        if !value.is_finite() {
+            return plan_err!(
+                "{name}: argument {position} ({}) must be finite, got {value}",
+                spec.name
+            );
         }
-        if let Err(message) = indicator.check(&out) {
-            return plan_err!("{name}: {message}");
+        if spec.period && (value < 1.0 || value.fract() != 0.0 || value > 1_000_000.0) {
+            return plan_err!(
+                "{name}: argument {position} ({}) must be a positive whole number of rows, got {value}",
+                spec.name
+            );
         }
-        Ok(out)
+        out.push(value);
+    }
+    if let Err(message) = indicator.check(&out) {
+        return plan_err!("{name}: {message}");
+    }
+    Ok(out)
 }
 
 impl WindowUDFImpl for IndicatorUdwf {
@@ -128,7 +142,11 @@ impl WindowUDFImpl for IndicatorUdwf {
         if arg_types.len() < min || arg_types.len() > max {
             return plan_err!(
                 "{name}: expected {} argument(s), got {}: {}",
-                if min == max { min.to_string() } else { format!("{min} to {max}") },
+                if min == max {
+                    min.to_string()
+                } else {
+                    format!("{min} to {max}")
+                },
                 arg_types.len(),
                 signature_text(self.indicator.as_ref())
             );
@@ -141,13 +159,21 @@ impl WindowUDFImpl for IndicatorUdwf {
                     return plan_err!("{name}: argument {} must be numeric, got {t}", i + 1);
                 }
                 // Columns are computed in f64; parameters keep their type so they stay bare literals.
-                Ok(if i < min || t.is_null() { DataType::Float64 } else { t.clone() })
+                Ok(if i < min || t.is_null() {
+                    DataType::Float64
+                } else {
+                    t.clone()
+                })
             })
             .collect()
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
-        let ty = if self.indicator.boolean() { DataType::Boolean } else { DataType::Float64 };
+        let ty = if self.indicator.boolean() {
+            DataType::Boolean
+        } else {
+            DataType::Float64
+        };
         Ok(Arc::new(Field::new(field_args.name(), ty, true)))
     }
 
@@ -160,20 +186,22 @@ impl WindowUDFImpl for IndicatorUdwf {
     fn simplify(&self) -> Option<WindowFunctionSimplification> {
         let indicator = self.indicator.clone();
         let columns = self.arity().0;
-        Some(Box::new(move |wf: WindowFunction, _: &SimplifyContext| -> Result<Expr> {
-            let given: Vec<Option<ScalarValue>> = wf
-                .params
-                .args
-                .iter()
-                .skip(columns)
-                .map(|a| match a {
-                    Expr::Literal(v, _) => Some(v.clone()),
-                    _ => None,
-                })
-                .collect();
-            resolve(indicator.as_ref(), &given)?;
-            Ok(Expr::from(wf))
-        }))
+        Some(Box::new(
+            move |wf: WindowFunction, _: &SimplifyContext| -> Result<Expr> {
+                let given: Vec<Option<ScalarValue>> = wf
+                    .params
+                    .args
+                    .iter()
+                    .skip(columns)
+                    .map(|a| match a {
+                        Expr::Literal(v, _) => Some(v.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                resolve(indicator.as_ref(), &given)?;
+                Ok(Expr::from(wf))
+            },
+        ))
     }
 
     fn partition_evaluator(&self, args: PartitionEvaluatorArgs) -> Result<Box<dyn PartitionEvaluator>> {
@@ -184,7 +212,10 @@ impl WindowUDFImpl for IndicatorUdwf {
             .map(|e| e.downcast_ref::<PhysLiteral>().map(|l| l.value().clone()))
             .collect();
         let params = resolve(self.indicator.as_ref(), &given)?;
-        Ok(Box::new(Evaluator { indicator: self.indicator.clone(), params }))
+        Ok(Box::new(Evaluator {
+            indicator: self.indicator.clone(),
+            params,
+        }))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -201,7 +232,10 @@ struct Evaluator {
 impl PartitionEvaluator for Evaluator {
     /// One partition, in ORDER BY order: skip rows with a missing input, compute densely, scatter back.
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
-        let columns = values.iter().map(|v| as_float64_array(v)).collect::<Result<Vec<&Float64Array>>>()?;
+        let columns = values
+            .iter()
+            .map(|v| as_float64_array(v))
+            .collect::<Result<Vec<&Float64Array>>>()?;
         let present: Vec<bool> = (0..num_rows)
             .map(|i| columns.iter().all(|c| c.is_valid(i) && c.value(i).is_finite()))
             .collect();

@@ -30,7 +30,10 @@ impl Indicator for Volatility {
         &["value"]
     }
     fn params(&self) -> &'static [Param] {
-        const P: [Param; 2] = [Param::period("period", Some(20.0)), Param::number("periods_per_year", Some(252.0))];
+        const P: [Param; 2] = [
+            Param::period("period", Some(20.0)),
+            Param::number("periods_per_year", Some(252.0)),
+        ];
         &P
     }
     fn check(&self, p: &[f64]) -> Result<(), String> {

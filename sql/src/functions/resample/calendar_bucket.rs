@@ -37,7 +37,10 @@ impl CalendarBucket {
         .with_argument("time_zone", "IANA name or offset, e.g. 'America/New_York'")
         .with_sql_example("SELECT calendar_bucket(ts, 'week', 'America/New_York') AS week_start, …")
         .build();
-        Self { signature: Signature::user_defined(Volatility::Immutable), doc }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            doc,
+        }
     }
 }
 
@@ -93,7 +96,10 @@ impl ScalarUDFImpl for CalendarBucket {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if !(2..=3).contains(&arg_types.len()) {
-            return plan_err!("{NAME}(time, unit [, time_zone]): expected 2 or 3 arguments, got {}", arg_types.len());
+            return plan_err!(
+                "{NAME}(time, unit [, time_zone]): expected 2 or 3 arguments, got {}",
+                arg_types.len()
+            );
         }
         let mut out = vec![coerce_time(NAME, 1, &arg_types[0])?];
         for (i, t) in arg_types.iter().enumerate().skip(1) {
@@ -132,8 +138,10 @@ impl ScalarUDFImpl for CalendarBucket {
         let u = unit(&unit_name)?;
         let zone = parse_zone(NAME, constant(2, "the time zone")?.as_deref().unwrap_or("UTC"))?;
         let times = args.args[0].to_array(args.number_rows)?;
-        let out: Date32Array =
-            local_dates(NAME, &times, &zone)?.into_iter().map(|d| d.map(|d| days(start_of(d, u)))).collect();
+        let out: Date32Array = local_dates(NAME, &times, &zone)?
+            .into_iter()
+            .map(|d| d.map(|d| days(start_of(d, u))))
+            .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 

@@ -49,7 +49,10 @@ impl Ohlcv {
              FROM daily GROUP BY 1, 2",
         )
         .build();
-        Self { signature: Signature::user_defined(Volatility::Immutable), doc }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            doc,
+        }
     }
 
     /// The struct type `ohlcv` returns.
@@ -75,7 +78,10 @@ impl AggregateUDFImpl for Ohlcv {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() != 6 {
-            return plan_err!("{NAME}(time, open, high, low, close, volume): expected 6 arguments, got {}", arg_types.len());
+            return plan_err!(
+                "{NAME}(time, open, high, low, close, volume): expected 6 arguments, got {}",
+                arg_types.len()
+            );
         }
         let mut out = Vec::with_capacity(6);
         out.push(match &arg_types[0] {
@@ -211,7 +217,11 @@ impl Accumulator for Bar {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let (first, last, trades) = (as_int64_array(&states[0])?, as_int64_array(&states[2])?, as_int64_array(&states[8])?);
+        let (first, last, trades) = (
+            as_int64_array(&states[0])?,
+            as_int64_array(&states[2])?,
+            as_int64_array(&states[8])?,
+        );
         let f = |i: usize| as_float64_array(&states[i]);
         let (open, close, high, low, volume, pv) = (f(1)?, f(3)?, f(4)?, f(5)?, f(6)?, f(7)?);
         for i in 0..first.len() {

@@ -40,7 +40,10 @@ impl SessionBucket {
         .with_argument("origin", "DATE literal: where bucket 0 starts")
         .with_sql_example("SELECT symbol, session_bucket(ts, 8) AS bar_start, ohlcv(ts, open, high, low, close, volume) … GROUP BY 1, 2")
         .build();
-        Self { signature: Signature::user_defined(Volatility::Immutable), doc }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            doc,
+        }
     }
 }
 
@@ -75,7 +78,10 @@ impl ScalarUDFImpl for SessionBucket {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if !(2..=3).contains(&arg_types.len()) {
-            return plan_err!("{NAME}(time, sessions [, origin]): expected 2 or 3 arguments, got {}", arg_types.len());
+            return plan_err!(
+                "{NAME}(time, sessions [, origin]): expected 2 or 3 arguments, got {}",
+                arg_types.len()
+            );
         }
         let mut out = vec![coerce_time(NAME, 1, &arg_types[0])?];
         if !(arg_types[1].is_integer() || arg_types[1].is_null()) {

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
-use datafusion::arrow::array::{ArrayRef, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::array::timezone::Tz;
+use datafusion::arrow::array::{ArrayRef, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{MemTable, TableFunctionArgs, TableFunctionImpl, TableProvider};
@@ -14,7 +14,10 @@ use datafusion::logical_expr::Expr;
 use crate::calendar::{ExchangeCalendar, Nyse, SessionIndex, date, days};
 
 /// The calendars Strata ships, by ISO 10383 market code.
-fn calendar(function: &str, code: &str) -> Result<(&'static dyn ExchangeCalendar, &'static SessionIndex, &'static str)> {
+fn calendar(
+    function: &str,
+    code: &str,
+) -> Result<(&'static dyn ExchangeCalendar, &'static SessionIndex, &'static str)> {
     match code.to_ascii_uppercase().as_str() {
         "XNYS" | "NYSE" => Ok((&Nyse, SessionIndex::nyse(), "America/New_York")),
         other => plan_err!("{function}: unknown exchange calendar '{other}' (known: XNYS)"),
@@ -36,7 +39,10 @@ fn date_arg(function: &str, e: &Expr, what: &str) -> Result<NaiveDate> {
 
 fn parse_args<'a>(function: &str, exprs: &'a [Expr]) -> Result<(NaiveDate, NaiveDate, &'a str)> {
     if !(2..=3).contains(&exprs.len()) {
-        return plan_err!("{function}(start_date, end_date [, calendar]): expected 2 or 3 arguments, got {}", exprs.len());
+        return plan_err!(
+            "{function}(start_date, end_date [, calendar]): expected 2 or 3 arguments, got {}",
+            exprs.len()
+        );
     }
     let start = date_arg(function, &exprs[0], "start_date")?;
     let end = date_arg(function, &exprs[1], "end_date")?;
@@ -74,20 +80,35 @@ impl TableFunctionImpl for TradingSessions {
             let local = NaiveDateTime::new(*d, NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default());
             tz.from_local_datetime(&local).single().map(|t| t.timestamp_micros())
         };
-        let numbers: Vec<Option<i64>> = sessions.iter().map(|d| index.floor(days(*d)).map(|i| i as i64)).collect();
+        let numbers: Vec<Option<i64>> = sessions
+            .iter()
+            .map(|d| index.floor(days(*d)).map(|i| i as i64))
+            .collect();
         let schema = Arc::new(Schema::new(vec![
             Field::new("session_date", DataType::Date32, false),
             Field::new("session_number", DataType::Int64, true),
-            Field::new("open_time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
-            Field::new("close_time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new(
+                "open_time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new(
+                "close_time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
         ]));
         table(
             schema,
             vec![
                 Arc::new(Date32Array::from_iter_values(sessions.iter().map(|d| days(*d)))),
                 Arc::new(Int64Array::from(numbers)),
-                Arc::new(TimestampMicrosecondArray::from_iter(sessions.iter().map(|d| at(d, 9, 30))).with_timezone("UTC")),
-                Arc::new(TimestampMicrosecondArray::from_iter(sessions.iter().map(|d| at(d, 16, 0))).with_timezone("UTC")),
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter(sessions.iter().map(|d| at(d, 9, 30))).with_timezone("UTC"),
+                ),
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter(sessions.iter().map(|d| at(d, 16, 0))).with_timezone("UTC"),
+                ),
             ],
         )
     }
