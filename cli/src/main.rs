@@ -41,6 +41,8 @@ enum Command {
     /// Generate synthetic data to run jobs on.
     #[command(subcommand)]
     Generate(GenerateCommand),
+    /// Print the reference of Strata's SQL functions (indicators, resampling, calendars, cleaning) as Markdown.
+    Functions,
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,10 @@ fn main() -> ExitCode {
             Command::Explain(args) => commands::explain(args).await,
             Command::Validate(args) => commands::validate(args).await,
             Command::Generate(g) => commands::generate(g, cli.log_format).await,
+            Command::Functions => {
+                print!("{}", strata_sql::functions::reference_markdown());
+                Ok(())
+            }
         }
     });
     match result {

@@ -9,7 +9,10 @@
 
 pub mod cleaning;
 pub mod indicators;
+mod reference;
 pub mod resample;
+
+pub use reference::reference_markdown;
 
 use std::sync::Arc;
 

@@ -254,3 +254,28 @@ async fn bad_arguments_are_planning_errors_naming_the_function() {
         "{e}"
     );
 }
+
+#[test]
+fn reference_page_is_up_to_date() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/functions.md");
+    let page = strata_sql::functions::reference_markdown();
+    if std::env::var_os("STRATA_BLESS").is_some() {
+        std::fs::write(&path, &page).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == page,
+        "docs/functions.md is stale: run STRATA_BLESS=1 cargo test -p strata-sql --test it reference"
+    );
+    for name in [
+        "sma",
+        "macd_signal",
+        "bbands_lower",
+        "session_bucket",
+        "ohlcv",
+        "trading_sessions",
+        "return_spike",
+    ] {
+        assert!(page.contains(&format!("### `{name}`")), "{name} undocumented");
+    }
+}

@@ -31,3 +31,26 @@ pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
         ("exchange_holidays", Arc::new(trading_sessions::ExchangeHolidays)),
     ]
 }
+
+/// Reference text of the table functions.
+pub fn table_function_docs() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "trading_sessions",
+            "`trading_sessions(start_date, end_date [, calendar])`\n\nOne row per regular session of the exchange \
+             (default `'XNYS'`, the New York Stock Exchange) between two dates: `session_date`, `session_number` \
+             (consecutive on the calendar, so differences count sessions), and the regular `open_time` and \
+             `close_time` (09:30 and 16:00 New York time, as UTC timestamps). Weekends, NYSE holidays (by the \
+             exchange's rules: observed Friday/Monday, New Year's Day on a Saturday not observed, Juneteenth since \
+             2022) and unscheduled closures (2001-09-11..14, national days of mourning, Hurricane Sandy) are not \
+             sessions. Covered years: 1970–2100. Early closes are not modelled.\n\n```sql\nSELECT count(*) FROM \
+             trading_sessions(DATE '2024-01-01', DATE '2024-12-31')  -- 252\n```",
+        ),
+        (
+            "exchange_holidays",
+            "`exchange_holidays(start_date, end_date [, calendar])`\n\nThe weekday closures between two dates, \
+             with their names (`holiday_date`, `name`).\n\n```sql\nSELECT * FROM exchange_holidays(DATE \
+             '2025-01-01', DATE '2025-12-31')\n```",
+        ),
+    ]
+}
