@@ -172,12 +172,12 @@ pub fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> [Vec<f64>; 3]
     if signal == 1 {
         line[lookback] = mv;
         sig[lookback] = mv;
-        hist[lookback] = mv - mv;
+        hist[lookback] = 0.0;
         for (i, &v) in x.iter().enumerate().skip(slow) {
             mv = step(v, &mut pf, &mut ps);
             line[i] = mv;
             sig[i] = mv;
-            hist[i] = mv - mv;
+            hist[i] = 0.0;
         }
         return [line, sig, hist];
     }
