@@ -64,14 +64,11 @@ async fn stock_pipeline_matches_hand_computed_values() {
     write_bronze(wh.path(), &dataset(), WriteMode::Overwrite).await;
     let (summary, _) = run_sql(&pipeline_sql(), wh.path(), &Params::default()).await;
     let summary = summary.unwrap();
-    let written: Vec<(&str, u64)> = summary
-        .outputs
-        .iter()
-        .map(|o| (o.table.as_str(), o.rows_written))
-        .collect();
+    let written = |t: &str| summary.outputs.iter().find(|o| o.table == t).map(|o| o.rows_written);
     // Cleaning keeps AAA's 45 sessions, BBB's valid bar and CCC's two good ticks.
-    assert_eq!(written[0], ("silver.daily_bars", 48));
-    assert_eq!(written[3], ("gold.daily_indicators", 48));
+    assert_eq!(written("silver.daily_bars"), Some(48));
+    assert_eq!(written("gold.daily_indicators"), Some(48));
+    assert_eq!(summary.outputs.len(), 10);
 
     let daily = query_table(
         wh.path(),
@@ -154,6 +151,51 @@ async fn stock_pipeline_matches_hand_computed_values() {
         vol20[20],
         var.sqrt() * 252f64.sqrt()
     );
+    // A steadily rising series: RSI 100 once warm, slope 1 per session, ROC(10) = 10 / (100 + i - 10) %.
+    let rsi = f64s(&ind, "rsi_14");
+    assert!(rsi[..14].iter().all(Option::is_none) && rsi[14..].iter().all(|v| *v == Some(100.0)));
+    assert!(
+        f64s(&ind, "trend_slope_20")[19..]
+            .iter()
+            .all(|v| close(v.unwrap(), 1.0))
+    );
+    assert!(close(f64s(&ind, "roc_10")[30].unwrap(), 10.0 / 120.0 * 100.0));
+}
+
+#[tokio::test]
+async fn fibonacci_bars_hold_consecutive_sessions() {
+    let wh = tempfile::tempdir().unwrap();
+    write_bronze(wh.path(), &dataset(), WriteMode::Overwrite).await;
+    run_sql(&pipeline_sql(), wh.path(), &Params::default()).await.0.unwrap();
+    for n in [3i64, 5, 8, 13, 21, 34] {
+        let bars = query_table(
+            wh.path(),
+            &format!("silver.bars_{n}d"),
+            "WHERE symbol = 'AAA' ORDER BY bar_start",
+        )
+        .await;
+        let sessions: Vec<i64> = bars
+            .iter()
+            .flat_map(|b| {
+                b.column_by_name("sessions")
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        // AAA has 45 consecutive sessions: every bucket but the first and last is full, and they add up.
+        assert_eq!(sessions.iter().sum::<i64>(), 45, "{n}");
+        assert!(
+            sessions[1..sessions.len() - 1].iter().all(|&s| s == n),
+            "{n}: {sessions:?}"
+        );
+        // close = 100 + i, open = close - 0.5: a full bucket spans n sessions.
+        let (open, close_) = (f64s(&bars, "open"), f64s(&bars, "close"));
+        for k in 1..sessions.len() - 1 {
+            assert_eq!(close_[k].unwrap() - open[k].unwrap(), n as f64 - 0.5, "{n} bucket {k}");
+        }
+    }
 }
 
 #[tokio::test]

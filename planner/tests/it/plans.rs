@@ -9,6 +9,7 @@ use crate::*;
 fn operator_tree(explain: &str, stage: &str) -> String {
     let section = explain
         .split("\n== ")
+        .skip(1)
         .find(|s| s.contains(&format!("] {stage} (")))
         .unwrap();
     let physical = section.split("-- physical plan\n").nth(1).unwrap();
