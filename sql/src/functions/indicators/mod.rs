@@ -7,16 +7,12 @@
 //! ```
 
 mod atr;
-mod bbands_lower;
-mod bbands_middle;
-mod bbands_upper;
+mod bbands;
 mod crossover;
 mod ema;
 pub mod kernels;
 mod linearreg_slope;
-mod macd_hist;
-mod macd_line;
-mod macd_signal;
+mod macd;
 mod obv;
 mod relative_strength;
 mod roc;
@@ -42,12 +38,12 @@ pub fn indicators() -> Vec<Arc<dyn Indicator>> {
         Arc::new(ema::Ema),
         Arc::new(wma::Wma),
         Arc::new(rsi::Rsi),
-        Arc::new(macd_line::MacdLine),
-        Arc::new(macd_signal::MacdSignal),
-        Arc::new(macd_hist::MacdHist),
-        Arc::new(bbands_upper::BbandsUpper),
-        Arc::new(bbands_middle::BbandsMiddle),
-        Arc::new(bbands_lower::BbandsLower),
+        Arc::new(macd::Macd(macd::MacdOutput::Line)),
+        Arc::new(macd::Macd(macd::MacdOutput::Signal)),
+        Arc::new(macd::Macd(macd::MacdOutput::Hist)),
+        Arc::new(bbands::Bbands(bbands::Band::Upper)),
+        Arc::new(bbands::Bbands(bbands::Band::Middle)),
+        Arc::new(bbands::Bbands(bbands::Band::Lower)),
         Arc::new(atr::Atr),
         Arc::new(roc::Roc),
         Arc::new(linearreg_slope::LinearregSlope),
