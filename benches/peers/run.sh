@@ -22,5 +22,5 @@ if [ ! -d "$work/bronze/_delta_log" ]; then
     --out "$work/bronze"
 fi
 # Fibonacci buckets count sessions from the first session of the data (2015-01-02 for the default range).
-origin="$("$python" -c "import duckdb,sys; print(duckdb.sql(\"SELECT CAST(min(ts) AS DATE) FROM read_parquet('$work/bronze/**/*.parquet')\").fetchone()[0])")"
+origin="$("$python" -c "import duckdb,sys; print(duckdb.sql(\"SELECT CAST(min(ts) AS DATE) FROM read_parquet('$work/bronze/**/*.parquet')\").fetchall()[0][0])")"
 "$python" benches/peers/compare.py "$strata" "$work/bronze" "$work" "$origin"

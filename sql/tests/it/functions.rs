@@ -60,22 +60,38 @@ async fn ohlcv_bars_by_calendar_week_ignore_row_order() {
 
 #[tokio::test]
 async fn ohlcv_merges_partial_aggregates_exactly() {
-    // Many partitions force partial aggregates that must merge to the same bar.
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(4));
-    strata_sql::functions::register_all(&ctx);
+    // Many partitions force partial aggregates that must merge to the same bar; the second configuration makes
+    // DataFusion skip partial aggregation (rows go straight to state via convert_to_state).
     let q = "SELECT k, ohlcv(ts, v, v + 1, v - 1, v, 1.0)['open'] AS o, ohlcv(ts, v, v + 1, v - 1, v, 1.0)['close'] AS c, \
-             ohlcv(ts, v, v + 1, v - 1, v, 1.0)['trades'] AS n \
+             ohlcv(ts, v, v + 1, v - 1, v, 1.0)['trades'] AS n, round(ohlcv(ts, v, v + 2, v - 1, v, 2.0)['vwap'], 6) AS w \
              FROM (SELECT value % 3 AS k, to_timestamp_seconds(value * 60) AS ts, CAST(value AS DOUBLE) AS v \
                    FROM generate_series(1, 30000) ORDER BY random()) GROUP BY k ORDER BY k";
-    let b = sql(&ctx, q).await.unwrap();
-    let text = pretty(&b);
-    for row in [
-        "| 0 | 3.0 | 30000.0 | 10000 |",
-        "| 1 | 1.0 | 29998.0 | 10000 |",
-        "| 2 | 2.0 | 29999.0 | 10000 |",
-    ] {
-        assert!(text.contains(row), "{row} missing in\n{text}");
+    let mut texts = Vec::new();
+    for skip_partial in [false, true] {
+        let mut config = SessionConfig::new().with_target_partitions(4);
+        if skip_partial {
+            config
+                .options_mut()
+                .execution
+                .skip_partial_aggregation_probe_rows_threshold = 1;
+            config
+                .options_mut()
+                .execution
+                .skip_partial_aggregation_probe_ratio_threshold = 0.0;
+        }
+        let ctx = SessionContext::new_with_config(config);
+        strata_sql::functions::register_all(&ctx);
+        let text = pretty(&sql(&ctx, q).await.unwrap());
+        for row in [
+            "| 0 | 3.0 | 30000.0 | 10000 | 15001.833333 |",
+            "| 1 | 1.0 | 29998.0 | 10000 | 14999.833333 |",
+            "| 2 | 2.0 | 29999.0 | 10000 | 15000.833333 |",
+        ] {
+            assert!(text.contains(row), "{row} missing in\n{text}");
+        }
+        texts.push(text);
     }
+    assert_eq!(texts[0], texts[1]);
 }
 
 #[tokio::test]

@@ -10,12 +10,14 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility, aggregate_doc_sections,
+    Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility, aggregate_doc_sections,
 };
+
+use super::ohlcv_groups::BarGroups;
 
 const NAME: &str = "ohlcv";
 
-static FIELDS: LazyLock<Fields> = LazyLock::new(|| {
+pub(super) static FIELDS: LazyLock<Fields> = LazyLock::new(|| {
     Fields::from(vec![
         Field::new("open", DataType::Float64, true),
         Field::new("high", DataType::Float64, true),
@@ -121,6 +123,14 @@ impl AggregateUDFImpl for Ohlcv {
         ])
     }
 
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::<BarGroups>::default())
+    }
+
     fn documentation(&self) -> Option<&Documentation> {
         Some(&self.doc)
     }
@@ -170,7 +180,7 @@ fn get_i(a: &Int64Array, i: usize) -> Option<i64> {
 }
 
 /// Times as i64 (microseconds or days; only their order matters).
-fn times(array: &ArrayRef) -> Result<Vec<Option<i64>>> {
+pub(super) fn times(array: &ArrayRef) -> Result<Vec<Option<i64>>> {
     Ok(match array.data_type() {
         DataType::Date32 => as_date32_array(array)?.iter().map(|d| d.map(i64::from)).collect(),
         _ => as_timestamp_microsecond_array(array)?.iter().collect(),
