@@ -20,19 +20,31 @@ pub fn date(days: i32) -> Option<NaiveDate> {
     NaiveDate::from_num_days_from_ce_opt(days.checked_add(719_163)?)
 }
 
-/// Every session of one exchange between [`FIRST_YEAR`] and [`LAST_YEAR`], as `Date32` day numbers.
+/// Every session of one exchange between [`FIRST_YEAR`] and [`LAST_YEAR`], as `Date32` day numbers, with a
+/// per-day table so that "which session is this day" is an array lookup (it runs once per row of a bar query).
 #[derive(Debug)]
 pub struct SessionIndex {
     sessions: Vec<i32>,
+    /// For each day from the first session on: the position of the last session on or before it.
+    floor_by_day: Vec<u32>,
 }
 
 impl SessionIndex {
     pub fn build(calendar: &dyn ExchangeCalendar) -> Self {
         let start = NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).unwrap_or(NaiveDate::MIN);
         let end = NaiveDate::from_ymd_opt(LAST_YEAR, 12, 31).unwrap_or(NaiveDate::MAX);
-        Self {
-            sessions: calendar.sessions(start, end).into_iter().map(days).collect(),
+        let sessions: Vec<i32> = calendar.sessions(start, end).into_iter().map(days).collect();
+        let mut floor_by_day = Vec::new();
+        if let (Some(&first), Some(&last)) = (sessions.first(), sessions.last()) {
+            let mut at = 0usize;
+            for day in first..=last + 7 {
+                while at + 1 < sessions.len() && sessions[at + 1] <= day {
+                    at += 1;
+                }
+                floor_by_day.push(at as u32);
+            }
         }
+        Self { sessions, floor_by_day }
     }
 
     /// The NYSE index, built once.
@@ -44,14 +56,8 @@ impl SessionIndex {
     /// Position of the last session on or before `day`, or `None` outside the covered years.
     pub fn floor(&self, day: i32) -> Option<usize> {
         let first = *self.sessions.first()?;
-        let last = *self.sessions.last()?;
-        if day < first || day > last + 7 {
-            return None;
-        }
-        match self.sessions.binary_search(&day) {
-            Ok(i) => Some(i),
-            Err(i) => i.checked_sub(1),
-        }
+        let offset = usize::try_from(day.checked_sub(first)?).ok()?;
+        self.floor_by_day.get(offset).map(|&i| i as usize)
     }
 
     /// Position of the first session on or after `day`.
@@ -77,8 +83,13 @@ impl SessionIndex {
     /// after `origin`. A bucket depends only on the calendar, `n` and `origin`, never on the data, so it never
     /// moves when more data arrives.
     pub fn bucket_start(&self, day: i32, n: usize, origin: i32) -> Option<i32> {
+        self.bucket_start_from(day, n, self.ceil(origin)?)
+    }
+
+    /// [`Self::bucket_start`] with the origin already resolved to a session position (once per batch).
+    pub fn bucket_start_from(&self, day: i32, n: usize, origin_position: usize) -> Option<i32> {
         let at = self.floor(day)? as i64;
-        let zero = self.ceil(origin)? as i64;
+        let zero = origin_position as i64;
         let n = n as i64;
         let bucket = (at - zero).div_euclid(n);
         let first = zero + bucket * n;

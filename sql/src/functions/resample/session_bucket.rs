@@ -128,12 +128,15 @@ impl ScalarUDFImpl for SessionBucket {
         };
         let zone = parse_zone(NAME, "America/New_York")?;
         let index = SessionIndex::nyse();
+        let Some(origin) = index.ceil(origin) else {
+            return exec_err!("{NAME}: the origin is outside the exchange calendar (1970–2100)");
+        };
         let times = args.args[0].to_array(args.number_rows)?;
         let mut out = Vec::with_capacity(times.len());
         for d in local_dates(NAME, &times, &zone)? {
             out.push(match d {
                 None => None,
-                Some(d) => match index.bucket_start(days(d), n, origin) {
+                Some(d) => match index.bucket_start_from(days(d), n, origin) {
                     Some(b) => Some(b),
                     None => return exec_err!("{NAME}: {d} is outside the exchange calendar (1970–2100)"),
                 },
