@@ -218,7 +218,7 @@ impl GroupsAccumulator for BarGroups {
                 get(low, i),
                 get(volume, i).unwrap_or(0.0),
                 get(pv, i).unwrap_or(0.0),
-                trades.is_valid(i).then(|| trades.value(i)).unwrap_or(0),
+                if trades.is_valid(i) { trades.value(i) } else { 0 },
             );
         }
         Ok(())
