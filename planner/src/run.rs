@@ -1,6 +1,6 @@
 //! Running a planned job: stages run as soon as their inputs are ready (independent stages concurrently), and
-//! only when every stage has succeeded are the output tables committed, one Delta commit per table. A failure
-//! anywhere therefore leaves every output at its previous version.
+//! only when every stage has succeeded are the output tables committed, one Delta commit per table (tables are
+//! written concurrently). A failure in any stage therefore leaves every output at its previous version.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use strata_connectors::delta::{self, WriteMode};
 use strata_sql::StatementKind;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::{PlannerError, Result};
@@ -176,7 +177,10 @@ async fn commit(
         }
     }
     emit(JobEvent::Committing { tables: order.len() });
-    let mut reports = Vec::with_capacity(order.len());
+
+    // Collect each table's rows, then write the tables concurrently (bounded by the cores): each write encodes
+    // Parquet, which is CPU work, and the tables are independent. Every table still gets exactly one commit.
+    let mut writes = Vec::with_capacity(order.len());
     for table in order {
         let members = &groups[&table];
         // A CREATE TABLE replaces the table (and carries the rows inserted into it); inserts alone append.
@@ -201,20 +205,41 @@ async fn commit(
                 batches.append(&mut o.batches);
             }
         }
-        let Some(schema) = schema else { continue };
-        let outcome = delta::write(&output.url, schema, batches, &output.partition_by, output.mode)
-            .await
-            .map_err(|source| PlannerError::Commit {
-                table: table.clone(),
-                source: Box::new(source),
-            })?;
+        if let Some(schema) = schema {
+            writes.push((table, output, schema, batches));
+        }
+    }
+    let slots = Arc::new(Semaphore::new(
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    ));
+    let mut tasks = JoinSet::new();
+    for (position, (table, output, schema, batches)) in writes.into_iter().enumerate() {
+        let slots = slots.clone();
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let result = delta::write(&output.url, schema, batches, &output.partition_by, output.mode).await;
+            (position, table, output, result)
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (position, table, output, result) = joined.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let outcome = result.map_err(|source| PlannerError::Commit {
+            table: table.clone(),
+            source: Box::new(source),
+        })?;
         emit(JobEvent::Committed {
             table: table.clone(),
             version: outcome.version,
             rows: outcome.rows,
         });
         tracing::info!(table = %table, version = outcome.version, rows = outcome.rows, "committed");
-        reports.push(OutputReport {
+        done.push((position, table, output, outcome));
+    }
+    done.sort_by_key(|(position, ..)| *position);
+    let reports = done
+        .into_iter()
+        .map(|(_, table, output, outcome)| OutputReport {
             table,
             location: output.url.to_string(),
             version: outcome.version,
@@ -223,7 +248,7 @@ async fn commit(
                 WriteMode::Overwrite => "overwrite",
                 WriteMode::Append => "append",
             },
-        });
-    }
+        })
+        .collect();
     Ok(reports)
 }
