@@ -382,12 +382,20 @@ fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
 pub(crate) fn df_err(stmt: &JobStatement, e: DataFusionError) -> PlannerError {
     let mut location = stmt.location.clone();
     let span = e.diagnostic().and_then(|d| d.span).filter(|s| s.start.line > 0);
+    let root = e.find_root().to_string();
+    // Strata's functions start their planning errors with their name ("sma: argument 2 …").
+    let named_function = root
+        .strip_prefix("Error during planning: ")
+        .unwrap_or(&root)
+        .split_once(": ")
+        .map(|(name, _)| name.to_string());
     let unknown_function = e
         .to_string()
         .split("Invalid function '")
         .nth(1)
         .and_then(|r| r.split('\'').next())
-        .map(str::to_string);
+        .map(str::to_string)
+        .or(named_function);
     if let Some(span) = span {
         location.line = span.start.line;
         location.column = span.start.column;

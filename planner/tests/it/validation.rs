@@ -66,3 +66,20 @@ async fn bad_partition_column_and_missing_source() {
     let e = error_of("CREATE EXTERNAL TABLE gone STORED AS DELTA LOCATION 'bronze/nothing_here';").await;
     assert!(e.starts_with("job.sql:2:1: source 'gone': no table at '"), "{e}");
 }
+
+#[tokio::test]
+async fn bad_function_arguments_point_at_the_call() {
+    let e = error_of(
+        "CREATE TABLE t AS\nSELECT symbol,\n  rsi(close, 0) OVER (PARTITION BY symbol ORDER BY ts) AS r FROM src",
+    )
+    .await;
+    assert_eq!(
+        e,
+        "job.sql:4:3: rsi: argument 2 (period) must be a positive whole number of rows, got 0"
+    );
+    let e = error_of("CREATE TABLE t AS SELECT symbol, session_bucket(ts, -8) FROM src").await;
+    assert!(
+        e.starts_with("job.sql:2:34: session_bucket: the number of sessions must be a positive integer"),
+        "{e}"
+    );
+}
