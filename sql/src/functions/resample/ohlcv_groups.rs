@@ -26,6 +26,21 @@ pub(super) struct BarGroups {
 }
 
 impl BarGroups {
+    /// Remove and return the groups `emit_to` selects.
+    fn take(&mut self, emit_to: EmitTo) -> BarGroups {
+        BarGroups {
+            first_t: emit_to.take_needed(&mut self.first_t),
+            open: emit_to.take_needed(&mut self.open),
+            last_t: emit_to.take_needed(&mut self.last_t),
+            close: emit_to.take_needed(&mut self.close),
+            high: emit_to.take_needed(&mut self.high),
+            low: emit_to.take_needed(&mut self.low),
+            volume: emit_to.take_needed(&mut self.volume),
+            pv: emit_to.take_needed(&mut self.pv),
+            trades: emit_to.take_needed(&mut self.trades),
+        }
+    }
+
     fn resize(&mut self, n: usize) {
         self.first_t.resize(n, i64::MAX);
         self.open.resize(n, 0.0);
@@ -139,15 +154,17 @@ impl GroupsAccumulator for BarGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let first_t = emit_to.take_needed(&mut self.first_t);
-        let open = emit_to.take_needed(&mut self.open);
-        let last_t = emit_to.take_needed(&mut self.last_t);
-        let close = emit_to.take_needed(&mut self.close);
-        let high = emit_to.take_needed(&mut self.high);
-        let low = emit_to.take_needed(&mut self.low);
-        let volume = emit_to.take_needed(&mut self.volume);
-        let pv = emit_to.take_needed(&mut self.pv);
-        let trades = emit_to.take_needed(&mut self.trades);
+        let BarGroups {
+            first_t,
+            open,
+            last_t,
+            close,
+            high,
+            low,
+            volume,
+            pv,
+            trades,
+        } = self.take(emit_to);
         let n = trades.len();
         let opt = |keep: &dyn Fn(usize) -> bool, v: &[f64]| -> Float64Array {
             (0..n).map(|i| keep(i).then(|| v[i])).collect()
@@ -170,15 +187,17 @@ impl GroupsAccumulator for BarGroups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let first_t = emit_to.take_needed(&mut self.first_t);
-        let open = emit_to.take_needed(&mut self.open);
-        let last_t = emit_to.take_needed(&mut self.last_t);
-        let close = emit_to.take_needed(&mut self.close);
-        let high = emit_to.take_needed(&mut self.high);
-        let low = emit_to.take_needed(&mut self.low);
-        let volume = emit_to.take_needed(&mut self.volume);
-        let pv = emit_to.take_needed(&mut self.pv);
-        let trades = emit_to.take_needed(&mut self.trades);
+        let BarGroups {
+            first_t,
+            open,
+            last_t,
+            close,
+            high,
+            low,
+            volume,
+            pv,
+            trades,
+        } = self.take(emit_to);
         let times = |t: &[i64], none: i64| -> Int64Array { t.iter().map(|&x| (x != none).then_some(x)).collect() };
         let values = |v: &[f64], t: &[i64], none: i64| -> Float64Array {
             v.iter().zip(t).map(|(&x, &tt)| (tt != none).then_some(x)).collect()
