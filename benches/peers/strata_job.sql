@@ -8,7 +8,9 @@ CREATE VIEW valid_prices AS
 SELECT symbol, ts, open, high, low, close, volume
 FROM bronze.market_daily
 WHERE ohlc_valid(open, high, low, close, volume)
-QUALIFY row_number() OVER (PARTITION BY symbol, ts ORDER BY volume DESC, close, open, high, low) = 1;
+-- The first row of each (symbol, ts) in this order wins; ordering by symbol and ts here lets the bad-tick
+-- window below reuse the same sort.
+QUALIFY lag(ts) OVER (PARTITION BY symbol ORDER BY ts, volume DESC, close, open, high, low) IS DISTINCT FROM ts;
 
 CREATE TABLE silver.daily_bars AS
 SELECT symbol, CAST(ts AS DATE) AS trade_date, ts, open, high, low, close, volume

@@ -16,7 +16,9 @@ CREATE VIEW valid_prices AS
 SELECT symbol, ts, open, high, low, close, volume
 FROM bronze.market_daily
 WHERE ohlc_valid(open, high, low, close, volume)
-QUALIFY row_number() OVER (PARTITION BY symbol, ts ORDER BY volume DESC, close, open, high, low) = 1;
+-- The first row of each (symbol, ts) in this order wins; ordering by symbol and ts here lets the bad-tick
+-- window below reuse the same sort.
+QUALIFY lag(ts) OVER (PARTITION BY symbol ORDER BY ts, volume DESC, close, open, high, low) IS DISTINCT FROM ts;
 
 -- Cleaning, step 2: drop bad ticks, closes 5x away from the median of the seven sessions around them.
 CREATE VIEW clean_prices AS
