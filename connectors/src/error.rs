@@ -18,6 +18,8 @@ pub enum ConnectorError {
         #[source]
         source: DeltaTableError,
     },
+    #[error("Delta table '{location}': {message}")]
+    Unsupported { location: String, message: String },
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 }

@@ -5,5 +5,6 @@
 pub mod delta;
 pub mod error;
 pub mod location;
+pub mod stage;
 
 pub use error::{ConnectorError, Result};

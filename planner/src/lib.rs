@@ -10,7 +10,6 @@ pub mod params;
 pub mod plan;
 pub mod report;
 pub mod run;
-pub mod stage_table;
 
 pub use config::{StrataOptions, new_context};
 pub use dag::{Stage, StageDag};

@@ -23,7 +23,7 @@ use crate::config::{StrataOptions, new_context};
 use crate::dag::StageDag;
 use crate::error::{PlannerError, Result};
 use crate::params::{Params, bind};
-use crate::stage_table::StageTable;
+use strata_connectors::stage::StageTable;
 
 /// Where a stage's rows go when the job commits.
 #[derive(Debug, Clone)]

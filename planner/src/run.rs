@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::error::{PlannerError, Result};
 use crate::plan::PlannedJob;
 use crate::report::{EventSink, JobEvent, OutputReport, RunSummary, StageReport};
-use crate::stage_table::StageTable;
+use strata_connectors::stage::StageTable;
 
 /// What one stage produced.
 struct StageOutcome {

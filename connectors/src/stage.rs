@@ -1,4 +1,5 @@
-//! The table a materialized stage exposes to the stages that read it.
+//! The table a materialized stage exposes to the stages that read it: the rows themselves (embedded engine) or
+//! the uncommitted Delta files the stage's tasks wrote (cluster), which any executor can read.
 
 use std::sync::{Arc, RwLock};
 
@@ -12,6 +13,9 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use deltalake::kernel::Add;
+
+use crate::delta::files::{DataFile, DeltaFiles};
 
 /// A stage's output: its schema is known when the job is planned, its rows once the stage has run. Downstream
 /// plans are built against it before anything runs and read the rows when they execute.
@@ -19,6 +23,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 pub struct StageTable {
     schema: SchemaRef,
     partitions: RwLock<Vec<Vec<RecordBatch>>>,
+    files: RwLock<Option<DeltaFiles>>,
 }
 
 impl StageTable {
@@ -26,7 +31,26 @@ impl StageTable {
         Self {
             schema,
             partitions: RwLock::new(Vec::new()),
+            files: RwLock::new(None),
         }
+    }
+
+    /// Add files a stage wrote (uncommitted) to the table at `table_url`.
+    pub fn append_files(&self, table_url: &url::Url, partition_columns: &[String], adds: &[Add]) -> Result<()> {
+        let mut guard = self.files.write().map_err(|_| poisoned())?;
+        let files = guard.get_or_insert_with(|| DeltaFiles {
+            table_url: table_url.clone(),
+            schema: self.schema.clone(),
+            partition_columns: partition_columns.to_vec(),
+            files: Vec::new(),
+        });
+        files.files.extend(adds.iter().map(DataFile::from));
+        Ok(())
+    }
+
+    /// The files this stage's output lives in, once written (cluster runs).
+    pub fn files(&self) -> Result<Option<DeltaFiles>> {
+        Ok(self.files.read().map_err(|_| poisoned())?.clone())
     }
 
     /// Add the partitions a stage produced (a table's query, then any inserts into it).
@@ -72,6 +96,9 @@ impl TableProvider for StageTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(files) = self.files()? {
+            return files.scan(state, projection, filters, limit).await;
+        }
         let partitions = self.partitions.read().map_err(|_| poisoned())?.clone();
         if partitions.is_empty() {
             // Not run yet (explain, validate): an empty scan of the right shape.

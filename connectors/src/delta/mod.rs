@@ -1,4 +1,9 @@
-//! Delta Lake tables: open, expose to DataFusion, and write one commit per call.
+//! Delta Lake tables: open, expose to DataFusion, and write one commit per table — either from batches in
+//! memory (the embedded engine) or from files that tasks wrote in parallel ([`write_exec`] + [`commit`]).
+
+pub mod commit;
+pub mod files;
+pub mod write_exec;
 
 use std::sync::Arc;
 
@@ -31,7 +36,7 @@ pub struct WriteOutcome {
     pub rows: u64,
 }
 
-fn delta_err(url: &Url) -> impl FnOnce(DeltaTableError) -> ConnectorError + '_ {
+pub(crate) fn delta_err(url: &Url) -> impl FnOnce(DeltaTableError) -> ConnectorError + '_ {
     move |source| match source {
         DeltaTableError::NotATable(_) => ConnectorError::NotDelta {
             location: url.to_string(),
@@ -51,6 +56,14 @@ pub fn register_table_factory(state: &mut SessionState) {
     state
         .table_factories_mut()
         .insert("DELTA".to_string(), Arc::new(DeltaTableFactory {}));
+}
+
+/// The URL delta-rs uses for a table (local directories made absolute, with a trailing slash).
+pub(crate) fn table_url(url: &Url) -> Result<Url> {
+    match local_path(url) {
+        Some(path) => deltalake::ensure_table_uri(path.to_string_lossy()).map_err(delta_err(url)),
+        None => Ok(url.clone()),
+    }
 }
 
 /// Open the Delta table at `url`; a missing directory or one without a Delta log is an error that says so.
@@ -109,10 +122,7 @@ pub async fn write(
     if input.is_empty() {
         input.push(RecordBatch::new_empty(schema.clone()));
     }
-    let table_url = match local_path(url) {
-        Some(path) => deltalake::ensure_table_uri(path.to_string_lossy()).map_err(delta_err(url))?,
-        None => url.clone(),
-    };
+    let table_url = table_url(url)?;
     let has_log = local_path(url).map(|p| p.join("_delta_log").is_dir());
     let table = if has_log == Some(false) {
         // A new local table: skip the load attempt (and the kernel's error log about an empty log).

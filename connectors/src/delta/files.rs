@@ -1,0 +1,180 @@
+//! A fixed set of a Delta table's data files, read as a plain Parquet scan.
+//!
+//! On a cluster every plan crosses the wire. delta-rs' own scan (1.1) has no physical codec, so Strata pins the
+//! files when the job is planned (a source's snapshot, or the uncommitted files an upstream stage wrote) and scans
+//! them with DataFusion's Parquet source, which the stock codecs carry and any executor can run.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::TableType;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use deltalake::kernel::Add;
+use deltalake::{DeltaTable, ObjectMeta, Path};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::ConnectorError;
+
+/// One data file, relative to the table root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFile {
+    pub path: String,
+    pub size: u64,
+    pub partition_values: HashMap<String, Option<String>>,
+}
+
+impl From<&Add> for DataFile {
+    fn from(add: &Add) -> Self {
+        Self {
+            path: add.path.clone(),
+            size: add.size.max(0) as u64,
+            partition_values: add.partition_values.clone(),
+        }
+    }
+}
+
+/// A table made of pinned Delta data files. `schema` is the table's column order; partition columns take their
+/// values from each file's partition values.
+#[derive(Debug, Clone)]
+pub struct DeltaFiles {
+    pub table_url: Url,
+    pub schema: SchemaRef,
+    pub partition_columns: Vec<String>,
+    pub files: Vec<DataFile>,
+}
+
+impl DeltaFiles {
+    /// The files of a loaded table's current version. Tables needing deletion vectors or column mapping are
+    /// refused rather than read wrongly.
+    pub fn from_table(table: &DeltaTable) -> crate::Result<Self> {
+        use deltalake::delta_datafusion::DataFusionMixins;
+        let url = table.table_url().clone();
+        let snapshot = table.snapshot().map_err(super::delta_err(&url))?;
+        let mapping = snapshot.metadata().configuration().get("delta.columnMapping.mode");
+        if mapping.is_some_and(|m| m != "none") {
+            return Err(ConnectorError::Unsupported {
+                location: url.to_string(),
+                message: "column mapping is not supported on a cluster yet".into(),
+            });
+        }
+        let mut files = Vec::new();
+        for view in snapshot.log_data() {
+            if view.deletion_vector_descriptor().is_some() {
+                return Err(ConnectorError::Unsupported {
+                    location: url.to_string(),
+                    message: "deletion vectors are not supported on a cluster yet".into(),
+                });
+            }
+            files.push(DataFile {
+                path: view.object_store_path().to_string(),
+                size: view.size().max(0) as u64,
+                partition_values: view.partition_values_map(),
+            });
+        }
+        Ok(Self {
+            table_url: url,
+            schema: snapshot.snapshot().input_schema(),
+            partition_columns: snapshot.metadata().partition_columns().to_vec(),
+            files,
+        })
+    }
+
+    /// Position of each table column in the scan's order (file columns first, then partition columns).
+    fn scan_layout(&self) -> (SchemaRef, Vec<FieldRef>, Vec<usize>) {
+        let is_part = |f: &Field| self.partition_columns.iter().any(|p| p == f.name());
+        let file_fields: Vec<FieldRef> = self.schema.fields().iter().filter(|f| !is_part(f)).cloned().collect();
+        let part_fields: Vec<FieldRef> = self
+            .partition_columns
+            .iter()
+            .filter_map(|p| self.schema.field_with_name(p).ok().map(|f| Arc::new(f.clone())))
+            .collect();
+        let scan_names: Vec<&String> = file_fields.iter().chain(&part_fields).map(|f| f.name()).collect();
+        let order = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| scan_names.iter().position(|n| *n == f.name()).unwrap_or(0))
+            .collect();
+        (Arc::new(Schema::new(file_fields)), part_fields, order)
+    }
+
+    fn store_url_and_root(&self) -> Result<(ObjectStoreUrl, Path)> {
+        let url = &self.table_url;
+        let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        let store = ObjectStoreUrl::parse(format!("{}://{}", url.scheme(), authority))?;
+        let root = Path::from_url_path(url.path()).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok((store, root))
+    }
+}
+
+#[async_trait]
+impl TableProvider for DeltaFiles {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let (file_schema, part_fields, order) = self.scan_layout();
+        if self.files.is_empty() {
+            let schema = datafusion::common::project_schema(&self.schema, projection)?;
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        let (store_url, root) = self.store_url_and_root()?;
+        let mut files = Vec::with_capacity(self.files.len());
+        for file in &self.files {
+            let values = part_fields
+                .iter()
+                .map(|f| match file.partition_values.get(f.name()).cloned().flatten() {
+                    Some(s) => ScalarValue::try_from_string(s, f.data_type()),
+                    None => ScalarValue::try_from(f.data_type()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let relative = Path::parse(&file.path).map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let meta = ObjectMeta {
+                location: Path::from_iter(root.parts().chain(relative.parts())),
+                size: file.size,
+                last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                e_tag: None,
+                version: None,
+            };
+            files.push(PartitionedFile::new_from_meta(meta).with_partition_values(values));
+        }
+        let target = state.config().target_partitions().max(1);
+        let table_schema = TableSchema::builder(file_schema)
+            .with_table_partition_cols(part_fields)
+            .build();
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.iter().map(|&i| order[i]).collect(),
+            None => order.clone(),
+        };
+        let config = FileScanConfigBuilder::new(store_url, Arc::new(ParquetSource::new(table_schema)))
+            .with_file_groups(FileGroup::new(files).split_files(target))
+            .with_limit(limit)
+            .with_projection_indices(Some(indices))?
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}

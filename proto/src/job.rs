@@ -1,0 +1,107 @@
+//! Messages of the job service (`strata.v1.JobService`): submit a job file to the scheduler, follow its run.
+//!
+//! Written as prost types rather than generated from a `.proto` file so that building Strata needs no `protoc`;
+//! field numbers are the wire contract and must never be reused.
+
+use std::collections::HashMap;
+
+/// A job file and its parameters, planned and run by the scheduler.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SubmitRequest {
+    /// The path the user gave (used in error locations and reports).
+    #[prost(string, tag = "1")]
+    pub job_path: String,
+    /// The job file's text.
+    #[prost(string, tag = "2")]
+    pub job_text: String,
+    /// `--param name=value` pairs, bound as typed parameters server-side.
+    #[prost(map = "string, string", tag = "3")]
+    pub params: HashMap<String, String>,
+    /// Warehouse root as seen by the cluster; empty means the scheduler's default.
+    #[prost(string, tag = "4")]
+    pub warehouse: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SubmitResponse {
+    #[prost(string, tag = "1")]
+    pub run_id: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StatusRequest {
+    #[prost(string, tag = "1")]
+    pub run_id: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RunsRequest {
+    /// Most recent first; 0 means all the scheduler remembers.
+    #[prost(uint32, tag = "1")]
+    pub limit: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RunsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub runs: Vec<RunInfo>,
+}
+
+/// State of a run or stage: `queued`, `running`, `succeeded`, `failed`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RunInfo {
+    #[prost(string, tag = "1")]
+    pub run_id: String,
+    #[prost(string, tag = "2")]
+    pub job: String,
+    #[prost(string, tag = "3")]
+    pub state: String,
+    /// Milliseconds since the Unix epoch.
+    #[prost(int64, tag = "4")]
+    pub started_at_ms: i64,
+    /// 0 while running.
+    #[prost(int64, tag = "5")]
+    pub ended_at_ms: i64,
+    /// Why the run failed (empty otherwise).
+    #[prost(string, tag = "6")]
+    pub error: String,
+    #[prost(message, repeated, tag = "7")]
+    pub stages: Vec<StageInfo>,
+    #[prost(message, repeated, tag = "8")]
+    pub outputs: Vec<OutputInfo>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StageInfo {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// `source`, `view`, `table` or `insert`.
+    #[prost(string, tag = "2")]
+    pub kind: String,
+    #[prost(string, tag = "3")]
+    pub state: String,
+    #[prost(uint64, optional, tag = "4")]
+    pub rows: Option<u64>,
+    #[prost(uint64, tag = "5")]
+    pub elapsed_ms: u64,
+    /// How many times the stage was retried after a cluster failure.
+    #[prost(uint32, tag = "6")]
+    pub retries: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OutputInfo {
+    #[prost(string, tag = "1")]
+    pub table: String,
+    #[prost(string, tag = "2")]
+    pub location: String,
+    #[prost(uint64, tag = "3")]
+    pub version: u64,
+    #[prost(uint64, tag = "4")]
+    pub rows: u64,
+}
+
+/// The generated client and server.
+pub mod service {
+    include!(concat!(env!("OUT_DIR"), "/strata.v1.JobService.rs"));
+}
