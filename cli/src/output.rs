@@ -67,6 +67,13 @@ impl Progress {
                     .multi
                     .println(format!("committed {table}: {rows} rows, version {version}"));
             }
+            JobEvent::StageRetried {
+                name, attempt, error, ..
+            } => {
+                let _ = self
+                    .multi
+                    .println(format!("retrying {name} (attempt {attempt}) after: {error}"));
+            }
             JobEvent::Planned { .. } | JobEvent::Committing { .. } => {}
         }
     }
@@ -96,6 +103,11 @@ pub fn event_json(event: &JobEvent) -> serde_json::Value {
         } => serde_json::json!({
             "event": "stage_finished", "stage": name, "rows_out": rows, "elapsed_ms": elapsed.as_millis() as u64,
         }),
+        JobEvent::StageRetried {
+            name, attempt, error, ..
+        } => {
+            serde_json::json!({"event": "stage_retried", "stage": name, "attempt": attempt, "error": error})
+        }
         JobEvent::Committing { tables } => {
             serde_json::json!({"event": "committing", "tables": tables})
         }

@@ -1,18 +1,70 @@
-//! Engine options (`strata.*`) and the one function that builds a session with everything Strata installs.
+//! Engine options (`strata.*`) and the one place that builds a session with everything Strata installs: the
+//! embedded engine, the scheduler (per query) and every executor all start from [`session_state`].
 
+use std::any::Any;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use datafusion::common::config::ConfigExtension;
-use datafusion::common::extensions_options;
-use datafusion::execution::SessionStateBuilder;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use strata_connectors::delta::write_exec::DeltaWritePlanner;
 
-extensions_options! {
-    /// Strata's engine options, settable as `strata.<name>` like any DataFusion option.
-    pub struct StrataOptions {
-        /// Root directory (or URL) of the warehouse: `CREATE TABLE a.b` writes `<warehouse>/a/b`, and relative
-        /// `LOCATION`s are resolved against it.
-        pub warehouse: String, default = "./warehouse".to_string()
+/// Strata's engine options, settable as `strata.<name>` like any DataFusion option.
+///
+/// Written by hand rather than with `extensions_options!` so that [`ExtensionOptions::entries`] reports full
+/// `strata.`-prefixed keys: Ballista ships a session's options to the scheduler and executors as those entries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrataOptions {
+    /// Root directory (or URL) of the warehouse: `CREATE TABLE a.b` writes `<warehouse>/a/b`, and relative
+    /// `LOCATION`s are resolved against it.
+    pub warehouse: String,
+}
+
+impl Default for StrataOptions {
+    fn default() -> Self {
+        Self {
+            warehouse: "./warehouse".to_string(),
+        }
+    }
+}
+
+impl ExtensionOptions for StrataOptions {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key.strip_prefix("strata.").unwrap_or(key) {
+            "warehouse" => {
+                self.warehouse = value.to_string();
+                Ok(())
+            }
+            other => Err(DataFusionError::Configuration(format!("unknown Strata option 'strata.{other}'"))),
+        }
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        vec![ConfigEntry {
+            key: "strata.warehouse".into(),
+            value: Some(self.warehouse.clone()),
+            description: "Root directory (or URL) of the warehouse",
+        }]
     }
 }
 
@@ -31,22 +83,45 @@ impl StrataOptions {
     }
 }
 
-/// A session with Strata's options, table factories and (as they land) functions installed. The embedded engine,
-/// the scheduler and every executor build their sessions here, so they all agree.
-pub fn new_context(options: StrataOptions) -> SessionContext {
+/// Plans Strata's own logical nodes (the parallel Delta write) besides everything DataFusion plans.
+#[derive(Debug, Default)]
+pub struct StrataQueryPlanner;
+
+#[async_trait]
+impl QueryPlanner for StrataQueryPlanner {
+    async fn create_physical_plan(&self, plan: &LogicalPlan, session: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(DeltaWritePlanner)])
+            .create_physical_plan(plan, session)
+            .await
+    }
+}
+
+/// The session configuration every Strata process starts from (also Ballista's config producer).
+pub fn session_config(options: StrataOptions) -> SessionConfig {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_option_extension(options);
     // Column spans let planning errors point at the offending identifier.
     config.options_mut().sql_parser.collect_spans = true;
+    config
+}
+
+/// A session state with Strata's query planner, table factories and functions for `config`.
+pub fn session_state(config: SessionConfig) -> SessionState {
     let mut state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_query_planner(Arc::new(StrataQueryPlanner))
         .build();
     strata_connectors::delta::register_table_factory(&mut state);
     let ctx = SessionContext::new_with_state(state);
     strata_sql::functions::register_all(&ctx);
-    ctx
+    ctx.state()
+}
+
+/// The embedded engine's session.
+pub fn new_context(options: StrataOptions) -> SessionContext {
+    SessionContext::new_with_state(session_state(session_config(options)))
 }
 
 /// The Strata options of a session (defaults if none were installed).
@@ -58,4 +133,28 @@ pub fn strata_options(ctx: &SessionContext) -> StrataOptions {
         .get::<StrataOptions>()
         .cloned()
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_travel_as_prefixed_key_values() {
+        let options = StrataOptions::default().with_warehouse("/data/wh");
+        let pairs: Vec<(String, String)> = session_config(options)
+            .options()
+            .entries()
+            .into_iter()
+            .filter(|e| e.key.starts_with("strata."))
+            .map(|e| (e.key, e.value.unwrap_or_default()))
+            .collect();
+        assert_eq!(pairs, vec![("strata.warehouse".to_string(), "/data/wh".to_string())]);
+        // What a receiving process does with them.
+        let mut config = session_config(StrataOptions::default());
+        for (k, v) in &pairs {
+            config.options_mut().set(k, v).unwrap();
+        }
+        assert_eq!(config.options().extensions.get::<StrataOptions>().unwrap().warehouse, "/data/wh");
+    }
 }

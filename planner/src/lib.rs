@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod dag;
+pub mod engine;
 pub mod error;
 pub mod explain;
 pub mod params;
@@ -13,10 +14,11 @@ pub mod run;
 
 pub use config::{StrataOptions, new_context};
 pub use dag::{Stage, StageDag};
+pub use engine::Engine;
 pub use error::{PlannerError, Result};
 pub use explain::explain;
 pub use params::Params;
-pub use plan::{PlannedJob, plan_job};
+pub use plan::{PlannedJob, plan_job, plan_job_with};
 pub use report::{EventSink, JobEvent, RunSummary};
 pub use run::run;
 

@@ -14,12 +14,14 @@ use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, cast, col};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{Query, Statement};
+use strata_connectors::delta::files::DeltaFiles;
 use strata_connectors::delta::{self, WriteMode};
 use strata_connectors::location;
 use strata_sql::{JobFile, JobStatement, SourceLocation, StatementKind};
 use url::Url;
 
-use crate::config::{StrataOptions, new_context};
+use crate::config::StrataOptions;
+use crate::engine::Engine;
 use crate::dag::StageDag;
 use crate::error::{PlannerError, Result};
 use crate::params::{Params, bind};
@@ -53,14 +55,21 @@ pub struct PlannedJob {
     pub dag: StageDag,
     pub ctx: SessionContext,
     pub stages: Vec<PlannedStage>,
+    /// Where the stages execute.
+    pub engine: Engine,
 }
 
-/// Parse-free part of planning: `job` is already parsed.
+/// Parse-free part of planning: `job` is already parsed. Plans for the embedded engine.
 pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> Result<PlannedJob> {
+    plan_job_with(job, options, params, Engine::Embedded).await
+}
+
+/// Plan `job` to run on `engine`.
+pub async fn plan_job_with(job: JobFile, options: StrataOptions, params: &Params, engine: Engine) -> Result<PlannedJob> {
     let dag = StageDag::build(&job)?;
     check_parameters(&job, params)?;
     let warehouse: PathBuf = options.warehouse_path();
-    let ctx = new_context(options);
+    let ctx = engine.context(options).await?;
     register_schemas(&ctx, &job)?;
 
     let mut stages: Vec<Option<PlannedStage>> = vec![None; dag.stages.len()];
@@ -77,9 +86,14 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
                         location: stmt.location.clone(),
                         message: format!("source '{}': {e}", target.name),
                     })?;
-                    delta::provider(&table, &ctx.state())
-                        .await
-                        .map_err(|e| job_err(stmt, e))?
+                    if engine.is_distributed() {
+                        // Pinned files: a plain Parquet scan any executor can run.
+                        Arc::new(DeltaFiles::from_table(&table).map_err(|e| job_err(stmt, e))?)
+                    } else {
+                        delta::provider(&table, &ctx.state())
+                            .await
+                            .map_err(|e| job_err(stmt, e))?
+                    }
                 } else {
                     let mut create = (**create).clone();
                     create.locations = vec![listing_location(&url)];
@@ -180,7 +194,13 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
                 .map_err(|e| df_err(&dag.stages[i].statement, e))?;
         }
     }
-    Ok(PlannedJob { job, dag, ctx, stages })
+    Ok(PlannedJob {
+        job,
+        dag,
+        ctx,
+        stages,
+        engine,
+    })
 }
 
 /// Every `${name}` must have a value; values nobody uses are probably typos.

@@ -22,6 +22,13 @@ pub enum JobEvent {
         rows: Option<u64>,
         elapsed: Duration,
     },
+    /// A stage failed on the cluster and runs again (`attempt` counts from 1).
+    StageRetried {
+        index: usize,
+        name: String,
+        attempt: u32,
+        error: String,
+    },
     /// All stages succeeded; output tables are being committed.
     Committing {
         tables: usize,

@@ -1,6 +1,11 @@
 //! Running a planned job: stages run as soon as their inputs are ready (independent stages concurrently), and
 //! only when every stage has succeeded are the output tables committed, one Delta commit per table (tables are
 //! written concurrently). A failure in any stage therefore leaves every output at its previous version.
+//!
+//! On a cluster each materialized stage runs as one distributed query that writes its rows as uncommitted Delta
+//! files (in parallel, on the executors) and returns their actions; downstream stages read those files, and the
+//! commit phase turns each table's actions into one Delta commit. A stage that fails on the cluster (an executor
+//! lost beyond what Ballista recovers from) is retried; its orphaned files are never committed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +16,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
+use deltalake::kernel::Add;
+use strata_connectors::delta::commit;
+use strata_connectors::delta::write_exec::{DeltaWriteNode, WriteTarget, collect_adds};
 use strata_connectors::delta::{self, WriteMode};
 use strata_sql::StatementKind;
 use tokio::sync::Semaphore;
@@ -25,10 +33,15 @@ use strata_connectors::stage::StageTable;
 struct StageOutcome {
     rows: Option<u64>,
     elapsed: Duration,
-    /// Rows to commit (tables and inserts).
+    /// Rows to commit (tables and inserts), embedded runs.
     batches: Vec<RecordBatch>,
+    /// Files to commit, cluster runs.
+    adds: Vec<Add>,
     schema: Option<SchemaRef>,
 }
+
+/// How often a stage is re-run after failing on a cluster.
+const CLUSTER_STAGE_RETRIES: u32 = 2;
 
 /// Run every stage, then commit. `events` receives progress.
 pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSummary> {
@@ -49,6 +62,11 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
     });
     tracing::info!(job = %planned.job.path, run_id, stages = dag.stages.len(), "run started");
 
+    let targets = if planned.engine.is_distributed() {
+        write_targets(&planned).await?
+    } else {
+        HashMap::new()
+    };
     let n = dag.stages.len();
     let mut waiting: Vec<usize> = dag.stages.iter().map(|s| s.deps.len()).collect();
     let mut launched = vec![false; n];
@@ -70,7 +88,20 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
             let plan = planned.stages[i].plan.clone();
             let materializes = !matches!(stage.statement.kind, StatementKind::View { .. });
             let feeds = planned.stages[i].table.clone();
-            tasks.spawn(async move { (i, run_stage(ctx, plan.filter(|_| materializes), feeds).await) });
+            let plan = plan.filter(|_| materializes);
+            match planned.stages[i].output.as_ref().and_then(|o| targets.get(&o.table)) {
+                Some(target) => {
+                    let target = target.clone();
+                    let name = stage.name.clone();
+                    let events = events.clone();
+                    tasks.spawn(async move {
+                        (i, run_stage_on_cluster(ctx, plan, feeds, target, i, name, events).await)
+                    });
+                }
+                None => {
+                    tasks.spawn(async move { (i, run_stage(ctx, plan, feeds).await) });
+                }
+            }
         }
         let Some(joined) = tasks.join_next().await else {
             break;
@@ -106,7 +137,7 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
         return Err(DataFusionError::Internal("a stage never became ready".into()).into());
     }
 
-    let outputs = commit(&planned, &mut outcomes, &emit).await?;
+    let outputs = commit(&planned, &targets, &mut outcomes, &emit).await?;
     let stages = dag
         .order
         .iter()
@@ -141,6 +172,7 @@ async fn run_stage(
             rows: None,
             elapsed: started.elapsed(),
             batches: Vec::new(),
+            adds: Vec::new(),
             schema: None,
         });
     };
@@ -155,69 +187,172 @@ async fn run_stage(
         rows: Some(rows),
         elapsed: started.elapsed(),
         batches,
+        adds: Vec::new(),
         schema: Some(schema),
     })
 }
 
+/// Where each output table's files go, decided once per table so a table's creating stage and its inserts
+/// write alike.
+async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarget>> {
+    let mut targets = HashMap::new();
+    for (table, members) in output_groups(planned) {
+        let lead = lead_stage(planned, &members);
+        let (Some(output), Some(plan)) = (&planned.stages[lead].output, &planned.stages[lead].plan) else {
+            continue;
+        };
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let target = commit::write_target(&output.url, &schema, &output.partition_by, output.mode)
+            .await
+            .map_err(|source| PlannerError::Commit {
+                table: table.clone(),
+                source: Box::new(source),
+            })?;
+        targets.insert(table, target);
+    }
+    Ok(targets)
+}
+
+/// Run a stage as one distributed query whose tasks write `target`'s files; retried when the cluster fails it.
+async fn run_stage_on_cluster(
+    ctx: SessionContext,
+    plan: Option<LogicalPlan>,
+    feeds: Option<Arc<StageTable>>,
+    target: WriteTarget,
+    index: usize,
+    name: String,
+    events: Option<EventSink>,
+) -> Result<StageOutcome, DataFusionError> {
+    let started = Instant::now();
+    let Some(plan) = plan else {
+        return run_stage(ctx, None, feeds).await;
+    };
+    let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+    let write = DeltaWriteNode::new(plan, target.clone())?.into_plan();
+    let mut attempt = 0;
+    let batches = loop {
+        let result = match ctx.execute_logical_plan(write.clone()).await {
+            Ok(frame) => frame.collect().await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(batches) => break batches,
+            Err(e) if attempt < CLUSTER_STAGE_RETRIES => {
+                attempt += 1;
+                tracing::warn!(stage = %name, attempt, error = %e, "stage failed on the cluster; retrying");
+                if let Some(sink) = &events {
+                    sink(JobEvent::StageRetried {
+                        index,
+                        name: name.clone(),
+                        attempt,
+                        error: e.to_string(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let (adds, rows) = collect_adds(&batches)?;
+    if let Some(table) = feeds {
+        table.append_files(&target.table_url, &target.partition_columns, &adds)?;
+    }
+    Ok(StageOutcome {
+        rows: Some(rows),
+        elapsed: started.elapsed(),
+        batches: Vec::new(),
+        adds,
+        schema: Some(schema),
+    })
+}
+
+/// Output tables in the order they first appear, each with the stages that write it.
+fn output_groups(planned: &PlannedJob) -> Vec<(String, Vec<usize>)> {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for &i in &planned.dag.order {
+        if let Some(out) = &planned.stages[i].output {
+            match groups.iter_mut().find(|(t, _)| *t == out.table) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((out.table.clone(), vec![i])),
+            }
+        }
+    }
+    groups
+}
+
+/// A CREATE TABLE replaces the table (and carries the rows inserted into it); inserts alone append.
+fn lead_stage(planned: &PlannedJob, members: &[usize]) -> usize {
+    members
+        .iter()
+        .copied()
+        .find(|&i| {
+            planned.stages[i]
+                .output
+                .as_ref()
+                .is_some_and(|o| o.mode == WriteMode::Overwrite)
+        })
+        .unwrap_or(members[0])
+}
+
 /// Commit every output table: one Delta commit per table, tables in topological order.
+/// What a table's commit carries.
+enum Payload {
+    Rows(Vec<RecordBatch>),
+    Files(WriteTarget, Vec<Add>, u64),
+}
+
 async fn commit(
     planned: &PlannedJob,
+    targets: &HashMap<String, WriteTarget>,
     outcomes: &mut [Option<StageOutcome>],
     emit: &impl Fn(JobEvent),
 ) -> Result<Vec<OutputReport>> {
-    // Group stage outputs by target table, keeping the order in which tables first appear.
-    let mut order: Vec<String> = Vec::new();
-    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
-    for &i in &planned.dag.order {
-        if let Some(out) = &planned.stages[i].output {
-            if !groups.contains_key(&out.table) {
-                order.push(out.table.clone());
-            }
-            groups.entry(out.table.clone()).or_default().push(i);
-        }
-    }
-    emit(JobEvent::Committing { tables: order.len() });
+    let groups = output_groups(planned);
+    emit(JobEvent::Committing { tables: groups.len() });
 
-    // Collect each table's rows, then write the tables concurrently (bounded by the cores): each write encodes
-    // Parquet, which is CPU work, and the tables are independent. Every table still gets exactly one commit.
-    let mut writes = Vec::with_capacity(order.len());
-    for table in order {
-        let members = &groups[&table];
-        // A CREATE TABLE replaces the table (and carries the rows inserted into it); inserts alone append.
-        let lead = members
-            .iter()
-            .copied()
-            .find(|&i| {
-                planned.stages[i]
-                    .output
-                    .as_ref()
-                    .is_some_and(|o| o.mode == WriteMode::Overwrite)
-            })
-            .unwrap_or(members[0]);
+    // Collect each table's rows (or files), then commit the tables concurrently (bounded by the cores): an
+    // embedded write encodes Parquet, which is CPU work, and the tables are independent. Every table still gets
+    // exactly one commit.
+    let mut writes = Vec::with_capacity(groups.len());
+    for (table, members) in groups {
+        let lead = lead_stage(planned, &members);
         let Some(output) = planned.stages[lead].output.clone() else {
             continue;
         };
         let mut schema = None;
         let mut batches = Vec::new();
-        for &i in members {
+        let mut adds = Vec::new();
+        let mut rows = 0;
+        for &i in &members {
             if let Some(o) = outcomes[i].as_mut() {
                 schema = schema.or(o.schema.clone());
                 batches.append(&mut o.batches);
+                adds.append(&mut o.adds);
+                rows += o.rows.unwrap_or(0);
             }
         }
+        let payload = match targets.get(&table) {
+            Some(target) => Payload::Files(target.clone(), adds, rows),
+            None => Payload::Rows(batches),
+        };
         if let Some(schema) = schema {
-            writes.push((table, output, schema, batches));
+            writes.push((table, output, schema, payload));
         }
     }
     let slots = Arc::new(Semaphore::new(
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     ));
     let mut tasks = JoinSet::new();
-    for (position, (table, output, schema, batches)) in writes.into_iter().enumerate() {
+    for (position, (table, output, schema, payload)) in writes.into_iter().enumerate() {
         let slots = slots.clone();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
-            let result = delta::write(&output.url, schema, batches, &output.partition_by, output.mode).await;
+            let result = match payload {
+                Payload::Rows(batches) => {
+                    delta::write(&output.url, schema, batches, &output.partition_by, output.mode).await
+                }
+                Payload::Files(target, adds, rows) => commit::commit_files(&target, adds, rows, output.mode).await,
+            };
             (position, table, output, result)
         });
     }

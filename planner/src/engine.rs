@@ -1,0 +1,156 @@
+//! Where a job's stages execute: the embedded engine, an in-process Ballista cluster (scheduler and executor in
+//! this process, for tests and single-machine use), or a remote Ballista scheduler. Plans are the same in every
+//! mode; on a cluster, sources are pinned Delta files and stage outputs are written by the executors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::ConfigProducer;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::BallistaCodec;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SessionState;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use strata_proto::{StrataLogicalCodec, StrataPhysicalCodec};
+
+use crate::config::{StrataOptions, new_context, session_config, session_state};
+
+/// Where a job runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    /// DataFusion in this process (the default).
+    Embedded,
+    /// A Ballista scheduler and executor started inside this process.
+    Standalone,
+    /// A running Ballista scheduler at `host:port` (with Strata's executors).
+    Cluster { scheduler: String },
+}
+
+impl Engine {
+    pub fn is_distributed(&self) -> bool {
+        !matches!(self, Engine::Embedded)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Embedded => "embedded",
+            Engine::Standalone => "standalone",
+            Engine::Cluster { .. } => "cluster",
+        }
+    }
+
+    /// A session that runs its queries here.
+    pub async fn context(&self, options: StrataOptions) -> Result<SessionContext> {
+        match self {
+            Engine::Embedded => Ok(new_context(options)),
+            Engine::Standalone => {
+                let scheduler = start_standalone().await?;
+                remote_context(&scheduler, options).await
+            }
+            Engine::Cluster { scheduler } => {
+                probe(scheduler).await?;
+                remote_context(scheduler, options).await
+            }
+        }
+    }
+}
+
+/// The configuration of every cluster process: Strata's session options plus Ballista's.
+pub fn cluster_config(options: StrataOptions) -> SessionConfig {
+    session_config(options)
+        .upgrade_for_ballista()
+        // A lost executor is noticed by the tasks that read its shuffle output: retry briefly, then let the
+        // scheduler re-run the lost map tasks elsewhere.
+        .set_usize("ballista.client.io_retries_times", 2)
+        .set_usize("ballista.client.io_retry_wait_time_ms", 500)
+}
+
+/// The config producer the scheduler and executors install.
+pub fn config_producer() -> ConfigProducer {
+    Arc::new(|| cluster_config(StrataOptions::default()))
+}
+
+/// The codec pair every process uses.
+pub fn codec() -> BallistaCodec {
+    BallistaCodec::new(
+        Arc::new(StrataLogicalCodec::default()),
+        Arc::new(StrataPhysicalCodec::default()),
+    )
+}
+
+/// The state a scheduler builds for each query (Strata's functions, planner and table factories).
+pub fn scheduler_session(config: SessionConfig) -> Result<SessionState> {
+    Ok(session_state(config))
+}
+
+/// The function registry executors decode plans with.
+pub fn function_registry() -> BallistaFunctionRegistry {
+    BallistaFunctionRegistry::from(&session_state(cluster_config(StrataOptions::default())))
+}
+
+/// Fail at once, with the address, when nothing answers at `scheduler`.
+pub async fn probe(scheduler: &str) -> Result<()> {
+    let endpoint = format!("http://{scheduler}");
+    let connect = SchedulerGrpcClient::connect(endpoint.clone());
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(DataFusionError::Execution(format!(
+            "cannot reach the Strata scheduler at {scheduler}: {e}"
+        ))),
+        Err(_) => Err(DataFusionError::Execution(format!(
+            "cannot reach the Strata scheduler at {scheduler}: no answer within 5 s"
+        ))),
+    }
+}
+
+/// A client session on the scheduler at `host:port`.
+pub async fn remote_context(scheduler: &str, options: StrataOptions) -> Result<SessionContext> {
+    let config = cluster_config(options)
+        .with_ballista_logical_extension_codec(Arc::new(StrataLogicalCodec::default()))
+        .with_ballista_physical_extension_codec(Arc::new(StrataPhysicalCodec::default()));
+    let ctx = SessionContext::remote_with_state(&format!("df://{scheduler}"), session_state(config)).await?;
+    // Ballista's upgrade replaces the function lists; Strata's functions go back on for planning.
+    strata_sql::functions::register_all(&ctx);
+    Ok(ctx)
+}
+
+/// Start a scheduler and one executor inside this process; returns the scheduler's `host:port`.
+pub async fn start_standalone() -> Result<String> {
+    let codec = codec();
+    let producer = config_producer();
+    let addr = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
+        Arc::new(scheduler_session),
+        producer.clone(),
+        codec.clone(),
+    )
+    .await
+    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let endpoint = format!("http://localhost:{}", addr.port());
+    let mut client = None;
+    for _ in 0..50 {
+        match SchedulerGrpcClient::connect(endpoint.clone()).await {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let client = client.ok_or_else(|| DataFusionError::Execution("in-process scheduler did not start".into()))?;
+    let runtime = Arc::new(RuntimeEnvBuilder::new().build()?);
+    let vcores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    ballista_executor::new_standalone_executor_from_builder(
+        client,
+        vcores,
+        producer,
+        Arc::new(move |_| Ok(runtime.clone())),
+        codec,
+        function_registry(),
+    )
+    .await
+    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    Ok(format!("localhost:{}", addr.port()))
+}

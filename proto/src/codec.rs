@@ -1,0 +1,259 @@
+//! Logical and physical extension codecs: how Strata's table providers and plan nodes cross the wire between the
+//! client, the scheduler and the executors. Everything Strata does not know itself falls through to Ballista's
+//! codecs (shuffle readers and writers, file formats), so one codec pair serves every process.
+//!
+//! Strata's payloads start with a magic prefix so they are never confused with Ballista's bytes.
+
+use std::sync::Arc;
+
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Extension, LogicalPlan};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use prost::Message;
+use strata_connectors::delta::files::{DataFile, DeltaFiles};
+use strata_connectors::delta::write_exec::{DeltaWriteExec, DeltaWriteNode, WriteTarget};
+use strata_connectors::stage::StageTable;
+use url::Url;
+
+const MAGIC: &[u8] = b"STRATA\x01";
+
+/// A write target on the wire.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TargetProto {
+    #[prost(string, tag = "1")]
+    table_url: String,
+    #[prost(message, optional, tag = "2")]
+    table_schema: Option<datafusion_proto::protobuf::Schema>,
+    #[prost(string, repeated, tag = "3")]
+    partition_columns: Vec<String>,
+}
+
+/// Pinned Delta files on the wire.
+#[derive(Clone, PartialEq, prost::Message)]
+struct FilesProto {
+    #[prost(string, tag = "1")]
+    table_url: String,
+    #[prost(message, optional, tag = "2")]
+    schema: Option<datafusion_proto::protobuf::Schema>,
+    #[prost(string, repeated, tag = "3")]
+    partition_columns: Vec<String>,
+    /// `DataFile`s as JSON (paths, sizes, partition values).
+    #[prost(string, tag = "4")]
+    files_json: String,
+}
+
+fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+fn schema_to_proto(schema: &Schema) -> Result<datafusion_proto::protobuf::Schema> {
+    datafusion_proto::protobuf::Schema::try_from(schema).map_err(external)
+}
+
+fn schema_from_proto(schema: Option<&datafusion_proto::protobuf::Schema>) -> Result<SchemaRef> {
+    let schema = schema.ok_or_else(|| DataFusionError::Internal("Strata codec: schema missing".into()))?;
+    Ok(Arc::new(Schema::try_from(schema).map_err(external)?))
+}
+
+fn parse_url(url: &str) -> Result<Url> {
+    Url::parse(url).map_err(external)
+}
+
+fn encode_target(target: &WriteTarget, buf: &mut Vec<u8>) -> Result<()> {
+    buf.extend_from_slice(MAGIC);
+    TargetProto {
+        table_url: target.table_url.to_string(),
+        table_schema: Some(schema_to_proto(&target.table_schema)?),
+        partition_columns: target.partition_columns.clone(),
+    }
+    .encode(buf)
+    .map_err(external)
+}
+
+fn decode_target(buf: &[u8]) -> Result<WriteTarget> {
+    let proto = TargetProto::decode(buf).map_err(external)?;
+    Ok(WriteTarget {
+        table_url: parse_url(&proto.table_url)?,
+        table_schema: schema_from_proto(proto.table_schema.as_ref())?,
+        partition_columns: proto.partition_columns,
+    })
+}
+
+fn encode_files(files: &DeltaFiles, buf: &mut Vec<u8>) -> Result<()> {
+    buf.extend_from_slice(MAGIC);
+    FilesProto {
+        table_url: files.table_url.to_string(),
+        schema: Some(schema_to_proto(&files.schema)?),
+        partition_columns: files.partition_columns.clone(),
+        files_json: serde_json::to_string(&files.files).map_err(external)?,
+    }
+    .encode(buf)
+    .map_err(external)
+}
+
+fn decode_files(buf: &[u8]) -> Result<DeltaFiles> {
+    let proto = FilesProto::decode(buf).map_err(external)?;
+    let files: Vec<DataFile> = serde_json::from_str(&proto.files_json).map_err(external)?;
+    Ok(DeltaFiles {
+        table_url: parse_url(&proto.table_url)?,
+        schema: schema_from_proto(proto.schema.as_ref())?,
+        partition_columns: proto.partition_columns,
+        files,
+    })
+}
+
+/// Strata's logical codec (table providers and the Delta write node), Ballista's for the rest.
+#[derive(Debug, Default)]
+pub struct StrataLogicalCodec {
+    inner: BallistaLogicalExtensionCodec,
+}
+
+impl LogicalExtensionCodec for StrataLogicalCodec {
+    fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
+        match buf.strip_prefix(MAGIC) {
+            Some(payload) => {
+                let [input] = inputs else {
+                    return Err(DataFusionError::Internal("DeltaWrite needs one input".into()));
+                };
+                let node = DeltaWriteNode::new(input.clone(), decode_target(payload)?)?;
+                Ok(Extension { node: Arc::new(node) })
+            }
+            None => self.inner.try_decode(buf, inputs, ctx),
+        }
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        match node.node.as_any().downcast_ref::<DeltaWriteNode>() {
+            Some(write) => encode_target(&write.target, buf),
+            None => self.inner.try_encode(node, buf),
+        }
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        _schema: SchemaRef,
+        _ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let payload = buf.strip_prefix(MAGIC).ok_or_else(|| {
+            DataFusionError::NotImplemented(format!("table '{table_ref}' cannot be read on a cluster"))
+        })?;
+        Ok(Arc::new(decode_files(payload)?))
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        if let Some(files) = node.downcast_ref::<DeltaFiles>() {
+            return encode_files(files, buf);
+        }
+        if let Some(stage) = node.downcast_ref::<StageTable>() {
+            let files = stage.files()?.ok_or_else(|| {
+                DataFusionError::Internal(format!("stage table '{table_ref}' was read before it was written"))
+            })?;
+            return encode_files(&files, buf);
+        }
+        Err(DataFusionError::NotImplemented(format!(
+            "table '{table_ref}' cannot be read on a cluster (its provider has no codec)"
+        )))
+    }
+
+    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> Result<Arc<dyn FileFormatFactory>> {
+        self.inner.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> Result<()> {
+        self.inner.try_encode_file_format(buf, node)
+    }
+}
+
+/// Strata's physical codec (the Delta write operator), Ballista's for the rest.
+#[derive(Debug, Default)]
+pub struct StrataPhysicalCodec {
+    inner: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for StrataPhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match buf.strip_prefix(MAGIC) {
+            Some(payload) => {
+                let [input] = inputs else {
+                    return Err(DataFusionError::Internal("DeltaWriteExec needs one input".into()));
+                };
+                Ok(Arc::new(DeltaWriteExec::new(input.clone(), decode_target(payload)?)))
+            }
+            None => self.inner.try_decode(buf, inputs, ctx, converter),
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        match node.downcast_ref::<DeltaWriteExec>() {
+            Some(write) => encode_target(write.target(), buf),
+            None => self.inner.try_encode(node, buf, converter),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use std::collections::HashMap;
+
+    #[test]
+    fn files_round_trip() {
+        let files = DeltaFiles {
+            table_url: Url::parse("file:///tmp/wh/silver/daily/").unwrap(),
+            schema: Arc::new(Schema::new(vec![
+                Field::new("symbol", DataType::Utf8, false),
+                Field::new("year", DataType::Int32, true),
+            ])),
+            partition_columns: vec!["year".into()],
+            files: vec![DataFile {
+                path: "year=2020/part-0.parquet".into(),
+                size: 42,
+                partition_values: HashMap::from([("year".to_string(), Some("2020".to_string()))]),
+            }],
+        };
+        let mut buf = Vec::new();
+        encode_files(&files, &mut buf).unwrap();
+        let back = decode_files(buf.strip_prefix(MAGIC).unwrap()).unwrap();
+        assert_eq!(back.table_url, files.table_url);
+        assert_eq!(back.schema, files.schema);
+        assert_eq!(back.files, files.files);
+        assert_eq!(back.partition_columns, files.partition_columns);
+    }
+
+    #[test]
+    fn foreign_table_is_refused_with_its_name() {
+        let codec = StrataLogicalCodec::default();
+        let table = Arc::new(datafusion::datasource::empty::EmptyTable::new(Arc::new(Schema::empty())));
+        let err = codec
+            .try_encode_table_provider(&TableReference::bare("mystery"), table, &mut Vec::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("mystery"), "{err}");
+    }
+}
