@@ -18,6 +18,7 @@ fn main() {
         .method(method("submit", "Submit", "SubmitRequest", "SubmitResponse"))
         .method(method("status", "Status", "StatusRequest", "RunInfo"))
         .method(method("runs", "Runs", "RunsRequest", "RunsResponse"))
+        .method(method("health", "Health", "HealthRequest", "HealthResponse"))
         .build();
     tonic_build::manual::Builder::new().compile(&[service]);
     println!("cargo:rerun-if-changed=build.rs");

@@ -10,7 +10,7 @@ use strata_cli::generate::{self, BarInterval, MarketSpec};
 use strata_cli::output::{Progress, event_json};
 use strata_connectors::delta::{self, WriteMode};
 use strata_connectors::location;
-use strata_planner::{EventSink, Params, PlannerError, StrataOptions};
+use strata_planner::{Engine, EventSink, Params, PlannerError, StrataOptions};
 use tracing_subscriber::EnvFilter;
 
 use crate::LogFormat;
@@ -24,6 +24,8 @@ pub enum CliError {
     Planner(Box<PlannerError>),
     #[error(transparent)]
     Connector(Box<strata_connectors::ConnectorError>),
+    #[error("{0}")]
+    Cluster(String),
     #[error("generating data: {0}")]
     Generate(#[from] datafusion::arrow::error::ArrowError),
 }
@@ -54,6 +56,13 @@ pub struct JobArgs {
     /// Do not draw progress bars (they are also off when stderr is not a terminal or logs are JSON).
     #[arg(long)]
     pub no_progress: bool,
+    /// Run the stages on a Strata cluster (its scheduler's `HOST:PORT`) instead of the embedded engine; this
+    /// process plans, follows and commits.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "standalone")]
+    pub cluster: Option<String>,
+    /// Run the stages on a Ballista scheduler and executor started inside this process.
+    #[arg(long)]
+    pub standalone: bool,
 }
 
 impl JobArgs {
@@ -67,6 +76,21 @@ impl JobArgs {
 
     fn path(&self) -> String {
         self.job.display().to_string()
+    }
+
+    fn engine(&self) -> Engine {
+        match (&self.cluster, self.standalone) {
+            (Some(scheduler), _) => Engine::Cluster {
+                scheduler: scheduler.clone(),
+            },
+            (None, true) => Engine::Standalone,
+            (None, false) => Engine::Embedded,
+        }
+    }
+
+    async fn plan(&self) -> Result<strata_planner::PlannedJob, CliError> {
+        let job = strata_sql::JobFile::load(&self.path()).map_err(PlannerError::from)?;
+        Ok(strata_planner::plan_job_with(job, self.options(), &self.params()?, self.engine()).await?)
     }
 }
 
@@ -128,7 +152,7 @@ fn event_sink(format: LogFormat, no_progress: bool) -> (Option<EventSink>, Optio
 }
 
 pub async fn run(args: JobArgs, format: LogFormat) -> Result<(), CliError> {
-    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned = args.plan().await?;
     let (sink, progress) = event_sink(format, args.no_progress);
     let result = strata_planner::run(planned, sink).await;
     if let Some(p) = progress {

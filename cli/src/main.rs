@@ -1,5 +1,6 @@
 //! `strata`: run SQL job files.
 
+mod cluster;
 mod commands;
 
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use commands::{GenerateCommand, JobArgs};
 
 /// Strata compiles a SQL job file — sources, views, materialized tables and inserts — into DataFusion plans and
-/// runs them on an embedded engine, reading and writing Delta tables.
+/// runs them on an embedded engine or a Ballista cluster, reading and writing Delta tables.
 #[derive(Debug, Parser)]
 #[command(name = "strata", version, about, long_about = None, propagate_version = true)]
 struct Cli {
@@ -41,6 +42,19 @@ enum Command {
     /// Generate synthetic data to run jobs on.
     #[command(subcommand)]
     Generate(GenerateCommand),
+    /// Run the Strata scheduler: Ballista's scheduler with Strata's functions and codecs, plus the job service.
+    Scheduler(cluster::SchedulerArgs),
+    /// Run a Strata executor that registers with a scheduler.
+    Executor(cluster::ExecutorArgs),
+    /// Send a job file to the scheduler, which plans and runs it; prints the run id (or waits with --wait).
+    Submit(cluster::SubmitArgs),
+    /// Show a run's state, per-stage progress and error.
+    Status(cluster::StatusArgs),
+    /// List recent runs on the scheduler.
+    Runs(cluster::RunsArgs),
+    /// Start or stop a local cluster (scheduler and executors on loopback).
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Print the reference of Strata's SQL functions (indicators, resampling, calendars, cleaning) as Markdown.
     Functions,
 }
@@ -61,6 +75,13 @@ fn main() -> ExitCode {
             Command::Explain(args) => commands::explain(args).await,
             Command::Validate(args) => commands::validate(args).await,
             Command::Generate(g) => commands::generate(g, cli.log_format).await,
+            Command::Scheduler(args) => cluster::scheduler(args).await,
+            Command::Executor(args) => cluster::executor(args).await,
+            Command::Submit(args) => cluster::submit(args, cli.log_format).await,
+            Command::Status(args) => cluster::status(args, cli.log_format).await,
+            Command::Runs(args) => cluster::runs(args, cli.log_format).await,
+            Command::Cluster(cluster::ClusterCommand::Up(args)) => cluster::up(args).await,
+            Command::Cluster(cluster::ClusterCommand::Down(args)) => cluster::down(args).await,
             Command::Functions => {
                 print!("{}", strata_sql::functions::reference_markdown());
                 Ok(())

@@ -1,1 +1,92 @@
-//! placeholder
+//! The Strata executor: a Ballista executor that decodes plans with Strata's codecs and functions, so it runs
+//! Strata's stages — Delta file scans, the parallel Delta write, every indicator and resampling function.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use strata_planner::engine;
+
+/// Errors starting or running an executor.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("executor: {0}")]
+    Ballista(#[from] ballista_core::error::BallistaError),
+    #[error("executor: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("executor: scheduler address '{0}' is not HOST:PORT")]
+    Scheduler(String),
+}
+
+impl From<ExecutorError> for datafusion::error::DataFusionError {
+    fn from(e: ExecutorError) -> Self {
+        datafusion::error::DataFusionError::External(Box::new(e))
+    }
+}
+
+/// How an executor runs.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The scheduler, `host:port`.
+    pub scheduler: String,
+    pub bind_host: String,
+    /// Host name the scheduler, other executors and clients use to reach this executor.
+    pub external_host: String,
+    /// Arrow Flight port (shuffle and result fetches); 0 picks a free port.
+    pub flight_port: u16,
+    /// Executor gRPC port (task launches); 0 picks a free port.
+    pub grpc_port: u16,
+    /// Shuffle files and spills.
+    pub work_dir: PathBuf,
+    /// Task slots; 0 means one per core.
+    pub vcores: usize,
+    /// How often the executor tells the scheduler it is alive.
+    pub heartbeat_seconds: u64,
+}
+
+fn free_port(host: &str) -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind((host, 0))?.local_addr()?.port())
+}
+
+/// Register with the scheduler and run tasks until the process ends.
+pub async fn serve(options: ExecutorOptions) -> Result<(), ExecutorError> {
+    let (host, port) = options
+        .scheduler
+        .rsplit_once(':')
+        .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_string(), p)))
+        .ok_or_else(|| ExecutorError::Scheduler(options.scheduler.clone()))?;
+    // Ballista advertises the configured ports verbatim, so 0 must become a real port first.
+    let flight_port = match options.flight_port {
+        0 => free_port(&options.bind_host)?,
+        p => p,
+    };
+    let grpc_port = match options.grpc_port {
+        0 => free_port(&options.bind_host)?,
+        p => p,
+    };
+    std::fs::create_dir_all(&options.work_dir)?;
+    let vcores = match options.vcores {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    };
+    let config = ExecutorProcessConfig {
+        bind_host: options.bind_host.clone(),
+        external_host: Some(options.external_host.clone()),
+        port: flight_port,
+        grpc_port,
+        scheduler_host: host,
+        scheduler_port: port,
+        scheduler_connect_timeout_seconds: 30,
+        work_dir: Some(options.work_dir.display().to_string()),
+        vcores,
+        executor_heartbeat_interval_seconds: options.heartbeat_seconds.max(1),
+        override_config_producer: Some(engine::config_producer()),
+        override_function_registry: Some(Arc::new(engine::function_registry())),
+        override_logical_codec: Some(Arc::new(strata_proto::StrataLogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(strata_proto::StrataPhysicalCodec::default())),
+        ..Default::default()
+    };
+    tracing::info!(scheduler = %options.scheduler, flight_port, grpc_port, vcores, "Strata executor starting");
+    start_executor_process(Arc::new(config)).await?;
+    Ok(())
+}

@@ -20,7 +20,7 @@ pub use explain::explain;
 pub use params::Params;
 pub use plan::{PlannedJob, plan_job, plan_job_with};
 pub use report::{EventSink, JobEvent, RunSummary};
-pub use run::run;
+pub use run::{run, run_as};
 
 /// Load, parse and plan a job file.
 pub async fn load_and_plan(path: &str, options: StrataOptions, params: &Params) -> Result<PlannedJob> {

@@ -45,8 +45,12 @@ const CLUSTER_STAGE_RETRIES: u32 = 2;
 
 /// Run every stage, then commit. `events` receives progress.
 pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSummary> {
+    run_as(planned, events, uuid::Uuid::new_v4().to_string()).await
+}
+
+/// [`run`] under a run id chosen by the caller (the scheduler's job service).
+pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: String) -> Result<RunSummary> {
     let started = Instant::now();
-    let run_id = uuid::Uuid::new_v4().to_string();
     let emit = |e: JobEvent| {
         if let Some(sink) = &events {
             sink(e);

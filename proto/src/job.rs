@@ -47,6 +47,17 @@ pub struct RunsResponse {
     pub runs: Vec<RunInfo>,
 }
 
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HealthRequest {}
+
+/// The cluster as the scheduler sees it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HealthResponse {
+    /// Executors with a recent heartbeat.
+    #[prost(uint32, tag = "1")]
+    pub alive_executors: u32,
+}
+
 /// State of a run or stage: `queued`, `running`, `succeeded`, `failed`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RunInfo {

@@ -1,1 +1,105 @@
-//! placeholder
+//! The Strata scheduler: a Ballista scheduler that plans with Strata's functions, table providers and codecs,
+//! plus Strata's job service on the same port. Clients submit whole job files; the scheduler plans them and
+//! runs their stage DAG itself (so a submitting process may exit), keeping each run's state for `strata status`.
+
+mod jobs;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::create_scheduler;
+use ballista_scheduler::scheduler_server::SchedulerServer;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use strata_planner::engine;
+use strata_proto::job::service::job_service_server::JobServiceServer;
+
+pub use jobs::JobService;
+
+/// The Ballista scheduler type Strata runs.
+pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
+
+/// Errors starting or serving the scheduler.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("scheduler: {0}")]
+    Ballista(#[from] ballista_core::error::BallistaError),
+    #[error("scheduler: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+impl From<SchedulerError> for datafusion::error::DataFusionError {
+    fn from(e: SchedulerError) -> Self {
+        datafusion::error::DataFusionError::External(Box::new(e))
+    }
+}
+
+/// How the scheduler runs.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// Address to listen on (Ballista's scheduler service and Strata's job service).
+    pub bind: SocketAddr,
+    /// Host name executors and clients use to reach this scheduler.
+    pub external_host: String,
+    /// Default warehouse for submitted jobs.
+    pub warehouse: String,
+    /// An executor that has not sent a heartbeat for this long is considered lost.
+    pub executor_timeout: Duration,
+    /// A run fails when no executor has been alive for this long.
+    pub no_executor_timeout: Duration,
+}
+
+/// Start the scheduler and serve until the process ends.
+pub async fn serve(options: SchedulerOptions) -> Result<(), SchedulerError> {
+    let listener = tokio::net::TcpListener::bind(options.bind)
+        .await
+        .map_err(|source| SchedulerError::Bind {
+            addr: options.bind,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let timeout = options.executor_timeout.as_secs().max(2);
+    let mut config = SchedulerConfig::default()
+        .with_hostname(options.external_host.clone())
+        .with_port(addr.port())
+        .with_override_config_producer(engine::config_producer())
+        .with_override_session_builder(Arc::new(engine::scheduler_session))
+        .with_no_executors_grace_period_seconds(timeout);
+    config.bind_host = addr.ip().to_string();
+    config.override_logical_codec = Some(Arc::new(strata_proto::StrataLogicalCodec::default()));
+    config.override_physical_codec = Some(Arc::new(strata_proto::StrataPhysicalCodec::default()));
+    config.executor_timeout_seconds = timeout;
+    config.expire_dead_executor_interval_seconds = 1;
+    let cluster = BallistaCluster::new_from_config(&config).await?;
+    let scheduler: Scheduler = create_scheduler(cluster, Arc::new(config)).await?;
+
+    let jobs = JobService::new(
+        scheduler.clone(),
+        format!("{}:{}", options.external_host, addr.port()),
+        options.warehouse.clone(),
+        options.executor_timeout,
+        options.no_executor_timeout,
+    );
+    let max_message = scheduler.state.config.grpc_server_max_decoding_message_size as usize;
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(
+        SchedulerGrpcServer::new(scheduler.clone())
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message),
+    );
+    routes.add_service(JobServiceServer::new(jobs));
+    let router = routes.routes().into_axum_router();
+    tracing::info!(%addr, "Strata scheduler listening");
+    // Ballista reads executors' addresses from the connection when they do not advertise one.
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! The job service: submitted job files are planned at once (so an invalid job or a missing table is an error
+//! of the submit call), then run here, in the scheduler, with each run's state kept for `status` and `runs`.
+//!
+//! A watchdog fails a run when no executor has been alive for a while: Ballista keeps a job queued forever when
+//! its cluster is empty, and a user must hear why instead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use strata_planner::report::JobEvent;
+use strata_planner::{Engine, EventSink, Params, StrataOptions, plan_job_with, run_as};
+use strata_proto::job::service::job_service_server;
+use strata_proto::job::{
+    HealthRequest, HealthResponse, OutputInfo, RunInfo, RunsRequest, RunsResponse, StageInfo, StatusRequest, SubmitRequest, SubmitResponse,
+};
+use tonic::{Request, Response, Status};
+
+use crate::Scheduler;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Runs {
+    /// Run ids, oldest first.
+    order: Vec<String>,
+    runs: HashMap<String, RunInfo>,
+}
+
+type Shared = Arc<Mutex<Runs>>;
+
+fn update(runs: &Shared, run_id: &str, f: impl FnOnce(&mut RunInfo)) {
+    if let Ok(mut guard) = runs.lock()
+        && let Some(run) = guard.runs.get_mut(run_id)
+    {
+        f(run);
+    }
+}
+
+/// Strata's job service, served next to Ballista's scheduler.
+#[derive(Clone)]
+pub struct JobService {
+    scheduler: Scheduler,
+    /// How this process reaches its own Ballista scheduler.
+    address: String,
+    warehouse: String,
+    executor_timeout: Duration,
+    no_executor_timeout: Duration,
+    runs: Shared,
+}
+
+impl JobService {
+    pub fn new(
+        scheduler: Scheduler,
+        address: String,
+        warehouse: String,
+        executor_timeout: Duration,
+        no_executor_timeout: Duration,
+    ) -> Self {
+        Self {
+            scheduler,
+            address,
+            warehouse,
+            executor_timeout,
+            no_executor_timeout,
+            runs: Arc::default(),
+        }
+    }
+
+    /// Executors whose last heartbeat is recent.
+    async fn alive_executors(&self) -> usize {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        match self.scheduler.state.executor_manager.get_executors_state().await {
+            Ok(states) => states
+                .iter()
+                .filter(|(_, heartbeat, _)| heartbeat.is_some_and(|hb| now.saturating_sub(hb) <= self.executor_timeout))
+                .count(),
+            Err(_) => 0,
+        }
+    }
+
+    fn sink(&self, run_id: &str) -> EventSink {
+        let runs = self.runs.clone();
+        let run_id = run_id.to_string();
+        Arc::new(move |event: JobEvent| {
+            update(&runs, &run_id, |run| match event {
+                JobEvent::StageStarted { index, .. } => {
+                    if let Some(stage) = run.stages.get_mut(index) {
+                        stage.state = "running".into();
+                    }
+                }
+                JobEvent::StageFinished {
+                    index, rows, elapsed, ..
+                } => {
+                    if let Some(stage) = run.stages.get_mut(index) {
+                        stage.state = "succeeded".into();
+                        stage.rows = rows;
+                        stage.elapsed_ms = elapsed.as_millis() as u64;
+                    }
+                }
+                JobEvent::StageRetried { index, error, .. } => {
+                    if let Some(stage) = run.stages.get_mut(index) {
+                        stage.retries += 1;
+                        stage.state = format!("retrying after: {error}");
+                    }
+                }
+                JobEvent::Committing { .. } => run.state = "committing".into(),
+                JobEvent::Committed { .. } | JobEvent::Planned { .. } => {}
+            })
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl job_service_server::JobService for JobService {
+    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResponse>, Status> {
+        let request = request.into_inner();
+        let job = strata_sql::job::parse_job(&request.job_path, &request.job_text)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut params = Params::default();
+        for (name, value) in &request.params {
+            params.insert(name.clone(), value.clone());
+        }
+        let warehouse = if request.warehouse.is_empty() {
+            self.warehouse.clone()
+        } else {
+            request.warehouse.clone()
+        };
+        let options = StrataOptions::default().with_warehouse(warehouse);
+        let engine = Engine::Cluster {
+            scheduler: self.address.clone(),
+        };
+        let planned = plan_job_with(job, options, &params, engine)
+            .await
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let stages = planned
+            .dag
+            .stages
+            .iter()
+            .map(|s| StageInfo {
+                name: s.name.clone(),
+                kind: s.kind().to_string(),
+                state: "pending".into(),
+                ..Default::default()
+            })
+            .collect();
+        let info = RunInfo {
+            run_id: run_id.clone(),
+            job: request.job_path.clone(),
+            state: "running".into(),
+            started_at_ms: now_ms(),
+            stages,
+            ..Default::default()
+        };
+        if let Ok(mut guard) = self.runs.lock() {
+            guard.order.push(run_id.clone());
+            guard.runs.insert(run_id.clone(), info);
+        }
+        tracing::info!(run_id, job = %request.job_path, "run submitted");
+
+        let service = self.clone();
+        let id = run_id.clone();
+        tokio::spawn(async move { service.drive(planned, id).await });
+        Ok(Response::new(SubmitResponse { run_id }))
+    }
+
+    async fn status(&self, request: Request<StatusRequest>) -> Result<Response<RunInfo>, Status> {
+        let run_id = request.into_inner().run_id;
+        let guard = self.runs.lock().map_err(|_| Status::internal("run registry poisoned"))?;
+        guard
+            .runs
+            .get(&run_id)
+            .cloned()
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no run '{run_id}' on this scheduler")))
+    }
+
+    async fn health(&self, _request: Request<HealthRequest>) -> Result<Response<HealthResponse>, Status> {
+        Ok(Response::new(HealthResponse {
+            alive_executors: self.alive_executors().await as u32,
+        }))
+    }
+
+    async fn runs(&self, request: Request<RunsRequest>) -> Result<Response<RunsResponse>, Status> {
+        let limit = request.into_inner().limit as usize;
+        let guard = self.runs.lock().map_err(|_| Status::internal("run registry poisoned"))?;
+        let mut runs: Vec<RunInfo> = guard.order.iter().rev().filter_map(|id| guard.runs.get(id).cloned()).collect();
+        if limit > 0 {
+            runs.truncate(limit);
+        }
+        Ok(Response::new(RunsResponse { runs }))
+    }
+}
+
+impl JobService {
+    /// Run a planned job to the end, failing it when the cluster has had no executor for too long.
+    async fn drive(&self, planned: strata_planner::PlannedJob, run_id: String) {
+        let sink = self.sink(&run_id);
+        let mut task = tokio::spawn(run_as(planned, Some(sink), run_id.clone()));
+        let mut without_executors = Duration::ZERO;
+        let tick = Duration::from_secs(1);
+        let outcome = loop {
+            tokio::select! {
+                joined = &mut task => break match joined {
+                    Ok(Ok(summary)) => Ok(summary),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(format!("run task ended abnormally: {e}")),
+                },
+                _ = tokio::time::sleep(tick) => {
+                    let committing = self
+                        .runs
+                        .lock()
+                        .map(|g| g.runs.get(&run_id).is_some_and(|r| r.state == "committing"))
+                        .unwrap_or(false);
+                    if committing || self.alive_executors().await > 0 {
+                        without_executors = Duration::ZERO;
+                        continue;
+                    }
+                    without_executors += tick;
+                    if without_executors >= self.no_executor_timeout {
+                        task.abort();
+                        break Err(format!(
+                            "no executor alive for {} s: all executors were lost; the run was stopped and \
+                             nothing was committed",
+                            self.no_executor_timeout.as_secs()
+                        ));
+                    }
+                }
+            }
+        };
+        update(&self.runs, &run_id, |run| {
+            run.ended_at_ms = now_ms();
+            match outcome {
+                Ok(summary) => {
+                    run.state = "succeeded".into();
+                    run.outputs = summary
+                        .outputs
+                        .iter()
+                        .map(|o| OutputInfo {
+                            table: o.table.clone(),
+                            location: o.location.clone(),
+                            version: o.version,
+                            rows: o.rows_written,
+                        })
+                        .collect();
+                    tracing::info!(run_id = %run.run_id, "run succeeded");
+                }
+                Err(error) => {
+                    tracing::error!(run_id = %run.run_id, %error, "run failed");
+                    run.state = "failed".into();
+                    for stage in &mut run.stages {
+                        if stage.state != "succeeded" {
+                            stage.state = "failed".into();
+                        }
+                    }
+                    run.error = error;
+                }
+            }
+        });
+    }
+}
