@@ -1,6 +1,7 @@
 //! End-to-end tests of the `strata` binary: generate data, run the stock pipeline, read the output with an
 //! independent Delta reader (the `deltalake` Python package), and check the CLI's error reporting.
 
+mod cluster;
 mod errors;
 mod pipeline;
 

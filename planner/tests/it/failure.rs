@@ -1,7 +1,7 @@
 //! A failed job commits nothing.
 
 use strata_connectors::delta::WriteMode;
-use strata_planner::{Params, PlannerError};
+use strata_planner::{Engine, Params, PlannerError};
 
 use crate::*;
 
@@ -14,6 +14,15 @@ const TABLES: [&str; 4] = [
 
 #[tokio::test]
 async fn failure_in_the_last_stage_leaves_every_output_at_its_previous_version() {
+    failure_commits_nothing(Engine::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_on_an_in_process_cluster_commits_nothing() {
+    failure_commits_nothing(Engine::Standalone).await;
+}
+
+async fn failure_commits_nothing(engine: Engine) {
     let wh = tempfile::tempdir().unwrap();
     let day = |d| chrono::NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
     let rows: Vec<Row> = (4..=8)
@@ -34,7 +43,7 @@ async fn failure_in_the_last_stage_leaves_every_output_at_its_previous_version()
         "{}\nCREATE TABLE gold.broken AS SELECT CAST(symbol AS INT) AS n FROM gold.daily_indicators;",
         pipeline_sql()
     );
-    let (result, _) = run_sql(&failing, wh.path(), &Params::default()).await;
+    let (result, _) = run_sql_on(&failing, wh.path(), &Params::default(), engine.clone()).await;
     let err = result.unwrap_err();
     match &err {
         PlannerError::Stage { stage, location, .. } => {
@@ -53,7 +62,10 @@ async fn failure_in_the_last_stage_leaves_every_output_at_its_previous_version()
     assert_eq!(table_version(wh.path(), "gold.broken").await, None);
 
     // Without the failing stage the same input commits a new version of every table.
-    run_sql(&pipeline_sql(), wh.path(), &Params::default()).await.0.unwrap();
+    run_sql_on(&pipeline_sql(), wh.path(), &Params::default(), engine)
+        .await
+        .0
+        .unwrap();
     assert_eq!(futures_versions(wh.path()).await, vec![Some(1); 4]);
     assert_eq!(
         query_table(wh.path(), "silver.daily_bars", "")

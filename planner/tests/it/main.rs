@@ -1,4 +1,5 @@
-//! Integration tests: real job files planned and run on the embedded engine over real Delta tables on disk.
+//! Integration tests: real job files planned and run over real Delta tables on disk, on the embedded engine and
+//! (where marked) also on an in-process Ballista cluster, which must give the same results.
 
 mod failure;
 mod params;
@@ -15,7 +16,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use strata_connectors::delta::{self, WriteMode};
-use strata_planner::{JobEvent, Params, RunSummary, StrataOptions};
+use strata_planner::{Engine, JobEvent, Params, RunSummary, StrataOptions};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -82,17 +83,27 @@ pub fn options(warehouse: &Path) -> StrataOptions {
     StrataOptions::default().with_warehouse(warehouse.to_string_lossy().to_string())
 }
 
-/// Parse, plan and run job text; events are recorded.
+/// Parse, plan and run job text on the embedded engine; events are recorded.
 pub async fn run_sql(
     sql: &str,
     warehouse: &Path,
     params: &Params,
 ) -> (strata_planner::Result<RunSummary>, Vec<JobEvent>) {
+    run_sql_on(sql, warehouse, params, Engine::Embedded).await
+}
+
+/// [`run_sql`] on any engine.
+pub async fn run_sql_on(
+    sql: &str,
+    warehouse: &Path,
+    params: &Params,
+    engine: Engine,
+) -> (strata_planner::Result<RunSummary>, Vec<JobEvent>) {
     let job = match strata_sql::job::parse_job("job.sql", sql) {
         Ok(j) => j,
         Err(e) => return (Err(e.into()), Vec::new()),
     };
-    let planned = match strata_planner::plan_job(job, options(warehouse), params).await {
+    let planned = match strata_planner::plan_job_with(job, options(warehouse), params, engine).await {
         Ok(p) => p,
         Err(e) => return (Err(e), Vec::new()),
     };

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use strata_connectors::delta::WriteMode;
-use strata_planner::{JobEvent, Params};
+use strata_planner::{Engine, JobEvent, Params};
 use strata_sql::calendar::{ExchangeCalendar, Nyse};
 
 use crate::*;
@@ -60,9 +60,18 @@ fn close(a: f64, b: f64) -> bool {
 
 #[tokio::test]
 async fn stock_pipeline_matches_hand_computed_values() {
+    hand_computed_values(Engine::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_pipeline_matches_hand_computed_values_on_an_in_process_cluster() {
+    hand_computed_values(Engine::Standalone).await;
+}
+
+async fn hand_computed_values(engine: Engine) {
     let wh = tempfile::tempdir().unwrap();
     write_bronze(wh.path(), &dataset(), WriteMode::Overwrite).await;
-    let (summary, _) = run_sql(&pipeline_sql(), wh.path(), &Params::default()).await;
+    let (summary, _) = run_sql_on(&pipeline_sql(), wh.path(), &Params::default(), engine).await;
     let summary = summary.unwrap();
     let written = |t: &str| summary.outputs.iter().find(|o| o.table == t).map(|o| o.rows_written);
     // Cleaning keeps AAA's 45 sessions, BBB's valid bar and CCC's two good ticks.

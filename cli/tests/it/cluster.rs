@@ -1,0 +1,325 @@
+//! The same jobs in three modes — embedded, in-process Ballista (standalone), and a real cluster of one scheduler
+//! and two executor processes — must write the same tables; the cluster must survive losing one executor and fail
+//! clearly, committing nothing, when it loses them all.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::*;
+
+/// Output tables of each job in `jobs/`, and how to generate its inputs.
+struct JobCase {
+    file: &'static str,
+    tables: &'static [&'static str],
+    setup: fn(&Path, usize, u64),
+}
+
+const STOCK_TABLES: &[&str] = &[
+    "silver.daily_bars",
+    "silver.weekly_bars",
+    "silver.monthly_bars",
+    "silver.bars_3d",
+    "silver.bars_5d",
+    "silver.bars_8d",
+    "silver.bars_13d",
+    "silver.bars_21d",
+    "silver.bars_34d",
+    "gold.daily_indicators",
+];
+
+fn generate_market(warehouse: &Path, symbols: usize, seed: u64) {
+    let out = warehouse.join("bronze/market_daily");
+    let symbols = symbols.to_string();
+    let seed = seed.to_string();
+    #[rustfmt::skip]
+    let out = strata(&[
+        "generate", "market", "--symbols", &symbols, "--start", "2016-01-01", "--end", "2024-12-31",
+        "--seed", &seed, "--defect-rate", "0.01", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn jobs() -> Vec<JobCase> {
+    let cases = vec![JobCase {
+        file: "jobs/stock_market/pipeline.sql",
+        tables: STOCK_TABLES,
+        setup: generate_market,
+    }];
+    // Every job file in jobs/ must have a case here.
+    let mut files: Vec<String> = std::fs::read_dir(repo_root().join("jobs"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .map(|p| p.strip_prefix(repo_root()).unwrap().display().to_string())
+        .collect();
+    files.sort();
+    let mut covered: Vec<String> = cases.iter().map(|c| c.file.to_string()).collect();
+    covered.sort();
+    assert_eq!(files, covered, "every job in jobs/ needs a case in the mode matrix");
+    cases
+}
+
+/// A local cluster (`strata cluster up`), stopped on drop.
+struct Cluster {
+    dir: PathBuf,
+    scheduler: String,
+    executors: Vec<u32>,
+}
+
+impl Cluster {
+    fn up(root: &Path, executors: usize, warehouse: &Path) -> Self {
+        let dir = root.join("cluster");
+        let n = executors.to_string();
+        #[rustfmt::skip]
+        let out = strata(&[
+            "cluster", "up", "--executors", &n, "--port", "0", "--vcores", "2", "--dir", dir.to_str().unwrap(),
+            "--warehouse", warehouse.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "cluster up: {}", stderr(&out));
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cluster.json")).unwrap()).unwrap();
+        Self {
+            dir,
+            scheduler: state["scheduler"].as_str().unwrap().to_string(),
+            executors: state["executor_pids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_u64().unwrap() as u32)
+                .collect(),
+        }
+    }
+
+    fn status(&self, run_id: &str) -> serde_json::Value {
+        let out = strata(&["--log-format", "json", "status", run_id, "--scheduler", &self.scheduler]);
+        assert!(out.status.success(), "status: {}", stderr(&out));
+        serde_json::from_str(stdout(&out).trim()).unwrap()
+    }
+
+    fn submit(&self, job: &str, warehouse: &Path) -> String {
+        #[rustfmt::skip]
+        let out = strata(&[
+            "--log-format", "json", "submit", job, "--scheduler", &self.scheduler, "--warehouse",
+            warehouse.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "submit: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        v["run_id"].as_str().unwrap().to_string()
+    }
+
+    /// Poll until the run ends; returns its final status.
+    fn wait(&self, run_id: &str, limit: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.status(run_id);
+            if status["state"] == "succeeded" || status["state"] == "failed" {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "run {run_id} still {} after {limit:?}", status["state"]);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn kill(&self, pid: u32) {
+        let out = Command::new("kill").args(["-9", &pid.to_string()]).output().unwrap();
+        assert!(out.status.success(), "kill -9 {pid}");
+    }
+
+    fn logs(&self) -> String {
+        let mut text = String::new();
+        for entry in std::fs::read_dir(&self.dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let log = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                text.push_str(&format!("--- {}\n{}\n", path.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+            }
+        }
+        text
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = strata(&["cluster", "down", "--dir", self.dir.to_str().unwrap()]);
+    }
+}
+
+fn run_job(args: &[&str]) -> Output {
+    let out = strata(args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    out
+}
+
+/// Compare `tables` of two warehouses with the independent reader; returns its report and success.
+fn compare(a: &Path, b: &Path, tables: &[&str]) -> (bool, String) {
+    let out = Command::new(python())
+        .arg(repo_root().join("dev/compare_delta.py"))
+        .arg(a)
+        .arg(b)
+        .args(tables)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", stdout(&out), stderr(&out)))
+}
+
+/// Copy a warehouse's inputs so every mode starts from the same bytes.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn delta_log(table: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(table.join("_delta_log"))
+        .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cluster() {
+    let root = tempfile::tempdir().unwrap();
+    for case in jobs() {
+        let inputs = root.path().join("inputs");
+        (case.setup)(&inputs, 12, 11);
+        let modes = ["embedded", "standalone", "cluster"];
+        for mode in modes {
+            copy_dir(&inputs, &root.path().join(mode));
+        }
+        let wh = |mode: &str| root.path().join(mode);
+
+        run_job(&["run", case.file, "--no-progress", "--warehouse", wh("embedded").to_str().unwrap()]);
+        #[rustfmt::skip]
+        run_job(&["run", case.file, "--no-progress", "--standalone", "--warehouse", wh("standalone").to_str().unwrap()]);
+        let cluster = Cluster::up(root.path(), 2, &wh("cluster"));
+        let run_id = cluster.submit(case.file, &wh("cluster"));
+        let status = cluster.wait(&run_id, Duration::from_secs(300));
+        assert_eq!(status["state"], "succeeded", "{status}\n{}", cluster.logs());
+        assert_eq!(status["outputs"].as_array().unwrap().len(), case.tables.len(), "{status}");
+        drop(cluster);
+
+        for mode in ["standalone", "cluster"] {
+            let (same, report) = compare(&wh("embedded"), &wh(mode), case.tables);
+            assert!(same, "{} embedded vs {mode}:\n{report}", case.file);
+            assert_eq!(report.lines().filter(|l| l.starts_with("same ")).count(), case.tables.len(), "{report}");
+        }
+
+        // The comparison can fail: different inputs give different tables.
+        let other = root.path().join("other");
+        (case.setup)(&other, 12, 12);
+        run_job(&["run", case.file, "--no-progress", "--warehouse", other.to_str().unwrap()]);
+        let (same, report) = compare(&wh("embedded"), &other, case.tables);
+        assert!(!same && report.contains("DIFF"), "{report}");
+    }
+}
+
+#[test]
+fn cluster_survives_a_lost_executor_and_fails_clearly_when_all_are_lost() {
+    let root = tempfile::tempdir().unwrap();
+    let inputs = root.path().join("inputs");
+    generate_market(&inputs, 120, 5);
+    let (embedded, cluster_wh) = (root.path().join("embedded"), root.path().join("cluster"));
+    copy_dir(&inputs, &embedded);
+    copy_dir(&inputs, &cluster_wh);
+    let job = "jobs/stock_market/pipeline.sql";
+    run_job(&["run", job, "--no-progress", "--warehouse", embedded.to_str().unwrap()]);
+
+    let cluster = Cluster::up(root.path(), 2, &cluster_wh);
+    // Kill one executor once the first table is written and its dependents are running.
+    let run_id = cluster.submit(job, &cluster_wh);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = cluster.status(&run_id);
+        let stages = status["stages"].as_array().unwrap();
+        if stages.iter().any(|s| s["kind"] == "table" && s["state"] == "succeeded") {
+            assert!(status["state"] == "running", "the job ended before the kill: {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline && status["state"] == "running", "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cluster.kill(cluster.executors[1]);
+    let status = cluster.wait(&run_id, Duration::from_secs(300));
+    assert_eq!(status["state"], "succeeded", "{status}\n{}", cluster.logs());
+    let (same, report) = compare(&embedded, &cluster_wh, STOCK_TABLES);
+    assert!(same, "after losing an executor:\n{report}");
+
+    // Now lose every executor mid-run: the run fails within 60 s, says why, and no table changes.
+    let logs_before: Vec<Vec<String>> = STOCK_TABLES
+        .iter()
+        .map(|t| delta_log(&cluster_wh.join(t.replace('.', "/"))))
+        .collect();
+    let run_id = cluster.submit(job, &cluster_wh);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(cluster.status(&run_id)["state"], "running");
+    let killed = Instant::now();
+    cluster.kill(cluster.executors[0]);
+    let status = cluster.wait(&run_id, Duration::from_secs(90));
+    assert!(killed.elapsed() < Duration::from_secs(60), "took {:?}", killed.elapsed());
+    assert_eq!(status["state"], "failed", "{status}");
+    let error = status["error"].as_str().unwrap();
+    assert!(error.contains("executor") && error.contains("nothing was committed"), "{error}");
+    let logs_after: Vec<Vec<String>> = STOCK_TABLES
+        .iter()
+        .map(|t| delta_log(&cluster_wh.join(t.replace('.', "/"))))
+        .collect();
+    assert_eq!(logs_before, logs_after, "a failed run must not commit");
+    // `strata status` says why, in words.
+    let out = strata(&["status", &run_id, "--scheduler", &cluster.scheduler]);
+    assert!(stdout(&out).contains("failed") && stdout(&out).contains("no executor alive"), "{}", stdout(&out));
+}
+
+#[test]
+fn cluster_commands_fail_at_once_on_bad_input() {
+    let root = tempfile::tempdir().unwrap();
+    let wh = root.path().join("wh");
+    std::fs::create_dir_all(&wh).unwrap();
+
+    // Nothing listens on port 1.
+    let started = Instant::now();
+    let out = strata(&["submit", "jobs/stock_market/pipeline.sql", "--scheduler", "127.0.0.1:1"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot reach the Strata scheduler at 127.0.0.1:1"), "{}", stderr(&out));
+    let out = strata(&["run", "jobs/stock_market/pipeline.sql", "--cluster", "127.0.0.1:1"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("127.0.0.1:1"), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+
+    let cluster = Cluster::up(root.path(), 1, &wh);
+    let bad = root.path().join("bad.sql");
+    std::fs::write(&bad, "CREATE TABLE out.t AS SELEC 1;\n").unwrap();
+    let missing = root.path().join("missing.sql");
+    std::fs::write(
+        &missing,
+        "CREATE EXTERNAL TABLE ticks STORED AS DELTA LOCATION 'bronze/nope';\nCREATE TABLE out.t AS SELECT * FROM ticks;\n",
+    )
+    .unwrap();
+    let submit = |file: &Path| {
+        #[rustfmt::skip]
+        let out = strata(&["submit", file.to_str().unwrap(), "--scheduler", &cluster.scheduler, "--warehouse", wh.to_str().unwrap()]);
+        assert!(!out.status.success(), "{}", stdout(&out));
+        stderr(&out)
+    };
+    let err = submit(&bad);
+    assert!(err.contains("bad.sql:1:") && err.contains("SELEC"), "{err}");
+    let err = submit(&missing);
+    assert!(err.contains("missing.sql:1:") && err.contains("bronze/nope"), "{err}");
+    // Nothing was run or written.
+    let out = strata(&["--log-format", "json", "runs", "--scheduler", &cluster.scheduler]);
+    assert!(out.status.success() && stdout(&out).trim().is_empty(), "{}", stdout(&out));
+    assert!(!wh.join("out").exists());
+    // An unknown run is an error too.
+    let out = strata(&["status", "no-such-run", "--scheduler", &cluster.scheduler]);
+    assert!(!out.status.success() && stderr(&out).contains("no-such-run"), "{}", stderr(&out));
+}
