@@ -316,7 +316,10 @@ fn print_run(run: &RunInfo, format: LogFormat) {
     if !run.error.is_empty() {
         println!("error: {}", run.error);
     }
-    println!("  {:<28} {:<7} {:<10} {:>12} {:>9}", "STAGE", "KIND", "STATE", "ROWS", "SECONDS");
+    println!(
+        "  {:<28} {:<7} {:<10} {:>12} {:>9}",
+        "STAGE", "KIND", "STATE", "ROWS", "SECONDS"
+    );
     for s in &run.stages {
         let rows = s.rows.map(|r| r.to_string()).unwrap_or_default();
         let state = if s.retries > 0 && s.state == "succeeded" {
@@ -439,7 +442,11 @@ pub async fn up(args: UpArgs) -> Result<(), CliError> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    println!("scheduler {scheduler} with {} executors (logs in {})", args.executors, dir.display());
+    println!(
+        "scheduler {scheduler} with {} executors (logs in {})",
+        args.executors,
+        dir.display()
+    );
     Ok(())
 }
 
@@ -474,6 +481,10 @@ pub async fn down(args: StateDir) -> Result<(), CliError> {
     let state: ClusterState = serde_json::from_str(&text).map_err(|e| CliError::Cluster(e.to_string()))?;
     stop(&state);
     std::fs::remove_file(&file).map_err(|e| CliError::Cluster(e.to_string()))?;
-    println!("stopped scheduler {} and {} executors", state.scheduler, state.executor_pids.len());
+    println!(
+        "stopped scheduler {} and {} executors",
+        state.scheduler,
+        state.executor_pids.len()
+    );
     Ok(())
 }

@@ -55,7 +55,9 @@ impl ExtensionOptions for StrataOptions {
                 self.warehouse = value.to_string();
                 Ok(())
             }
-            other => Err(DataFusionError::Configuration(format!("unknown Strata option 'strata.{other}'"))),
+            other => Err(DataFusionError::Configuration(format!(
+                "unknown Strata option 'strata.{other}'"
+            ))),
         }
     }
 
@@ -155,6 +157,9 @@ mod tests {
         for (k, v) in &pairs {
             config.options_mut().set(k, v).unwrap();
         }
-        assert_eq!(config.options().extensions.get::<StrataOptions>().unwrap().warehouse, "/data/wh");
+        assert_eq!(
+            config.options().extensions.get::<StrataOptions>().unwrap().warehouse,
+            "/data/wh"
+        );
     }
 }

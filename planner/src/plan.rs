@@ -21,8 +21,8 @@ use strata_sql::{JobFile, JobStatement, SourceLocation, StatementKind};
 use url::Url;
 
 use crate::config::StrataOptions;
-use crate::engine::Engine;
 use crate::dag::StageDag;
+use crate::engine::Engine;
 use crate::error::{PlannerError, Result};
 use crate::params::{Params, bind};
 use strata_connectors::stage::StageTable;
@@ -65,7 +65,12 @@ pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> 
 }
 
 /// Plan `job` to run on `engine`.
-pub async fn plan_job_with(job: JobFile, options: StrataOptions, params: &Params, engine: Engine) -> Result<PlannedJob> {
+pub async fn plan_job_with(
+    job: JobFile,
+    options: StrataOptions,
+    params: &Params,
+    engine: Engine,
+) -> Result<PlannedJob> {
     let dag = StageDag::build(&job)?;
     check_parameters(&job, params)?;
     let warehouse: PathBuf = options.warehouse_path();

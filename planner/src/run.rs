@@ -98,9 +98,9 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
                     let target = target.clone();
                     let name = stage.name.clone();
                     let events = events.clone();
-                    tasks.spawn(async move {
-                        (i, run_stage_on_cluster(ctx, plan, feeds, target, i, name, events).await)
-                    });
+                    tasks.spawn(
+                        async move { (i, run_stage_on_cluster(ctx, plan, feeds, target, i, name, events).await) },
+                    );
                 }
                 None => {
                     tasks.spawn(async move { (i, run_stage(ctx, plan, feeds).await) });

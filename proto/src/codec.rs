@@ -250,7 +250,9 @@ mod tests {
     #[test]
     fn foreign_table_is_refused_with_its_name() {
         let codec = StrataLogicalCodec::default();
-        let table = Arc::new(datafusion::datasource::empty::EmptyTable::new(Arc::new(Schema::empty())));
+        let table = Arc::new(datafusion::datasource::empty::EmptyTable::new(
+            Arc::new(Schema::empty()),
+        ));
         let err = codec
             .try_encode_table_provider(&TableReference::bare("mystery"), table, &mut Vec::new())
             .unwrap_err();

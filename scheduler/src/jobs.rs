@@ -12,7 +12,8 @@ use strata_planner::report::JobEvent;
 use strata_planner::{Engine, EventSink, Params, StrataOptions, plan_job_with, run_as};
 use strata_proto::job::service::job_service_server;
 use strata_proto::job::{
-    HealthRequest, HealthResponse, OutputInfo, RunInfo, RunsRequest, RunsResponse, StageInfo, StatusRequest, SubmitRequest, SubmitResponse,
+    HealthRequest, HealthResponse, OutputInfo, RunInfo, RunsRequest, RunsResponse, StageInfo, StatusRequest,
+    SubmitRequest, SubmitResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -173,7 +174,10 @@ impl job_service_server::JobService for JobService {
 
     async fn status(&self, request: Request<StatusRequest>) -> Result<Response<RunInfo>, Status> {
         let run_id = request.into_inner().run_id;
-        let guard = self.runs.lock().map_err(|_| Status::internal("run registry poisoned"))?;
+        let guard = self
+            .runs
+            .lock()
+            .map_err(|_| Status::internal("run registry poisoned"))?;
         guard
             .runs
             .get(&run_id)
@@ -190,8 +194,16 @@ impl job_service_server::JobService for JobService {
 
     async fn runs(&self, request: Request<RunsRequest>) -> Result<Response<RunsResponse>, Status> {
         let limit = request.into_inner().limit as usize;
-        let guard = self.runs.lock().map_err(|_| Status::internal("run registry poisoned"))?;
-        let mut runs: Vec<RunInfo> = guard.order.iter().rev().filter_map(|id| guard.runs.get(id).cloned()).collect();
+        let guard = self
+            .runs
+            .lock()
+            .map_err(|_| Status::internal("run registry poisoned"))?;
+        let mut runs: Vec<RunInfo> = guard
+            .order
+            .iter()
+            .rev()
+            .filter_map(|id| guard.runs.get(id).cloned())
+            .collect();
         if limit > 0 {
             runs.truncate(limit);
         }

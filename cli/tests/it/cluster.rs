@@ -117,7 +117,11 @@ impl Cluster {
             if status["state"] == "succeeded" || status["state"] == "failed" {
                 return status;
             }
-            assert!(Instant::now() < deadline, "run {run_id} still {} after {limit:?}", status["state"]);
+            assert!(
+                Instant::now() < deadline,
+                "run {run_id} still {} after {limit:?}",
+                status["state"]
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -134,7 +138,11 @@ impl Cluster {
             if path.extension().is_some_and(|e| e == "log") {
                 let log = std::fs::read_to_string(&path).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                text.push_str(&format!("--- {}\n{}\n", path.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+                text.push_str(&format!(
+                    "--- {}\n{}\n",
+                    path.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                ));
             }
         }
         text
@@ -181,7 +189,10 @@ fn copy_dir(from: &Path, to: &Path) {
 
 fn delta_log(table: &Path) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(table.join("_delta_log"))
-        .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     files
@@ -199,26 +210,46 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         }
         let wh = |mode: &str| root.path().join(mode);
 
-        run_job(&["run", case.file, "--no-progress", "--warehouse", wh("embedded").to_str().unwrap()]);
+        run_job(&[
+            "run",
+            case.file,
+            "--no-progress",
+            "--warehouse",
+            wh("embedded").to_str().unwrap(),
+        ]);
         #[rustfmt::skip]
         run_job(&["run", case.file, "--no-progress", "--standalone", "--warehouse", wh("standalone").to_str().unwrap()]);
         let cluster = Cluster::up(root.path(), 2, &wh("cluster"));
         let run_id = cluster.submit(case.file, &wh("cluster"));
         let status = cluster.wait(&run_id, Duration::from_secs(300));
         assert_eq!(status["state"], "succeeded", "{status}\n{}", cluster.logs());
-        assert_eq!(status["outputs"].as_array().unwrap().len(), case.tables.len(), "{status}");
+        assert_eq!(
+            status["outputs"].as_array().unwrap().len(),
+            case.tables.len(),
+            "{status}"
+        );
         drop(cluster);
 
         for mode in ["standalone", "cluster"] {
             let (same, report) = compare(&wh("embedded"), &wh(mode), case.tables);
             assert!(same, "{} embedded vs {mode}:\n{report}", case.file);
-            assert_eq!(report.lines().filter(|l| l.starts_with("same ")).count(), case.tables.len(), "{report}");
+            assert_eq!(
+                report.lines().filter(|l| l.starts_with("same ")).count(),
+                case.tables.len(),
+                "{report}"
+            );
         }
 
         // The comparison can fail: different inputs give different tables.
         let other = root.path().join("other");
         (case.setup)(&other, 12, 12);
-        run_job(&["run", case.file, "--no-progress", "--warehouse", other.to_str().unwrap()]);
+        run_job(&[
+            "run",
+            case.file,
+            "--no-progress",
+            "--warehouse",
+            other.to_str().unwrap(),
+        ]);
         let (same, report) = compare(&wh("embedded"), &other, case.tables);
         assert!(!same && report.contains("DIFF"), "{report}");
     }
@@ -266,10 +297,17 @@ fn cluster_survives_a_lost_executor_and_fails_clearly_when_all_are_lost() {
     let killed = Instant::now();
     cluster.kill(cluster.executors[0]);
     let status = cluster.wait(&run_id, Duration::from_secs(90));
-    assert!(killed.elapsed() < Duration::from_secs(60), "took {:?}", killed.elapsed());
+    assert!(
+        killed.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        killed.elapsed()
+    );
     assert_eq!(status["state"], "failed", "{status}");
     let error = status["error"].as_str().unwrap();
-    assert!(error.contains("executor") && error.contains("nothing was committed"), "{error}");
+    assert!(
+        error.contains("executor") && error.contains("nothing was committed"),
+        "{error}"
+    );
     let logs_after: Vec<Vec<String>> = STOCK_TABLES
         .iter()
         .map(|t| delta_log(&cluster_wh.join(t.replace('.', "/"))))
@@ -277,7 +315,11 @@ fn cluster_survives_a_lost_executor_and_fails_clearly_when_all_are_lost() {
     assert_eq!(logs_before, logs_after, "a failed run must not commit");
     // `strata status` says why, in words.
     let out = strata(&["status", &run_id, "--scheduler", &cluster.scheduler]);
-    assert!(stdout(&out).contains("failed") && stdout(&out).contains("no executor alive"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("failed") && stdout(&out).contains("no executor alive"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -290,7 +332,11 @@ fn cluster_commands_fail_at_once_on_bad_input() {
     let started = Instant::now();
     let out = strata(&["submit", "jobs/stock_market/pipeline.sql", "--scheduler", "127.0.0.1:1"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("cannot reach the Strata scheduler at 127.0.0.1:1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the Strata scheduler at 127.0.0.1:1"),
+        "{}",
+        stderr(&out)
+    );
     let out = strata(&["run", "jobs/stock_market/pipeline.sql", "--cluster", "127.0.0.1:1"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("127.0.0.1:1"), "{}", stderr(&out));
@@ -317,9 +363,17 @@ fn cluster_commands_fail_at_once_on_bad_input() {
     assert!(err.contains("missing.sql:1:") && err.contains("bronze/nope"), "{err}");
     // Nothing was run or written.
     let out = strata(&["--log-format", "json", "runs", "--scheduler", &cluster.scheduler]);
-    assert!(out.status.success() && stdout(&out).trim().is_empty(), "{}", stdout(&out));
+    assert!(
+        out.status.success() && stdout(&out).trim().is_empty(),
+        "{}",
+        stdout(&out)
+    );
     assert!(!wh.join("out").exists());
     // An unknown run is an error too.
     let out = strata(&["status", "no-such-run", "--scheduler", &cluster.scheduler]);
-    assert!(!out.status.success() && stderr(&out).contains("no-such-run"), "{}", stderr(&out));
+    assert!(
+        !out.status.success() && stderr(&out).contains("no-such-run"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -42,7 +42,12 @@ async fn load(url: &Url) -> Result<DeltaTable> {
 
 /// Where and how the tasks of a write put their files: appends to an existing table keep its schema and
 /// partitioning; anything else writes the stage's schema.
-pub async fn write_target(url: &Url, schema: &SchemaRef, partition_by: &[String], mode: WriteMode) -> Result<WriteTarget> {
+pub async fn write_target(
+    url: &Url,
+    schema: &SchemaRef,
+    partition_by: &[String],
+    mode: WriteMode,
+) -> Result<WriteTarget> {
     let table = load(url).await?;
     if mode == WriteMode::Append && table.version().is_some() {
         let snapshot = table.snapshot().map_err(delta_err(url))?;

@@ -13,10 +13,12 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, ReplaceChildrenOptions};
@@ -25,8 +27,6 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning, PlanProperties,
 };
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
-use datafusion::catalog::Session;
-use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use deltalake::DeltaTableBuilder;
 use deltalake::datafile::writer::{DeltaWriter, WriterConfig};
 use deltalake::kernel::Add;
@@ -285,7 +285,10 @@ pub async fn write_stream(mut input: SendableRecordBatchStream, target: &WriteTa
             return Err(DataFusionError::External(Box::new(e)));
         }
     }
-    let adds = writer.close().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let adds = writer
+        .close()
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
     let rows = adds.iter().map(add_rows).collect::<Result<Vec<_>>>()?;
     tracing::debug!(table = %target.table_url, files = adds.len(), "wrote uncommitted Delta files");
     Ok((adds, rows))
