@@ -225,10 +225,22 @@ mod tests {
 
     #[test]
     fn files_round_trip() {
-        let files = DeltaFiles {
+        let files = sample_files();
+        let mut buf = Vec::new();
+        encode_files(&files, &mut buf).unwrap();
+        let back = decode_files(buf.strip_prefix(MAGIC).unwrap()).unwrap();
+        assert_eq!(back.table_url, files.table_url);
+        assert_eq!(back.schema, files.schema);
+        assert_eq!(back.files, files.files);
+        assert_eq!(back.partition_columns, files.partition_columns);
+    }
+
+    fn sample_files() -> DeltaFiles {
+        DeltaFiles {
             table_url: Url::parse("file:///tmp/wh/silver/daily/").unwrap(),
             schema: Arc::new(Schema::new(vec![
                 Field::new("symbol", DataType::Utf8, false),
+                Field::new("close", DataType::Float64, true),
                 Field::new("year", DataType::Int32, true),
             ])),
             partition_columns: vec!["year".into()],
@@ -237,14 +249,64 @@ mod tests {
                 size: 42,
                 partition_values: HashMap::from([("year".to_string(), Some("2020".to_string()))]),
             }],
+        }
+    }
+
+    fn sample_target() -> WriteTarget {
+        WriteTarget {
+            table_url: Url::parse("file:///tmp/wh/gold/out/").unwrap(),
+            table_schema: sample_files().schema,
+            partition_columns: vec!["year".into()],
+        }
+    }
+
+    /// A write over a pinned-file scan crosses the wire as a logical plan (client → scheduler) and as a physical
+    /// plan (scheduler → executor) and comes back the same.
+    #[tokio::test]
+    async fn write_over_pinned_files_round_trips_logical_and_physical() {
+        use datafusion::datasource::provider_as_source;
+        use datafusion::logical_expr::LogicalPlanBuilder;
+        use datafusion::prelude::SessionContext;
+        use datafusion_proto::bytes::*;
+
+        let ctx = SessionContext::new();
+        let scan = LogicalPlanBuilder::scan("daily", provider_as_source(Arc::new(sample_files())), None)
+            .unwrap()
+            .build()
+            .unwrap();
+        let plan = DeltaWriteNode::new(scan, sample_target()).unwrap().into_plan();
+        let logical = StrataLogicalCodec::default();
+        let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &logical).unwrap();
+        let back = logical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &logical).unwrap();
+        assert_eq!(
+            format!("{}", back.display_indent()),
+            format!("{}", plan.display_indent())
+        );
+
+        let LogicalPlan::Extension(ext) = &back else {
+            panic!("not an extension: {back}")
         };
-        let mut buf = Vec::new();
-        encode_files(&files, &mut buf).unwrap();
-        let back = decode_files(buf.strip_prefix(MAGIC).unwrap()).unwrap();
-        assert_eq!(back.table_url, files.table_url);
-        assert_eq!(back.schema, files.schema);
-        assert_eq!(back.files, files.files);
-        assert_eq!(back.partition_columns, files.partition_columns);
+        let write = ext.node.as_any().downcast_ref::<DeltaWriteNode>().unwrap();
+        assert_eq!(write.target, sample_target());
+
+        let physical = ctx.state().create_physical_plan(&write.input).await.unwrap();
+        let exec: Arc<dyn ExecutionPlan> = Arc::new(DeltaWriteExec::new(physical, sample_target()));
+        let codec = StrataPhysicalCodec::default();
+        let bytes = physical_plan_to_bytes_with_extension_codec(exec.clone(), &codec).unwrap();
+        let decoded = physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec).unwrap();
+        let decoded_write = decoded.downcast_ref::<DeltaWriteExec>().expect("a DeltaWriteExec");
+        assert_eq!(decoded_write.target(), &sample_target());
+        let shown = |p: &Arc<dyn ExecutionPlan>| {
+            datafusion::physical_plan::displayable(p.as_ref())
+                .indent(true)
+                .to_string()
+        };
+        assert_eq!(shown(&decoded), shown(&exec));
+        assert!(
+            shown(&decoded).contains("year=2020/part-0.parquet"),
+            "{}",
+            shown(&decoded)
+        );
     }
 
     #[test]
