@@ -93,8 +93,9 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
             let materializes = !matches!(stage.statement.kind, StatementKind::View { .. });
             let feeds = planned.stages[i].table.clone();
             let plan = plan.filter(|_| materializes);
-            match planned.stages[i].output.as_ref().and_then(|o| targets.get(&o.table)) {
-                Some(target) => {
+            let target = planned.stages[i].output.as_ref().and_then(|o| targets.get(&o.table));
+            match (plan, target) {
+                (Some(plan), Some(target)) => {
                     let target = target.clone();
                     let name = stage.name.clone();
                     let events = events.clone();
@@ -102,7 +103,7 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
                         async move { (i, run_stage_on_cluster(ctx, plan, feeds, target, i, name, events).await) },
                     );
                 }
-                None => {
+                (plan, _) => {
                     tasks.spawn(async move { (i, run_stage(ctx, plan, feeds).await) });
                 }
             }
@@ -220,7 +221,7 @@ async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarg
 /// Run a stage as one distributed query whose tasks write `target`'s files; retried when the cluster fails it.
 async fn run_stage_on_cluster(
     ctx: SessionContext,
-    plan: Option<LogicalPlan>,
+    plan: LogicalPlan,
     feeds: Option<Arc<StageTable>>,
     target: WriteTarget,
     index: usize,
@@ -228,9 +229,6 @@ async fn run_stage_on_cluster(
     events: Option<EventSink>,
 ) -> Result<StageOutcome, DataFusionError> {
     let started = Instant::now();
-    let Some(plan) = plan else {
-        return run_stage(ctx, None, feeds).await;
-    };
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
     let write = DeltaWriteNode::new(plan, target.clone())?.into_plan();
     let mut attempt = 0;
