@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole Strata test suite, on a fresh machine or a warm one.
 #
-# Installs what the tests need and is missing (a Python venv with the independent `deltalake` reader; later issues
-# add PostgreSQL and a Kafka-compatible broker, started on loopback), then runs formatting and lint checks and every
-# test of every crate. The build cache lives outside the clone, in $CARGO_TARGET_DIR (default
+# Installs what the tests need and is missing (Debian's cmake and curl headers for rdkafka's bundled librdkafka, a
+# Python venv with the independent `deltalake` reader, the `tansu` Kafka-protocol broker, started on loopback for
+# the run), then runs formatting and lint checks and every test of every crate. The build cache lives outside the clone, in $CARGO_TARGET_DIR (default
 # ~/.cache/strata/target), so repeated runs and CI reuse it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,9 +12,20 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 mkdir -p "$CARGO_TARGET_DIR"
 
+# shellcheck source=dev/system.sh
+source dev/system.sh
+strata_system_packages
+
 # shellcheck source=dev/python.sh
 source dev/python.sh
 export STRATA_PYTHON="$(strata_python)"
+
+# shellcheck source=dev/kafka.sh
+source dev/kafka.sh
+echo "== Kafka-protocol broker (tansu)"
+strata_kafka_start >/dev/null
+trap strata_kafka_stop EXIT
+echo "   listening on $STRATA_KAFKA"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -24,7 +35,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; strata_kafka_stop' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

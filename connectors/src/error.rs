@@ -20,6 +20,8 @@ pub enum ConnectorError {
     },
     #[error("Delta table '{location}': {message}")]
     Unsupported { location: String, message: String },
+    #[error("Kafka {context}: {message}")]
+    Kafka { context: String, message: String },
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 }

@@ -1,0 +1,390 @@
+//! Kafka topics as bounded sources and as sinks.
+//!
+//! A source (`CREATE EXTERNAL TABLE t (…) STORED AS KAFKA LOCATION 'kafka://host:port/topic'`) is read once per run,
+//! one scan partition per Kafka partition, from the offsets stored in the job's output tables up to the end of each
+//! partition as the broker reports it when the read starts. Every message becomes a row of the declared schema or,
+//! when it does not fit, a dead-letter row that keeps its bytes and the reason. The next offsets are committed as
+//! Delta transaction actions in the same commit as the rows ([`offsets`]), so a crashed run re-reads exactly the
+//! range it did not commit. A sink ([`sink`]) produces rows as messages with an idempotent producer.
+
+pub mod decode;
+pub mod offsets;
+pub mod scan;
+pub mod sink;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{ConnectorError, Result};
+
+/// Columns every staged Kafka row carries besides the declared ones.
+pub const PARTITION_COLUMN: &str = "__kafka_partition";
+pub const OFFSET_COLUMN: &str = "__kafka_offset";
+pub const TIMESTAMP_COLUMN: &str = "__kafka_timestamp";
+pub const KEY_COLUMN: &str = "__kafka_key";
+/// The raw message value, kept only for messages that could not be decoded.
+pub const VALUE_COLUMN: &str = "__kafka_value";
+/// Why a message could not be decoded; null for good rows.
+pub const ERROR_COLUMN: &str = "__kafka_error";
+
+/// How message values are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            other => Err(ConnectorError::Kafka {
+                context: "format".into(),
+                message: format!("unsupported format '{other}': use 'json' or 'csv'"),
+            }),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// Where a first run (no stored offsets) starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StartingPoint {
+    Earliest,
+    Latest,
+    /// The first message at or after this time (milliseconds since the epoch).
+    Timestamp(i64),
+}
+
+impl StartingPoint {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "earliest" => Ok(StartingPoint::Earliest),
+            "latest" => Ok(StartingPoint::Latest),
+            _ => {
+                let ts = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| ConnectorError::Kafka {
+                    context: "starting_offsets".into(),
+                    message: format!("'{s}' is not earliest, latest or an RFC 3339 timestamp"),
+                })?;
+                Ok(StartingPoint::Timestamp(ts.timestamp_millis()))
+            }
+        }
+    }
+}
+
+/// A topic on a cluster: `kafka://host:port[,host:port…]/topic`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicAddress {
+    pub brokers: String,
+    pub topic: String,
+}
+
+impl TopicAddress {
+    pub fn parse(location: &str) -> Result<Self> {
+        let invalid = |message: &str| ConnectorError::InvalidLocation {
+            location: location.to_string(),
+            message: message.to_string(),
+        };
+        let rest = location
+            .strip_prefix("kafka://")
+            .ok_or_else(|| invalid("a Kafka location is kafka://host:port/topic"))?;
+        let (brokers, topic) = rest
+            .split_once('/')
+            .ok_or_else(|| invalid("a Kafka location is kafka://host:port/topic"))?;
+        let topic = topic.trim_end_matches('/');
+        if brokers.is_empty() || topic.is_empty() || topic.contains('/') {
+            return Err(invalid("a Kafka location is kafka://host:port/topic"));
+        }
+        Ok(Self {
+            brokers: brokers.to_string(),
+            topic: topic.to_string(),
+        })
+    }
+
+    pub fn url(&self) -> Result<Url> {
+        let text = format!("kafka://{}/{}", self.brokers, self.topic);
+        Url::parse(&text).map_err(|e| ConnectorError::InvalidLocation {
+            location: text,
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Everything a Kafka table declares in `OPTIONS`, checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaOptions {
+    pub format: Format,
+    pub starting: StartingPoint,
+    /// Names the job's offsets (Delta transaction app ids) and its monitoring consumer group.
+    pub consumer: Option<String>,
+    /// Read at most this many messages per partition per run.
+    pub max_per_partition: Option<i64>,
+    /// Where malformed messages go (a warehouse table name); default `<source>_dead_letter`.
+    pub dead_letter: Option<String>,
+    /// JSON fields not in the declared schema make a message malformed unless this is set.
+    pub ignore_unknown_fields: bool,
+    pub csv_delimiter: u8,
+    /// Sinks: the column whose value keys each message.
+    pub key_column: Option<String>,
+    /// Passed to librdkafka as they are (`kafka.security.protocol` → `security.protocol`).
+    pub client: BTreeMap<String, String>,
+}
+
+impl KafkaOptions {
+    /// Read `OPTIONS (…)` (keys lower-case as DataFusion normalizes them). Unknown keys are errors.
+    pub fn parse(options: &[(String, String)]) -> Result<Self> {
+        let mut out = KafkaOptions {
+            format: Format::Json,
+            starting: StartingPoint::Earliest,
+            consumer: None,
+            max_per_partition: None,
+            dead_letter: None,
+            ignore_unknown_fields: false,
+            csv_delimiter: b',',
+            key_column: None,
+            client: BTreeMap::new(),
+        };
+        let bad = |key: &str, message: String| ConnectorError::Kafka {
+            context: format!("option '{key}'"),
+            message,
+        };
+        for (key, value) in options {
+            let key = key.to_ascii_lowercase();
+            let key = key.strip_prefix("format.").map(|k| format!("csv.{k}")).unwrap_or(key);
+            match key.as_str() {
+                "format" => out.format = Format::parse(value)?,
+                "starting_offsets" | "startingoffsets" => out.starting = StartingPoint::parse(value)?,
+                "consumer" | "group.id" => out.consumer = Some(value.clone()),
+                "max_messages_per_partition" => {
+                    let n: i64 = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| bad(&key, format!("'{value}' is not a positive integer")))?;
+                    out.max_per_partition = Some(n);
+                }
+                "dead_letter" => out.dead_letter = Some(value.to_ascii_lowercase()),
+                "unknown_fields" => {
+                    out.ignore_unknown_fields = match value.to_ascii_lowercase().as_str() {
+                        "ignore" => true,
+                        "error" => false,
+                        _ => return Err(bad(&key, format!("'{value}': use 'error' or 'ignore'"))),
+                    }
+                }
+                "csv.delimiter" => {
+                    let [b] = value.as_bytes() else {
+                        return Err(bad(&key, "a delimiter is one character".into()));
+                    };
+                    out.csv_delimiter = *b;
+                }
+                "key" => out.key_column = Some(value.to_ascii_lowercase()),
+                other => match other.strip_prefix("kafka.") {
+                    Some(setting) => {
+                        out.client.insert(setting.to_string(), value.clone());
+                    }
+                    None => {
+                        return Err(bad(
+                            other,
+                            "unknown option; Kafka tables take format, starting_offsets, consumer, \
+                             max_messages_per_partition, dead_letter, unknown_fields, csv.delimiter, key and kafka.*"
+                                .into(),
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The schema of staged rows: the declared columns (nullable: a malformed message has none) and Kafka's own.
+pub fn staged_schema(declared: &Schema) -> SchemaRef {
+    let mut fields: Vec<Field> = declared
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    fields.extend([
+        Field::new(PARTITION_COLUMN, DataType::Int32, false),
+        Field::new(OFFSET_COLUMN, DataType::Int64, false),
+        Field::new(
+            TIMESTAMP_COLUMN,
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new(KEY_COLUMN, DataType::Binary, true),
+        Field::new(VALUE_COLUMN, DataType::Binary, true),
+        Field::new(ERROR_COLUMN, DataType::Utf8, true),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// How long metadata and watermark requests may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client configuration: the brokers, then the user's `kafka.*` settings.
+pub fn client_config(brokers: &str, settings: &BTreeMap<String, String>) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    config.set("broker.address.family", "v4");
+    for (k, v) in settings {
+        config.set(k, v);
+    }
+    config
+}
+
+fn kafka_err(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> ConnectorError {
+    let context = context.into();
+    move |e| ConnectorError::Kafka {
+        context,
+        message: e.to_string(),
+    }
+}
+
+/// Metadata and offset lookups for one topic (no group membership, no side effects).
+pub struct TopicClient {
+    consumer: BaseConsumer,
+    address: TopicAddress,
+}
+
+impl TopicClient {
+    pub fn connect(address: &TopicAddress, settings: &BTreeMap<String, String>) -> Result<Self> {
+        let consumer: BaseConsumer = client_config(&address.brokers, settings)
+            .create()
+            .map_err(kafka_err(format!("topic '{}'", address.topic)))?;
+        Ok(Self {
+            consumer,
+            address: address.clone(),
+        })
+    }
+
+    fn context(&self) -> String {
+        format!("topic '{}' at {}", self.address.topic, self.address.brokers)
+    }
+
+    /// The topic's partition ids; a missing topic is an error that names it.
+    pub fn partitions(&self) -> Result<Vec<i32>> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(&self.address.topic), REQUEST_TIMEOUT)
+            .map_err(kafka_err(self.context()))?;
+        let topic = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == self.address.topic)
+            .ok_or_else(|| ConnectorError::Kafka {
+                context: self.context(),
+                message: "the topic does not exist".into(),
+            })?;
+        if let Some(err) = topic.error() {
+            let code = rdkafka::types::RDKafkaErrorCode::from(err);
+            return Err(ConnectorError::Kafka {
+                context: self.context(),
+                message: if code == rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition {
+                    "the topic does not exist".into()
+                } else {
+                    code.to_string()
+                },
+            });
+        }
+        let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// (low, high) watermarks of a partition, as the broker's offset lookup reports them.
+    pub fn watermarks(&self, partition: i32) -> Result<(i64, i64)> {
+        self.consumer
+            .fetch_watermarks(&self.address.topic, partition, REQUEST_TIMEOUT)
+            .map_err(kafka_err(format!("{}, partition {partition}", self.context())))
+    }
+
+    /// The first offset at or after `millis` in each partition (the high watermark where there is none).
+    pub fn offsets_for_time(&self, partitions: &[i32], millis: i64) -> Result<BTreeMap<i32, i64>> {
+        let mut list = TopicPartitionList::new();
+        for &p in partitions {
+            list.add_partition_offset(&self.address.topic, p, Offset::Offset(millis))
+                .map_err(kafka_err(self.context()))?;
+        }
+        let found = self
+            .consumer
+            .offsets_for_times(list, REQUEST_TIMEOUT)
+            .map_err(kafka_err(self.context()))?;
+        let mut out = BTreeMap::new();
+        for e in found.elements() {
+            let offset = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => self.watermarks(e.partition())?.1,
+            };
+            out.insert(e.partition(), offset);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_name_brokers_and_topic() {
+        let a = TopicAddress::parse("kafka://127.0.0.1:9092,127.0.0.2:9092/raw-stock-data").unwrap();
+        assert_eq!(a.brokers, "127.0.0.1:9092,127.0.0.2:9092");
+        assert_eq!(a.topic, "raw-stock-data");
+        for bad in ["kafka://host:1", "kafka:///t", "http://h/t", "kafka://h/a/b"] {
+            let e = TopicAddress::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("kafka://host:port/topic"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let o = |kv: &[(&str, &str)]| {
+            KafkaOptions::parse(
+                &kv.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let ok = o(&[
+            ("format", "csv"),
+            ("starting_offsets", "2024-01-02T00:00:00Z"),
+            ("kafka.client.id", "x"),
+            ("max_messages_per_partition", "10"),
+        ])
+        .unwrap();
+        assert_eq!(ok.format, Format::Csv);
+        assert_eq!(ok.starting, StartingPoint::Timestamp(1_704_153_600_000));
+        assert_eq!(ok.client.get("client.id").map(String::as_str), Some("x"));
+        assert_eq!(ok.max_per_partition, Some(10));
+        assert!(
+            o(&[("format", "xml")])
+                .unwrap_err()
+                .to_string()
+                .contains("unsupported format 'xml'")
+        );
+        assert!(
+            o(&[("starting_offsets", "soon")])
+                .unwrap_err()
+                .to_string()
+                .contains("'soon'")
+        );
+        assert!(o(&[("colour", "red")]).unwrap_err().to_string().contains("colour"));
+        assert!(o(&[("max_messages_per_partition", "0")]).is_err());
+    }
+}
