@@ -76,6 +76,9 @@ pub struct SubmitArgs {
     /// Warehouse as the cluster sees it (a relative local path is made absolute here).
     #[arg(long, env = "STRATA_WAREHOUSE")]
     pub warehouse: Option<String>,
+    /// Kafka bootstrap servers for Kafka tables whose LOCATION names none (`kafka:///topic`).
+    #[arg(long, env = "STRATA_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
     /// Wait for the run to end; exit non-zero if it fails.
     #[arg(long)]
     pub wait: bool,
@@ -208,6 +211,7 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
             .filter_map(|n| params.get(n).map(|v| (n.to_string(), v.to_string())))
             .collect(),
         warehouse: args.warehouse.as_deref().map(absolute).unwrap_or_default(),
+        kafka_brokers: args.kafka_brokers.clone().unwrap_or_default(),
     };
     let run_id = client
         .submit(request)

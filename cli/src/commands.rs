@@ -53,6 +53,9 @@ pub struct JobArgs {
     /// The warehouse: `CREATE TABLE a.b` writes the Delta table `<warehouse>/a/b`; relative LOCATIONs start here.
     #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
     pub warehouse: String,
+    /// Kafka bootstrap servers (host:port,…) for Kafka tables whose LOCATION names none (`kafka:///topic`).
+    #[arg(long, env = "STRATA_KAFKA_BROKERS", default_value = "")]
+    pub kafka_brokers: String,
     /// Do not draw progress bars (they are also off when stderr is not a terminal or logs are JSON).
     #[arg(long)]
     pub no_progress: bool,
@@ -67,7 +70,9 @@ pub struct JobArgs {
 
 impl JobArgs {
     fn options(&self) -> StrataOptions {
-        StrataOptions::default().with_warehouse(self.warehouse.clone())
+        StrataOptions::default()
+            .with_warehouse(self.warehouse.clone())
+            .with_kafka_brokers(self.kafka_brokers.clone())
     }
 
     fn params(&self) -> Result<Params, CliError> {

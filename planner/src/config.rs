@@ -26,12 +26,15 @@ pub struct StrataOptions {
     /// Root directory (or URL) of the warehouse: `CREATE TABLE a.b` writes `<warehouse>/a/b`, and relative
     /// `LOCATION`s are resolved against it.
     pub warehouse: String,
+    /// Kafka bootstrap servers for locations that name none (`kafka:///topic`).
+    pub kafka_brokers: String,
 }
 
 impl Default for StrataOptions {
     fn default() -> Self {
         Self {
             warehouse: "./warehouse".to_string(),
+            kafka_brokers: String::new(),
         }
     }
 }
@@ -55,6 +58,10 @@ impl ExtensionOptions for StrataOptions {
                 self.warehouse = value.to_string();
                 Ok(())
             }
+            "kafka_brokers" => {
+                self.kafka_brokers = value.to_string();
+                Ok(())
+            }
             other => Err(DataFusionError::Configuration(format!(
                 "unknown Strata option 'strata.{other}'"
             ))),
@@ -62,11 +69,18 @@ impl ExtensionOptions for StrataOptions {
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        vec![ConfigEntry {
-            key: "strata.warehouse".into(),
-            value: Some(self.warehouse.clone()),
-            description: "Root directory (or URL) of the warehouse",
-        }]
+        vec![
+            ConfigEntry {
+                key: "strata.warehouse".into(),
+                value: Some(self.warehouse.clone()),
+                description: "Root directory (or URL) of the warehouse",
+            },
+            ConfigEntry {
+                key: "strata.kafka_brokers".into(),
+                value: Some(self.kafka_brokers.clone()),
+                description: "Kafka bootstrap servers for locations that name none (kafka:///topic)",
+            },
+        ]
     }
 }
 
@@ -77,6 +91,11 @@ impl ConfigExtension for StrataOptions {
 impl StrataOptions {
     pub fn with_warehouse(mut self, warehouse: impl Into<String>) -> Self {
         self.warehouse = warehouse.into();
+        self
+    }
+
+    pub fn with_kafka_brokers(mut self, brokers: impl Into<String>) -> Self {
+        self.kafka_brokers = brokers.into();
         self
     }
 

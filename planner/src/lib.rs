@@ -7,6 +7,7 @@ pub mod dag;
 pub mod engine;
 pub mod error;
 pub mod explain;
+pub mod kafka;
 pub mod params;
 pub mod plan;
 pub mod report;

@@ -1,7 +1,7 @@
 //! Planning: every stage of a job becomes a bound DataFusion logical plan before anything runs, so that unknown
 //! tables, functions, columns, type errors and missing parameters are all reported up front.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -24,6 +24,7 @@ use crate::config::StrataOptions;
 use crate::dag::StageDag;
 use crate::engine::Engine;
 use crate::error::{PlannerError, Result};
+use crate::kafka::{self, Declared, KafkaSink, KafkaSource};
 use crate::params::{Params, bind};
 use strata_connectors::stage::StageTable;
 
@@ -35,6 +36,8 @@ pub struct Output {
     pub url: Url,
     pub partition_by: Vec<String>,
     pub mode: WriteMode,
+    /// Set when the table is a Kafka topic: rows are produced as messages instead of committed to Delta.
+    pub sink: Option<KafkaSink>,
 }
 
 /// One planned stage.
@@ -57,6 +60,10 @@ pub struct PlannedJob {
     pub stages: Vec<PlannedStage>,
     /// Where the stages execute.
     pub engine: Engine,
+    /// The Kafka topics the job reads, with this run's ranges.
+    pub kafka: Vec<KafkaSource>,
+    /// The warehouse directory (cluster runs stage Kafka messages under it).
+    pub warehouse: PathBuf,
 }
 
 /// Parse-free part of planning: `job` is already parsed. Plans for the embedded engine.
@@ -74,13 +81,40 @@ pub async fn plan_job_with(
     let dag = StageDag::build(&job)?;
     check_parameters(&job, params)?;
     let warehouse: PathBuf = options.warehouse_path();
+    let kafka_brokers = options.kafka_brokers.clone();
     let ctx = engine.context(options).await?;
     register_schemas(&ctx, &job)?;
 
     let mut stages: Vec<Option<PlannedStage>> = vec![None; dag.stages.len()];
+    let mut sources: Vec<KafkaSource> = Vec::new();
+    let mut sinks: HashMap<String, KafkaSink> = HashMap::new();
     for &i in &dag.order {
         let stmt = &dag.stages[i].statement;
         let planned = match &stmt.kind {
+            StatementKind::Source(create) if create.file_type.eq_ignore_ascii_case("KAFKA") => {
+                let written = create.locations.first().cloned().unwrap_or_default();
+                match kafka::declare(&ctx, &dag, i, create, &job.path, &warehouse, &kafka_brokers).await? {
+                    Declared::Source(source) => {
+                        let table = source.staged.clone();
+                        sources.push(*source);
+                        PlannedStage {
+                            plan: None,
+                            output: None,
+                            table: Some(table),
+                            source: Some(written),
+                        }
+                    }
+                    Declared::Sink(sink) => {
+                        sinks.insert(stmt.target().name, sink);
+                        PlannedStage {
+                            plan: None,
+                            output: None,
+                            table: None,
+                            source: Some(written),
+                        }
+                    }
+                }
+            }
             StatementKind::Source(create) => {
                 let target = stmt.target();
                 let written = create.locations.first().cloned().unwrap_or_default();
@@ -161,6 +195,7 @@ pub async fn plan_job_with(
                     url,
                     partition_by,
                     mode: WriteMode::Overwrite,
+                    sink: None,
                 };
                 PlannedStage {
                     plan: Some(plan),
@@ -171,7 +206,8 @@ pub async fn plan_job_with(
             }
             StatementKind::Insert { query, .. } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
-                let (output, target_schema, table) = insert_target(&ctx, &dag, &stages, stmt, &warehouse).await?;
+                let (output, target_schema, table) =
+                    insert_target(&ctx, &dag, &stages, &sinks, stmt, &warehouse).await?;
                 let plan = match target_schema {
                     Some(schema) => conform(plan, &schema, stmt)?,
                     None => plan,
@@ -185,6 +221,9 @@ pub async fn plan_job_with(
             }
         };
         stages[i] = Some(planned);
+    }
+    for source in &mut sources {
+        kafka::resolve(source, &dag, &mut stages).await?;
     }
     let stages = stages
         .into_iter()
@@ -205,6 +244,8 @@ pub async fn plan_job_with(
         ctx,
         stages,
         engine,
+        kafka: sources,
+        warehouse,
     })
 }
 
@@ -293,6 +334,7 @@ async fn insert_target(
     ctx: &SessionContext,
     dag: &StageDag,
     planned: &[Option<PlannedStage>],
+    sinks: &HashMap<String, KafkaSink>,
     stmt: &JobStatement,
     warehouse: &std::path::Path,
 ) -> Result<(Output, Option<SchemaRef>, Option<Arc<StageTable>>)> {
@@ -306,7 +348,16 @@ async fn insert_target(
         url,
         partition_by,
         mode: WriteMode::Append,
+        sink: None,
     };
+    if let Some(sink) = sinks.get(&name) {
+        let url = sink.address.url().map_err(|e| job_err(stmt, e))?;
+        let output = Output {
+            sink: Some(sink.clone()),
+            ..append(url, Vec::new())
+        };
+        return Ok((output, Some(sink.declared.clone()), None));
+    }
     match definer.map(|d| (&d.statement.kind, d.index)) {
         Some((StatementKind::Table { .. }, i)) => {
             let stage = planned[i]
@@ -328,7 +379,7 @@ async fn insert_target(
                 return Err(PlannerError::Job {
                     location: stmt.location.clone(),
                     message: format!(
-                        "INSERT INTO '{name}': only Delta tables accept inserts, it is {}",
+                        "INSERT INTO '{name}': only Delta and Kafka tables accept inserts, it is {}",
                         create.file_type
                     ),
                 });

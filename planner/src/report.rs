@@ -70,6 +70,9 @@ pub struct RunSummary {
     pub run_id: String,
     pub stages: Vec<StageReport>,
     pub outputs: Vec<OutputReport>,
+    /// Kafka sources: what was read and the lag left behind.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceReport>,
     pub elapsed_ms: u128,
 }
 
@@ -99,6 +102,31 @@ impl RunSummary {
             }
             out.push('\n');
             out.push_str(&table(&rows));
+        }
+        if !self.sources.is_empty() {
+            let mut rows: Vec<[String; 4]> = vec![[
+                "source".into(),
+                "topic".into(),
+                "messages (malformed)".into(),
+                "lag".into(),
+            ]];
+            for s in &self.sources {
+                rows.push([
+                    if s.recovery {
+                        format!("{} (recovery)", s.table)
+                    } else {
+                        s.table.clone()
+                    },
+                    s.topic.clone(),
+                    format!("{} ({})", s.messages, s.malformed),
+                    s.lag.to_string(),
+                ]);
+            }
+            out.push('\n');
+            out.push_str(&table(&rows));
+            for s in self.sources.iter().filter(|s| s.messages == 0) {
+                out.push_str(&format!("no new messages in '{}': nothing committed for it\n", s.topic));
+            }
         }
         out.push_str(&format!(
             "\nrun {} of {} finished in {:.3}s\n",
@@ -138,4 +166,33 @@ fn table(rows: &[[String; 4]]) -> String {
         }
     }
     out
+}
+
+/// What a run read from one Kafka source.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub table: String,
+    pub topic: String,
+    /// Messages read, malformed ones included.
+    pub messages: u64,
+    pub malformed: u64,
+    /// The dead-letter table, when this run wrote to it.
+    pub dead_letter: Option<String>,
+    /// The previous run stopped between its commits; this one replayed its range.
+    pub recovery: bool,
+    /// Messages left in the topic after this run (sum over partitions).
+    pub lag: i64,
+    pub partitions: Vec<PartitionReport>,
+}
+
+/// One partition of a Kafka source after a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionReport {
+    pub partition: i32,
+    /// First offset this run read from.
+    pub from: i64,
+    /// Next offset the next run reads from.
+    pub next: i64,
+    /// The partition's high watermark after the run minus `next`.
+    pub lag: i64,
 }

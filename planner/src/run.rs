@@ -7,7 +7,7 @@
 //! commit phase turns each table's actions into one Delta commit. A stage that fails on the cluster (an executor
 //! lost beyond what Ballista recovers from) is retried; its orphaned files are never committed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use deltalake::kernel::Add;
+use deltalake::kernel::{Add, Transaction};
 use strata_connectors::delta::commit;
 use strata_connectors::delta::write_exec::{DeltaWriteNode, WriteTarget, collect_adds};
 use strata_connectors::delta::{self, WriteMode};
@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::{PlannerError, Result};
+use crate::kafka::{self, KafkaSink, progress::Progress};
 use crate::plan::PlannedJob;
 use crate::report::{EventSink, JobEvent, OutputReport, RunSummary, StageReport};
 use strata_connectors::stage::StageTable;
@@ -66,11 +67,15 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
     });
     tracing::info!(job = %planned.job.path, run_id, stages = dag.stages.len(), "run started");
 
-    let targets = if planned.engine.is_distributed() {
-        write_targets(&planned).await?
+    let (targets, staging) = if planned.engine.is_distributed() {
+        (
+            write_targets(&planned).await?,
+            staging_targets(&planned, &run_id).await?,
+        )
     } else {
-        HashMap::new()
+        (HashMap::new(), HashMap::new())
     };
+    let _staging_dir = StagingDir(planned.warehouse.join(STAGING_DIR).join(&run_id));
     let n = dag.stages.len();
     let mut waiting: Vec<usize> = dag.stages.iter().map(|s| s.deps.len()).collect();
     let mut launched = vec![false; n];
@@ -93,7 +98,11 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
             let materializes = !matches!(stage.statement.kind, StatementKind::View { .. });
             let feeds = planned.stages[i].table.clone();
             let plan = plan.filter(|_| materializes);
-            let target = planned.stages[i].output.as_ref().and_then(|o| targets.get(&o.table));
+            let target = planned.stages[i]
+                .output
+                .as_ref()
+                .and_then(|o| targets.get(&o.table))
+                .or_else(|| staging.get(&i));
             match (plan, target) {
                 (Some(plan), Some(target)) => {
                     let target = target.clone();
@@ -142,7 +151,23 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         return Err(DataFusionError::Internal("a stage never became ready".into()).into());
     }
 
-    let outputs = commit(&planned, &targets, &mut outcomes, &emit).await?;
+    let mut progress = Vec::with_capacity(planned.kafka.len());
+    for source in &planned.kafka {
+        let p = kafka::progress::progress(&planned.ctx, source)
+            .await
+            .map_err(|e| PlannerError::Stage {
+                stage: source.name.clone(),
+                location: dag.stages[source.stage].location().clone(),
+                source: Box::new(e),
+            })?;
+        tracing::info!(source = %source.name, messages = p.messages, malformed = p.malformed, "Kafka messages staged");
+        progress.push(p);
+    }
+    let (outputs, dead_letters) = commit(&planned, &targets, &mut outcomes, &progress, &emit).await?;
+    let mut sources = Vec::with_capacity(planned.kafka.len());
+    for (i, (source, p)) in planned.kafka.iter().zip(&progress).enumerate() {
+        sources.push(kafka::progress::finish(source, p, dead_letters.contains(&i)).await);
+    }
     let stages = dag
         .order
         .iter()
@@ -159,6 +184,7 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         run_id,
         stages,
         outputs,
+        sources,
         elapsed_ms: started.elapsed().as_millis(),
     };
     tracing::info!(job = %summary.job, run_id = %summary.run_id, elapsed_ms = summary.elapsed_ms as u64, "run succeeded");
@@ -206,6 +232,9 @@ async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarg
         let (Some(output), Some(plan)) = (&planned.stages[lead].output, &planned.stages[lead].plan) else {
             continue;
         };
+        if output.sink.is_some() {
+            continue;
+        }
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let target = commit::write_target(&output.url, &schema, &output.partition_by, output.mode)
             .await
@@ -214,6 +243,42 @@ async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarg
                 source: Box::new(source),
             })?;
         targets.insert(table, target);
+    }
+    Ok(targets)
+}
+
+/// Where cluster runs stage Kafka messages (uncommitted Parquet files), under the warehouse; removed after the run.
+const STAGING_DIR: &str = ".strata-staging";
+
+/// Removes a run's staging directory when the run ends, however it ends.
+struct StagingDir(std::path::PathBuf);
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        if self.0.exists()
+            && let Err(e) = std::fs::remove_dir_all(&self.0)
+        {
+            tracing::warn!(dir = %self.0.display(), error = %e, "could not remove the staging directory");
+        }
+    }
+}
+
+/// On a cluster, a Kafka source's stage writes the messages it read as files that every executor can read.
+async fn staging_targets(planned: &PlannedJob, run_id: &str) -> Result<HashMap<usize, WriteTarget>> {
+    let mut targets = HashMap::new();
+    for source in &planned.kafka {
+        let dir = planned.warehouse.join(STAGING_DIR).join(run_id).join(&source.name);
+        let dir = std::path::absolute(&dir).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let url = url::Url::from_directory_path(&dir)
+            .map_err(|_| DataFusionError::Internal(format!("cannot stage in {}", dir.display())))?;
+        let schema = datafusion::catalog::TableProvider::schema(source.staged.as_ref());
+        let target = commit::write_target(&url, &schema, &[], WriteMode::Overwrite)
+            .await
+            .map_err(|source| PlannerError::Commit {
+                table: url.to_string(),
+                source: Box::new(source),
+            })?;
+        targets.insert(source.stage, target);
     }
     Ok(targets)
 }
@@ -296,21 +361,101 @@ fn lead_stage(planned: &PlannedJob, members: &[usize]) -> usize {
         .unwrap_or(members[0])
 }
 
-/// Commit every output table: one Delta commit per table, tables in topological order.
+/// Crash tests: `STRATA_FAILPOINT=before-commit` aborts the process once every stage has run (on a cluster: with
+/// every data file written) and before anything is committed; `between-commits` aborts after the first table's
+/// commit. An abort is as abrupt as `kill -9`: no cleanup runs.
+fn failpoint(name: &str) {
+    if std::env::var("STRATA_FAILPOINT").is_ok_and(|v| v == name) {
+        tracing::error!(failpoint = name, "failpoint reached: aborting");
+        std::process::abort();
+    }
+}
+
 /// What a table's commit carries.
 enum Payload {
     Rows(Vec<RecordBatch>),
     Files(WriteTarget, Vec<Add>, u64),
+    /// Rows to produce to a Kafka topic.
+    Messages(Box<KafkaSink>, Vec<RecordBatch>),
 }
 
+/// Which output tables a run commits, and the Kafka offsets each commit carries.
+fn kafka_plan(planned: &PlannedJob, progress: &[Progress]) -> (HashSet<String>, HashMap<String, Vec<Transaction>>) {
+    let mut skip = HashSet::new();
+    let mut fed: HashMap<String, bool> = HashMap::new();
+    let mut transactions: HashMap<String, Vec<Transaction>> = HashMap::new();
+    for (source, p) in planned.kafka.iter().zip(progress) {
+        // No new message and no replay: nothing for this source to commit.
+        let has_input = p.messages > 0 || !p.next.is_empty();
+        for table in &source.feeds {
+            *fed.entry(table.clone()).or_insert(false) |= has_input;
+            if has_input {
+                transactions
+                    .entry(table.clone())
+                    .or_default()
+                    .extend(p.transactions(source));
+            }
+        }
+        skip.extend(source.ahead.iter().cloned());
+    }
+    skip.extend(
+        fed.into_iter()
+            .filter(|(_, has_input)| !has_input)
+            .map(|(table, _)| table),
+    );
+    (skip, transactions)
+}
+
+/// Commit every output table: one Delta commit per table. Dead letters go first, so a run that dies after them
+/// finds them stored (and skips them) instead of losing them behind already-committed offsets. Returns the reports
+/// and which sources wrote dead letters.
 async fn commit(
     planned: &PlannedJob,
     targets: &HashMap<String, WriteTarget>,
     outcomes: &mut [Option<StageOutcome>],
+    progress: &[Progress],
     emit: &impl Fn(JobEvent),
-) -> Result<Vec<OutputReport>> {
+) -> Result<(Vec<OutputReport>, HashSet<usize>)> {
     let groups = output_groups(planned);
+    let (skip, mut transactions) = kafka_plan(planned, progress);
     emit(JobEvent::Committing { tables: groups.len() });
+
+    failpoint("before-commit");
+    let mut reports = Vec::new();
+    let mut dead_letters = HashSet::new();
+    for (i, (source, p)) in planned.kafka.iter().zip(progress).enumerate() {
+        if p.dead_letters.is_empty() {
+            continue;
+        }
+        let dl = &source.dead_letter;
+        let outcome = delta::write_with_transactions(
+            &dl.url,
+            kafka::dead_letter_schema(),
+            p.dead_letters.clone(),
+            &[],
+            WriteMode::Append,
+            p.transactions(source),
+        )
+        .await
+        .map_err(|e| PlannerError::Commit {
+            table: dl.table.clone(),
+            source: Box::new(e),
+        })?;
+        emit(JobEvent::Committed {
+            table: dl.table.clone(),
+            version: outcome.version,
+            rows: outcome.rows,
+        });
+        tracing::info!(table = %dl.table, version = outcome.version, rows = outcome.rows, "dead letters committed");
+        dead_letters.insert(i);
+        reports.push(OutputReport {
+            table: dl.table.clone(),
+            location: dl.url.to_string(),
+            version: outcome.version,
+            rows_written: outcome.rows,
+            mode: "append",
+        });
+    }
 
     // Collect each table's rows (or files), then commit the tables concurrently (bounded by the cores): an
     // embedded write encodes Parquet, which is CPU work, and the tables are independent. Every table still gets
@@ -321,6 +466,10 @@ async fn commit(
         let Some(output) = planned.stages[lead].output.clone() else {
             continue;
         };
+        if skip.contains(&table) {
+            tracing::info!(table = %table, "not committed: no new Kafka input, or it already holds the replayed range");
+            continue;
+        }
         let mut schema = None;
         let mut batches = Vec::new();
         let mut adds = Vec::new();
@@ -333,27 +482,40 @@ async fn commit(
                 rows += o.rows.unwrap_or(0);
             }
         }
-        let payload = match targets.get(&table) {
-            Some(target) => Payload::Files(target.clone(), adds, rows),
-            None => Payload::Rows(batches),
+        let payload = match (&output.sink, targets.get(&table)) {
+            (Some(sink), _) => Payload::Messages(Box::new(sink.clone()), batches),
+            (None, Some(target)) => Payload::Files(target.clone(), adds, rows),
+            (None, None) => Payload::Rows(batches),
         };
+        let txns = transactions.remove(&table).unwrap_or_default();
         if let Some(schema) = schema {
-            writes.push((table, output, schema, payload));
+            writes.push((table, output, schema, payload, txns));
         }
     }
     let slots = Arc::new(Semaphore::new(
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     ));
     let mut tasks = JoinSet::new();
-    for (position, (table, output, schema, payload)) in writes.into_iter().enumerate() {
+    for (position, (table, output, schema, payload, txns)) in writes.into_iter().enumerate() {
         let slots = slots.clone();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
             let result = match payload {
                 Payload::Rows(batches) => {
-                    delta::write(&output.url, schema, batches, &output.partition_by, output.mode).await
+                    delta::write_with_transactions(
+                        &output.url,
+                        schema,
+                        batches,
+                        &output.partition_by,
+                        output.mode,
+                        txns,
+                    )
+                    .await
                 }
-                Payload::Files(target, adds, rows) => commit::commit_files(&target, adds, rows, output.mode).await,
+                Payload::Files(target, adds, rows) => {
+                    commit::commit_files(&target, adds, rows, output.mode, txns).await
+                }
+                Payload::Messages(sink, batches) => produce(&sink, &batches).await,
             };
             (position, table, output, result)
         });
@@ -372,20 +534,28 @@ async fn commit(
         });
         tracing::info!(table = %table, version = outcome.version, rows = outcome.rows, "committed");
         done.push((position, table, output, outcome));
+        failpoint("between-commits");
     }
     done.sort_by_key(|(position, ..)| *position);
-    let reports = done
-        .into_iter()
-        .map(|(_, table, output, outcome)| OutputReport {
-            table,
-            location: output.url.to_string(),
-            version: outcome.version,
-            rows_written: outcome.rows,
-            mode: match output.mode {
-                WriteMode::Overwrite => "overwrite",
-                WriteMode::Append => "append",
-            },
-        })
-        .collect();
-    Ok(reports)
+    reports.extend(done.into_iter().map(|(_, table, output, outcome)| OutputReport {
+        table,
+        location: output.url.to_string(),
+        version: outcome.version,
+        rows_written: outcome.rows,
+        mode: match (&output.sink, output.mode) {
+            (Some(_), _) => "produce",
+            (None, WriteMode::Overwrite) => "overwrite",
+            (None, WriteMode::Append) => "append",
+        },
+    }));
+    Ok((reports, dead_letters))
+}
+
+/// Produce an insert's rows to its topic; reported like a write (version 0: topics have none).
+async fn produce(sink: &KafkaSink, batches: &[RecordBatch]) -> strata_connectors::Result<delta::WriteOutcome> {
+    let produced = strata_connectors::kafka::sink::produce(&sink.address, &sink.options, batches).await?;
+    Ok(delta::WriteOutcome {
+        version: 0,
+        rows: produced.messages,
+    })
 }

@@ -20,10 +20,68 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use prost::Message;
 use strata_connectors::delta::files::{DataFile, DeltaFiles};
 use strata_connectors::delta::write_exec::{DeltaWriteExec, DeltaWriteNode, WriteTarget};
+use strata_connectors::kafka::scan::{KafkaScan, KafkaScanExec, KafkaTable, PartitionRange};
+use strata_connectors::kafka::{KafkaOptions, TopicAddress};
 use strata_connectors::stage::StageTable;
 use url::Url;
 
 const MAGIC: &[u8] = b"STRATA\x01";
+/// Kafka scans carry their own prefix: they share the provider and physical-plan slots with Delta payloads.
+const MAGIC_KAFKA: &[u8] = b"STRATA\x02";
+
+/// A bounded Kafka read on the wire: the declared schema, and the address, options and ranges as JSON.
+#[derive(Clone, PartialEq, prost::Message)]
+struct KafkaProto {
+    #[prost(message, optional, tag = "1")]
+    declared: Option<datafusion_proto::protobuf::Schema>,
+    #[prost(string, tag = "2")]
+    scan_json: String,
+    #[prost(uint64, repeated, tag = "3")]
+    projection: Vec<u64>,
+    #[prost(bool, tag = "4")]
+    projected: bool,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KafkaScanJson {
+    address: TopicAddress,
+    options: KafkaOptions,
+    ranges: Vec<PartitionRange>,
+}
+
+fn encode_kafka(scan: &KafkaScan, projection: Option<&Vec<usize>>, buf: &mut Vec<u8>) -> Result<()> {
+    buf.extend_from_slice(MAGIC_KAFKA);
+    let json = KafkaScanJson {
+        address: scan.address.clone(),
+        options: scan.options.clone(),
+        ranges: scan.ranges.clone(),
+    };
+    KafkaProto {
+        declared: Some(schema_to_proto(&scan.declared)?),
+        scan_json: serde_json::to_string(&json).map_err(external)?,
+        projection: projection
+            .map(|p| p.iter().map(|&i| i as u64).collect())
+            .unwrap_or_default(),
+        projected: projection.is_some(),
+    }
+    .encode(buf)
+    .map_err(external)
+}
+
+fn decode_kafka(buf: &[u8]) -> Result<(KafkaScan, Option<Vec<usize>>)> {
+    let proto = KafkaProto::decode(buf).map_err(external)?;
+    let json: KafkaScanJson = serde_json::from_str(&proto.scan_json).map_err(external)?;
+    let scan = KafkaScan {
+        address: json.address,
+        declared: schema_from_proto(proto.declared.as_ref())?,
+        options: json.options,
+        ranges: json.ranges,
+    };
+    let projection = proto
+        .projected
+        .then(|| proto.projection.iter().map(|&i| i as usize).collect());
+    Ok((scan, projection))
+}
 
 /// A write target on the wire.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -144,6 +202,9 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
         _schema: SchemaRef,
         _ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(payload) = buf.strip_prefix(MAGIC_KAFKA) {
+            return Ok(Arc::new(KafkaTable::new(decode_kafka(payload)?.0)));
+        }
         let payload = buf.strip_prefix(MAGIC).ok_or_else(|| {
             DataFusionError::NotImplemented(format!("table '{table_ref}' cannot be read on a cluster"))
         })?;
@@ -158,6 +219,9 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
     ) -> Result<()> {
         if let Some(files) = node.downcast_ref::<DeltaFiles>() {
             return encode_files(files, buf);
+        }
+        if let Some(kafka) = node.downcast_ref::<KafkaTable>() {
+            return encode_kafka(&kafka.scan, None, buf);
         }
         if let Some(stage) = node.downcast_ref::<StageTable>() {
             let files = stage.files()?.ok_or_else(|| {
@@ -193,6 +257,10 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
         ctx: &TaskContext,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(payload) = buf.strip_prefix(MAGIC_KAFKA) {
+            let (scan, projection) = decode_kafka(payload)?;
+            return Ok(Arc::new(KafkaScanExec::new(scan, projection)?));
+        }
         match buf.strip_prefix(MAGIC) {
             Some(payload) => {
                 let [input] = inputs else {
@@ -210,6 +278,9 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
         buf: &mut Vec<u8>,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if let Some(kafka) = node.downcast_ref::<KafkaScanExec>() {
+            return encode_kafka(&kafka.scan, kafka.projection.as_ref(), buf);
+        }
         match node.downcast_ref::<DeltaWriteExec>() {
             Some(write) => encode_target(write.target(), buf),
             None => self.inner.try_encode(node, buf, converter),
@@ -233,6 +304,51 @@ mod tests {
         assert_eq!(back.schema, files.schema);
         assert_eq!(back.files, files.files);
         assert_eq!(back.partition_columns, files.partition_columns);
+    }
+
+    #[test]
+    fn kafka_scans_round_trip() {
+        let options = KafkaOptions::parse(&[
+            ("format".to_string(), "csv".to_string()),
+            ("kafka.client.id".to_string(), "t".to_string()),
+        ])
+        .unwrap();
+        let scan = KafkaScan {
+            address: TopicAddress::parse("kafka://127.0.0.1:9092/raw-stock-data").unwrap(),
+            declared: sample_files().schema,
+            options,
+            ranges: vec![PartitionRange {
+                partition: 3,
+                start: 17,
+                stop: Some(40),
+                planned_high: 35,
+            }],
+        };
+        let exec: Arc<dyn ExecutionPlan> = Arc::new(KafkaScanExec::new(scan.clone(), Some(vec![0, 4])).unwrap());
+        let mut buf = Vec::new();
+        StrataPhysicalCodec::default()
+            .try_encode(
+                exec.clone(),
+                &mut buf,
+                &datafusion_proto::physical_plan::DefaultPhysicalProtoConverter {},
+            )
+            .unwrap();
+        let ctx = datafusion::prelude::SessionContext::new();
+        let back = StrataPhysicalCodec::default()
+            .try_decode(
+                &buf,
+                &[],
+                &ctx.task_ctx(),
+                &datafusion_proto::physical_plan::DefaultPhysicalProtoConverter {},
+            )
+            .unwrap();
+        let back = back.downcast_ref::<KafkaScanExec>().unwrap();
+        assert_eq!(back.scan.address, scan.address);
+        assert_eq!(back.scan.options, scan.options);
+        assert_eq!(back.scan.ranges, scan.ranges);
+        assert_eq!(back.scan.declared, scan.declared);
+        assert_eq!(back.projection, Some(vec![0, 4]));
+        assert_eq!(back.schema(), exec.schema());
     }
 
     fn sample_files() -> DeltaFiles {

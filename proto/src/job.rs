@@ -20,6 +20,9 @@ pub struct SubmitRequest {
     /// Warehouse root as seen by the cluster; empty means the scheduler's default.
     #[prost(string, tag = "4")]
     pub warehouse: String,
+    /// Kafka bootstrap servers for `kafka:///topic` locations; empty means the scheduler's default.
+    #[prost(string, tag = "5")]
+    pub kafka_brokers: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -132,7 +132,13 @@ impl job_service_server::JobService for JobService {
         } else {
             request.warehouse.clone()
         };
-        let options = StrataOptions::default().with_warehouse(warehouse);
+        let options = StrataOptions::default().with_warehouse(warehouse).with_kafka_brokers(
+            if request.kafka_brokers.is_empty() {
+                std::env::var("STRATA_KAFKA_BROKERS").unwrap_or_default()
+            } else {
+                request.kafka_brokers.clone()
+            },
+        );
         let engine = Engine::Cluster {
             scheduler: self.address.clone(),
         };

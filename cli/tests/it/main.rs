@@ -3,6 +3,7 @@
 
 mod cluster;
 mod errors;
+mod kafka;
 mod pipeline;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,11 @@ pub fn strata(args: &[&str]) -> Output {
         .args(args)
         .current_dir(repo_root())
         .env_remove("STRATA_WAREHOUSE")
+        // Jobs that name no broker (`kafka:///topic`) use the test broker.
+        .env(
+            "STRATA_KAFKA_BROKERS",
+            std::env::var("STRATA_KAFKA").unwrap_or_default(),
+        )
         .output()
         .expect("strata runs")
 }

@@ -8,7 +8,7 @@ use deltalake::delta_datafusion::DataFusionMixins;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::schema::cast::normalize_for_delta;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
-use deltalake::kernel::{Action, Add, StructType};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use url::Url;
@@ -65,8 +65,16 @@ pub async fn write_target(
 }
 
 /// Commit the files of one table in a single Delta commit. `Overwrite` replaces every current file (and the schema),
-/// `Append` adds to them; a table that does not exist yet is created by this commit.
-pub async fn commit_files(target: &WriteTarget, adds: Vec<Add>, rows: u64, mode: WriteMode) -> Result<WriteOutcome> {
+/// `Append` adds to them; a table that does not exist yet is created by this commit. `transactions` (a Kafka
+/// source's next offsets) are part of the same commit.
+pub async fn commit_files(
+    target: &WriteTarget,
+    adds: Vec<Add>,
+    rows: u64,
+    mode: WriteMode,
+    transactions: Vec<Transaction>,
+) -> Result<WriteOutcome> {
+    let properties = CommitProperties::default().with_application_transactions(transactions);
     let url = &target.table_url;
     let table = load(url).await?;
     let actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
@@ -79,7 +87,7 @@ pub async fn commit_files(target: &WriteTarget, adds: Vec<Add>, rows: u64, mode:
             .with_columns(kernel.fields().cloned())
             .with_partition_columns(target.partition_columns.clone())
             .with_actions(actions)
-            .with_commit_properties(CommitProperties::default())
+            .with_commit_properties(properties)
             .await
             .map_err(delta_err(url))?;
         created.version()
@@ -90,7 +98,7 @@ pub async fn commit_files(target: &WriteTarget, adds: Vec<Add>, rows: u64, mode:
             partition_by: (!target.partition_columns.is_empty()).then(|| target.partition_columns.clone()),
             predicate: None,
         };
-        let done = CommitBuilder::from(CommitProperties::default())
+        let done = CommitBuilder::from(properties)
             .with_actions(actions)
             .build(Some(snapshot as &dyn TableReference), table.log_store(), operation)
             .await

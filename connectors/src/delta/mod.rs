@@ -12,6 +12,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::execution::SessionState;
 use deltalake::delta_datafusion::DeltaTableFactory;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -109,6 +111,18 @@ pub async fn write(
     partition_by: &[String],
     mode: WriteMode,
 ) -> Result<WriteOutcome> {
+    write_with_transactions(url, schema, batches, partition_by, mode, Vec::new()).await
+}
+
+/// [`write`], with application transactions (a Kafka source's next offsets) in the same commit.
+pub async fn write_with_transactions(
+    url: &Url,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    partition_by: &[String],
+    mode: WriteMode,
+    transactions: Vec<Transaction>,
+) -> Result<WriteOutcome> {
     let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
     let mut input = Vec::with_capacity(batches.len().max(1));
     for b in batches {
@@ -134,7 +148,9 @@ pub async fn write(
         DeltaTable::try_from_url(table_url).await.map_err(delta_err(url))?
     };
     let exists = table.version().is_some();
-    let mut builder = table.write(input);
+    let mut builder = table
+        .write(input)
+        .with_commit_properties(CommitProperties::default().with_application_transactions(transactions));
     builder = match mode {
         WriteMode::Overwrite => builder
             .with_save_mode(SaveMode::Overwrite)

@@ -1,0 +1,34 @@
+"""Read a Delta table with the `deltalake` package (an independent reader) and print facts about it as JSON.
+
+    check_table.py TABLE_DIR [COLUMN ...]
+
+Prints {"version", "rows", "columns": {COLUMN: {"distinct", "values"}}, "txns": {app_id: version}}.
+"""
+import json
+import os
+import sys
+
+import deltalake
+
+path = sys.argv[1]
+if not os.path.isdir(os.path.join(path, "_delta_log")):
+    print(json.dumps({"version": None, "rows": 0, "columns": {}, "txns": {}}))
+    sys.exit(0)
+table = deltalake.DeltaTable(path)
+data = table.to_pyarrow_table()
+columns = {}
+for name in sys.argv[2:]:
+    values = data.column(name).to_pylist()
+    values = [v.hex() if isinstance(v, bytes) else v for v in values]
+    columns[name] = {"distinct": len(set(values)), "values": values}
+# Transaction actions (Kafka offsets) as the log records them: the latest version per app id.
+txns = {}
+log = os.path.join(path, "_delta_log")
+for name in sorted(os.listdir(log)):
+    if name.endswith(".json"):
+        with open(os.path.join(log, name)) as f:
+            for line in f:
+                action = json.loads(line)
+                if "txn" in action:
+                    txns[action["txn"]["appId"]] = action["txn"]["version"]
+print(json.dumps({"version": table.version(), "rows": data.num_rows, "columns": columns, "txns": txns}))
