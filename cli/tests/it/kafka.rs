@@ -121,7 +121,7 @@ pub fn table(warehouse: &Path, name: &str, columns: &[&str]) -> serde_json::Valu
         .args(columns)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}: {}", dir.display(), stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -273,7 +273,7 @@ fn later_messages_lag_dead_letters_and_empty_runs() {
             13 => {
                 let malformed = match id / 100 % 4 {
                     0 => "{not json".to_string(),
-                    1 => value.replace(r#""price":"#, r#""price":"high","was":"#),
+                    1 => format!(r#"{{"id":{id},"symbol":"X","price":"high","ts":"2024-03-01T00:00:00Z"}}"#),
                     2 => value.replace(r#""symbol":"#, r#""venue":"XNYS","symbol":"#),
                     _ => format!(r#"{{"id":{id},"price":1.0}}"#),
                 };
