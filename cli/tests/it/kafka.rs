@@ -174,24 +174,28 @@ fn a_hundred_thousand_messages_land_exactly_once_through_kill_9_at_random_points
     let total = 100_000u64;
     let waves = 4;
     let per_wave = total / waves;
+    let mut killed = 0;
     for wave in 0..waves {
         let messages: Vec<_> = (wave * per_wave..(wave + 1) * per_wave).map(tick).collect();
         produce(&topic, &messages, false);
         match wave {
-            // Killed at a random moment: while reading, writing or committing.
+            // Killed at random moments: while reading, writing or committing.
             0 | 3 => {
-                let delay = 200 + jitter(2500);
-                let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-                    .args(["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()])
-                    .current_dir(repo_root())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap();
-                std::thread::sleep(Duration::from_millis(delay));
-                let killed = child.kill().is_ok();
-                let status = child.wait().unwrap();
-                eprintln!("wave {wave}: kill -9 after {delay} ms (killed: {killed}, status {status})");
+                for attempt in 0..3 {
+                    let delay = 100 + jitter(1200);
+                    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+                        .args(["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()])
+                        .current_dir(repo_root())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap();
+                    std::thread::sleep(Duration::from_millis(delay));
+                    let _ = child.kill(); // SIGKILL
+                    let status = child.wait().unwrap();
+                    killed += usize::from(status.code().is_none());
+                    eprintln!("wave {wave}.{attempt}: kill -9 after {delay} ms: {status}");
+                }
             }
             // On a cluster: every data file written, nothing committed yet.
             1 => {
@@ -223,6 +227,7 @@ fn a_hundred_thousand_messages_land_exactly_once_through_kill_9_at_random_points
             }
         }
     }
+    assert!(killed > 0, "no run was killed while running: the kills came too late");
     // Restart and re-run until a run finds nothing new.
     let mut reruns = 0;
     loop {
