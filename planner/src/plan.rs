@@ -223,7 +223,7 @@ pub async fn plan_job_with(
         stages[i] = Some(planned);
     }
     for source in &mut sources {
-        kafka::resolve(source, &dag, &mut stages).await?;
+        kafka::resolve(source, &dag, &mut stages, engine.is_distributed()).await?;
     }
     let stages = stages
         .into_iter()

@@ -47,6 +47,8 @@ struct KafkaScanJson {
     address: TopicAddress,
     options: KafkaOptions,
     ranges: Vec<PartitionRange>,
+    #[serde(default)]
+    single_task: bool,
 }
 
 fn encode_kafka(scan: &KafkaScan, projection: Option<&Vec<usize>>, buf: &mut Vec<u8>) -> Result<()> {
@@ -55,6 +57,7 @@ fn encode_kafka(scan: &KafkaScan, projection: Option<&Vec<usize>>, buf: &mut Vec
         address: scan.address.clone(),
         options: scan.options.clone(),
         ranges: scan.ranges.clone(),
+        single_task: scan.single_task,
     };
     KafkaProto {
         declared: Some(schema_to_proto(&scan.declared)?),
@@ -76,6 +79,7 @@ fn decode_kafka(buf: &[u8]) -> Result<(KafkaScan, Option<Vec<usize>>)> {
         declared: schema_from_proto(proto.declared.as_ref())?,
         options: json.options,
         ranges: json.ranges,
+        single_task: json.single_task,
     };
     let projection = proto
         .projected
@@ -323,6 +327,7 @@ mod tests {
                 stop: Some(40),
                 planned_high: 35,
             }],
+            single_task: true,
         };
         let exec: Arc<dyn ExecutionPlan> = Arc::new(KafkaScanExec::new(scan.clone(), Some(vec![0, 4])).unwrap());
         let mut buf = Vec::new();
@@ -346,6 +351,7 @@ mod tests {
         assert_eq!(back.scan.address, scan.address);
         assert_eq!(back.scan.options, scan.options);
         assert_eq!(back.scan.ranges, scan.ranges);
+        assert!(back.scan.single_task);
         assert_eq!(back.scan.declared, scan.declared);
         assert_eq!(back.projection, Some(vec![0, 4]));
         assert_eq!(back.schema(), exec.schema());

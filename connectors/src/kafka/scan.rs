@@ -52,6 +52,10 @@ pub struct KafkaScan {
     pub declared: SchemaRef,
     pub options: KafkaOptions,
     pub ranges: Vec<PartitionRange>,
+    /// Expose one plan partition that reads every Kafka partition concurrently. Ballista 55 gives a task several
+    /// partitions of a stage and narrows only the leaves it knows (file and memory scans); a leaf it does not
+    /// know is read whole by every task, so on a cluster the scan must be a single task.
+    pub single_task: bool,
 }
 
 impl KafkaScan {
@@ -110,7 +114,7 @@ impl KafkaScanExec {
         let schema = project_schema(&staged, projection.as_ref())?;
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(scan.ranges.len().max(1)),
+            Partitioning::UnknownPartitioning(if scan.single_task { 1 } else { scan.ranges.len().max(1) }),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
@@ -175,29 +179,34 @@ impl ExecutionPlan for KafkaScanExec {
 
     fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let mut builder = RecordBatchReceiverStream::builder(self.schema.clone(), 2);
-        let Some(range) = self.scan.ranges.get(partition).cloned() else {
+        let ranges: Vec<PartitionRange> = if self.scan.single_task {
+            self.scan.ranges.clone()
+        } else {
             // A topic with no partitions still has one (empty) plan partition.
-            return Ok(builder.build());
+            self.scan.ranges.get(partition).cloned().into_iter().collect()
         };
-        let tx = builder.tx();
-        let scan = self.scan.clone();
-        let projection = self.projection.clone();
-        builder.spawn_blocking(move || {
-            let decoder = scan.decoder();
-            read_range(&scan, &range, |messages| {
-                for batch in decoder.decode(messages)? {
-                    let batch = match &projection {
-                        Some(p) => batch.project(p)?,
-                        None => batch,
-                    };
-                    if tx.blocking_send(Ok(batch)).is_err() {
-                        // The consumer of the stream went away (the query was cancelled).
-                        return Ok(false);
+        for range in ranges {
+            tracing::debug!(topic = %self.scan.address.topic, partition = range.partition, start = range.start, "reading a Kafka partition");
+            let tx = builder.tx();
+            let scan = self.scan.clone();
+            let projection = self.projection.clone();
+            builder.spawn_blocking(move || {
+                let decoder = scan.decoder();
+                read_range(&scan, &range, |messages| {
+                    for batch in decoder.decode(messages)? {
+                        let batch = match &projection {
+                            Some(p) => batch.project(p)?,
+                            None => batch,
+                        };
+                        if tx.blocking_send(Ok(batch)).is_err() {
+                            // The consumer of the stream went away (the query was cancelled).
+                            return Ok(false);
+                        }
                     }
-                }
-                Ok(true)
-            })
-        });
+                    Ok(true)
+                })
+            });
+        }
         Ok(builder.build())
     }
 }

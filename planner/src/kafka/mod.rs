@@ -261,7 +261,12 @@ fn downstream(dag: &StageDag, index: usize) -> BTreeSet<usize> {
 
 /// Once every stage is planned: decide each source's ranges from the offsets its output tables stored, and give
 /// its stage the scan.
-pub async fn resolve(source: &mut KafkaSource, dag: &StageDag, stages: &mut [Option<PlannedStage>]) -> Result<()> {
+pub async fn resolve(
+    source: &mut KafkaSource,
+    dag: &StageDag,
+    stages: &mut [Option<PlannedStage>],
+    distributed: bool,
+) -> Result<()> {
     let stmt = dag.stages[source.stage].statement.clone();
     let mut feeds: Vec<Output> = Vec::new();
     for i in downstream(dag, source.stage) {
@@ -367,6 +372,7 @@ pub async fn resolve(source: &mut KafkaSource, dag: &StageDag, stages: &mut [Opt
         declared: source.declared.clone(),
         options: source.options.clone(),
         ranges: source.ranges.clone(),
+        single_task: distributed,
     });
     let plan = LogicalPlanBuilder::scan(source.name.as_str(), provider_as_source(Arc::new(table)), None)?.build()?;
     if let Some(stage) = stages[source.stage].as_mut() {

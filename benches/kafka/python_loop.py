@@ -1,0 +1,57 @@
+"""The peer: a plain Python consumer loop, confluent-kafka + deltalake, reading a topic into a Delta table.
+
+    python_loop.py BROKER TOPIC TABLE_DIR
+
+Assigns every partition from the beginning, decodes each message with json.loads, and appends every 100,000
+messages to the Delta table with write_deltalake (one commit per chunk, as such loops usually do). Stops when
+every partition has reached its end. Prints {"messages", "rows", "seconds"} as JSON.
+"""
+import json
+import sys
+import time
+from datetime import datetime
+
+import pyarrow as pa
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from deltalake import write_deltalake
+
+broker, topic, table = sys.argv[1:4]
+start = time.perf_counter()
+consumer = Consumer({
+    "bootstrap.servers": broker,
+    "broker.address.family": "v4",
+    "group.id": "python-loop",
+    "enable.auto.commit": False,
+    "enable.partition.eof": True,
+})
+partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+schema = pa.schema([("id", pa.int64()), ("symbol", pa.string()), ("price", pa.float64()), ("ts", pa.timestamp("us"))])
+rows, messages, done = [], 0, set()
+
+
+def flush():
+    global rows
+    if rows:
+        batch = pa.Table.from_pylist(rows, schema=schema)
+        write_deltalake(table, batch, mode="append")
+        rows = []
+
+
+while len(done) < len(partitions):
+    for m in consumer.consume(num_messages=10000, timeout=1.0):
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                done.add(m.partition())
+                continue
+            raise SystemExit(str(m.error()))
+        messages += 1
+        v = json.loads(m.value())
+        v["ts"] = datetime.fromisoformat(v["ts"].rstrip("Z"))
+        rows.append(v)
+        if len(rows) >= 100_000:
+            flush()
+flush()
+consumer.close()
+elapsed = time.perf_counter() - start
+print(json.dumps({"messages": messages, "seconds": elapsed}))
