@@ -43,12 +43,7 @@ impl MessageDecoder {
     pub fn new(declared: &Schema, options: &KafkaOptions) -> Self {
         let staged = staged_schema(declared);
         let declared_required = declared.fields().iter().map(|f| !f.is_nullable()).collect();
-        let declared = Arc::new(Schema::new(
-            staged.fields()[..declared.fields().len()]
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>(),
-        ));
+        let declared = Arc::new(Schema::new(staged.fields()[..declared.fields().len()].to_vec()));
         Self {
             required: declared_required,
             declared,

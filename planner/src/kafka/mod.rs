@@ -16,8 +16,8 @@ use datafusion::sql::sqlparser::ast::Value;
 use strata_connectors::kafka::offsets::{self, Resume};
 use strata_connectors::kafka::scan::{KafkaScan, KafkaTable, PartitionRange};
 use strata_connectors::kafka::{self, KafkaOptions, StartingPoint, TopicAddress, TopicClient};
-use strata_connectors::location;
 use strata_connectors::stage::StageTable;
+use strata_connectors::{ConnectorError, location};
 use strata_sql::{JobStatement, StatementKind};
 use url::Url;
 
@@ -26,6 +26,9 @@ pub mod progress;
 use crate::dag::StageDag;
 use crate::error::{PlannerError, Result};
 use crate::plan::{Output, PlannedStage, df_err};
+
+/// (low, high) watermarks per partition.
+type Watermarks = BTreeMap<i32, (i64, i64)>;
 
 /// A Kafka table the job reads.
 #[derive(Debug, Clone)]
@@ -156,7 +159,7 @@ pub async fn declare(
     let client = {
         let address = address.clone();
         let settings = options.client.clone();
-        tokio::task::spawn_blocking(move || -> strata_connectors::Result<(TopicClient, Vec<i32>)> {
+        tokio::task::spawn_blocking(move || -> Result<(TopicClient, Vec<i32>), Box<ConnectorError>> {
             let client = TopicClient::connect(&address, &settings)?;
             let partitions = client.partitions()?;
             Ok((client, partitions))
@@ -305,7 +308,7 @@ pub async fn resolve(
             .map(|(p, _)| *p)
             .collect();
         tokio::task::spawn_blocking(
-            move || -> strata_connectors::Result<(BTreeMap<i32, (i64, i64)>, BTreeMap<i32, i64>)> {
+            move || -> Result<(Watermarks, BTreeMap<i32, i64>), Box<ConnectorError>> {
                 let client = TopicClient::connect(&address, &settings)?;
                 let mut marks = BTreeMap::new();
                 for &p in &partitions {
