@@ -162,7 +162,9 @@ mod tests {
 
     #[test]
     fn options_travel_as_prefixed_key_values() {
-        let options = StrataOptions::default().with_warehouse("/data/wh");
+        let options = StrataOptions::default()
+            .with_warehouse("/data/wh")
+            .with_kafka_brokers("127.0.0.1:9092");
         let pairs: Vec<(String, String)> = session_config(options)
             .options()
             .entries()
@@ -170,7 +172,13 @@ mod tests {
             .filter(|e| e.key.starts_with("strata."))
             .map(|e| (e.key, e.value.unwrap_or_default()))
             .collect();
-        assert_eq!(pairs, vec![("strata.warehouse".to_string(), "/data/wh".to_string())]);
+        assert_eq!(
+            pairs,
+            vec![
+                ("strata.warehouse".to_string(), "/data/wh".to_string()),
+                ("strata.kafka_brokers".to_string(), "127.0.0.1:9092".to_string()),
+            ]
+        );
         // What a receiving process does with them.
         let mut config = session_config(StrataOptions::default());
         for (k, v) in &pairs {
