@@ -19,7 +19,10 @@ use strata_connectors::delta::{self, WriteMode};
 use strata_planner::{Engine, JobEvent, Params, RunSummary, StrataOptions};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn pipeline_sql() -> String {

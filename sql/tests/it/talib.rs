@@ -320,7 +320,10 @@ async fn every_indicator_matches_the_reference_implementation() {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("in.json"), dir.path().join("out.json"));
     std::fs::write(&input, json!({ "cases": cases }).to_string()).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dev/talib_reference.py");
+    let script = std::path::Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../dev/talib_reference.py");
     let status = std::process::Command::new(python())
         .arg(script)
         .arg(&input)
