@@ -553,7 +553,8 @@ async fn commit(
 
 /// Produce an insert's rows to its topic; reported like a write (version 0: topics have none).
 async fn produce(sink: &KafkaSink, batches: &[RecordBatch]) -> strata_connectors::Result<delta::WriteOutcome> {
-    let produced = strata_connectors::kafka::sink::produce(&sink.address, &sink.options, batches).await?;
+    let produced =
+        strata_connectors::kafka::sink::produce(&sink.address, &sink.options, &sink.declared, batches).await?;
     Ok(delta::WriteOutcome {
         version: 0,
         rows: produced.messages,

@@ -390,6 +390,57 @@ fn inserts_produce_keyed_messages_and_bad_kafka_tables_fail_at_planning() {
     assert_eq!(got[0].1.as_deref(), Some("AAPL"));
     assert_eq!(got[0].0, got[1].0);
 
+    // Avro (Confluent framing) out through a sink, back in through a source: the same rows, typed.
+    let avro_topic = unique("avro");
+    create_topic(&avro_topic, 2);
+    let out_job = root.path().join("avro_out.sql");
+    std::fs::write(
+        &out_job,
+        format!(
+            "CREATE EXTERNAL TABLE t (symbol VARCHAR NOT NULL, price DOUBLE, ts TIMESTAMP) STORED AS KAFKA
+             LOCATION 'kafka:///{avro_topic}'
+             OPTIONS ('format' 'avro', 'avro.framing' 'confluent', 'avro.schema_id' '42', 'key' 'symbol');
+             INSERT INTO t SELECT column1, column2, CAST(column3 AS TIMESTAMP)
+             FROM (VALUES ('AAPL', 1.5, '2024-05-01T10:00:00'), ('MSFT', NULL, '2024-05-02T11:30:00.5'));\n"
+        ),
+    )
+    .unwrap();
+    let out = run(out_job.to_str().unwrap(), &wh, &["--kafka-brokers", &broker()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let raw = consume_all(&avro_topic, 2);
+    assert_eq!(raw.len(), 2);
+    let in_job = root.path().join("avro_in.sql");
+    std::fs::write(
+        &in_job,
+        format!(
+            "CREATE EXTERNAL TABLE t (symbol VARCHAR NOT NULL, price DOUBLE, ts TIMESTAMP) STORED AS KAFKA
+             LOCATION 'kafka:///{avro_topic}' OPTIONS ('format' 'avro', 'avro.framing' 'confluent');
+             INSERT INTO bronze.avro_rows SELECT symbol, price, CAST(ts AS VARCHAR) AS ts FROM t;\n"
+        ),
+    )
+    .unwrap();
+    let out = run(in_job.to_str().unwrap(), &wh, &["--kafka-brokers", &broker()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = table(&wh, "bronze.avro_rows", &["symbol", "price", "ts"]);
+    let mut got: Vec<String> = (0..2)
+        .map(|i| {
+            format!(
+                "{} {} {}",
+                rows["columns"]["symbol"]["values"][i],
+                rows["columns"]["price"]["values"][i],
+                rows["columns"]["ts"]["values"][i]
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            r#""AAPL" 1.5 "2024-05-01T10:00:00""#,
+            r#""MSFT" null "2024-05-02T11:30:00.500""#
+        ]
+    );
+
     // A missing topic, an unknown option and a location without brokers fail before anything runs.
     let cases = [
         (

@@ -37,12 +37,18 @@ pub struct MessageDecoder {
     format: Format,
     ignore_unknown_fields: bool,
     delimiter: u8,
+    avro: Option<apache_avro::Schema>,
+    avro_confluent: bool,
 }
 
 impl MessageDecoder {
     pub fn new(declared: &Schema, options: &KafkaOptions) -> Self {
         let staged = staged_schema(declared);
         let declared_required = declared.fields().iter().map(|f| !f.is_nullable()).collect();
+        // Checked when the job is planned; a schema without an Avro mapping never gets here.
+        let avro = (options.format == Format::Avro)
+            .then(|| super::avro::schema(declared).ok())
+            .flatten();
         let declared = Arc::new(Schema::new(staged.fields()[..declared.fields().len()].to_vec()));
         Self {
             required: declared_required,
@@ -51,6 +57,8 @@ impl MessageDecoder {
             format: options.format,
             ignore_unknown_fields: options.ignore_unknown_fields,
             delimiter: options.csv_delimiter,
+            avro,
+            avro_confluent: options.avro_confluent,
         }
     }
 
@@ -64,7 +72,21 @@ impl MessageDecoder {
             return Ok(Vec::new());
         }
         let (good, good_rows, mut bad) = match self.format {
-            Format::Json => self.decode_json(messages)?,
+            Format::Json => self.decode_json(messages, |bytes| {
+                serde_json::from_slice::<Value>(bytes).map_err(|e| format!("not JSON: {e}"))
+            })?,
+            Format::Avro => match &self.avro {
+                Some(schema) => self.decode_json(messages, |bytes| {
+                    super::avro::decode(schema, bytes, self.avro_confluent)
+                })?,
+                None => (
+                    Vec::new(),
+                    RecordBatch::new_empty(self.declared.clone()),
+                    (0..messages.len())
+                        .map(|i| (i, "the declared schema has no Avro mapping".to_string()))
+                        .collect(),
+                ),
+            },
             Format::Csv => self.decode_csv(messages)?,
         };
         let mut out = Vec::with_capacity(2);
@@ -115,7 +137,11 @@ impl MessageDecoder {
     }
 
     #[allow(clippy::type_complexity)]
-    fn decode_json(&self, messages: &[RawMessage]) -> Result<(Vec<usize>, RecordBatch, Vec<(usize, String)>)> {
+    fn decode_json(
+        &self,
+        messages: &[RawMessage],
+        parse: impl Fn(&[u8]) -> Result<Value, String>,
+    ) -> Result<(Vec<usize>, RecordBatch, Vec<(usize, String)>)> {
         let mut good = Vec::with_capacity(messages.len());
         let mut values = Vec::with_capacity(messages.len());
         let mut bad = Vec::new();
@@ -124,8 +150,8 @@ impl MessageDecoder {
                 bad.push((i, "the message has no value".to_string()));
                 continue;
             };
-            match serde_json::from_slice::<Value>(bytes) {
-                Err(e) => bad.push((i, format!("not JSON: {e}"))),
+            match parse(bytes) {
+                Err(e) => bad.push((i, e)),
                 Ok(v) => match self.check_json(&v) {
                     Ok(()) => {
                         good.push(i);

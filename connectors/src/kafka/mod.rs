@@ -7,6 +7,7 @@
 //! Delta transaction actions in the same commit as the rows ([`offsets`]), so a crashed run re-reads exactly the
 //! range it did not commit. A sink ([`sink`]) produces rows as messages with an idempotent producer.
 
+pub mod avro;
 pub mod decode;
 pub mod offsets;
 pub mod scan;
@@ -40,6 +41,7 @@ pub const ERROR_COLUMN: &str = "__kafka_error";
 pub enum Format {
     Json,
     Csv,
+    Avro,
 }
 
 impl Format {
@@ -47,9 +49,10 @@ impl Format {
         match s.to_ascii_lowercase().as_str() {
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
+            "avro" => Ok(Format::Avro),
             other => Err(ConnectorError::Kafka {
                 context: "format".into(),
-                message: format!("unsupported format '{other}': use 'json' or 'csv'"),
+                message: format!("unsupported format '{other}': use 'json', 'csv' or 'avro'"),
             }),
         }
     }
@@ -58,6 +61,7 @@ impl Format {
         match self {
             Format::Json => "json",
             Format::Csv => "csv",
+            Format::Avro => "avro",
         }
     }
 }
@@ -139,6 +143,10 @@ pub struct KafkaOptions {
     /// JSON fields not in the declared schema make a message malformed unless this is set.
     pub ignore_unknown_fields: bool,
     pub csv_delimiter: u8,
+    /// Avro values carry the Confluent wire header (magic byte, schema id).
+    pub avro_confluent: bool,
+    /// Sinks with the Confluent header: the schema id to write.
+    pub avro_schema_id: Option<u32>,
     /// Sinks: the column whose value keys each message.
     pub key_column: Option<String>,
     /// Passed to librdkafka as they are (`kafka.security.protocol` → `security.protocol`).
@@ -156,6 +164,8 @@ impl KafkaOptions {
             dead_letter: None,
             ignore_unknown_fields: false,
             csv_delimiter: b',',
+            avro_confluent: false,
+            avro_schema_id: None,
             key_column: None,
             client: BTreeMap::new(),
         };
@@ -192,6 +202,20 @@ impl KafkaOptions {
                     };
                     out.csv_delimiter = *b;
                 }
+                "avro.framing" => {
+                    out.avro_confluent = match value.to_ascii_lowercase().as_str() {
+                        "confluent" => true,
+                        "none" => false,
+                        _ => return Err(bad(&key, format!("'{value}': use 'none' or 'confluent'"))),
+                    }
+                }
+                "avro.schema_id" => {
+                    out.avro_schema_id = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad(&key, format!("'{value}' is not a schema id")))?,
+                    );
+                }
                 "key" => out.key_column = Some(value.to_ascii_lowercase()),
                 other => match other.strip_prefix("kafka.") {
                     Some(setting) => {
@@ -201,7 +225,8 @@ impl KafkaOptions {
                         return Err(bad(
                             other,
                             "unknown option; Kafka tables take format, starting_offsets, consumer, \
-                             max_messages_per_partition, dead_letter, unknown_fields, csv.delimiter, key and kafka.*"
+                             max_messages_per_partition, dead_letter, unknown_fields, csv.delimiter, avro.framing, \
+                             avro.schema_id, key and kafka.*"
                                 .into(),
                         ));
                     }

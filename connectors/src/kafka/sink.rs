@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use datafusion::arrow::array::{Array, StringArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::future::join_all;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -30,11 +30,26 @@ fn sink_err(address: &TopicAddress, message: impl std::fmt::Display) -> Connecto
     }
 }
 
-/// Encode each row of `batch` as one message value.
+/// Encode each row of `batch` as one message value of the table whose columns are `declared`.
+pub fn encode_rows(batch: &RecordBatch, options: &KafkaOptions, declared: &Schema) -> Result<Vec<Vec<u8>>> {
+    match options.format {
+        Format::Avro => {
+            let schema = super::avro::schema(declared)?;
+            let id = options.avro_confluent.then_some(options.avro_schema_id.unwrap_or(0));
+            encode(batch, Format::Json, b',')?
+                .iter()
+                .map(|row| super::avro::encode(&schema, declared, row, id))
+                .collect()
+        }
+        format => encode(batch, format, options.csv_delimiter),
+    }
+}
+
+/// Encode each row of `batch` as one JSON or CSV line.
 pub fn encode(batch: &RecordBatch, format: Format, delimiter: u8) -> Result<Vec<Vec<u8>>> {
     let mut buf = Vec::new();
     match format {
-        Format::Json => {
+        Format::Json | Format::Avro => {
             let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut buf);
             writer.write(batch).map_err(datafusion::error::DataFusionError::from)?;
             writer.finish().map_err(datafusion::error::DataFusionError::from)?;
@@ -71,8 +86,13 @@ pub fn encode(batch: &RecordBatch, format: Format, delimiter: u8) -> Result<Vec<
     Ok(rows)
 }
 
-/// Produce every row of `batches` to `address`.
-pub async fn produce(address: &TopicAddress, options: &KafkaOptions, batches: &[RecordBatch]) -> Result<Produced> {
+/// Produce every row of `batches` (rows of the table whose columns are `declared`) to `address`.
+pub async fn produce(
+    address: &TopicAddress,
+    options: &KafkaOptions,
+    declared: &Schema,
+    batches: &[RecordBatch],
+) -> Result<Produced> {
     let mut config = client_config(&address.brokers, &options.client);
     config
         .set("enable.idempotence", "true")
@@ -84,7 +104,7 @@ pub async fn produce(address: &TopicAddress, options: &KafkaOptions, batches: &[
     let producer: FutureProducer = config.create().map_err(|e| sink_err(address, e))?;
     let mut messages = 0u64;
     for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-        let values = encode(batch, options.format, options.csv_delimiter)?;
+        let values = encode_rows(batch, options, declared)?;
         let keys = match &options.key_column {
             Some(column) => {
                 let index = batch

@@ -151,6 +151,9 @@ pub async fn declare(
         .collect();
     let options = KafkaOptions::parse(&raw).map_err(|e| job_err(stmt, format!("Kafka table '{name}': {e}")))?;
     let declared = declared_schema(ctx, stmt, create).await?;
+    if options.format == kafka::Format::Avro {
+        kafka::avro::schema(&declared).map_err(|e| job_err(stmt, format!("Kafka table '{name}': {e}")))?;
+    }
 
     let inserted = dag
         .stages
