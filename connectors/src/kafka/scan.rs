@@ -19,7 +19,8 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,25 @@ use super::{KafkaOptions, TopicAddress, client_config};
 const BATCH_MESSAGES: usize = 8192;
 /// A partition that yields neither a message nor its end for this long fails the scan.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// librdkafka's error events through `tracing`. Reaching a partition's end is how every read here finishes, so it
+/// is not logged as an error (the default context logs it as one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanContext;
+
+impl ClientContext for ScanContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(&error, KafkaError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF);
+        if eof {
+            tracing::debug!(%error, reason, "librdkafka");
+        } else {
+            tracing::error!(%error, reason, "librdkafka");
+        }
+    }
+}
+
+impl ConsumerContext for ScanContext {}
 
 /// What one scan partition reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,7 +258,9 @@ fn read_range(
         .set("enable.partition.eof", "true")
         // A start before the log's beginning (retention) is an error, not a silent jump.
         .set("auto.offset.reset", "error");
-    let consumer: BaseConsumer = config.create().map_err(|e| kafka_error(scan, p, e))?;
+    let consumer: BaseConsumer<ScanContext> = config
+        .create_with_context(ScanContext)
+        .map_err(|e| kafka_error(scan, p, e))?;
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(&scan.address.topic, p, Offset::Offset(range.start))
@@ -299,7 +321,7 @@ fn read_range(
 
 /// Where this read ends: the stop, or else the larger of the planned high watermark and the one the first fetch
 /// reported (the broker's log end when the read started).
-fn bound(consumer: &BaseConsumer, scan: &KafkaScan, range: &PartitionRange) -> i64 {
+fn bound(consumer: &BaseConsumer<ScanContext>, scan: &KafkaScan, range: &PartitionRange) -> i64 {
     let fetched = fetched_high_watermark(consumer, &scan.address.topic, range.partition).unwrap_or(-1);
     let high = range.planned_high.max(fetched);
     let high = if high > range.start { high } else { i64::MAX };
@@ -308,7 +330,7 @@ fn bound(consumer: &BaseConsumer, scan: &KafkaScan, range: &PartitionRange) -> i
 
 /// The high watermark of the last fetch response (librdkafka's cached value), which is exact even where a broker's
 /// offset lookup is not. The safe API has no wrapper for it.
-fn fetched_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+fn fetched_high_watermark(consumer: &BaseConsumer<ScanContext>, topic: &str, partition: i32) -> Option<i64> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: the client pointer is valid while `consumer` lives; the topic is a NUL-terminated string that
