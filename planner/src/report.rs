@@ -125,7 +125,7 @@ impl RunSummary {
             out.push('\n');
             out.push_str(&table(&rows));
             for s in self.sources.iter().filter(|s| s.messages == 0) {
-                out.push_str(&format!("no new messages in '{}': nothing committed for it\n", s.topic));
+                out.push_str(&format!("no new messages in '{}'\n", s.topic));
             }
         }
         out.push_str(&format!(

@@ -358,6 +358,36 @@ fn later_messages_lag_dead_letters_and_empty_runs() {
 }
 
 #[test]
+fn a_first_run_from_latest_pins_its_position() {
+    let root = tempfile::tempdir().unwrap();
+    let wh = root.path().join("wh");
+    let topic = unique("latest");
+    create_topic(&topic, 2);
+    produce(&topic, &(0..20).map(tick).collect::<Vec<_>>(), true);
+    let job = ingest_job(root.path(), &topic, ", 'starting_offsets' 'latest'");
+    let first = run(&job, &wh, &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).contains("no new messages"), "{}", stdout(&first));
+    // The position is stored although nothing was read...
+    let ticks = table(&wh, "bronze.ticks", &[]);
+    assert_eq!(ticks["rows"], 0);
+    assert_eq!(ticks["txns"].as_object().unwrap().len(), 2, "{ticks}");
+    // ...so what arrives next is read by the next run, and nothing from before.
+    produce(&topic, &(20..25).map(tick).collect::<Vec<_>>(), true);
+    let second = run(&job, &wh, &[]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let ticks = table(&wh, "bronze.ticks", &["id"]);
+    let mut ids: Vec<u64> = ticks["columns"]["id"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (20..25).collect::<Vec<_>>());
+}
+
+#[test]
 fn inserts_produce_keyed_messages_and_bad_kafka_tables_fail_at_planning() {
     let root = tempfile::tempdir().unwrap();
     let wh = root.path().join("wh");

@@ -49,6 +49,8 @@ pub struct KafkaSource {
     /// Tables that already hold a recovery run's range and skip their commit.
     pub ahead: Vec<String>,
     pub recovery: bool,
+    /// Partitions no output table has read yet (their start came from `starting_offsets`).
+    pub unread: Vec<i32>,
     pub dead_letter: DeadLetter,
 }
 
@@ -243,6 +245,7 @@ pub async fn declare(
         feeds: Vec::new(),
         ahead: Vec::new(),
         recovery: false,
+        unread: Vec::new(),
         dead_letter: DeadLetter {
             table: dl_name,
             url: dl_url,
@@ -310,6 +313,7 @@ pub async fn resolve(
             .filter(|(_, v)| v.is_none())
             .map(|(p, _)| *p)
             .collect();
+        source.unread = unread.clone();
         tokio::task::spawn_blocking(
             move || -> Result<(Watermarks, BTreeMap<i32, i64>), Box<ConnectorError>> {
                 let client = TopicClient::connect(&address, &settings)?;

@@ -77,6 +77,14 @@ pub async fn progress(ctx: &SessionContext, source: &KafkaSource) -> Result<Prog
         }
     }
 
+    if source.options.starting != kafka::StartingPoint::Earliest {
+        // A first run that starts at `latest` or at a time pins that position even when it reads nothing;
+        // otherwise every later run would start from `latest` again and skip what arrived in between.
+        for range in source.ranges.iter().filter(|r| source.unread.contains(&r.partition)) {
+            next.entry(range.partition).or_insert(range.start);
+        }
+    }
+
     let mut dead_letters = Vec::new();
     if malformed > 0 {
         let rows = staged
