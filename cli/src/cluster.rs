@@ -308,6 +308,10 @@ fn run_json(run: &RunInfo) -> serde_json::Value {
         "outputs": run.outputs.iter().map(|o| serde_json::json!({
             "table": o.table, "location": o.location, "version": o.version, "rows": o.rows,
         })).collect::<Vec<_>>(),
+        "sources": run.sources.iter().map(|s| serde_json::json!({
+            "table": s.table, "topic": s.topic, "messages": s.messages, "malformed": s.malformed, "lag": s.lag,
+            "recovery": s.recovery,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -342,6 +346,17 @@ fn print_run(run: &RunInfo, format: LogFormat) {
     }
     for o in &run.outputs {
         println!("  committed {} version {} ({} rows)", o.table, o.version, o.rows);
+    }
+    for s in &run.sources {
+        println!(
+            "  read {} from topic {}: {} messages ({} malformed), lag {}{}",
+            s.table,
+            s.topic,
+            s.messages,
+            s.malformed,
+            s.lag,
+            if s.recovery { ", recovery run" } else { "" }
+        );
     }
 }
 

@@ -83,6 +83,25 @@ pub struct RunInfo {
     pub stages: Vec<StageInfo>,
     #[prost(message, repeated, tag = "8")]
     pub outputs: Vec<OutputInfo>,
+    /// Kafka sources: what the run read and the lag it left.
+    #[prost(message, repeated, tag = "9")]
+    pub sources: Vec<SourceInfo>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SourceInfo {
+    #[prost(string, tag = "1")]
+    pub table: String,
+    #[prost(string, tag = "2")]
+    pub topic: String,
+    #[prost(uint64, tag = "3")]
+    pub messages: u64,
+    #[prost(uint64, tag = "4")]
+    pub malformed: u64,
+    #[prost(int64, tag = "5")]
+    pub lag: i64,
+    #[prost(bool, tag = "6")]
+    pub recovery: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

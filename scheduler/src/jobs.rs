@@ -12,8 +12,8 @@ use strata_planner::report::JobEvent;
 use strata_planner::{Engine, EventSink, Params, StrataOptions, plan_job_with, run_as};
 use strata_proto::job::service::job_service_server;
 use strata_proto::job::{
-    HealthRequest, HealthResponse, OutputInfo, RunInfo, RunsRequest, RunsResponse, StageInfo, StatusRequest,
-    SubmitRequest, SubmitResponse,
+    HealthRequest, HealthResponse, OutputInfo, RunInfo, RunsRequest, RunsResponse, SourceInfo, StageInfo,
+    StatusRequest, SubmitRequest, SubmitResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -266,6 +266,18 @@ impl JobService {
                             location: o.location.clone(),
                             version: o.version,
                             rows: o.rows_written,
+                        })
+                        .collect();
+                    run.sources = summary
+                        .sources
+                        .iter()
+                        .map(|s| SourceInfo {
+                            table: s.table.clone(),
+                            topic: s.topic.clone(),
+                            messages: s.messages,
+                            malformed: s.malformed,
+                            lag: s.lag,
+                            recovery: s.recovery,
                         })
                         .collect();
                     tracing::info!(run_id = %run.run_id, "run succeeded");

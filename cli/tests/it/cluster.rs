@@ -266,6 +266,14 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         let run_id = cluster.submit(case.file, &wh("cluster"));
         let status = cluster.wait(&run_id, Duration::from_secs(300));
         assert_eq!(status["state"], "succeeded", "{status}\n{}", cluster.logs());
+        if case.file.contains("stock_stream") {
+            // The submitted run reports what it read from the topic and the lag it left.
+            let source = &status["sources"][0];
+            assert_eq!(source["topic"], "raw-stock-data", "{status}");
+            assert_eq!(source["messages"], 2000, "{status}");
+            assert_eq!(source["malformed"], 20, "{status}");
+            assert_eq!(source["lag"], 0, "{status}");
+        }
         let delta_outputs = status["outputs"]
             .as_array()
             .unwrap()
