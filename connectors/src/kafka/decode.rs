@@ -8,8 +8,12 @@ use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMillisecondArray, new_null_array,
 };
+use datafusion::arrow::compute::kernels::cast_utils::Parser;
 use datafusion::arrow::compute::{CastOptions, cast_with_options, filter_record_batch};
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Date64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
+};
 use datafusion::arrow::json::ReaderBuilder;
 use datafusion::error::Result;
 use serde_json::Value;
@@ -362,16 +366,21 @@ fn json_fits(v: &Value, t: &DataType) -> bool {
         }
         Float16 | Float32 | Float64 | Decimal128(..) | Decimal256(..) => v.is_number(),
         Utf8 | LargeUtf8 | Utf8View => v.is_string(),
-        Timestamp(..) | Date32 | Date64 => match v {
+        Timestamp(unit, _) => match v {
             Value::Number(n) => n.is_i64(),
-            Value::String(s) => {
-                let text = StringArray::from(vec![s.as_str()]);
-                let options = CastOptions {
-                    safe: true,
-                    ..Default::default()
-                };
-                cast_with_options(&text, t, &options).is_ok_and(|a| !a.is_null(0))
-            }
+            // The parser the cast kernel (and so arrow-json) uses, without building an array per value.
+            Value::String(s) => match unit {
+                TimeUnit::Second => TimestampSecondType::parse(s).is_some(),
+                TimeUnit::Millisecond => TimestampMillisecondType::parse(s).is_some(),
+                TimeUnit::Microsecond => TimestampMicrosecondType::parse(s).is_some(),
+                TimeUnit::Nanosecond => TimestampNanosecondType::parse(s).is_some(),
+            },
+            _ => false,
+        },
+        Date32 | Date64 => match v {
+            Value::Number(n) => n.is_i64(),
+            Value::String(s) if *t == Date32 => Date32Type::parse(s).is_some(),
+            Value::String(s) => Date64Type::parse(s).is_some(),
             _ => false,
         },
         Null => v.is_null(),

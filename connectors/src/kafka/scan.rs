@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::project_schema;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -26,7 +26,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use super::decode::{MessageDecoder, RawMessage};
-use super::{KafkaOptions, TopicAddress, client_config};
+use super::{KafkaOptions, TopicAddress, client_config, staged_schema};
 
 /// How many messages are decoded into one batch.
 const BATCH_MESSAGES: usize = 8192;
@@ -93,7 +93,7 @@ pub struct KafkaTable {
 
 impl KafkaTable {
     pub fn new(scan: KafkaScan) -> Self {
-        let schema = scan.decoder().staged_schema();
+        let schema = staged_schema(&scan.declared);
         Self { scan, schema }
     }
 }
@@ -130,8 +130,7 @@ pub struct KafkaScanExec {
 
 impl KafkaScanExec {
     pub fn new(scan: KafkaScan, projection: Option<Vec<usize>>) -> Result<Self> {
-        let staged = scan.decoder().staged_schema();
-        let schema = project_schema(&staged, projection.as_ref())?;
+        let schema = project_schema(&staged_schema(&scan.declared), projection.as_ref())?;
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(if scan.single_task { 1 } else { scan.ranges.len().max(1) }),
@@ -345,9 +344,4 @@ fn fetched_high_watermark(consumer: &BaseConsumer<ScanContext>, topic: &str, par
         )
     };
     (err == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
-}
-
-/// The staged schema of a scan with the given declared schema (used by codecs to rebuild the provider).
-pub fn staged(declared: &Schema, options: &KafkaOptions) -> SchemaRef {
-    MessageDecoder::new(declared, options).staged_schema()
 }

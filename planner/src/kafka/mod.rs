@@ -161,16 +161,14 @@ pub async fn declare(
         .stages
         .iter()
         .any(|s| matches!(s.statement.kind, StatementKind::Insert { .. }) && s.statement.target().name == name);
-    let client = {
+    let partitions = {
         let address = address.clone();
         let settings = options.client.clone();
-        tokio::task::spawn_blocking(move || -> Result<(TopicClient, Vec<i32>), Box<ConnectorError>> {
-            let client = TopicClient::connect(&address, &settings)?;
-            let partitions = client.partitions()?;
-            Ok((client, partitions))
+        tokio::task::spawn_blocking(move || -> Result<Vec<i32>, Box<ConnectorError>> {
+            Ok(TopicClient::connect(&address, &settings)?.partitions()?)
         })
     };
-    let (client, partitions) = client
+    let partitions = partitions
         .await
         .map_err(|e| job_err(stmt, e))?
         .map_err(|e| job_err(stmt, format!("Kafka table '{name}': {e}")))?;
@@ -231,7 +229,6 @@ pub async fn declare(
         .clone()
         .unwrap_or_else(|| format!("{name}_dead_letter"));
     let dl_url = location::warehouse_table(&dl_name, warehouse).map_err(|e| job_err(stmt, e))?;
-    drop(client);
     Ok(Declared::Source(Box::new(KafkaSource {
         stage: index,
         name,
