@@ -22,6 +22,8 @@ pub enum ConnectorError {
     Unsupported { location: String, message: String },
     #[error("Kafka {context}: {message}")]
     Kafka { context: String, message: String },
+    #[error("PostgreSQL {context}: {message}")]
+    Postgres { context: String, message: String },
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 }

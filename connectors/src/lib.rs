@@ -1,11 +1,12 @@
 //! Strata's connectors: the tables a job reads and writes. Delta Lake (open, scan through DataFusion, write in one
-//! commit per table) and Kafka (bounded, exactly-once reads into Delta; idempotent production); PostgreSQL joins
-//! here. Each is usable on the embedded engine and, through the codecs in `strata-proto`, on a cluster.
+//! commit per table) and Kafka (bounded, exactly-once reads into Delta; idempotent production) and
+//! PostgreSQL (parallel binary-COPY reads, transactional upserts). Each is usable on the embedded engine and, through the codecs in `strata-proto`, on a cluster.
 
 pub mod delta;
 pub mod error;
 pub mod kafka;
 pub mod location;
+pub mod postgres;
 pub mod stage;
 
 pub use error::{ConnectorError, Result};

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod kafka;
 pub mod params;
 pub mod plan;
+pub mod postgres;
 pub mod report;
 pub mod run;
 

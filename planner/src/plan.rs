@@ -26,6 +26,8 @@ use crate::engine::Engine;
 use crate::error::{PlannerError, Result};
 use crate::kafka::{self, Declared, KafkaSink, KafkaSource};
 use crate::params::{Params, bind};
+use crate::postgres;
+use strata_connectors::postgres::sink::PgSink;
 use strata_connectors::stage::StageTable;
 
 /// Where a stage's rows go when the job commits.
@@ -36,8 +38,15 @@ pub struct Output {
     pub url: Url,
     pub partition_by: Vec<String>,
     pub mode: WriteMode,
-    /// Set when the table is a Kafka topic: rows are produced as messages instead of committed to Delta.
-    pub sink: Option<KafkaSink>,
+    /// Set when the table is not Delta: a Kafka topic (rows produced as messages) or a PostgreSQL table.
+    pub sink: Option<Sink>,
+}
+
+/// A non-Delta table an insert writes, in the commit phase.
+#[derive(Debug, Clone)]
+pub enum Sink {
+    Kafka(KafkaSink),
+    Postgres(Box<PgSink>),
 }
 
 /// One planned stage.
@@ -87,7 +96,7 @@ pub async fn plan_job_with(
 
     let mut stages: Vec<Option<PlannedStage>> = vec![None; dag.stages.len()];
     let mut sources: Vec<KafkaSource> = Vec::new();
-    let mut sinks: HashMap<String, KafkaSink> = HashMap::new();
+    let mut sinks: HashMap<String, Sink> = HashMap::new();
     for &i in &dag.order {
         let stmt = &dag.stages[i].statement;
         let planned = match &stmt.kind {
@@ -105,7 +114,7 @@ pub async fn plan_job_with(
                         }
                     }
                     Declared::Sink(sink) => {
-                        sinks.insert(stmt.target().name, sink);
+                        sinks.insert(stmt.target().name, Sink::Kafka(sink));
                         PlannedStage {
                             plan: None,
                             output: None,
@@ -113,6 +122,23 @@ pub async fn plan_job_with(
                             source: Some(written),
                         }
                     }
+                }
+            }
+            StatementKind::Source(create) if create.file_type.eq_ignore_ascii_case("POSTGRES") => {
+                let written = create.locations.first().cloned().unwrap_or_default();
+                let declared = postgres::declare(&ctx, &dag, i, create, engine.is_distributed()).await?;
+                let name = stmt.target().name;
+                if let Some(sink) = declared.sink {
+                    sinks.insert(name.clone(), Sink::Postgres(Box::new(sink)));
+                }
+                if let Some(table) = declared.source {
+                    register(&ctx, &name, table, stmt)?;
+                }
+                PlannedStage {
+                    plan: None,
+                    output: None,
+                    table: None,
+                    source: Some(written),
                 }
             }
             StatementKind::Source(create) => {
@@ -334,7 +360,7 @@ async fn insert_target(
     ctx: &SessionContext,
     dag: &StageDag,
     planned: &[Option<PlannedStage>],
-    sinks: &HashMap<String, KafkaSink>,
+    sinks: &HashMap<String, Sink>,
     stmt: &JobStatement,
     warehouse: &std::path::Path,
 ) -> Result<(Output, Option<SchemaRef>, Option<Arc<StageTable>>)> {
@@ -351,12 +377,15 @@ async fn insert_target(
         sink: None,
     };
     if let Some(sink) = sinks.get(&name) {
-        let url = sink.address.url().map_err(|e| job_err(stmt, e))?;
+        let (url, schema) = match sink {
+            Sink::Kafka(k) => (k.address.url().map_err(|e| job_err(stmt, e))?, k.declared.clone()),
+            Sink::Postgres(p) => (postgres::sink_url(p)?, postgres::sink_schema(p)),
+        };
         let output = Output {
             sink: Some(sink.clone()),
             ..append(url, Vec::new())
         };
-        return Ok((output, Some(sink.declared.clone()), None));
+        return Ok((output, Some(schema), None));
     }
     match definer.map(|d| (&d.statement.kind, d.index)) {
         Some((StatementKind::Table { .. }, i)) => {
@@ -379,7 +408,7 @@ async fn insert_target(
                 return Err(PlannerError::Job {
                     location: stmt.location.clone(),
                     message: format!(
-                        "INSERT INTO '{name}': only Delta and Kafka tables accept inserts, it is {}",
+                        "INSERT INTO '{name}': only Delta, Kafka and PostgreSQL tables accept inserts, it is {}",
                         create.file_type
                     ),
                 });

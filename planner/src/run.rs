@@ -25,8 +25,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::{PlannerError, Result};
-use crate::kafka::{self, KafkaSink, progress::Progress};
-use crate::plan::PlannedJob;
+use crate::kafka::{self, progress::Progress};
+use crate::plan::{PlannedJob, Sink};
 use crate::report::{EventSink, JobEvent, OutputReport, RunSummary, StageReport};
 use strata_connectors::stage::StageTable;
 
@@ -375,8 +375,8 @@ fn failpoint(name: &str) {
 enum Payload {
     Rows(Vec<RecordBatch>),
     Files(WriteTarget, Vec<Add>, u64),
-    /// Rows to produce to a Kafka topic.
-    Messages(Box<KafkaSink>, Vec<RecordBatch>),
+    /// Rows for a Kafka topic or a PostgreSQL table.
+    Sink(Box<Sink>, Vec<RecordBatch>),
 }
 
 /// Which output tables a run commits, and the Kafka offsets each commit carries.
@@ -483,7 +483,7 @@ async fn commit(
             }
         }
         let payload = match (&output.sink, targets.get(&table)) {
-            (Some(sink), _) => Payload::Messages(Box::new(sink.clone()), batches),
+            (Some(sink), _) => Payload::Sink(Box::new(sink.clone()), batches),
             (None, Some(target)) => Payload::Files(target.clone(), adds, rows),
             (None, None) => Payload::Rows(batches),
         };
@@ -515,7 +515,7 @@ async fn commit(
                 Payload::Files(target, adds, rows) => {
                     commit::commit_files(&target, adds, rows, output.mode, txns).await
                 }
-                Payload::Messages(sink, batches) => produce(&sink, &batches).await,
+                Payload::Sink(sink, batches) => deliver(&sink, &batches).await,
             };
             (position, table, output, result)
         });
@@ -543,7 +543,9 @@ async fn commit(
         version: outcome.version,
         rows_written: outcome.rows,
         mode: match (&output.sink, output.mode) {
-            (Some(_), _) => "produce",
+            (Some(Sink::Kafka(_)), _) => "produce",
+            (Some(Sink::Postgres(p)), _) if p.options.key.is_empty() => "append",
+            (Some(Sink::Postgres(_)), _) => "upsert",
             (None, WriteMode::Overwrite) => "overwrite",
             (None, WriteMode::Append) => "append",
         },
@@ -551,12 +553,22 @@ async fn commit(
     Ok((reports, dead_letters))
 }
 
-/// Produce an insert's rows to its topic; reported like a write (version 0: topics have none).
-async fn produce(sink: &KafkaSink, batches: &[RecordBatch]) -> strata_connectors::Result<delta::WriteOutcome> {
-    let produced =
-        strata_connectors::kafka::sink::produce(&sink.address, &sink.options, &sink.declared, batches).await?;
-    Ok(delta::WriteOutcome {
-        version: 0,
-        rows: produced.messages,
-    })
+/// Produce an insert's rows to its topic, or write them to its PostgreSQL table (one transaction); reported like a
+/// write (version 0: neither has versions).
+async fn deliver(sink: &Sink, batches: &[RecordBatch]) -> strata_connectors::Result<delta::WriteOutcome> {
+    let rows = match sink {
+        Sink::Kafka(k) => {
+            strata_connectors::kafka::sink::produce(&k.address, &k.options, &k.declared, batches)
+                .await?
+                .messages
+        }
+        Sink::Postgres(p) => {
+            let started = Instant::now();
+            let outcome = strata_connectors::postgres::sink::write(p, batches).await?;
+            tracing::info!(table = %p.options.table, rows = outcome.rows, retries = outcome.retries,
+                elapsed_ms = started.elapsed().as_millis() as u64, "PostgreSQL write committed");
+            outcome.rows
+        }
+    };
+    Ok(delta::WriteOutcome { version: 0, rows })
 }

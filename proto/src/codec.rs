@@ -22,12 +22,30 @@ use strata_connectors::delta::files::{DataFile, DeltaFiles};
 use strata_connectors::delta::write_exec::{DeltaWriteExec, DeltaWriteNode, WriteTarget};
 use strata_connectors::kafka::scan::{KafkaScan, KafkaScanExec, KafkaTable, PartitionRange};
 use strata_connectors::kafka::{KafkaOptions, TopicAddress};
+use strata_connectors::postgres::scan::{PgScanExec, PgSource, PgTable, Predicate};
 use strata_connectors::stage::StageTable;
 use url::Url;
 
 const MAGIC: &[u8] = b"STRATA\x01";
 /// Kafka scans carry their own prefix: they share the provider and physical-plan slots with Delta payloads.
 const MAGIC_KAFKA: &[u8] = b"STRATA\x02";
+
+/// PostgreSQL tables and scans: JSON (address, table, columns, credential *sources*: never a password).
+const MAGIC_POSTGRES: &[u8] = b"STRATA\x03";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PgScanJson {
+    source: PgSource,
+    projection: Option<Vec<usize>>,
+    filters: Predicate,
+    ranges: Vec<Predicate>,
+    limit: Option<usize>,
+}
+
+fn encode_json(value: &impl serde::Serialize, buf: &mut Vec<u8>) -> Result<()> {
+    buf.extend_from_slice(MAGIC_POSTGRES);
+    serde_json::to_writer(buf, value).map_err(external)
+}
 
 /// A bounded Kafka read on the wire: the declared schema, and the address, options and ranges as JSON.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -209,6 +227,10 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
         if let Some(payload) = buf.strip_prefix(MAGIC_KAFKA) {
             return Ok(Arc::new(KafkaTable::new(decode_kafka(payload)?.0)));
         }
+        if let Some(payload) = buf.strip_prefix(MAGIC_POSTGRES) {
+            let source: PgSource = serde_json::from_slice(payload).map_err(external)?;
+            return Ok(Arc::new(PgTable::new(source)));
+        }
         let payload = buf.strip_prefix(MAGIC).ok_or_else(|| {
             DataFusionError::NotImplemented(format!("table '{table_ref}' cannot be read on a cluster"))
         })?;
@@ -226,6 +248,9 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
         }
         if let Some(kafka) = node.downcast_ref::<KafkaTable>() {
             return encode_kafka(&kafka.scan, None, buf);
+        }
+        if let Some(pg) = node.downcast_ref::<PgTable>() {
+            return encode_json(&pg.source, buf);
         }
         if let Some(stage) = node.downcast_ref::<StageTable>() {
             let files = stage.files()?.ok_or_else(|| {
@@ -265,6 +290,16 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
             let (scan, projection) = decode_kafka(payload)?;
             return Ok(Arc::new(KafkaScanExec::new(scan, projection)?));
         }
+        if let Some(payload) = buf.strip_prefix(MAGIC_POSTGRES) {
+            let scan: PgScanJson = serde_json::from_slice(payload).map_err(external)?;
+            return Ok(Arc::new(PgScanExec::new(
+                scan.source,
+                scan.projection,
+                scan.filters,
+                scan.ranges,
+                scan.limit,
+            )?));
+        }
         match buf.strip_prefix(MAGIC) {
             Some(payload) => {
                 let [input] = inputs else {
@@ -284,6 +319,16 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
     ) -> Result<()> {
         if let Some(kafka) = node.downcast_ref::<KafkaScanExec>() {
             return encode_kafka(&kafka.scan, kafka.projection.as_ref(), buf);
+        }
+        if let Some(pg) = node.downcast_ref::<PgScanExec>() {
+            let scan = PgScanJson {
+                source: pg.source.clone(),
+                projection: pg.projection.clone(),
+                filters: pg.filters.clone(),
+                ranges: pg.ranges.clone(),
+                limit: pg.limit,
+            };
+            return encode_json(&scan, buf);
         }
         match node.downcast_ref::<DeltaWriteExec>() {
             Some(write) => encode_target(write.target(), buf),
@@ -355,6 +400,57 @@ mod tests {
         assert_eq!(back.scan.declared, scan.declared);
         assert_eq!(back.projection, Some(vec![0, 4]));
         assert_eq!(back.schema(), exec.schema());
+    }
+
+    #[test]
+    fn postgres_scans_round_trip_without_secrets() {
+        use strata_connectors::postgres::types::{PgColumn, PgType};
+        use strata_connectors::postgres::{PgAddress, PgOptions};
+        let options = PgOptions::parse(&[
+            ("table".to_string(), "public.stock_prices".to_string()),
+            ("password_file".to_string(), "/run/secrets/pg".to_string()),
+        ])
+        .unwrap();
+        let columns = [("id", PgType::Int8), ("price", PgType::Numeric {
+            precision: 12,
+            scale: 4,
+            constrained: true,
+        })]
+        .into_iter()
+        .map(|(n, t)| PgColumn {
+            name: n.into(),
+            pg_type: t,
+            nullable: true,
+            sql_type: t.sql(),
+        })
+        .collect();
+        let source = PgSource {
+            address: PgAddress::parse("postgres://127.0.0.1:5432/market", None).unwrap(),
+            options,
+            columns,
+            partition_column: Some("id".into()),
+            single_task: true,
+        };
+        let range = Predicate {
+            sql: vec!["\"id\" >= current_setting('strata.p1')::bigint".into()],
+            params: vec!["100".into()],
+        };
+        let exec: Arc<dyn ExecutionPlan> = Arc::new(
+            PgScanExec::new(source.clone(), Some(vec![1]), Predicate::default(), vec![Predicate::default(), range], Some(7))
+                .unwrap(),
+        );
+        let converter = datafusion_proto::physical_plan::DefaultPhysicalProtoConverter {};
+        let mut buf = Vec::new();
+        StrataPhysicalCodec::default().try_encode(exec.clone(), &mut buf, &converter).unwrap();
+        assert!(!String::from_utf8_lossy(&buf).contains("password\":\""));
+        let ctx = datafusion::prelude::SessionContext::new();
+        let back = StrataPhysicalCodec::default().try_decode(&buf, &[], &ctx.task_ctx(), &converter).unwrap();
+        let back = back.downcast_ref::<PgScanExec>().unwrap();
+        assert_eq!(back.source, source);
+        assert_eq!(back.ranges.len(), 2);
+        assert_eq!(back.limit, Some(7));
+        assert_eq!(back.schema(), exec.schema());
+        assert_eq!(back.properties().output_partitioning().partition_count(), 1);
     }
 
     fn sample_files() -> DeltaFiles {

@@ -77,7 +77,7 @@ pub enum Declared {
     Sink(KafkaSink),
 }
 
-fn option_text(v: &Value) -> String {
+pub(crate) fn option_text(v: &Value) -> String {
     match v {
         Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
         other => other.to_string(),
@@ -92,13 +92,14 @@ fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
 }
 
 /// The schema the statement declares (DataFusion's own column-definition rules, NOT NULL included).
-async fn declared_schema(ctx: &SessionContext, stmt: &JobStatement, create: &CreateExternalTable) -> Result<SchemaRef> {
+pub(crate) async fn declared_schema(ctx: &SessionContext, stmt: &JobStatement, create: &CreateExternalTable) -> Result<SchemaRef> {
     if create.columns.is_empty() {
         return Err(job_err(
             stmt,
             format!(
-                "Kafka table '{}' must declare its columns: CREATE EXTERNAL TABLE name (column type, …) STORED AS KAFKA …",
-                stmt.target().name
+                "table '{}' must declare its columns: CREATE EXTERNAL TABLE name (column type, …) STORED AS {} …",
+                stmt.target().name,
+                create.file_type.to_uppercase()
             ),
         ));
     }

@@ -1,0 +1,497 @@
+//! PostgreSQL tables as sources and sinks.
+//!
+//! A table is declared with `CREATE EXTERNAL TABLE t [(columns)] STORED AS POSTGRES LOCATION 'postgres://host:port/db'
+//! OPTIONS (table 'schema.name', …)`. Its columns come from the catalog ([`catalog`]); declared columns are checked
+//! against it. Reads ([`scan`]) stream binary `COPY (SELECT …) TO STDOUT` into Arrow ([`decode`]), optionally split
+//! into ranges of a key or time column read over parallel connections, with projections and simple filters pushed
+//! into the query (filter values travel as bound parameters, never as SQL text). Writes ([`sink`]) binary-`COPY`
+//! the rows ([`encode`]) and upsert them on a declared key, all in one transaction per run.
+//!
+//! Credentials never appear in a job file: the user comes from the location, the `user` option or the environment,
+//! the password from a file (`password_file`, e.g. a mounted Kubernetes secret) or the environment. Nothing here
+//! puts either into a log line or an error message.
+
+pub mod catalog;
+pub mod decode;
+pub mod encode;
+pub mod scan;
+pub mod sink;
+pub mod types;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls};
+use url::Url;
+
+use crate::error::{ConnectorError, Result};
+
+/// Environment variables, in order of preference.
+const USER_VARS: [&str; 2] = ["STRATA_PG_USER", "PGUSER"];
+const PASSWORD_VARS: [&str; 2] = ["STRATA_PG_PASSWORD", "PGPASSWORD"];
+const PASSWORD_FILE_VAR: &str = "STRATA_PG_PASSWORD_FILE";
+/// `host:port` for locations written `postgres:///db`.
+pub const DEFAULT_SERVER_VAR: &str = "STRATA_POSTGRES";
+
+fn pg_err(context: impl Into<String>, message: impl Into<String>) -> ConnectorError {
+    ConnectorError::Postgres {
+        context: context.into(),
+        message: message.into(),
+    }
+}
+
+/// A server and database, without credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgAddress {
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    /// A user written in the location (`postgres://user@host/db`); never a password.
+    pub user: Option<String>,
+}
+
+impl PgAddress {
+    /// Parse `postgres://[user@]host[:port]/db`; `postgres:///db` takes `host:port` from `default_server`.
+    pub fn parse(location: &str, default_server: Option<&str>) -> Result<Self> {
+        let invalid = |message: &str| ConnectorError::InvalidLocation {
+            location: redact(location),
+            message: message.to_string(),
+        };
+        let url = Url::parse(location).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(invalid("a PostgreSQL location is postgres://host:port/database"));
+        }
+        if url.password().is_some() {
+            return Err(invalid(
+                "passwords do not belong in job files: set STRATA_PG_PASSWORD or the password_file option",
+            ));
+        }
+        let dbname = url.path().trim_start_matches('/').to_string();
+        if dbname.is_empty() || dbname.contains('/') {
+            return Err(invalid("name one database: postgres://host:port/database"));
+        }
+        let (host, port) = match url.host_str().filter(|h| !h.is_empty()) {
+            Some(host) => (host.to_string(), url.port().unwrap_or(5432)),
+            None => {
+                let server = default_server.filter(|s| !s.is_empty()).ok_or_else(|| {
+                    invalid(&format!(
+                        "no server: write postgres://host:port/{dbname} or set {DEFAULT_SERVER_VAR}=host:port"
+                    ))
+                })?;
+                let (host, port) = server.rsplit_once(':').unwrap_or((server, "5432"));
+                let port = port
+                    .parse()
+                    .map_err(|_| invalid(&format!("{DEFAULT_SERVER_VAR} is not host:port")))?;
+                (host.to_string(), port)
+            }
+        };
+        let user = Some(url.username()).filter(|u| !u.is_empty()).map(str::to_string);
+        Ok(Self {
+            host,
+            port,
+            dbname,
+            user,
+        })
+    }
+
+    /// For messages and reports: no credentials.
+    pub fn display(&self) -> String {
+        format!("postgres://{}:{}/{}", self.host, self.port, self.dbname)
+    }
+}
+
+/// A location as it may be shown: any user info removed.
+fn redact(location: &str) -> String {
+    match Url::parse(location) {
+        Ok(mut url) => {
+            let _ = url.set_password(None);
+            let _ = url.set_username("");
+            url.to_string()
+        }
+        Err(_) => "<unparsable location>".into(),
+    }
+}
+
+/// A password that cannot be printed.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where the credentials come from. Serialized into plans for executors, so it holds no secret: each process reads
+/// the password itself, from the file or its own environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialSource {
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+/// Resolved credentials.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: Option<Secret>,
+}
+
+impl CredentialSource {
+    pub fn resolve(&self, address: &PgAddress) -> Result<Credentials> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let user = self
+            .user
+            .clone()
+            .or_else(|| address.user.clone())
+            .or_else(|| USER_VARS.iter().find_map(|v| env(v)))
+            .unwrap_or_else(|| "postgres".into());
+        let file = self.password_file.clone().or_else(|| env(PASSWORD_FILE_VAR).map(PathBuf::from));
+        let password = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    pg_err(
+                        address.display(),
+                        format!("cannot read the password file {}: {e}", path.display()),
+                    )
+                })?;
+                Some(Secret(text.trim_end_matches(['\n', '\r']).to_string()))
+            }
+            None => PASSWORD_VARS.iter().find_map(|v| env(v)).map(Secret),
+        };
+        Ok(Credentials { user, password })
+    }
+}
+
+/// Connection settings shared by reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectOptions {
+    pub credentials: CredentialSource,
+    pub connect_timeout: Duration,
+    /// How often a lost connection is retried (connects, and a sink's whole transaction).
+    pub retries: u32,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            credentials: CredentialSource::default(),
+            connect_timeout: Duration::from_secs(10),
+            retries: 3,
+        }
+    }
+}
+
+/// The delay before retry `attempt` (1-based): 200 ms doubling, capped at 5 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((200u64 << attempt.saturating_sub(1).min(5)).min(5_000))
+}
+
+/// A server error as PostgreSQL reports it (`tokio_postgres::Error`'s own text is only "db error").
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} ({})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!("; {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; hint: {hint}"));
+            }
+            text
+        }
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// Whether an error means the connection (not the statement) failed, so that redoing the work may succeed.
+pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            code.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                    SqlState::T_R_SERIALIZATION_FAILURE,
+                    SqlState::T_R_DEADLOCK_DETECTED,
+                ]
+                .contains(code)
+        }
+        // No server answer: an I/O error or a timeout.
+        None => e.as_db_error().is_none(),
+    }
+}
+
+/// Open a connection (retrying refused or dropped connects with backoff) and drive it on a task.
+/// `application_name` shows in `pg_stat_activity`.
+pub async fn connect(address: &PgAddress, options: &ConnectOptions, application_name: &str) -> Result<Client> {
+    let credentials = options.credentials.resolve(address)?;
+    let mut config = Config::new();
+    config
+        .host(&address.host)
+        .port(address.port)
+        .dbname(&address.dbname)
+        .user(&credentials.user)
+        .application_name(application_name)
+        .connect_timeout(options.connect_timeout);
+    if let Some(password) = &credentials.password {
+        config.password(password.0.as_bytes());
+    }
+    let mut attempt = 0;
+    loop {
+        // connect_timeout bounds the socket connect only; this bounds the startup and authentication too.
+        let result = tokio::time::timeout(options.connect_timeout * 2, config.connect(NoTls)).await;
+        let error = match result {
+            Ok(Ok((client, connection))) => {
+                let server = address.display();
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(server, error = %describe(&e), "PostgreSQL connection ended");
+                    }
+                });
+                return Ok(client);
+            }
+            Ok(Err(e)) => {
+                let transient = is_transient(&e);
+                let message = match e.code() {
+                    Some(&SqlState::INVALID_PASSWORD) | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) => format!(
+                        "authentication failed for user '{}' (check STRATA_PG_USER and STRATA_PG_PASSWORD or the \
+                         password file)",
+                        credentials.user
+                    ),
+                    _ => describe(&e),
+                };
+                if !transient {
+                    return Err(pg_err(address.display(), format!("cannot connect: {message}")));
+                }
+                message
+            }
+            Err(_) => format!("no answer within {} s", (options.connect_timeout * 2).as_secs()),
+        };
+        if attempt >= options.retries {
+            return Err(pg_err(
+                address.display(),
+                format!("cannot connect after {} attempts: {error}", attempt + 1),
+            ));
+        }
+        attempt += 1;
+        tracing::warn!(server = %address.display(), attempt, error = %error, "PostgreSQL connect failed; retrying");
+        tokio::time::sleep(backoff(attempt)).await;
+    }
+}
+
+/// Quote an identifier (`"a""b"`), so names from the catalog or the job are never read as SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A table name as written in the `table` option: `name` or `schema.name`, each part optionally double-quoted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl TableName {
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut parts = Vec::new();
+        let mut current = String::new();
+        let mut chars = text.trim().chars().peekable();
+        let mut quoted = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    chars.next();
+                    current.push('"');
+                }
+                '"' => quoted = !quoted,
+                '.' if !quoted => parts.push(std::mem::take(&mut current)),
+                c if quoted => current.push(c),
+                c => current.push(c.to_ascii_lowercase()),
+            }
+        }
+        parts.push(current);
+        let bad = || pg_err("table option", format!("'{text}' is not `name` or `schema.name`"));
+        if quoted || parts.iter().any(String::is_empty) {
+            return Err(bad());
+        }
+        match parts.as_slice() {
+            [name] => Ok(Self {
+                schema: None,
+                name: name.clone(),
+            }),
+            [schema, name] => Ok(Self {
+                schema: Some(schema.clone()),
+                name: name.clone(),
+            }),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The quoted SQL name.
+    pub fn sql(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.name)),
+            None => quote_ident(&self.name),
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// A table's options, as given in `OPTIONS (…)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgOptions {
+    pub table: TableName,
+    /// Upsert key of a sink (`key 'symbol, day'`); a sink without one appends.
+    pub key: Vec<String>,
+    /// Indexes a sink creates if missing (`indexes 'symbol; timestamp'`: `;` between indexes, `,` inside one).
+    pub indexes: Vec<Vec<String>>,
+    /// Column whose value range splits a read into parallel ranges (integer, date or timestamp).
+    pub partition_column: Option<String>,
+    pub partitions: Option<usize>,
+    pub connect: ConnectOptions,
+}
+
+fn column_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|c| c.trim().trim_matches('"').to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+impl PgOptions {
+    /// Options from `OPTIONS (…)`; unknown keys are errors (a typo must not be ignored).
+    pub fn parse(raw: &[(String, String)]) -> Result<Self> {
+        let err = |m: String| pg_err("options", m);
+        let mut table = None;
+        let mut options = PgOptions {
+            table: TableName {
+                schema: None,
+                name: String::new(),
+            },
+            key: Vec::new(),
+            indexes: Vec::new(),
+            partition_column: None,
+            partitions: None,
+            connect: ConnectOptions::default(),
+        };
+        for (key, value) in raw {
+            let key = key.trim_start_matches("format.").to_ascii_lowercase();
+            match key.as_str() {
+                "table" => table = Some(TableName::parse(value)?),
+                "key" | "primary_key" => options.key = column_list(value),
+                "indexes" => {
+                    options.indexes = value.split(';').map(column_list).filter(|i| !i.is_empty()).collect();
+                }
+                "partition_column" => options.partition_column = Some(value.trim().to_string()),
+                "partitions" => {
+                    let n: usize = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| err(format!("partitions must be a positive integer, not '{value}'")))?;
+                    options.partitions = Some(n);
+                }
+                "user" => options.connect.credentials.user = Some(value.clone()),
+                "password_file" => options.connect.credentials.password_file = Some(PathBuf::from(value)),
+                "password" => {
+                    return Err(err(
+                        "passwords do not belong in job files: set STRATA_PG_PASSWORD or the password_file option"
+                            .into(),
+                    ));
+                }
+                "connect_timeout" => {
+                    let secs: u64 = value
+                        .parse()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .ok_or_else(|| err(format!("connect_timeout is seconds, not '{value}'")))?;
+                    options.connect.connect_timeout = Duration::from_secs(secs);
+                }
+                "retries" => {
+                    options.connect.retries = value
+                        .parse()
+                        .map_err(|_| err(format!("retries must be a number, not '{value}'")))?;
+                }
+                other => {
+                    return Err(err(format!(
+                        "unknown option '{other}' (known: table, key, indexes, partition_column, partitions, user, \
+                         password_file, connect_timeout, retries)"
+                    )));
+                }
+            }
+        }
+        options.table = table.ok_or_else(|| err("name the table: OPTIONS (table 'schema.name')".into()))?;
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        let a = PgAddress::parse("postgres://db.local:5433/market", None).unwrap();
+        assert_eq!((a.host.as_str(), a.port, a.dbname.as_str()), ("db.local", 5433, "market"));
+        let a = PgAddress::parse("postgresql:///market", Some("127.0.0.1:6000")).unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", 6000));
+        assert!(PgAddress::parse("postgres:///market", None).is_err());
+        let e = PgAddress::parse("postgres://bob:hunter2@h/db", None).unwrap_err().to_string();
+        assert!(e.contains("passwords do not belong"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        assert_eq!(PgAddress::parse("postgres://bob@h/db", None).unwrap().user.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn table_names_and_options() {
+        let t = TableName::parse("Public.\"Stock \"\"Prices\"").unwrap();
+        assert_eq!(t.schema.as_deref(), Some("public"));
+        assert_eq!(t.name, "Stock \"Prices");
+        assert_eq!(t.sql(), "\"public\".\"Stock \"\"Prices\"");
+        assert!(TableName::parse("a.b.c").is_err());
+        let raw = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let o = PgOptions::parse(&raw(&[("table", "t"), ("key", "symbol, day"), ("indexes", "symbol; day, symbol")]))
+            .unwrap();
+        assert_eq!(o.key, vec!["symbol", "day"]);
+        assert_eq!(o.indexes, vec![vec!["symbol".to_string()], vec!["day".into(), "symbol".into()]]);
+        let e = PgOptions::parse(&raw(&[("table", "t"), ("password", "hunter2")])).unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(PgOptions::parse(&raw(&[("table", "t"), ("tabel", "x")])).is_err());
+        assert!(PgOptions::parse(&raw(&[("key", "x")])).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Credentials {
+            user: "u".into(),
+            password: Some(Secret("hunter2".into())),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,263 @@
+//! PostgreSQL tables in a job. Planning connects once: the table's columns come from the catalog and every
+//! declared column, key, index and partition column is checked against it, so a wrong password, an unreachable
+//! server, a missing table or a type mismatch stops the job before anything runs. A table the job reads becomes a
+//! [`PgTable`]; a table it inserts into becomes a [`PgSink`], written in the commit phase.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::CreateExternalTable;
+use strata_connectors::postgres::catalog::{TableInfo, describe_table};
+use strata_connectors::postgres::scan::{PgSource, PgTable, splittable};
+use strata_connectors::postgres::sink::PgSink;
+use strata_connectors::postgres::types::{PgColumn, PgType, arrow_schema};
+use strata_connectors::postgres::{DEFAULT_SERVER_VAR, PgAddress, PgOptions, connect};
+use strata_sql::{JobStatement, StatementKind};
+use url::Url;
+
+use crate::dag::StageDag;
+use crate::error::{PlannerError, Result};
+use crate::kafka::{declared_schema, option_text};
+
+/// What declaring a PostgreSQL table gave: a provider when the table exists, a sink when the job inserts into it.
+pub struct Declared {
+    pub source: Option<Arc<PgTable>>,
+    pub sink: Option<PgSink>,
+}
+
+fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
+    PlannerError::Job {
+        location: stmt.location.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// Where reports show a sink: its server, database and table, never credentials.
+pub fn sink_url(sink: &PgSink) -> Result<Url> {
+    let mut url = Url::parse(&sink.address.display())
+        .map_err(|e| datafusion::error::DataFusionError::Internal(format!("sink location: {e}")))?;
+    url.query_pairs_mut().append_pair("table", &sink.options.table.to_string());
+    Ok(url)
+}
+
+/// The Arrow schema an insert into `sink` is cast to.
+pub fn sink_schema(sink: &PgSink) -> SchemaRef {
+    arrow_schema(&sink.columns)
+}
+
+/// Plan a `STORED AS POSTGRES` statement.
+pub async fn declare(
+    ctx: &SessionContext,
+    dag: &StageDag,
+    index: usize,
+    create: &CreateExternalTable,
+    distributed: bool,
+) -> Result<Declared> {
+    let stmt = &dag.stages[index].statement;
+    let name = stmt.target().name;
+    let written = create.locations.first().cloned().unwrap_or_default();
+    let server = std::env::var(DEFAULT_SERVER_VAR).ok();
+    let address = PgAddress::parse(&written, server.as_deref()).map_err(|e| job_err(stmt, e))?;
+    let raw: Vec<(String, String)> = create
+        .options
+        .iter()
+        .map(|(k, v)| (k.clone(), option_text(v)))
+        .collect();
+    let options = PgOptions::parse(&raw).map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}': {e}")))?;
+    let declared = if create.columns.is_empty() {
+        None
+    } else {
+        Some(declared_schema(ctx, stmt, create).await?)
+    };
+    let inserted = dag
+        .stages
+        .iter()
+        .any(|s| matches!(s.statement.kind, StatementKind::Insert { .. }) && s.statement.target().name == name);
+    let read = dag
+        .dependents(index)
+        .any(|s| !matches!(s.statement.kind, StatementKind::Insert { .. }));
+
+    let client = connect(&address, &options.connect, "strata-plan")
+        .await
+        .map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}': {e}")))?;
+    let info = describe_table(&client, &options.table)
+        .await
+        .map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}': {e}")))?;
+    drop(client);
+    let pg_table = &options.table;
+    let at = address.display();
+
+    let Some(info) = info else {
+        if !inserted || read {
+            return Err(job_err(
+                stmt,
+                format!("PostgreSQL table '{name}': table {pg_table} does not exist in {at}"),
+            ));
+        }
+        let Some(declared) = declared else {
+            return Err(job_err(
+                stmt,
+                format!(
+                    "PostgreSQL table '{name}': table {pg_table} does not exist in {at}; declare its columns so the \
+                     job can create it"
+                ),
+            ));
+        };
+        let mut columns = Vec::with_capacity(declared.fields().len());
+        for f in declared.fields() {
+            let pg_type = PgType::for_arrow(f.data_type())
+                .map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}', column '{}': {e}", f.name())))?;
+            columns.push(PgColumn {
+                name: f.name().clone(),
+                pg_type,
+                nullable: f.is_nullable(),
+                sql_type: pg_type.sql(),
+            });
+        }
+        check_columns(stmt, &name, &columns, &options)?;
+        return Ok(Declared {
+            source: None,
+            sink: Some(PgSink {
+                address,
+                options,
+                columns,
+                create: true,
+            }),
+        });
+    };
+
+    let columns = match &declared {
+        Some(declared) => {
+            let mut columns = Vec::with_capacity(declared.fields().len());
+            for f in declared.fields() {
+                let Some(column) = info.columns.iter().find(|c| c.name == *f.name()) else {
+                    let why = info
+                        .unsupported
+                        .iter()
+                        .find(|(c, _)| c == f.name())
+                        .map(|(_, why)| why.clone())
+                        .unwrap_or_else(|| {
+                            let have: Vec<&str> = info.columns.iter().map(|c| c.name.as_str()).collect();
+                            format!("no such column (it has: {})", have.join(", "))
+                        });
+                    return Err(job_err(
+                        stmt,
+                        format!("PostgreSQL table '{name}', column '{}': {why}", f.name()),
+                    ));
+                };
+                if !column.pg_type.accepts_declared(f.data_type()) {
+                    return Err(job_err(
+                        stmt,
+                        format!(
+                            "PostgreSQL table '{name}': type mismatch in column '{}': the job declares {}, the table \
+                             has {} (read as {})",
+                            f.name(),
+                            f.data_type(),
+                            column.sql_type,
+                            column.pg_type.arrow()
+                        ),
+                    ));
+                }
+                columns.push(column.clone());
+            }
+            columns
+        }
+        None => {
+            for (column, why) in &info.unsupported {
+                tracing::warn!(table = %pg_table, column, reason = %why, "column left out of the table");
+            }
+            info.columns.clone()
+        }
+    };
+    check_columns(stmt, &name, &columns, &options)?;
+
+    let sink = if inserted {
+        let written: Vec<PgColumn> = columns
+            .iter()
+            .filter(|c| !info.generated.contains(&c.name))
+            .cloned()
+            .collect();
+        if !options.key.is_empty() && !has_unique_key(&info, &options.key) {
+            return Err(job_err(
+                stmt,
+                format!(
+                    "PostgreSQL table '{name}': key ({}) is not the primary key or a unique index of {pg_table}; an \
+                     upsert needs one (CREATE UNIQUE INDEX ON {pg_table} ({}))",
+                    options.key.join(", "),
+                    options.key.join(", ")
+                ),
+            ));
+        }
+        Some(PgSink {
+            address: address.clone(),
+            options: options.clone(),
+            columns: written,
+            create: false,
+        })
+    } else {
+        None
+    };
+
+    let partition_column = match &options.partition_column {
+        Some(column) => {
+            let c = columns.iter().find(|c| c.name == *column).ok_or_else(|| {
+                job_err(
+                    stmt,
+                    format!("PostgreSQL table '{name}': partition_column '{column}' is not a column"),
+                )
+            })?;
+            if !splittable(c.pg_type) {
+                return Err(job_err(
+                    stmt,
+                    format!(
+                        "PostgreSQL table '{name}': partition_column '{column}' is {}; use an integer, date or \
+                         timestamp column",
+                        c.sql_type
+                    ),
+                ));
+            }
+            Some(column.clone())
+        }
+        None => info
+            .unique_keys
+            .first()
+            .and_then(|key| key.first())
+            .and_then(|k| columns.iter().find(|c| c.name == *k))
+            .filter(|c| splittable(c.pg_type))
+            .map(|c| c.name.clone()),
+    };
+    let source = PgSource {
+        address,
+        options,
+        columns,
+        partition_column,
+        single_task: distributed,
+    };
+    Ok(Declared {
+        source: Some(Arc::new(PgTable::new(source))),
+        sink,
+    })
+}
+
+fn has_unique_key(info: &TableInfo, key: &[String]) -> bool {
+    let wanted: BTreeSet<&String> = key.iter().collect();
+    info.unique_keys
+        .iter()
+        .any(|k| k.iter().collect::<BTreeSet<_>>() == wanted)
+}
+
+/// Key and index columns must be columns of the table.
+fn check_columns(stmt: &JobStatement, name: &str, columns: &[PgColumn], options: &PgOptions) -> Result<()> {
+    let known = |c: &String| columns.iter().any(|col| col.name == *c);
+    for (what, list) in std::iter::once(("key", &options.key)).chain(options.indexes.iter().map(|i| ("index", i))) {
+        if let Some(missing) = list.iter().find(|c| !known(c)) {
+            return Err(job_err(
+                stmt,
+                format!("PostgreSQL table '{name}': {what} column '{missing}' is not a column of the table"),
+            ));
+        }
+    }
+    Ok(())
+}
