@@ -2,8 +2,8 @@
 # The whole Strata test suite, on a fresh machine or a warm one.
 #
 # Installs what the tests need and is missing (Debian's cmake and curl headers for rdkafka's bundled librdkafka, a
-# Python venv with the independent `deltalake` reader, the `tansu` Kafka-protocol broker, started on loopback for
-# the run), then runs formatting and lint checks and every test of every crate. The build cache lives outside the clone, in $CARGO_TARGET_DIR (default
+# Python venv with the independent `deltalake` reader, the `tansu` Kafka-protocol broker and a PostgreSQL server,
+# both started on loopback for the run and removed after it), then runs formatting and lint checks and every test of every crate. The build cache lives outside the clone, in $CARGO_TARGET_DIR (default
 # ~/.cache/strata/target), so repeated runs and CI reuse it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,6 +27,13 @@ strata_kafka_start >/dev/null
 trap strata_kafka_stop EXIT
 echo "   listening on $STRATA_KAFKA"
 
+# shellcheck source=dev/postgres.sh
+source dev/postgres.sh
+echo "== PostgreSQL (initdb into a temporary directory, password auth)"
+strata_postgres_start >/dev/null
+trap 'strata_kafka_stop; strata_postgres_stop' EXIT
+echo "   listening on $STRATA_POSTGRES"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -35,7 +42,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 log="$(mktemp)"
-trap 'rm -f "$log"; strata_kafka_stop' EXIT
+trap 'rm -f "$log"; strata_kafka_stop; strata_postgres_stop' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
