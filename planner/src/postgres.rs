@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::CreateExternalTable;
 use strata_connectors::postgres::catalog::{TableInfo, describe_table};
@@ -38,7 +38,8 @@ fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
 pub fn sink_url(sink: &PgSink) -> Result<Url> {
     let mut url = Url::parse(&sink.address.display())
         .map_err(|e| datafusion::error::DataFusionError::Internal(format!("sink location: {e}")))?;
-    url.query_pairs_mut().append_pair("table", &sink.options.table.to_string());
+    url.query_pairs_mut()
+        .append_pair("table", &sink.options.table.to_string());
     Ok(url)
 }
 
@@ -71,6 +72,7 @@ pub async fn declare(
     } else {
         Some(declared_schema(ctx, stmt, create).await?)
     };
+    let zoned = zoned_columns(create);
     let inserted = dag
         .stages
         .iter()
@@ -107,7 +109,7 @@ pub async fn declare(
         };
         let mut columns = Vec::with_capacity(declared.fields().len());
         for f in declared.fields() {
-            let pg_type = PgType::for_arrow(f.data_type())
+            let pg_type = PgType::for_arrow(&declared_type(f, &zoned))
                 .map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}', column '{}': {e}", f.name())))?;
             columns.push(PgColumn {
                 name: f.name().clone(),
@@ -147,7 +149,7 @@ pub async fn declare(
                         format!("PostgreSQL table '{name}', column '{}': {why}", f.name()),
                     ));
                 };
-                if !column.pg_type.accepts_declared(f.data_type()) {
+                if !column.pg_type.accepts_declared(&declared_type(f, &zoned)) {
                     return Err(job_err(
                         stmt,
                         format!(
@@ -239,6 +241,33 @@ pub async fn declare(
         source: Some(Arc::new(PgTable::new(source))),
         sink,
     })
+}
+
+/// Columns declared `TIMESTAMP WITH TIME ZONE` / `TIMESTAMPTZ`. DataFusion gives them a zone only when the session
+/// has one, so the declaration itself decides: they are `timestamptz` columns.
+fn zoned_columns(create: &CreateExternalTable) -> BTreeSet<String> {
+    use datafusion::sql::sqlparser::ast::{DataType as SqlType, TimezoneInfo};
+    create
+        .columns
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.data_type,
+                SqlType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz)
+            )
+        })
+        .map(|c| strata_sql::job::normalize_ident(&c.name))
+        .collect()
+}
+
+/// A declared column's type, with the declaration's time zone restored.
+fn declared_type(field: &Field, zoned: &BTreeSet<String>) -> DataType {
+    match field.data_type() {
+        DataType::Timestamp(unit, None) if zoned.contains(field.name()) => {
+            DataType::Timestamp(*unit, Some("UTC".into()))
+        }
+        other => other.clone(),
+    }
 }
 
 fn has_unique_key(info: &TableInfo, key: &[String]) -> bool {

@@ -495,46 +495,54 @@ async fn commit(
     let slots = Arc::new(Semaphore::new(
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     ));
-    let mut tasks = JoinSet::new();
-    for (position, (table, output, schema, payload, txns)) in writes.into_iter().enumerate() {
-        let slots = slots.clone();
-        tasks.spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            let result = match payload {
-                Payload::Rows(batches) => {
-                    delta::write_with_transactions(
-                        &output.url,
-                        schema,
-                        batches,
-                        &output.partition_by,
-                        output.mode,
-                        txns,
-                    )
-                    .await
-                }
-                Payload::Files(target, adds, rows) => {
-                    commit::commit_files(&target, adds, rows, output.mode, txns).await
-                }
-                Payload::Sink(sink, batches) => deliver(&sink, &batches).await,
-            };
-            (position, table, output, result)
-        });
-    }
+    // PostgreSQL writes go first: a server can refuse them (constraints, permissions), and a refused write must
+    // stop the run before any Delta table or topic is committed.
+    let (first, rest): (Vec<_>, Vec<_>) = writes
+        .into_iter()
+        .enumerate()
+        .partition(|(_, w)| matches!(&w.3, Payload::Sink(s, _) if matches!(**s, Sink::Postgres(_))));
     let mut done = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (position, table, output, result) = joined.map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let outcome = result.map_err(|source| PlannerError::Commit {
-            table: table.clone(),
-            source: Box::new(source),
-        })?;
-        emit(JobEvent::Committed {
-            table: table.clone(),
-            version: outcome.version,
-            rows: outcome.rows,
-        });
-        tracing::info!(table = %table, version = outcome.version, rows = outcome.rows, "committed");
-        done.push((position, table, output, outcome));
-        failpoint("between-commits");
+    for phase in [first, rest] {
+        let mut tasks = JoinSet::new();
+        for (position, (table, output, schema, payload, txns)) in phase {
+            let slots = slots.clone();
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                let result = match payload {
+                    Payload::Rows(batches) => {
+                        delta::write_with_transactions(
+                            &output.url,
+                            schema,
+                            batches,
+                            &output.partition_by,
+                            output.mode,
+                            txns,
+                        )
+                        .await
+                    }
+                    Payload::Files(target, adds, rows) => {
+                        commit::commit_files(&target, adds, rows, output.mode, txns).await
+                    }
+                    Payload::Sink(sink, batches) => deliver(&sink, &batches).await,
+                };
+                (position, table, output, result)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (position, table, output, result) = joined.map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let outcome = result.map_err(|source| PlannerError::Commit {
+                table: table.clone(),
+                source: Box::new(source),
+            })?;
+            emit(JobEvent::Committed {
+                table: table.clone(),
+                version: outcome.version,
+                rows: outcome.rows,
+            });
+            tracing::info!(table = %table, version = outcome.version, rows = outcome.rows, "committed");
+            done.push((position, table, output, outcome));
+            failpoint("between-commits");
+        }
     }
     done.sort_by_key(|(position, ..)| *position);
     reports.extend(done.into_iter().map(|(_, table, output, outcome)| OutputReport {

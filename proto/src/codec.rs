@@ -411,11 +411,17 @@ mod tests {
             ("password_file".to_string(), "/run/secrets/pg".to_string()),
         ])
         .unwrap();
-        let columns = [("id", PgType::Int8), ("price", PgType::Numeric {
-            precision: 12,
-            scale: 4,
-            constrained: true,
-        })]
+        let columns = [
+            ("id", PgType::Int8),
+            (
+                "price",
+                PgType::Numeric {
+                    precision: 12,
+                    scale: 4,
+                    constrained: true,
+                },
+            ),
+        ]
         .into_iter()
         .map(|(n, t)| PgColumn {
             name: n.into(),
@@ -436,15 +442,25 @@ mod tests {
             params: vec!["100".into()],
         };
         let exec: Arc<dyn ExecutionPlan> = Arc::new(
-            PgScanExec::new(source.clone(), Some(vec![1]), Predicate::default(), vec![Predicate::default(), range], Some(7))
-                .unwrap(),
+            PgScanExec::new(
+                source.clone(),
+                Some(vec![1]),
+                Predicate::default(),
+                vec![Predicate::default(), range],
+                Some(7),
+            )
+            .unwrap(),
         );
         let converter = datafusion_proto::physical_plan::DefaultPhysicalProtoConverter {};
         let mut buf = Vec::new();
-        StrataPhysicalCodec::default().try_encode(exec.clone(), &mut buf, &converter).unwrap();
+        StrataPhysicalCodec::default()
+            .try_encode(exec.clone(), &mut buf, &converter)
+            .unwrap();
         assert!(!String::from_utf8_lossy(&buf).contains("password\":\""));
         let ctx = datafusion::prelude::SessionContext::new();
-        let back = StrataPhysicalCodec::default().try_decode(&buf, &[], &ctx.task_ctx(), &converter).unwrap();
+        let back = StrataPhysicalCodec::default()
+            .try_decode(&buf, &[], &ctx.task_ctx(), &converter)
+            .unwrap();
         let back = back.downcast_ref::<PgScanExec>().unwrap();
         assert_eq!(back.source, source);
         assert_eq!(back.ranges.len(), 2);

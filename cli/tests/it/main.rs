@@ -5,6 +5,7 @@ mod cluster;
 mod errors;
 mod kafka;
 mod pipeline;
+mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

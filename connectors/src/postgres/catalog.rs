@@ -47,7 +47,10 @@ pub async fn describe_table(client: &Client, table: &TableName) -> Result<Option
     if !exists.get::<_, bool>(0) {
         return Ok(None);
     }
-    let rows = client.query(COLUMNS_SQL, &[&name]).await.map_err(|e| catalog_err(table, &e))?;
+    let rows = client
+        .query(COLUMNS_SQL, &[&name])
+        .await
+        .map_err(|e| catalog_err(table, &e))?;
     let mut columns = Vec::with_capacity(rows.len());
     let mut generated = Vec::new();
     let mut unsupported = Vec::new();

@@ -183,7 +183,10 @@ pub fn numeric_to_i128(b: &[u8], precision: u8, scale: i8) -> std::result::Resul
         // Decimal exponent of this group's last digit, at the target scale.
         let e = 4 * (weight - i as i32) + scale as i32;
         if e >= 0 {
-            let m = 10i128.checked_pow(e as u32).and_then(|p| d.checked_mul(p)).ok_or_else(overflow)?;
+            let m = 10i128
+                .checked_pow(e as u32)
+                .and_then(|p| d.checked_mul(p))
+                .ok_or_else(overflow)?;
             acc = acc.checked_add(m).ok_or_else(overflow)?;
         } else if e > -4 {
             let div = 10i128.pow((-e) as u32);
@@ -378,7 +381,10 @@ mod tests {
         assert!(numeric_to_i128(&v, 10, 2).unwrap_err().contains("decimal digits"));
         assert!(numeric_to_i128(&v, 6, 3).unwrap_err().contains("does not fit"));
         // -0.5
-        assert_eq!(numeric_to_i128(&[0, 1, 0xff, 0xff, 0x40, 0, 0, 1, 0x13, 0x88], 4, 2), Ok(-50));
+        assert_eq!(
+            numeric_to_i128(&[0, 1, 0xff, 0xff, 0x40, 0, 0, 1, 0x13, 0x88], 4, 2),
+            Ok(-50)
+        );
         // zero and NaN
         assert_eq!(numeric_to_i128(&[0, 0, 0, 0, 0, 0, 0, 2], 4, 2), Ok(0));
         assert!(numeric_to_i128(&[0, 0, 0, 0, 0xC0, 0, 0, 0], 4, 2).is_err());
@@ -386,11 +392,17 @@ mod tests {
 
     #[test]
     fn tuples_split_across_chunks() {
-        let columns = [column("id", PgType::Int8), column("price", PgType::Numeric {
-            precision: 10,
-            scale: 3,
-            constrained: true,
-        })];
+        let columns = [
+            column("id", PgType::Int8),
+            column(
+                "price",
+                PgType::Numeric {
+                    precision: 10,
+                    scale: 3,
+                    constrained: true,
+                },
+            ),
+        ];
         let mut stream = SIGNATURE.to_vec();
         stream.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
         for id in 0..5i64 {
@@ -426,6 +438,12 @@ mod tests {
         stream.extend_from_slice(&[0; 8]);
         stream.extend_from_slice(&[0, 1, 0, 0, 0, 4, 0, 0, 0, 7]);
         decoder.push(&stream).unwrap();
-        assert!(decoder.finish().unwrap_err().to_string().contains("ended early after 1 rows"));
+        assert!(
+            decoder
+                .finish()
+                .unwrap_err()
+                .to_string()
+                .contains("ended early after 1 rows")
+        );
     }
 }

@@ -115,9 +115,8 @@ impl CopyEncoder {
                     out.put_i32(-1);
                     continue;
                 }
-                self.put_value(array, column, row, out).map_err(|e| {
-                    encode_err(format!("column '{}' ({}): {e}", column.name, column.sql_type))
-                })?;
+                self.put_value(array, column, row, out)
+                    .map_err(|e| encode_err(format!("column '{}' ({}): {e}", column.name, column.sql_type)))?;
             }
             if let Some(start) = sequence {
                 out.put_i32(8);
@@ -203,8 +202,18 @@ mod tests {
         let mut out = BytesMut::new();
         put_numeric(12_345_678, 3, &mut out);
         // length 14, then ndigits 3, weight 1, sign +, dscale 3, digits 1 2345 6780: PostgreSQL 15's own bytes.
-        assert_eq!(&out[..], &[0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 3, 0, 1, 0x09, 0x29, 0x1a, 0x7c]);
-        for (v, s) in [(0i128, 2i8), (-50, 2), (1, 4), (123, -2), (i128::MAX / 10, 10), (-(10i128.pow(37)), 0)] {
+        assert_eq!(
+            &out[..],
+            &[0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 3, 0, 1, 0x09, 0x29, 0x1a, 0x7c]
+        );
+        for (v, s) in [
+            (0i128, 2i8),
+            (-50, 2),
+            (1, 4),
+            (123, -2),
+            (i128::MAX / 10, 10),
+            (-(10i128.pow(37)), 0),
+        ] {
             let mut out = BytesMut::new();
             put_numeric(v, s, &mut out);
             assert_eq!(numeric_to_i128(&out[4..], 38, s), Ok(v), "{v} at scale {s}");

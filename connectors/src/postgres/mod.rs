@@ -149,7 +149,10 @@ impl CredentialSource {
             .or_else(|| address.user.clone())
             .or_else(|| USER_VARS.iter().find_map(|v| env(v)))
             .unwrap_or_else(|| "postgres".into());
-        let file = self.password_file.clone().or_else(|| env(PASSWORD_FILE_VAR).map(PathBuf::from));
+        let file = self
+            .password_file
+            .clone()
+            .or_else(|| env(PASSWORD_FILE_VAR).map(PathBuf::from));
         let password = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -269,11 +272,13 @@ pub async fn connect(address: &PgAddress, options: &ConnectOptions, application_
             Ok(Err(e)) => {
                 let transient = is_transient(&e);
                 let message = match e.code() {
-                    Some(&SqlState::INVALID_PASSWORD) | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) => format!(
-                        "authentication failed for user '{}' (check STRATA_PG_USER and STRATA_PG_PASSWORD or the \
+                    Some(&SqlState::INVALID_PASSWORD) | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) => {
+                        format!(
+                            "authentication failed for user '{}' (check STRATA_PG_USER and STRATA_PG_PASSWORD or the \
                          password file)",
-                        credentials.user
-                    ),
+                            credentials.user
+                        )
+                    }
                     _ => describe(&e),
                 };
                 if !transient {
@@ -456,14 +461,22 @@ mod tests {
     #[test]
     fn locations() {
         let a = PgAddress::parse("postgres://db.local:5433/market", None).unwrap();
-        assert_eq!((a.host.as_str(), a.port, a.dbname.as_str()), ("db.local", 5433, "market"));
+        assert_eq!(
+            (a.host.as_str(), a.port, a.dbname.as_str()),
+            ("db.local", 5433, "market")
+        );
         let a = PgAddress::parse("postgresql:///market", Some("127.0.0.1:6000")).unwrap();
         assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", 6000));
         assert!(PgAddress::parse("postgres:///market", None).is_err());
-        let e = PgAddress::parse("postgres://bob:hunter2@h/db", None).unwrap_err().to_string();
+        let e = PgAddress::parse("postgres://bob:hunter2@h/db", None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("passwords do not belong"), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
-        assert_eq!(PgAddress::parse("postgres://bob@h/db", None).unwrap().user.as_deref(), Some("bob"));
+        assert_eq!(
+            PgAddress::parse("postgres://bob@h/db", None).unwrap().user.as_deref(),
+            Some("bob")
+        );
     }
 
     #[test]
@@ -476,11 +489,20 @@ mod tests {
         let raw = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
         };
-        let o = PgOptions::parse(&raw(&[("table", "t"), ("key", "symbol, day"), ("indexes", "symbol; day, symbol")]))
-            .unwrap();
+        let o = PgOptions::parse(&raw(&[
+            ("table", "t"),
+            ("key", "symbol, day"),
+            ("indexes", "symbol; day, symbol"),
+        ]))
+        .unwrap();
         assert_eq!(o.key, vec!["symbol", "day"]);
-        assert_eq!(o.indexes, vec![vec!["symbol".to_string()], vec!["day".into(), "symbol".into()]]);
-        let e = PgOptions::parse(&raw(&[("table", "t"), ("password", "hunter2")])).unwrap_err().to_string();
+        assert_eq!(
+            o.indexes,
+            vec![vec!["symbol".to_string()], vec!["day".into(), "symbol".into()]]
+        );
+        let e = PgOptions::parse(&raw(&[("table", "t"), ("password", "hunter2")]))
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("hunter2"), "{e}");
         assert!(PgOptions::parse(&raw(&[("table", "t"), ("tabel", "x")])).is_err());
         assert!(PgOptions::parse(&raw(&[("key", "x")])).is_err());

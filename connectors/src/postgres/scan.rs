@@ -89,7 +89,12 @@ fn literal_text(value: &ScalarValue, column: &PgColumn) -> Option<String> {
         }
         (a, b) => a == b,
     };
-    if !same || matches!(column.pg_type, PgType::Uuid | PgType::Json | PgType::Jsonb | PgType::Bytea) {
+    if !same
+        || matches!(
+            column.pg_type,
+            PgType::Uuid | PgType::Json | PgType::Jsonb | PgType::Bytea
+        )
+    {
         return None;
     }
     Some(match value {
@@ -233,10 +238,12 @@ impl TableProvider for PgTable {
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
-            .map(|f| match filter_sql(f, &self.source.columns, &mut Predicate::default()) {
-                Some(_) => TableProviderFilterPushDown::Exact,
-                None => TableProviderFilterPushDown::Unsupported,
-            })
+            .map(
+                |f| match filter_sql(f, &self.source.columns, &mut Predicate::default()) {
+                    Some(_) => TableProviderFilterPushDown::Exact,
+                    None => TableProviderFilterPushDown::Unsupported,
+                },
+            )
             .collect())
     }
 
@@ -322,8 +329,13 @@ async fn split(source: &PgSource, column: &str, filters: &Predicate, n: usize) -
     let mut client = connect(&source.address, &source.options.connect, "strata-read")
         .await
         .map_err(DataFusionError::from)?;
-    let tx = begin(&mut client, &filters.params).await.map_err(|e| external(&table, e))?;
-    let row = tx.query_one(&sql, &[]).await.map_err(|e| external(&table, describe(&e)))?;
+    let tx = begin(&mut client, &filters.params)
+        .await
+        .map_err(|e| external(&table, e))?;
+    let row = tx
+        .query_one(&sql, &[])
+        .await
+        .map_err(|e| external(&table, describe(&e)))?;
     let (Some(lo), Some(hi)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) else {
         return Ok(vec![Predicate::default()]);
     };
@@ -401,7 +413,11 @@ impl PgScanExec {
             None => source.columns.clone(),
         };
         let schema = arrow_schema(&columns);
-        let ranges = if ranges.is_empty() { vec![Predicate::default()] } else { ranges };
+        let ranges = if ranges.is_empty() {
+            vec![Predicate::default()]
+        } else {
+            ranges
+        };
         let partitions = if source.single_task { 1 } else { ranges.len() };
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
@@ -513,7 +529,10 @@ impl ExecutionPlan for PgScanExec {
                     .map_err(DataFusionError::from)?;
                 let txn = begin(&mut client, &params).await.map_err(|e| external(&table, e))?;
                 let cancel = txn.cancel_token();
-                let stream = txn.copy_out(sql.as_str()).await.map_err(|e| external(&table, describe(&e)))?;
+                let stream = txn
+                    .copy_out(sql.as_str())
+                    .await
+                    .map_err(|e| external(&table, describe(&e)))?;
                 let mut stream = std::pin::pin!(stream);
                 let mut decoder = CopyDecoder::new(&columns, BATCH_ROWS);
                 while let Some(chunk) = stream.next().await {
@@ -545,21 +564,27 @@ mod tests {
     use datafusion::logical_expr::{col, lit};
 
     fn columns() -> Vec<PgColumn> {
-        [("id", PgType::Int8), ("symbol", PgType::Text), ("ts", PgType::Timestamptz)]
-            .into_iter()
-            .map(|(n, t)| PgColumn {
-                name: n.into(),
-                pg_type: t,
-                nullable: true,
-                sql_type: t.sql(),
-            })
-            .collect()
+        [
+            ("id", PgType::Int8),
+            ("symbol", PgType::Text),
+            ("ts", PgType::Timestamptz),
+        ]
+        .into_iter()
+        .map(|(n, t)| PgColumn {
+            name: n.into(),
+            pg_type: t,
+            nullable: true,
+            sql_type: t.sql(),
+        })
+        .collect()
     }
 
     #[test]
     fn filters_become_bound_parameters() {
         let mut p = Predicate::default();
-        let f = col("id").gt(lit(5i64)).and(col("symbol").eq(lit("x'; DROP TABLE t; --")));
+        let f = col("id")
+            .gt(lit(5i64))
+            .and(col("symbol").eq(lit("x'; DROP TABLE t; --")));
         let sql = filter_sql(&f, &columns(), &mut p).unwrap();
         assert_eq!(
             sql,

@@ -72,10 +72,7 @@ pub async fn write(sink: &PgSink, batches: &[RecordBatch]) -> Result<SinkOutcome
         let client = connect(&sink.address, &sink.options.connect, "strata-sink").await?;
         let failure = match attempt_write(sink, client, batches).await {
             Ok(rows) => {
-                return Ok(SinkOutcome {
-                    rows,
-                    retries: attempt,
-                });
+                return Ok(SinkOutcome { rows, retries: attempt });
             }
             Err(f) => f,
         };
@@ -104,10 +101,7 @@ pub async fn write(sink: &PgSink, batches: &[RecordBatch]) -> Result<SinkOutcome
             Failure::Retryable(message) => {
                 return Err(sink_err(
                     sink,
-                    format!(
-                        "{message} (after {} attempts; nothing was committed)",
-                        attempt + 1
-                    ),
+                    format!("{message} (after {} attempts; nothing was committed)", attempt + 1),
                 ));
             }
             Failure::Fatal(message) => return Err(sink_err(sink, format!("{message} (nothing was committed)"))),
@@ -115,7 +109,11 @@ pub async fn write(sink: &PgSink, batches: &[RecordBatch]) -> Result<SinkOutcome
     }
 }
 
-async fn attempt_write(sink: &PgSink, mut client: Client, batches: &[RecordBatch]) -> std::result::Result<u64, Failure> {
+async fn attempt_write(
+    sink: &PgSink,
+    mut client: Client,
+    batches: &[RecordBatch],
+) -> std::result::Result<u64, Failure> {
     let table = &sink.options.table;
     let tx = client.transaction().await.map_err(classify)?;
     if sink.create {
@@ -124,7 +122,9 @@ async fn attempt_write(sink: &PgSink, mut client: Client, batches: &[RecordBatch
             .map_err(classify)?;
     }
     for index in &sink.options.indexes {
-        tx.batch_execute(&create_index_sql(table, index)).await.map_err(classify)?;
+        tx.batch_execute(&create_index_sql(table, index))
+            .await
+            .map_err(classify)?;
     }
     let columns: Vec<String> = sink.columns.iter().map(|c| quote_ident(&c.name)).collect();
     let columns = columns.join(", ");
@@ -234,8 +234,8 @@ mod tests {
 
     #[test]
     fn upsert_statement() {
-        let options = PgOptions::parse(&[("table".into(), "daily".into()), ("key".into(), "symbol, day".into())])
-            .unwrap();
+        let options =
+            PgOptions::parse(&[("table".into(), "daily".into()), ("key".into(), "symbol, day".into())]).unwrap();
         let column = |n: &str, t: PgType| PgColumn {
             name: n.into(),
             pg_type: t,
@@ -245,7 +245,11 @@ mod tests {
         let sink = PgSink {
             address: PgAddress::parse("postgres://h/db", None).unwrap(),
             options,
-            columns: vec![column("symbol", PgType::Text), column("day", PgType::Date), column("close", PgType::Float8)],
+            columns: vec![
+                column("symbol", PgType::Text),
+                column("day", PgType::Date),
+                column("close", PgType::Float8),
+            ],
             create: false,
         };
         assert_eq!(

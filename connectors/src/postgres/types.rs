@@ -207,7 +207,12 @@ mod tests {
         assert_eq!(t.arrow(), DataType::Decimal128(5, -2));
         assert!(PgType::from_catalog(1700, ((40 << 16) | 2) + 4, "numeric(40,2)").is_err());
         assert_eq!(PgType::from_catalog(1700, -1, "numeric").unwrap().sql(), "numeric");
-        assert!(PgType::from_catalog(600, -1, "point").unwrap_err().to_string().contains("point"));
+        assert!(
+            PgType::from_catalog(600, -1, "point")
+                .unwrap_err()
+                .to_string()
+                .contains("point")
+        );
     }
 
     #[test]
@@ -216,6 +221,9 @@ mod tests {
         assert!(ts.accepts_declared(&DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into()))));
         assert!(!ts.accepts_declared(&DataType::Timestamp(TimeUnit::Microsecond, None)));
         assert!(!PgType::Int8.accepts_declared(&DataType::Int32));
-        assert_eq!(PgType::for_arrow(&DataType::Decimal128(18, 4)).unwrap().sql(), "numeric(18,4)");
+        assert_eq!(
+            PgType::for_arrow(&DataType::Decimal128(18, 4)).unwrap().sql(),
+            "numeric(18,4)"
+        );
     }
 }

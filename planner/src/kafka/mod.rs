@@ -92,7 +92,11 @@ fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
 }
 
 /// The schema the statement declares (DataFusion's own column-definition rules, NOT NULL included).
-pub(crate) async fn declared_schema(ctx: &SessionContext, stmt: &JobStatement, create: &CreateExternalTable) -> Result<SchemaRef> {
+pub(crate) async fn declared_schema(
+    ctx: &SessionContext,
+    stmt: &JobStatement,
+    create: &CreateExternalTable,
+) -> Result<SchemaRef> {
     if create.columns.is_empty() {
         return Err(job_err(
             stmt,
