@@ -12,6 +12,8 @@ use crate::*;
 struct JobCase {
     file: &'static str,
     tables: &'static [&'static str],
+    /// Output tables in PostgreSQL (database `market`), compared by digest.
+    postgres: &'static [&'static str],
     setup: fn(&Path, usize, u64),
 }
 
@@ -76,17 +78,52 @@ fn produce_ticks(_warehouse: &Path, symbols: usize, seed: u64) {
     produce("raw-stock-data", &messages, false);
 }
 
+/// Ticks in PostgreSQL for `jobs/stock_postgres/aggregates.sql` (seed 001's `stock_prices`, unconstrained
+/// numerics), with defects the job must clean: missing and negative prices, and ticks fetched twice.
+fn load_stock_prices(warehouse: &Path, symbols: usize, seed: u64) {
+    use crate::postgres::{Pg, fresh_database};
+    std::fs::create_dir_all(warehouse).unwrap();
+    let db = fresh_database("market");
+    Pg::connect(&db).exec(&format!(
+        "CREATE TABLE stock_prices (id serial PRIMARY KEY, symbol varchar(10), price numeric, volume numeric,
+           \"timestamp\" timestamp, fetch_timestamp bigint);
+         INSERT INTO stock_prices (symbol, price, volume, \"timestamp\", fetch_timestamp)
+         SELECT 'S' || (i % {symbols}),
+                CASE WHEN i % 211 = 0 THEN NULL WHEN i % 307 = 0 THEN -1
+                     ELSE round((100 + 25 * sin((i + {seed}) / 700.0) + ((i * {seed}) % 17) * 0.03)::numeric, 4) END,
+                (i * 37 + {seed}) % 5000,
+                timestamp '2024-01-02 09:30' + (i / {symbols}) * interval '5 minutes',
+                1704186000 + i
+         FROM generate_series(1, 40000) i;
+         -- The same ticks fetched again later with another price: the later fetch wins.
+         INSERT INTO stock_prices (symbol, price, volume, \"timestamp\", fetch_timestamp)
+         SELECT symbol, price + 1, volume, \"timestamp\", fetch_timestamp + 60 FROM stock_prices WHERE id % 97 = 0;"
+    ));
+}
+
 fn jobs() -> Vec<JobCase> {
     let cases = vec![
         JobCase {
             file: "jobs/stock_market/pipeline.sql",
             tables: STOCK_TABLES,
+            postgres: &[],
             setup: generate_market,
         },
         JobCase {
             file: "jobs/stock_stream/ingest.sql",
             tables: STREAM_TABLES,
+            postgres: &[],
             setup: produce_ticks,
+        },
+        JobCase {
+            file: "jobs/stock_postgres/aggregates.sql",
+            tables: &["silver.stock_ticks", "silver.stock_daily"],
+            postgres: &[
+                "stock_daily_aggregates",
+                "stock_weekly_aggregates",
+                "stock_monthly_aggregates",
+            ],
+            setup: load_stock_prices,
         },
     ];
     // Every job file in jobs/ must have a case here.
@@ -252,7 +289,17 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
             copy_dir(&inputs, &root.path().join(mode));
         }
         let wh = |mode: &str| root.path().join(mode);
+        // PostgreSQL outputs: dropped before each mode (so each mode creates them), digested after it.
+        let pg = (!case.postgres.is_empty()).then(|| crate::postgres::Pg::connect("market"));
+        let reset = || {
+            for t in case.postgres {
+                pg.as_ref().unwrap().exec(&format!("DROP TABLE IF EXISTS {t}"));
+            }
+        };
+        let digests = || -> Vec<String> { case.postgres.iter().map(|t| pg.as_ref().unwrap().digest(t)).collect() };
+        let mut pg_results = Vec::new();
 
+        reset();
         run_job(&[
             "run",
             case.file,
@@ -260,8 +307,12 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
             "--warehouse",
             wh("embedded").to_str().unwrap(),
         ]);
+        pg_results.push(digests());
+        reset();
         #[rustfmt::skip]
         run_job(&["run", case.file, "--no-progress", "--standalone", "--warehouse", wh("standalone").to_str().unwrap()]);
+        pg_results.push(digests());
+        reset();
         let cluster = Cluster::up(root.path(), 2, &wh("cluster"));
         let run_id = cluster.submit(case.file, &wh("cluster"));
         let status = cluster.wait(&run_id, Duration::from_secs(300));
@@ -278,10 +329,23 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
             .as_array()
             .unwrap()
             .iter()
-            .filter(|o| !o["location"].as_str().unwrap_or_default().starts_with("kafka:"))
+            .filter(|o| {
+                let location = o["location"].as_str().unwrap_or_default();
+                !location.starts_with("kafka:") && !location.starts_with("postgres:")
+            })
             .count();
         assert_eq!(delta_outputs, case.tables.len(), "{status}");
         drop(cluster);
+        pg_results.push(digests());
+        for (mode, digests) in ["standalone", "cluster"].iter().zip(&pg_results[1..]) {
+            assert_eq!(
+                digests, &pg_results[0],
+                "{}: PostgreSQL tables embedded vs {mode}",
+                case.file
+            );
+        }
+        assert!(pg_results[0].iter().all(|d| !d.starts_with("0:")), "{pg_results:?}");
+        drop(pg);
 
         for mode in ["standalone", "cluster"] {
             let (same, report) = compare(&wh("embedded"), &wh(mode), case.tables);
