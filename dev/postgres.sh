@@ -42,8 +42,11 @@ strata_postgres_start() {
   strata_pg_as_owner "$bin/initdb" -D "$dir/data" -U strata --pwfile="$dir/pwfile" --auth=scram-sha-256 \
     -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
   rm -f "$dir/pwfile"
+  # Tests trade durability for speed; benchmarks (STRATA_PG_DURABLE=1) keep PostgreSQL's defaults.
+  local settings="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${STRATA_PG_DURABLE:-0}" = 1 ] && settings="-c max_wal_size=4GB"
   strata_pg_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $settings" \
     start >/dev/null || { cat "$dir/postgres.log" >&2; return 1; }
   STRATA_POSTGRES="127.0.0.1:$port"
   STRATA_PG_USER=strata
