@@ -22,7 +22,8 @@ use strata_connectors::delta::files::{DataFile, DeltaFiles};
 use strata_connectors::delta::write_exec::{DeltaWriteExec, DeltaWriteNode, WriteTarget};
 use strata_connectors::kafka::scan::{KafkaScan, KafkaScanExec, KafkaTable, PartitionRange};
 use strata_connectors::kafka::{KafkaOptions, TopicAddress};
-use strata_connectors::postgres::scan::{PgScanExec, PgSource, PgTable, Predicate};
+use strata_connectors::postgres::filters::Predicate;
+use strata_connectors::postgres::scan::{PgScanExec, PgSource, PgTable};
 use strata_connectors::stage::StageTable;
 use url::Url;
 

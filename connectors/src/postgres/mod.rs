@@ -14,6 +14,7 @@
 pub mod catalog;
 pub mod decode;
 pub mod encode;
+pub mod filters;
 pub mod scan;
 pub mod sink;
 pub mod types;
