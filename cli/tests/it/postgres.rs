@@ -104,13 +104,18 @@ fn run(job: &str, warehouse: &Path) -> Output {
     strata(&["run", job, "--no-progress", "--warehouse", warehouse.to_str().unwrap()])
 }
 
-fn run_with(job: &str, warehouse: &Path, env: &[(&str, &str)]) -> Output {
+/// `strata [flags] run JOB` with `env` set and `unset` removed from its environment.
+fn run_with(job: &str, warehouse: &Path, flags: &[&str], env: &[(&str, &str)], unset: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
     command
+        .args(flags)
         .args(["run", job, "--no-progress", "--warehouse", warehouse.to_str().unwrap()])
         .current_dir(repo_root());
     for (k, v) in env {
         command.env(k, v);
+    }
+    for k in unset {
+        command.env_remove(k);
     }
     command.output().unwrap()
 }
@@ -391,12 +396,37 @@ fn bad_postgres_tables_fail_at_planning_without_leaking_the_password() {
     };
 
     let good = job("good.sql", &source("table 'prices'"));
-    assert_ok(&run(&good, &wh));
+    // Debug logging shows connections and queries, never the password.
+    let out = run_with(&good, &wh, &["--log", "debug"], &[], &[]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("strata_"), "no debug log: {}", stderr(&out));
+    assert!(!stderr(&out).contains(&password()) && !stdout(&out).contains(&password()));
     std::fs::remove_dir_all(wh.join("bronze/out")).unwrap();
+
+    // The password from a file (a mounted secret), with none in the environment.
+    let secret = dir.path().join("pg-password");
+    std::fs::write(&secret, format!("{}\n", password())).unwrap();
+    let from_file = job(
+        "from_file.sql",
+        &source(&format!("table 'prices', password_file '{}'", secret.display())),
+    );
+    assert_ok(&run_with(
+        &from_file,
+        &wh,
+        &[],
+        &[],
+        &["STRATA_PG_PASSWORD", "PGPASSWORD"],
+    ));
+    std::fs::remove_dir_all(wh.join("bronze/out")).unwrap();
+    std::fs::write(&secret, "not-the-password\n").unwrap();
+    fails(
+        &run_with(&from_file, &wh, &[], &[], &["STRATA_PG_PASSWORD"]),
+        "authentication failed for user",
+    );
 
     let wrong = "wrong-Zq8XQ1";
     let err = fails(
-        &run_with(&good, &wh, &[("STRATA_PG_PASSWORD", wrong)]),
+        &run_with(&good, &wh, &[], &[("STRATA_PG_PASSWORD", wrong)], &[]),
         "authentication failed for user",
     );
     assert!(!err.contains(wrong), "{err}");
