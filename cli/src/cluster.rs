@@ -89,12 +89,19 @@ pub struct StatusArgs {
     pub run_id: String,
     #[command(flatten)]
     pub addr: SchedulerAddr,
+    /// Read the run from this warehouse's ledger (`_strata/runs`) instead of asking the scheduler.
+    #[arg(long)]
+    pub warehouse: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
     #[command(flatten)]
     pub addr: SchedulerAddr,
+    /// List the runs this warehouse's ledger (`_strata/runs`) records, from every process, instead of the
+    /// scheduler's recent runs.
+    #[arg(long)]
+    pub warehouse: Option<PathBuf>,
     /// Show at most this many runs, newest first (0: all).
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
@@ -244,6 +251,9 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
 }
 
 pub async fn status(args: StatusArgs, format: LogFormat) -> Result<(), CliError> {
+    if let Some(warehouse) = &args.warehouse {
+        return crate::ledger::status(warehouse, &args.run_id, format).await;
+    }
     let mut client = client(&args.addr.scheduler).await?;
     let run = client
         .status(StatusRequest { run_id: args.run_id })
@@ -255,6 +265,9 @@ pub async fn status(args: StatusArgs, format: LogFormat) -> Result<(), CliError>
 }
 
 pub async fn runs(args: RunsArgs, format: LogFormat) -> Result<(), CliError> {
+    if let Some(warehouse) = &args.warehouse {
+        return crate::ledger::runs(warehouse, args.limit, format).await;
+    }
     let mut client = client(&args.addr.scheduler).await?;
     let runs = client
         .runs(RunsRequest { limit: args.limit })

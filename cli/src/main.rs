@@ -2,6 +2,7 @@
 
 mod cluster;
 mod commands;
+mod ledger;
 
 use std::process::ExitCode;
 
@@ -48,9 +49,9 @@ enum Command {
     Executor(cluster::ExecutorArgs),
     /// Send a job file to the scheduler, which plans and runs it; prints the run id (or waits with --wait).
     Submit(cluster::SubmitArgs),
-    /// Show a run's state, per-stage progress and error.
+    /// Show a run's state, per-stage progress and error (from the scheduler, or with --warehouse the ledger).
     Status(cluster::StatusArgs),
-    /// List recent runs on the scheduler.
+    /// List recent runs: the scheduler's, or with --warehouse the warehouse's run ledger.
     Runs(cluster::RunsArgs),
     /// Start or stop a local cluster (scheduler and executors on loopback).
     #[command(subcommand)]

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod explain;
 pub mod kafka;
+pub mod ledger;
 pub mod params;
 pub mod plan;
 pub mod postgres;

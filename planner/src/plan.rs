@@ -71,8 +71,10 @@ pub struct PlannedJob {
     pub engine: Engine,
     /// The Kafka topics the job reads, with this run's ranges.
     pub kafka: Vec<KafkaSource>,
-    /// The warehouse directory (cluster runs stage Kafka messages under it).
+    /// The warehouse directory (cluster runs stage Kafka messages under it; the run ledger lives in it).
     pub warehouse: PathBuf,
+    /// The job's parameters, by name.
+    pub params: Vec<(String, String)>,
 }
 
 /// Parse-free part of planning: `job` is already parsed. Plans for the embedded engine.
@@ -272,6 +274,14 @@ pub async fn plan_job_with(
         engine,
         kafka: sources,
         warehouse,
+        params: {
+            let mut named: Vec<(String, String)> = params
+                .names()
+                .filter_map(|n| params.get(n).map(|v| (n.to_string(), v.to_string())))
+                .collect();
+            named.sort();
+            named
+        },
     })
 }
 

@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{PlannerError, Result};
 use crate::kafka::{self, progress::Progress};
+use crate::ledger;
 use crate::plan::{PlannedJob, Sink};
 use crate::report::{EventSink, JobEvent, OutputReport, RunSummary, StageReport};
 use strata_connectors::stage::StageTable;
@@ -49,8 +50,51 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
     run_as(planned, events, uuid::Uuid::new_v4().to_string()).await
 }
 
-/// [`run`] under a run id chosen by the caller (the scheduler's job service).
+/// [`run`] under a run id chosen by the caller (the scheduler's job service). The run is recorded in the
+/// warehouse's ledger when it starts and when it ends.
 pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: String) -> Result<RunSummary> {
+    let warehouse = planned.warehouse.clone();
+    let base = ledger::LedgerEvent {
+        run_id: run_id.clone(),
+        job: planned.job.path.to_string(),
+        event: "started",
+        engine: planned.engine.name().to_string(),
+        params: serde_json::to_string(
+            &planned
+                .params
+                .iter()
+                .cloned()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )
+        .unwrap_or_default(),
+        ..Default::default()
+    };
+    ledger::record(&warehouse, base.clone()).await?;
+    let result = run_stages(planned, events, run_id).await;
+    let end = match &result {
+        Ok(summary) => ledger::LedgerEvent {
+            event: "succeeded",
+            summary: serde_json::to_string(summary).ok(),
+            ..base
+        },
+        Err(e) => ledger::LedgerEvent {
+            event: "failed",
+            error: Some(e.to_string()),
+            failed_stage: match e {
+                PlannerError::Stage { stage, .. } => Some(stage.clone()),
+                PlannerError::Commit { table, .. } => Some(format!("commit of {table}")),
+                _ => None,
+            },
+            ..base
+        },
+    };
+    if let Err(e) = ledger::record(&warehouse, end).await {
+        tracing::warn!(error = %e, "could not record the run's end in the ledger");
+    }
+    result
+}
+
+async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: String) -> Result<RunSummary> {
     let started = Instant::now();
     let emit = |e: JobEvent| {
         if let Some(sink) = &events {

@@ -317,6 +317,19 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         let run_id = cluster.submit(case.file, &wh("cluster"));
         let status = cluster.wait(&run_id, Duration::from_secs(300));
         assert_eq!(status["state"], "succeeded", "{status}\n{}", cluster.logs());
+        // The scheduler recorded the run in the warehouse's ledger.
+        let ledger = strata(&[
+            "--log-format",
+            "json",
+            "runs",
+            "--warehouse",
+            wh("cluster").to_str().unwrap(),
+        ]);
+        let recorded: serde_json::Value =
+            serde_json::from_str(stdout(&ledger).lines().next().unwrap_or("null")).unwrap();
+        assert_eq!(recorded["run_id"], run_id.as_str(), "{}", stdout(&ledger));
+        assert_eq!(recorded["state"], "succeeded");
+        assert_eq!(recorded["engine"], "cluster");
         if case.file.contains("stock_stream") {
             // The submitted run reports what it read from the topic and the lag it left.
             let source = &status["sources"][0];

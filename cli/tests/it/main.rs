@@ -4,6 +4,7 @@
 mod cluster;
 mod errors;
 mod kafka;
+mod ledger;
 mod pipeline;
 mod postgres;
 

@@ -1,0 +1,108 @@
+//! The run ledger: every run in a warehouse — succeeded, failed, killed — is in `_strata/runs`, and
+//! `strata runs` / `strata status --warehouse` read it back.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::kafka::table;
+use crate::{repo_root, stderr, stdout, strata};
+
+fn run_in(warehouse: &Path, job: &str, failpoint: Option<&str>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+    command
+        .args(["run", job, "--no-progress", "--warehouse", warehouse.to_str().unwrap()])
+        .current_dir(repo_root())
+        .env_remove("STRATA_WAREHOUSE");
+    if let Some(point) = failpoint {
+        command.env("STRATA_FAILPOINT", point);
+    }
+    command.output().unwrap()
+}
+
+fn ledger_runs(warehouse: &Path) -> Vec<serde_json::Value> {
+    let out = strata(&[
+        "--log-format",
+        "json",
+        "runs",
+        "--warehouse",
+        warehouse.to_str().unwrap(),
+        "--limit",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn every_run_is_in_the_ledger_succeeded_failed_or_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let market = wh.join("bronze/market_daily");
+    #[rustfmt::skip]
+    let out = strata(&[
+        "generate", "market", "--symbols", "3", "--start", "2023-01-01", "--end", "2023-12-31", "--seed", "5",
+        "--out", market.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pipeline = "jobs/stock_market/pipeline.sql";
+    let failing = dir.path().join("failing.sql");
+    std::fs::write(
+        &failing,
+        "CREATE TABLE silver.ratio AS\nSELECT CAST(x AS BIGINT) / CAST(x - x AS BIGINT) AS y FROM (VALUES (1), (2)) v(x);",
+    )
+    .unwrap();
+
+    let first = run_in(&wh, pipeline, None);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = run_in(&wh, failing.to_str().unwrap(), None);
+    assert!(!out.status.success());
+    let out = run_in(&wh, pipeline, Some("before-commit"));
+    assert!(!out.status.success(), "the failpoint must abort the run");
+    let last = run_in(&wh, pipeline, None);
+    assert!(last.status.success(), "{}", stderr(&last));
+
+    // Newest first.
+    let runs = ledger_runs(&wh);
+    let states: Vec<&str> = runs.iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["succeeded", "killed", "failed", "succeeded"], "{runs:?}");
+    assert!(runs.iter().all(|r| r["engine"] == "embedded"));
+    assert!(runs[3]["job"].as_str().unwrap().ends_with("pipeline.sql"));
+    let outputs = runs[0]["summary"]["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 10, "{:?}", runs[0]);
+    // The killed run committed nothing: the last run wrote version 1 of every table (the first wrote 0).
+    assert!(outputs.iter().all(|o| o["version"] == 1), "{outputs:?}");
+
+    let human = strata(&["runs", "--warehouse", wh.to_str().unwrap()]);
+    let text = stdout(&human);
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert!(text.lines().nth(2).unwrap().contains("killed"), "{text}");
+
+    let failed = runs[2]["run_id"].as_str().unwrap();
+    let out = strata(&["status", failed, "--warehouse", wh.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("failed in: silver.ratio"), "{text}");
+    assert!(text.contains("Divide by zero"), "{text}");
+    assert!(text.contains("failing.sql:1:1"), "{text}");
+    let out = strata(&[
+        "status",
+        runs[0]["run_id"].as_str().unwrap(),
+        "--warehouse",
+        wh.to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&out).contains("committed gold.daily_indicators version 1"),
+        "{}",
+        stdout(&out)
+    );
+    let out = strata(&["status", "no-such-run", "--warehouse", wh.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no run no-such-run"), "{}", stderr(&out));
+
+    // The ledger is a Delta table any reader can open: two events per finished run, one for the killed run.
+    let ledger = table(&wh, "_strata.runs", &["event"]);
+    assert_eq!(ledger["rows"], 7, "{ledger}");
+    let events = ledger["columns"]["event"]["values"].as_array().unwrap();
+    assert_eq!(events.iter().filter(|e| *e == "started").count(), 4);
+    assert_eq!(events.iter().filter(|e| *e == "failed").count(), 1);
+}
