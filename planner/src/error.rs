@@ -27,6 +27,16 @@ pub enum PlannerError {
         #[source]
         source: Box<strata_connectors::ConnectorError>,
     },
+    /// A `FAIL` expectation had violations: nothing was committed.
+    #[error(
+        "{location}: expectation '{rule}' on '{table}' failed for {violations} rows (ON VIOLATION FAIL); nothing was committed"
+    )]
+    Expectation {
+        table: String,
+        rule: String,
+        violations: u64,
+        location: SourceLocation,
+    },
     #[error(transparent)]
     Connector(Box<strata_connectors::ConnectorError>),
     #[error(transparent)]
@@ -57,7 +67,9 @@ impl PlannerError {
     pub fn location(&self) -> Option<&SourceLocation> {
         match self {
             PlannerError::Sql(e) => e.location(),
-            PlannerError::Job { location, .. } | PlannerError::Stage { location, .. } => Some(location),
+            PlannerError::Job { location, .. }
+            | PlannerError::Stage { location, .. }
+            | PlannerError::Expectation { location, .. } => Some(location),
             _ => None,
         }
     }

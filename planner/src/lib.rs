@@ -6,6 +6,7 @@ pub mod config;
 pub mod dag;
 pub mod engine;
 pub mod error;
+pub mod expect;
 pub mod explain;
 pub mod kafka;
 pub mod ledger;

@@ -24,6 +24,7 @@ use crate::config::StrataOptions;
 use crate::dag::StageDag;
 use crate::engine::Engine;
 use crate::error::{PlannerError, Result};
+use crate::expect::{self, Expectations};
 use crate::kafka::{self, Declared, KafkaSink, KafkaSource};
 use crate::params::{Params, bind};
 use crate::postgres;
@@ -59,6 +60,8 @@ pub struct PlannedStage {
     pub table: Option<Arc<StageTable>>,
     /// A source's resolved location.
     pub source: Option<String>,
+    /// A table stage's expectations: its plan then yields the rows with violation flags.
+    pub expectations: Option<Arc<Expectations>>,
 }
 
 /// A job whose every stage planned successfully.
@@ -113,6 +116,7 @@ pub async fn plan_job_with(
                             output: None,
                             table: Some(table),
                             source: Some(written),
+                            expectations: None,
                         }
                     }
                     Declared::Sink(sink) => {
@@ -122,6 +126,7 @@ pub async fn plan_job_with(
                             output: None,
                             table: None,
                             source: Some(written),
+                            expectations: None,
                         }
                     }
                 }
@@ -141,6 +146,7 @@ pub async fn plan_job_with(
                     output: None,
                     table: None,
                     source: Some(written),
+                    expectations: None,
                 }
             }
             StatementKind::Source(create) => {
@@ -181,6 +187,7 @@ pub async fn plan_job_with(
                     output: None,
                     table: None,
                     source: Some(url.to_string()),
+                    expectations: None,
                 }
             }
             StatementKind::View { query, .. } => {
@@ -192,10 +199,14 @@ pub async fn plan_job_with(
                     output: None,
                     table: None,
                     source: None,
+                    expectations: None,
                 }
             }
             StatementKind::Table {
-                query, partitioned_by, ..
+                query,
+                partitioned_by,
+                expectations,
+                ..
             } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
                 let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
@@ -215,21 +226,40 @@ pub async fn plan_job_with(
                     }
                     partition_by.push(column);
                 }
-                let table = Arc::new(StageTable::new(schema));
-                register(&ctx, &name, table.clone(), stmt)?;
                 let url = location::warehouse_table(&name, &warehouse).map_err(|e| job_err(stmt, e))?;
-                let output = Output {
-                    table: name,
-                    url,
-                    partition_by,
-                    mode: WriteMode::Overwrite,
-                    sink: None,
-                };
-                PlannedStage {
-                    plan: Some(plan),
-                    output: Some(output),
-                    table: Some(table),
-                    source: None,
+                if expectations.is_empty() {
+                    let table = Arc::new(StageTable::new(schema));
+                    register(&ctx, &name, table.clone(), stmt)?;
+                    PlannedStage {
+                        plan: Some(plan),
+                        output: Some(Output {
+                            table: name,
+                            url,
+                            partition_by,
+                            mode: WriteMode::Overwrite,
+                            sink: None,
+                        }),
+                        table: Some(table),
+                        source: None,
+                        expectations: None,
+                    }
+                } else {
+                    let (flagged, planned) = expect::plan(&ctx, stmt, plan, expectations, &name, &warehouse)?;
+                    // Readers of the table see the rows that pass.
+                    register(&ctx, &name, Arc::new(ViewTable::new(planned.keep.clone(), None)), stmt)?;
+                    PlannedStage {
+                        plan: Some(flagged),
+                        output: Some(Output {
+                            table: name,
+                            url,
+                            partition_by,
+                            mode: WriteMode::Overwrite,
+                            sink: None,
+                        }),
+                        table: Some(planned.raw.clone()),
+                        source: None,
+                        expectations: Some(Arc::new(planned)),
+                    }
                 }
             }
             StatementKind::Insert { query, .. } => {
@@ -245,6 +275,7 @@ pub async fn plan_job_with(
                     output: Some(output),
                     table,
                     source: None,
+                    expectations: None,
                 }
             }
         };
@@ -398,7 +429,16 @@ async fn insert_target(
         return Ok((output, Some(schema), None));
     }
     match definer.map(|d| (&d.statement.kind, d.index)) {
-        Some((StatementKind::Table { .. }, i)) => {
+        Some((StatementKind::Table { expectations, .. }, i)) => {
+            if !expectations.is_empty() {
+                return Err(PlannerError::Job {
+                    location: stmt.location.clone(),
+                    message: format!(
+                        "INSERT INTO '{name}': the table declares expectations, which apply to its CREATE TABLE only; \
+                         write one query (UNION ALL) instead"
+                    ),
+                });
+            }
             let stage = planned[i]
                 .as_ref()
                 .ok_or_else(|| DataFusionError::Internal("insert before its table".into()))?;

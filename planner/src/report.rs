@@ -73,6 +73,9 @@ pub struct RunSummary {
     /// Kafka sources: what was read and the lag left behind.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceReport>,
+    /// Every expectation's violations in this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<crate::expect::ExpectationReport>,
     pub elapsed_ms: u128,
 }
 
@@ -127,6 +130,24 @@ impl RunSummary {
             for s in self.sources.iter().filter(|s| s.messages == 0) {
                 out.push_str(&format!("no new messages in '{}'\n", s.topic));
             }
+        }
+        if !self.expectations.is_empty() {
+            let mut rows: Vec<[String; 4]> = vec![[
+                "table".into(),
+                "expectation".into(),
+                "on violation".into(),
+                "violations".into(),
+            ]];
+            for e in &self.expectations {
+                rows.push([
+                    e.table.clone(),
+                    e.rule.clone(),
+                    e.action.to_string(),
+                    e.violations.to_string(),
+                ]);
+            }
+            out.push('\n');
+            out.push_str(&table(&rows));
         }
         out.push_str(&format!(
             "\nrun {} of {} finished in {:.3}s\n",

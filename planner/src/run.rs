@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::{PlannerError, Result};
+use crate::expect;
 use crate::kafka::{self, progress::Progress};
 use crate::ledger;
 use crate::plan::{PlannedJob, Sink};
@@ -83,6 +84,7 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
             failed_stage: match e {
                 PlannerError::Stage { stage, .. } => Some(stage.clone()),
                 PlannerError::Commit { table, .. } => Some(format!("commit of {table}")),
+                PlannerError::Expectation { table, rule, .. } => Some(format!("expectation {rule} of {table}")),
                 _ => None,
             },
             ..base
@@ -142,11 +144,10 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
             let materializes = !matches!(stage.statement.kind, StatementKind::View { .. });
             let feeds = planned.stages[i].table.clone();
             let plan = plan.filter(|_| materializes);
-            let target = planned.stages[i]
-                .output
-                .as_ref()
-                .and_then(|o| targets.get(&o.table))
-                .or_else(|| staging.get(&i));
+            // Staged first: a stage with expectations writes its flagged rows there, not to its table.
+            let target = staging
+                .get(&i)
+                .or_else(|| planned.stages[i].output.as_ref().and_then(|o| targets.get(&o.table)));
             match (plan, target) {
                 (Some(plan), Some(target)) => {
                     let target = target.clone();
@@ -195,6 +196,8 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         return Err(DataFusionError::Internal("a stage never became ready".into()).into());
     }
 
+    let (expectations, extra) = apply_expectations(&planned, &targets, &mut outcomes, &run_id).await?;
+
     let mut progress = Vec::with_capacity(planned.kafka.len());
     for source in &planned.kafka {
         let p = kafka::progress::progress(&planned.ctx, source)
@@ -207,7 +210,7 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         tracing::info!(source = %source.name, messages = p.messages, malformed = p.malformed, "Kafka messages staged");
         progress.push(p);
     }
-    let (outputs, dead_letters) = commit(&planned, &targets, &mut outcomes, &progress, &emit).await?;
+    let (outputs, dead_letters) = commit(&planned, &targets, &mut outcomes, &progress, extra, &emit).await?;
     let mut sources = Vec::with_capacity(planned.kafka.len());
     for (i, (source, p)) in planned.kafka.iter().zip(&progress).enumerate() {
         sources.push(kafka::progress::finish(source, p, dead_letters.contains(&i)).await);
@@ -229,6 +232,7 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         stages,
         outputs,
         sources,
+        expectations,
         elapsed_ms: started.elapsed().as_millis(),
     };
     tracing::info!(job = %summary.job, run_id = %summary.run_id, elapsed_ms = summary.elapsed_ms as u64, "run succeeded");
@@ -279,7 +283,10 @@ async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarg
         if output.sink.is_some() {
             continue;
         }
-        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let schema: SchemaRef = match &planned.stages[lead].expectations {
+            Some(e) => expect::schema_of(&e.keep),
+            None => Arc::new(plan.schema().as_arrow().clone()),
+        };
         let target = commit::write_target(&output.url, &schema, &output.partition_by, output.mode)
             .await
             .map_err(|source| PlannerError::Commit {
@@ -323,6 +330,25 @@ async fn staging_targets(planned: &PlannedJob, run_id: &str) -> Result<HashMap<u
                 source: Box::new(source),
             })?;
         targets.insert(source.stage, target);
+    }
+    for (i, stage) in planned.stages.iter().enumerate() {
+        let Some(e) = &stage.expectations else { continue };
+        let dir = planned
+            .warehouse
+            .join(STAGING_DIR)
+            .join(run_id)
+            .join(format!("{}.flagged", e.table));
+        let dir = std::path::absolute(&dir).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let url = url::Url::from_directory_path(&dir)
+            .map_err(|_| DataFusionError::Internal(format!("cannot stage in {}", dir.display())))?;
+        let schema = datafusion::catalog::TableProvider::schema(e.raw.as_ref());
+        let target = commit::write_target(&url, &schema, &[], WriteMode::Overwrite)
+            .await
+            .map_err(|source| PlannerError::Commit {
+                table: url.to_string(),
+                source: Box::new(source),
+            })?;
+        targets.insert(i, target);
     }
     Ok(targets)
 }
@@ -415,6 +441,72 @@ fn failpoint(name: &str) {
     }
 }
 
+/// A table the commit writes that no stage outputs directly (a quarantine table).
+type ExtraWrite = (String, crate::plan::Output, SchemaRef, Payload);
+
+/// Count every expectation's violations (a `FAIL` rule with any stops the run), and derive from the staged, flagged
+/// rows what each table with expectations commits and what its quarantine table receives.
+async fn apply_expectations(
+    planned: &PlannedJob,
+    targets: &HashMap<String, WriteTarget>,
+    outcomes: &mut [Option<StageOutcome>],
+    run_id: &str,
+) -> Result<(Vec<expect::ExpectationReport>, Vec<ExtraWrite>)> {
+    let mut reports = Vec::new();
+    let mut extra = Vec::new();
+    for (i, stage) in planned.stages.iter().enumerate() {
+        let (Some(e), Some(output)) = (&stage.expectations, &stage.output) else {
+            continue;
+        };
+        let counted = expect::count(&planned.ctx, e).await?;
+        for (rule, report) in e.rules.iter().zip(&counted) {
+            tracing::info!(table = %e.table, rule = %rule.name, action = report.action, violations = report.violations, "expectation");
+            if rule.action == strata_sql::ViolationAction::Fail && report.violations > 0 {
+                return Err(PlannerError::Expectation {
+                    table: e.table.clone(),
+                    rule: rule.name.clone(),
+                    violations: report.violations,
+                    location: rule.location.clone(),
+                });
+            }
+        }
+        reports.extend(counted);
+        let (batches, adds, rows) =
+            expect::materialize(&planned.ctx, e.keep.clone(), targets.get(&output.table)).await?;
+        if let Some(o) = outcomes[i].as_mut() {
+            o.batches = batches;
+            o.adds = adds;
+            o.rows = Some(rows);
+            o.schema = Some(expect::schema_of(&e.keep));
+        }
+        if let Some((plan, quarantine)) = &e.quarantine {
+            let plan = expect::quarantine_plan(plan, run_id)?;
+            let schema = expect::schema_of(&plan);
+            let target = if planned.engine.is_distributed() {
+                Some(
+                    commit::write_target(&quarantine.url, &schema, &[], WriteMode::Append)
+                        .await
+                        .map_err(|source| PlannerError::Commit {
+                            table: quarantine.table.clone(),
+                            source: Box::new(source),
+                        })?,
+                )
+            } else {
+                None
+            };
+            let (batches, adds, rows) = expect::materialize(&planned.ctx, plan, target.as_ref()).await?;
+            if rows > 0 {
+                let payload = match target {
+                    Some(target) => Payload::Files(target, adds, rows),
+                    None => Payload::Rows(batches),
+                };
+                extra.push((quarantine.table.clone(), quarantine.clone(), schema, payload));
+            }
+        }
+    }
+    Ok((reports, extra))
+}
+
 /// What a table's commit carries.
 enum Payload {
     Rows(Vec<RecordBatch>),
@@ -458,6 +550,7 @@ async fn commit(
     targets: &HashMap<String, WriteTarget>,
     outcomes: &mut [Option<StageOutcome>],
     progress: &[Progress],
+    extra: Vec<ExtraWrite>,
     emit: &impl Fn(JobEvent),
 ) -> Result<(Vec<OutputReport>, HashSet<usize>)> {
     let groups = output_groups(planned);
@@ -536,6 +629,11 @@ async fn commit(
             writes.push((table, output, schema, payload, txns));
         }
     }
+    writes.extend(
+        extra
+            .into_iter()
+            .map(|(table, output, schema, payload)| (table, output, schema, payload, Vec::new())),
+    );
     let slots = Arc::new(Semaphore::new(
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     ));

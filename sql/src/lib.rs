@@ -9,4 +9,4 @@ pub mod functions;
 pub mod job;
 
 pub use error::{Result, SourceLocation, SqlError};
-pub use job::{JobFile, JobStatement, StatementKind, TableRef};
+pub use job::{Expectation, JobFile, JobStatement, StatementKind, TableRef, ViolationAction};

@@ -75,9 +75,44 @@ pub enum StatementKind {
         name: ObjectName,
         partitioned_by: Vec<Ident>,
         query: Box<Query>,
+        /// `CONSTRAINT name EXPECT (condition) [ON VIOLATION …]` rules on its rows.
+        expectations: Vec<Expectation>,
     },
     /// `INSERT INTO … <query>`: an append.
     Insert { target: ObjectName, query: Box<Query> },
+}
+
+/// What happens to rows that fail an expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViolationAction {
+    /// Keep the rows; count them (the default).
+    Warn,
+    /// Leave the rows out; count them.
+    Drop,
+    /// Move the rows to the table's quarantine table, with the rule names and the run id; count them.
+    Quarantine,
+    /// Stop the run: nothing is committed.
+    Fail,
+}
+
+impl ViolationAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            ViolationAction::Warn => "warn",
+            ViolationAction::Drop => "drop",
+            ViolationAction::Quarantine => "quarantine",
+            ViolationAction::Fail => "fail",
+        }
+    }
+}
+
+/// A named data-quality rule on a stage's rows. A row violates it when the condition is false or NULL.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub name: String,
+    pub condition: datafusion::sql::sqlparser::ast::Expr,
+    pub action: ViolationAction,
+    pub location: SourceLocation,
 }
 
 /// A table named by a statement, with where it was named.

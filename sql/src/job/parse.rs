@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{IsOptional, Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Word};
 
-use super::{JobFile, JobStatement, StatementKind};
+use super::{Expectation, JobFile, JobStatement, StatementKind, ViolationAction};
 use crate::error::{Result, SourceLocation, SqlError};
 
 /// Parse the text of a job file. `path` is used only to name locations.
@@ -193,6 +193,11 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
         if p.parse_keyword(Keyword::TABLE) {
             let _ = or_replace; // CREATE TABLE always replaces the table's contents; OR REPLACE is accepted.
             let name = p.parse_object_name(false).map_err(perr)?;
+            let expectations = if p.consume_token(&Token::LParen) {
+                parse_expectations(file, &mut p).map_err(perr)?
+            } else {
+                Vec::new()
+            };
             let partitioned_by = if p.parse_keywords(&[Keyword::PARTITIONED, Keyword::BY]) {
                 p.parse_parenthesized_column_list(IsOptional::Mandatory, false)
                     .map_err(perr)?
@@ -206,6 +211,7 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
                 name,
                 partitioned_by,
                 query,
+                expectations,
             });
         }
         let found = p.peek_token();
@@ -231,6 +237,69 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
             found.token
         ),
     })
+}
+
+fn is_word(p: &mut Parser<'_>, word: &str) -> bool {
+    match &p.peek_token().token {
+        Token::Word(w) if w.value.eq_ignore_ascii_case(word) => {
+            p.next_token();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `CONSTRAINT name EXPECT (condition) [ON VIOLATION {DROP ROW | QUARANTINE | FAIL [UPDATE] | WARN}], … )`, after
+/// the opening parenthesis.
+fn parse_expectations(file: &Arc<str>, p: &mut Parser<'_>) -> Result<Vec<Expectation>, ParserError> {
+    let mut rules = Vec::new();
+    loop {
+        let start = p.peek_token().span.start;
+        p.expect_keyword_is(Keyword::CONSTRAINT)?;
+        let name = p.parse_identifier()?;
+        if !is_word(p, "EXPECT") {
+            return p.expected("EXPECT (condition)", p.peek_token());
+        }
+        p.expect_token(&Token::LParen)?;
+        let condition = p.parse_expr()?;
+        p.expect_token(&Token::RParen)?;
+        let action = if p.parse_keyword(Keyword::ON) {
+            if !is_word(p, "VIOLATION") {
+                return p.expected("VIOLATION", p.peek_token());
+            }
+            if p.parse_keywords(&[Keyword::DROP, Keyword::ROW]) {
+                ViolationAction::Drop
+            } else if is_word(p, "QUARANTINE") {
+                ViolationAction::Quarantine
+            } else if is_word(p, "FAIL") {
+                let _ = p.parse_keyword(Keyword::UPDATE);
+                ViolationAction::Fail
+            } else if is_word(p, "WARN") {
+                ViolationAction::Warn
+            } else {
+                return p.expected("DROP ROW, QUARANTINE, FAIL or WARN", p.peek_token());
+            }
+        } else {
+            ViolationAction::Warn
+        };
+        let name = super::normalize_ident(&name);
+        if rules.iter().any(|r: &Expectation| r.name == name) {
+            return Err(ParserError::ParserError(format!(
+                "expectation '{name}' is declared twice at Line: {}, Column: {}",
+                start.line, start.column
+            )));
+        }
+        rules.push(Expectation {
+            name,
+            condition,
+            action,
+            location: at(file, start),
+        });
+        if p.consume_token(&Token::RParen) {
+            return Ok(rules);
+        }
+        p.expect_token(&Token::Comma)?;
+    }
 }
 
 fn expect_end(p: &mut Parser<'_>) -> Result<(), ParserError> {

@@ -87,3 +87,51 @@ fn external_table_options_and_function_calls() {
         .collect();
     assert_eq!(calls, [("upper".to_string(), 25), ("my_udf".to_string(), 35)]);
 }
+
+#[test]
+fn tables_declare_expectations() {
+    let job = parse_job(
+        "x.sql",
+        "CREATE TABLE silver.bars (\n  CONSTRAINT positive EXPECT (close > 0) ON VIOLATION DROP ROW,\n  \
+         CONSTRAINT \"Range\" EXPECT (high >= low) ON VIOLATION QUARANTINE,\n  CONSTRAINT present EXPECT (symbol IS NOT NULL) ON VIOLATION FAIL UPDATE,\n  \
+         CONSTRAINT sane EXPECT (volume < 1000)\n) PARTITIONED BY (year) AS SELECT * FROM t",
+    )
+    .unwrap();
+    let StatementKind::Table {
+        expectations,
+        partitioned_by,
+        ..
+    } = &job.statements[0].kind
+    else {
+        panic!("not a table");
+    };
+    assert_eq!(partitioned_by.len(), 1);
+    let got: Vec<(&str, ViolationAction, u64)> = expectations
+        .iter()
+        .map(|e| (e.name.as_str(), e.action, e.location.line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("positive", ViolationAction::Drop, 2),
+            ("Range", ViolationAction::Quarantine, 3),
+            ("present", ViolationAction::Fail, 4),
+            ("sane", ViolationAction::Warn, 5)
+        ]
+    );
+    assert_eq!(expectations[0].condition.to_string(), "close > 0");
+    let err = parse_job(
+        "x.sql",
+        "CREATE TABLE t (CONSTRAINT a EXPECT (x > 0) ON VIOLATION EXPLODE) AS SELECT 1",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("DROP ROW, QUARANTINE, FAIL or WARN"), "{err}");
+    assert!(
+        parse_job(
+            "x.sql",
+            "CREATE TABLE t (CONSTRAINT a EXPECT (x > 0), CONSTRAINT a EXPECT (x < 9)) AS SELECT 1"
+        )
+        .is_err()
+    );
+}
