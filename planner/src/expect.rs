@@ -77,6 +77,7 @@ pub fn plan(
     rules: &[Expectation],
     table: &str,
     warehouse: &std::path::Path,
+    params: &crate::params::Params,
 ) -> Result<(LogicalPlan, Expectations)> {
     let columns: Vec<String> = query.schema().fields().iter().map(|f| f.name().clone()).collect();
     let frame = DataFrame::new(ctx.state(), query.clone());
@@ -100,6 +101,8 @@ pub fn plan(
         .project(exprs)
         .map_err(|e| df_err(stmt, e))?
         .build()?;
+    // Parameters in conditions (`${month_start}`) are bound like the query's own.
+    let flagged = crate::params::bind(flagged, stmt, params)?;
     let raw = Arc::new(StageTable::new(Arc::new(flagged.schema().as_arrow().clone())));
     let scan = || LogicalPlanBuilder::scan(table, provider_as_source(raw.clone()), None);
     let cols = || {

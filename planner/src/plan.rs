@@ -244,7 +244,7 @@ pub async fn plan_job_with(
                         expectations: None,
                     }
                 } else {
-                    let (flagged, planned) = expect::plan(&ctx, stmt, plan, expectations, &name, &warehouse)?;
+                    let (flagged, planned) = expect::plan(&ctx, stmt, plan, expectations, &name, &warehouse, params)?;
                     // Readers of the table see the rows that pass.
                     register(&ctx, &name, Arc::new(ViewTable::new(planned.keep.clone(), None)), stmt)?;
                     PlannedStage {
