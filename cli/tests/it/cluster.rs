@@ -12,9 +12,25 @@ use crate::*;
 struct JobCase {
     file: &'static str,
     tables: &'static [&'static str],
-    /// Output tables in PostgreSQL (database `market`), compared by digest.
+    /// Output tables in PostgreSQL, in `database`, compared by digest.
     postgres: &'static [&'static str],
+    database: &'static str,
+    /// `NAME=VALUE` job parameters.
+    params: &'static [&'static str],
     setup: fn(&Path, usize, u64),
+}
+
+impl JobCase {
+    /// `strata run` arguments for this case into `warehouse`.
+    fn run_args(&self, warehouse: &Path, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = vec!["run".into(), self.file.into(), "--no-progress".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(["--warehouse".to_string(), warehouse.display().to_string()]);
+        for p in self.params {
+            args.extend(["--param".to_string(), p.to_string()]);
+        }
+        args
+    }
 }
 
 const STOCK_TABLES: &[&str] = &[
@@ -101,18 +117,30 @@ fn load_stock_prices(warehouse: &Path, symbols: usize, seed: u64) {
     ));
 }
 
+pub const TRIP_PARAMS: &[&str] = &["month_start=2024-01-01T00:00:00", "month_end=2024-02-01T00:00:00"];
+
+/// A month of raw taxi trips with 2% injected defects (`dev/generate_trips.py`), and an empty `chillflow` database.
+fn generate_trips(warehouse: &Path, _symbols: usize, seed: u64) {
+    crate::expectations::generate_trips(warehouse, 3000, seed);
+    crate::postgres::fresh_database("chillflow");
+}
+
 fn jobs() -> Vec<JobCase> {
     let cases = vec![
         JobCase {
             file: "jobs/stock_market/pipeline.sql",
             tables: STOCK_TABLES,
             postgres: &[],
+            database: "",
+            params: &[],
             setup: generate_market,
         },
         JobCase {
             file: "jobs/stock_stream/ingest.sql",
             tables: STREAM_TABLES,
             postgres: &[],
+            database: "",
+            params: &[],
             setup: produce_ticks,
         },
         JobCase {
@@ -123,7 +151,17 @@ fn jobs() -> Vec<JobCase> {
                 "stock_weekly_aggregates",
                 "stock_monthly_aggregates",
             ],
+            database: "market",
+            params: &[],
             setup: load_stock_prices,
+        },
+        JobCase {
+            file: "jobs/taxi_trips/curate.sql",
+            tables: &["silver.trips", "silver.trips_quarantine", "gold.zone_hourly_kpis"],
+            postgres: &["zone_hourly_kpis"],
+            database: "chillflow",
+            params: TRIP_PARAMS,
+            setup: generate_trips,
         },
     ];
     // Every job file in jobs/ must have a case here.
@@ -179,11 +217,19 @@ impl Cluster {
     }
 
     fn submit(&self, job: &str, warehouse: &Path) -> String {
+        self.submit_with(job, warehouse, &[])
+    }
+
+    fn submit_with(&self, job: &str, warehouse: &Path, params: &[&str]) -> String {
         #[rustfmt::skip]
-        let out = strata(&[
+        let mut args = vec![
             "--log-format", "json", "submit", job, "--scheduler", &self.scheduler, "--warehouse",
             warehouse.to_str().unwrap(),
-        ]);
+        ];
+        for p in params {
+            args.extend(["--param", p]);
+        }
+        let out = strata(&args);
         assert!(out.status.success(), "submit: {}", stderr(&out));
         let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
         v["run_id"].as_str().unwrap().to_string()
@@ -290,7 +336,7 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         }
         let wh = |mode: &str| root.path().join(mode);
         // PostgreSQL outputs: dropped before each mode (so each mode creates them), digested after it.
-        let pg = (!case.postgres.is_empty()).then(|| crate::postgres::Pg::connect("market"));
+        let pg = (!case.postgres.is_empty()).then(|| crate::postgres::Pg::connect(case.database));
         let reset = || {
             for t in case.postgres {
                 pg.as_ref().unwrap().exec(&format!("DROP TABLE IF EXISTS {t}"));
@@ -300,21 +346,16 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         let mut pg_results = Vec::new();
 
         reset();
-        run_job(&[
-            "run",
-            case.file,
-            "--no-progress",
-            "--warehouse",
-            wh("embedded").to_str().unwrap(),
-        ]);
+        let args = case.run_args(&wh("embedded"), &[]);
+        run_job(&args.iter().map(String::as_str).collect::<Vec<_>>());
         pg_results.push(digests());
         reset();
-        #[rustfmt::skip]
-        run_job(&["run", case.file, "--no-progress", "--standalone", "--warehouse", wh("standalone").to_str().unwrap()]);
+        let args = case.run_args(&wh("standalone"), &["--standalone"]);
+        run_job(&args.iter().map(String::as_str).collect::<Vec<_>>());
         pg_results.push(digests());
         reset();
         let cluster = Cluster::up(root.path(), 2, &wh("cluster"));
-        let run_id = cluster.submit(case.file, &wh("cluster"));
+        let run_id = cluster.submit_with(case.file, &wh("cluster"), case.params);
         let status = cluster.wait(&run_id, Duration::from_secs(300));
         assert_eq!(status["state"], "succeeded", "{status}\n{}", cluster.logs());
         // The scheduler recorded the run in the warehouse's ledger.
@@ -373,13 +414,8 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         // The comparison can fail: different inputs give different tables.
         let other = root.path().join("other");
         (case.setup)(&other, 12, 12);
-        run_job(&[
-            "run",
-            case.file,
-            "--no-progress",
-            "--warehouse",
-            other.to_str().unwrap(),
-        ]);
+        let args = case.run_args(&other, &[]);
+        run_job(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let (same, report) = compare(&wh("embedded"), &other, case.tables);
         assert!(!same && report.contains("DIFF"), "{report}");
     }

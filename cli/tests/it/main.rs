@@ -3,6 +3,7 @@
 
 mod cluster;
 mod errors;
+mod expectations;
 mod kafka;
 mod ledger;
 mod pipeline;
