@@ -1,6 +1,7 @@
 """Compare Delta tables of two warehouses with the deltalake Python package (an independent Delta reader):
 same Delta schema, same partition columns, same rows after sorting. Floating-point columns may differ in the
-last bits (aggregation order differs between engines), so they compare within a relative tolerance.
+last bits (aggregation order differs between engines), so they compare within a relative tolerance. A quarantine
+table's `_run_id` column names the run that wrote each row, which differs between runs by design: it is left out.
 
 usage: compare_delta.py WAREHOUSE_A WAREHOUSE_B schema.table [schema.table ...]
 prints one line per table; exit 1 if any differs
@@ -15,9 +16,14 @@ from deltalake import DeltaTable
 REL_TOL = 1e-12
 
 
+RUN_ID_COLUMN = "_run_id"
+
+
 def load(warehouse, name):
     table = DeltaTable(os.path.join(warehouse, *name.split(".")))
     data = table.to_pyarrow_table()
+    if RUN_ID_COLUMN in data.column_names:
+        data = data.drop_columns([RUN_ID_COLUMN])
     return table, data
 
 
