@@ -10,6 +10,7 @@ pub mod expect;
 pub mod explain;
 pub mod kafka;
 pub mod ledger;
+pub mod merge;
 pub mod params;
 pub mod plan;
 pub mod postgres;

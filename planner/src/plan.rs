@@ -48,6 +48,8 @@ pub struct Output {
 pub enum Sink {
     Kafka(KafkaSink),
     Postgres(Box<PgSink>),
+    /// `MERGE INTO` a Delta table.
+    Merge(Box<crate::merge::DeltaMerge>),
 }
 
 /// One planned stage.
@@ -262,6 +264,44 @@ pub async fn plan_job_with(
                     }
                 }
             }
+            StatementKind::Insert {
+                query,
+                merge: Some(spec),
+                ..
+            } => {
+                let plan = plan_query(&ctx, stmt, query, params).await?;
+                let (output, target_schema, table) =
+                    insert_target(&ctx, &dag, &stages, &sinks, stmt, &warehouse).await?;
+                let name = stmt.target().name;
+                let schema = match (target_schema, table, &output.sink) {
+                    (Some(schema), None, None) => schema,
+                    _ => {
+                        return Err(PlannerError::Job {
+                            location: stmt.location.clone(),
+                            message: format!(
+                                "MERGE INTO '{name}': the target must be an existing Delta table that this job does \
+                                 not create"
+                            ),
+                        });
+                    }
+                };
+                let merge = crate::merge::DeltaMerge {
+                    spec: (**spec).clone(),
+                    url: output.url.clone(),
+                    table: name,
+                    target_columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+                };
+                PlannedStage {
+                    plan: Some(plan),
+                    output: Some(Output {
+                        sink: Some(Sink::Merge(Box::new(merge))),
+                        ..output
+                    }),
+                    table: None,
+                    source: None,
+                    expectations: None,
+                }
+            }
             StatementKind::Insert { query, .. } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
                 let (output, target_schema, table) =
@@ -421,6 +461,9 @@ async fn insert_target(
         let (url, schema) = match sink {
             Sink::Kafka(k) => (k.address.url().map_err(|e| job_err(stmt, e))?, k.declared.clone()),
             Sink::Postgres(p) => (postgres::sink_url(p)?, postgres::sink_schema(p)),
+            Sink::Merge(m) => {
+                return Err(DataFusionError::Internal(format!("'{}' declared as a merge target", m.table)).into());
+            }
         };
         let output = Output {
             sink: Some(sink.clone()),

@@ -665,7 +665,10 @@ async fn commit(
                     Payload::Files(target, adds, rows) => {
                         commit::commit_files(&target, adds, rows, output.mode, txns).await
                     }
-                    Payload::Sink(sink, batches) => deliver(&sink, &batches).await,
+                    Payload::Sink(sink, batches) => match *sink {
+                        Sink::Merge(m) => crate::merge::merge(&m, schema, batches).await,
+                        other => deliver(&other, &batches).await,
+                    },
                 };
                 (position, table, output, result)
             });
@@ -694,6 +697,7 @@ async fn commit(
         rows_written: outcome.rows,
         mode: match (&output.sink, output.mode) {
             (Some(Sink::Kafka(_)), _) => "produce",
+            (Some(Sink::Merge(_)), _) => "merge",
             (Some(Sink::Postgres(p)), _) if p.options.key.is_empty() => "append",
             (Some(Sink::Postgres(_)), _) => "upsert",
             (None, WriteMode::Overwrite) => "overwrite",
@@ -711,6 +715,12 @@ async fn deliver(sink: &Sink, batches: &[RecordBatch]) -> strata_connectors::Res
             strata_connectors::kafka::sink::produce(&k.address, &k.options, &k.declared, batches)
                 .await?
                 .messages
+        }
+        Sink::Merge(m) => {
+            return Err(strata_connectors::ConnectorError::Unsupported {
+                location: m.table.clone(),
+                message: "a merge needs its source schema".into(),
+            });
         }
         Sink::Postgres(p) => {
             let started = Instant::now();

@@ -9,4 +9,4 @@ pub mod functions;
 pub mod job;
 
 pub use error::{Result, SourceLocation, SqlError};
-pub use job::{Expectation, JobFile, JobStatement, StatementKind, TableRef, ViolationAction};
+pub use job::{Expectation, JobFile, JobStatement, MergeSpec, StatementKind, TableRef, ViolationAction};

@@ -6,6 +6,7 @@ mod errors;
 mod expectations;
 mod kafka;
 mod ledger;
+mod merge;
 mod pipeline;
 mod postgres;
 

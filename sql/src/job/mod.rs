@@ -78,8 +78,13 @@ pub enum StatementKind {
         /// `CONSTRAINT name EXPECT (condition) [ON VIOLATION …]` rules on its rows.
         expectations: Vec<Expectation>,
     },
-    /// `INSERT INTO … <query>`: an append.
-    Insert { target: ObjectName, query: Box<Query> },
+    /// `INSERT INTO … <query>`: an append; or `MERGE INTO target USING source ON …` (`merge` is set, `query` is the
+    /// source).
+    Insert {
+        target: ObjectName,
+        query: Box<Query>,
+        merge: Option<Box<MergeSpec>>,
+    },
 }
 
 /// What happens to rows that fail an expectation.
@@ -113,6 +118,15 @@ pub struct Expectation {
     pub condition: datafusion::sql::sqlparser::ast::Expr,
     pub action: ViolationAction,
     pub location: SourceLocation,
+}
+
+/// A `MERGE INTO` statement's matching and actions (its source query is the statement's query).
+#[derive(Debug, Clone)]
+pub struct MergeSpec {
+    pub target_alias: String,
+    pub source_alias: String,
+    pub on: datafusion::sql::sqlparser::ast::Expr,
+    pub clauses: Vec<datafusion::sql::sqlparser::ast::MergeClause>,
 }
 
 /// A table named by a statement, with where it was named.
@@ -167,6 +181,7 @@ impl JobStatement {
             StatementKind::Source(_) => "source",
             StatementKind::View { .. } => "view",
             StatementKind::Table { .. } => "table",
+            StatementKind::Insert { merge: Some(_), .. } => "merge",
             StatementKind::Insert { .. } => "insert",
         }
     }

@@ -227,15 +227,64 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
         let target = p.parse_object_name(false).map_err(perr)?;
         let query = p.parse_query().map_err(perr)?;
         expect_end(&mut p).map_err(perr)?;
-        return Ok(StatementKind::Insert { target, query });
+        return Ok(StatementKind::Insert {
+            target,
+            query,
+            merge: None,
+        });
+    }
+    if p.peek_keyword(Keyword::MERGE) {
+        return parse_merge(file, location, tokens);
     }
     let found = p.peek_token();
     Err(SqlError::Syntax {
         location: at(file, found.span.start),
         message: format!(
-            "a job file holds CREATE EXTERNAL TABLE, CREATE VIEW, CREATE TABLE … AS and INSERT INTO statements; found {}",
+            "a job file holds CREATE EXTERNAL TABLE, CREATE VIEW, CREATE TABLE … AS, INSERT INTO and MERGE INTO statements; found {}",
             found.token
         ),
+    })
+}
+
+/// `MERGE INTO target [AS t] USING (query) | table [AS s] ON condition WHEN …`.
+fn parse_merge(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWithSpan>) -> Result<StatementKind> {
+    use datafusion::sql::sqlparser::ast::{Statement, TableFactor};
+    let dialect = GenericDialect {};
+    let perr = |e: ParserError| syntax_error(file, location, e);
+    let invalid = |message: &str| SqlError::Invalid {
+        location: location.clone(),
+        message: message.to_string(),
+    };
+    let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let Statement::Merge(merge) = p.parse_statement().map_err(perr)? else {
+        return Err(invalid("expected MERGE INTO"));
+    };
+    expect_end(&mut p).map_err(perr)?;
+    let TableFactor::Table {
+        name: target, alias, ..
+    } = merge.table
+    else {
+        return Err(invalid("MERGE INTO names a table"));
+    };
+    let target_alias = alias.map(|a| a.name.value).unwrap_or_else(|| "target".into());
+    let (query, source_alias) = match merge.source {
+        TableFactor::Derived { subquery, alias, .. } => (subquery, alias.map(|a| a.name.value)),
+        TableFactor::Table { name, alias, .. } => {
+            let text = format!("SELECT * FROM {name}");
+            let mut q = Parser::new(&dialect).try_with_sql(&text).map_err(perr)?;
+            (q.parse_query().map_err(perr)?, alias.map(|a| a.name.value))
+        }
+        _ => return Err(invalid("MERGE … USING takes a table or a (query)")),
+    };
+    Ok(StatementKind::Insert {
+        target,
+        query,
+        merge: Some(Box::new(super::MergeSpec {
+            target_alias,
+            source_alias: source_alias.unwrap_or_else(|| "source".into()),
+            on: *merge.on,
+            clauses: merge.clauses,
+        })),
     })
 }
 

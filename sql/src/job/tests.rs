@@ -135,3 +135,27 @@ fn tables_declare_expectations() {
         .is_err()
     );
 }
+
+#[test]
+fn merge_statements_write_their_target_and_read_their_source() {
+    let job = parse_job(
+        "m.sql",
+        "MERGE INTO silver.positions AS t USING (SELECT * FROM changes) AS s ON t.symbol = s.symbol\n\
+         WHEN MATCHED THEN UPDATE SET qty = s.qty WHEN NOT MATCHED THEN INSERT (symbol, qty) VALUES (s.symbol, s.qty)",
+    )
+    .unwrap();
+    let st = &job.statements[0];
+    assert_eq!(st.target().name, "silver.positions");
+    assert_eq!(st.kind_name(), "merge");
+    assert_eq!(
+        st.references().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["changes"]
+    );
+    let StatementKind::Insert { merge: Some(m), .. } = &st.kind else {
+        panic!("not a merge");
+    };
+    assert_eq!((m.target_alias.as_str(), m.source_alias.as_str()), ("t", "s"));
+    assert_eq!(m.clauses.len(), 2);
+    let table_source = parse_job("m.sql", "MERGE INTO a USING b ON a.id = b.id WHEN MATCHED THEN DELETE").unwrap();
+    assert_eq!(table_source.statements[0].references()[0].name, "b");
+}
