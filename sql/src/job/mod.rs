@@ -4,8 +4,10 @@
 //!
 //! * `CREATE EXTERNAL TABLE name STORED AS DELTA|PARQUET|CSV|JSON LOCATION '…' [OPTIONS (…)]` — a source;
 //! * `CREATE VIEW name AS <query>` — a logical stage, inlined into its consumers;
-//! * `CREATE TABLE name [PARTITIONED BY (col, …)] AS <query>` — a materialized stage (a Delta table);
-//! * `INSERT INTO name <query>` — an append to a sink table.
+//! * `CREATE TABLE name [(CONSTRAINT rule EXPECT (condition) ON VIOLATION …, …)] [PARTITIONED BY (col, …)] AS
+//!   <query>` — a materialized stage (a Delta table), with optional expectations;
+//! * `INSERT INTO name <query>` — an append to a sink table;
+//! * `MERGE INTO target USING source ON … WHEN …` — a merge into an existing Delta table.
 //!
 //! Parameters are written `${name}` anywhere an expression may stand and become typed placeholders, bound at
 //! planning time; they are never spliced into the text. Every statement and table reference keeps its
