@@ -160,7 +160,7 @@ pub async fn merge(
         "merged"
     );
     Ok(WriteOutcome {
-        version: table.version().unwrap_or_default() as u64,
+        version: table.version().unwrap_or_default(),
         rows: (metrics.num_target_rows_inserted + metrics.num_target_rows_updated + metrics.num_target_rows_deleted)
             as u64,
     })

@@ -99,6 +99,30 @@ fn every_run_is_in_the_ledger_succeeded_failed_or_killed() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no run no-such-run"), "{}", stderr(&out));
 
+    // After the killed run, the re-run's tables are those of an uninterrupted run on the same input.
+    let clean = dir.path().join("clean");
+    #[rustfmt::skip]
+    let out = strata(&[
+        "generate", "market", "--symbols", "3", "--start", "2023-01-01", "--end", "2023-12-31", "--seed", "5",
+        "--out", clean.join("bronze/market_daily").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(run_in(&clean, pipeline, None).status.success());
+    let tables = [
+        "silver.daily_bars",
+        "silver.weekly_bars",
+        "silver.bars_8d",
+        "gold.daily_indicators",
+    ];
+    let compare = Command::new(crate::python())
+        .arg(repo_root().join("dev/compare_delta.py"))
+        .arg(&wh)
+        .arg(&clean)
+        .args(tables)
+        .output()
+        .unwrap();
+    assert!(compare.status.success(), "{}{}", stdout(&compare), stderr(&compare));
+
     // The ledger is a Delta table any reader can open: two events per finished run, one for the killed run.
     let ledger = table(&wh, "_strata.runs", &["event"]);
     assert_eq!(ledger["rows"], 7, "{ledger}");
