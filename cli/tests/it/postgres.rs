@@ -500,3 +500,49 @@ fn bad_postgres_tables_fail_at_planning_without_leaking_the_password() {
     );
     assert_eq!(pg.one("SELECT count(*) FROM prices"), "0");
 }
+
+#[test]
+fn tls_connections_verify_the_server_certificate() {
+    let ca = std::env::var("STRATA_PG_CA").expect("STRATA_PG_CA: dev/test.sh starts PostgreSQL with TLS");
+    let db = fresh_database("strata_tls");
+    let pg = Pg::connect(&db);
+    // A role the server accepts over TLS only (dev/postgres.sh's pg_hba.conf).
+    pg.exec(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tls_only') THEN \
+         CREATE ROLE tls_only LOGIN SUPERUSER PASSWORD '{}'; END IF; END $$;
+         CREATE TABLE prices (id bigint PRIMARY KEY, price numeric(12,4));
+         INSERT INTO prices VALUES (1, 2.5), (2, 3.75);",
+        password()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let job = |name: &str, options: &str| {
+        write_job(
+            dir.path(),
+            name,
+            &format!(
+                "CREATE EXTERNAL TABLE prices STORED AS POSTGRES LOCATION 'postgres:///{db}'
+                   OPTIONS (table 'prices', user 'tls_only'{options});
+                 CREATE EXTERNAL TABLE copy (id BIGINT NOT NULL, price DECIMAL(12, 4)) STORED AS POSTGRES
+                   LOCATION 'postgres:///{db}' OPTIONS (table 'prices_copy', key 'id', user 'tls_only'{options});
+                 INSERT INTO copy SELECT * FROM prices;"
+            ),
+        )
+    };
+    let verified = job("verified.sql", &format!(", sslmode 'verify-full', sslrootcert '{ca}'"));
+    assert_ok(&run(&verified, &wh));
+    assert_eq!(pg.digest("prices_copy"), pg.digest("prices"));
+    // The default (prefer) uses TLS when the server offers it: verified with a root certificate, encrypted only
+    // without one (libpq's behaviour).
+    assert_ok(&run(&job("prefer.sql", &format!(", sslrootcert '{ca}'")), &wh));
+    assert_ok(&run(&job("encrypted.sql", ""), &wh));
+
+    let out = run(&job("plain.sql", ", sslmode 'disable'"), &wh);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no encryption"), "{}", stderr(&out));
+    // A certificate nobody vouches for is refused.
+    let out = run(&job("unverified.sql", ", sslmode 'verify-full', retries '0'"), &wh);
+    assert!(!out.status.success());
+    assert!(stderr(&out).to_lowercase().contains("certificate"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(&password()));
+}

@@ -170,6 +170,58 @@ impl CredentialSource {
     }
 }
 
+/// Whether connections use TLS, as libpq's `sslmode`: `prefer` and `require` verify the server's certificate only
+/// when `sslrootcert` is given; `verify-full` always verifies it (against `sslrootcert`, else the system's roots)
+/// and checks that it names the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TlsMode {
+    Disable,
+    /// TLS when the server offers it (libpq's default).
+    Prefer,
+    Require,
+    VerifyFull,
+}
+
+/// Accepts any server certificate (libpq's `prefer`/`require` without a root certificate: encryption without
+/// authentication), still checking the handshake's signatures.
+#[derive(Debug)]
+struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Connection settings shared by reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectOptions {
@@ -177,6 +229,9 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// How often a lost connection is retried (connects, and a sink's whole transaction).
     pub retries: u32,
+    pub tls: TlsMode,
+    /// PEM file of the certificate authorities that sign the server's certificate.
+    pub root_cert: Option<PathBuf>,
 }
 
 impl Default for ConnectOptions {
@@ -185,8 +240,67 @@ impl Default for ConnectOptions {
             credentials: CredentialSource::default(),
             connect_timeout: Duration::from_secs(10),
             retries: 3,
+            tls: TlsMode::Prefer,
+            root_cert: None,
         }
     }
+}
+
+/// The TLS client configuration: `root_cert`'s authorities, else the system's.
+fn tls_config(address: &PgAddress, options: &ConnectOptions) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| pg_err(address.display(), format!("TLS: {e}")))?;
+    if options.root_cert.is_none() && options.tls != TlsMode::VerifyFull {
+        let config = builder
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
+            .with_no_client_auth();
+        return Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match &options.root_cert {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
+                .map_err(|e| pg_err(address.display(), format!("sslrootcert {}: {e}", path.display())))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(pg_err(
+                    address.display(),
+                    format!("sslrootcert {}: no certificate in it", path.display()),
+                ));
+            }
+        }
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| pg_err(address.display(), format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// Connect with `tls` and drive the connection on a task.
+async fn open<T>(config: &Config, tls: T, server: String) -> std::result::Result<Client, tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(server, error = %describe(&e), "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
 }
 
 /// The delay before retry `attempt` (1-based): 200 ms doubling, capped at 5 s.
@@ -256,28 +370,39 @@ pub async fn connect(address: &PgAddress, options: &ConnectOptions, application_
     if let Some(password) = &credentials.password {
         config.password(password.0.as_bytes());
     }
+    let tls = match options.tls {
+        TlsMode::Disable => None,
+        TlsMode::Prefer => {
+            config.ssl_mode(tokio_postgres::config::SslMode::Prefer);
+            Some(tls_config(address, options)?)
+        }
+        TlsMode::Require | TlsMode::VerifyFull => {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            Some(tls_config(address, options)?)
+        }
+    };
     let mut attempt = 0;
     loop {
         // connect_timeout bounds the socket connect only; this bounds the startup and authentication too.
-        let result = tokio::time::timeout(options.connect_timeout * 2, config.connect(NoTls)).await;
-        let error = match result {
-            Ok(Ok((client, connection))) => {
-                let server = address.display();
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(server, error = %describe(&e), "PostgreSQL connection ended");
-                    }
-                });
-                return Ok(client);
+        let server = address.display();
+        let opening = async {
+            match &tls {
+                Some(tls) => open(&config, tls.clone(), server).await,
+                None => open(&config, NoTls, server).await,
             }
+        };
+        let result = tokio::time::timeout(options.connect_timeout * 2, opening).await;
+        let error = match result {
+            Ok(Ok(client)) => return Ok(client),
             Ok(Err(e)) => {
                 let transient = is_transient(&e);
                 let message = match e.code() {
                     Some(&SqlState::INVALID_PASSWORD) | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) => {
                         format!(
-                            "authentication failed for user '{}' (check STRATA_PG_USER and STRATA_PG_PASSWORD or the \
-                         password file)",
-                            credentials.user
+                            "authentication failed for user '{}': {} (check STRATA_PG_USER and STRATA_PG_PASSWORD \
+                             or the password file, and sslmode)",
+                            credentials.user,
+                            describe(&e)
                         )
                     }
                     _ => describe(&e),
@@ -437,6 +562,20 @@ impl PgOptions {
                         .ok_or_else(|| err(format!("connect_timeout is seconds, not '{value}'")))?;
                     options.connect.connect_timeout = Duration::from_secs(secs);
                 }
+                "sslmode" => {
+                    options.connect.tls = match value.to_ascii_lowercase().as_str() {
+                        "disable" => TlsMode::Disable,
+                        "prefer" => TlsMode::Prefer,
+                        "require" => TlsMode::Require,
+                        "verify-ca" | "verify-full" => TlsMode::VerifyFull,
+                        other => {
+                            return Err(err(format!(
+                                "sslmode '{other}': use disable, prefer, require or verify-full"
+                            )));
+                        }
+                    };
+                }
+                "sslrootcert" => options.connect.root_cert = Some(PathBuf::from(value)),
                 "retries" => {
                     options.connect.retries = value
                         .parse()
@@ -445,7 +584,7 @@ impl PgOptions {
                 other => {
                     return Err(err(format!(
                         "unknown option '{other}' (known: table, key, indexes, partition_column, partitions, user, \
-                         password_file, connect_timeout, retries)"
+                         password_file, connect_timeout, retries, sslmode, sslrootcert)"
                     )));
                 }
             }
