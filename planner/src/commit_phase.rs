@@ -285,10 +285,7 @@ pub(crate) async fn commit(
                     Payload::Files(target, adds, rows) => {
                         commit::commit_files(&target, adds, rows, output.mode, txns).await
                     }
-                    Payload::Sink(sink, batches) => match *sink {
-                        Sink::Merge(m) => crate::merge::merge(&m, schema, batches).await,
-                        other => deliver(&other, &batches).await,
-                    },
+                    Payload::Sink(sink, batches) => deliver(&sink, schema, batches).await,
                 };
                 (position, table, output, result)
             });
@@ -327,24 +324,23 @@ pub(crate) async fn commit(
     Ok((reports, dead_letters))
 }
 
-/// Produce an insert's rows to its topic, or write them to its PostgreSQL table (one transaction); reported like a
-/// write (version 0: neither has versions).
-async fn deliver(sink: &Sink, batches: &[RecordBatch]) -> strata_connectors::Result<delta::WriteOutcome> {
+/// Produce an insert's rows to its topic, write them to its PostgreSQL table (one transaction; reported as version
+/// 0: neither has versions), or merge them into a Delta table.
+async fn deliver(
+    sink: &Sink,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> strata_connectors::Result<delta::WriteOutcome> {
     let rows = match sink {
         Sink::Kafka(k) => {
-            strata_connectors::kafka::sink::produce(&k.address, &k.options, &k.declared, batches)
+            strata_connectors::kafka::sink::produce(&k.address, &k.options, &k.declared, &batches)
                 .await?
                 .messages
         }
-        Sink::Merge(m) => {
-            return Err(strata_connectors::ConnectorError::Unsupported {
-                location: m.table.clone(),
-                message: "a merge needs its source schema".into(),
-            });
-        }
+        Sink::Merge(m) => return crate::merge::merge(m, schema, batches).await,
         Sink::Postgres(p) => {
             let started = Instant::now();
-            let outcome = strata_connectors::postgres::sink::write(p, batches).await?;
+            let outcome = strata_connectors::postgres::sink::write(p, &batches).await?;
             tracing::info!(table = %p.options.table, rows = outcome.rows, retries = outcome.retries,
                 elapsed_ms = started.elapsed().as_millis() as u64, "PostgreSQL write committed");
             outcome.rows

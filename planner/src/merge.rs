@@ -14,7 +14,10 @@ use datafusion::sql::sqlparser::ast::{
 };
 use strata_connectors::ConnectorError;
 use strata_connectors::delta::{self, WriteOutcome};
-use strata_sql::MergeSpec;
+use strata_sql::{JobStatement, MergeSpec};
+
+use crate::error::PlannerError;
+use crate::plan::Output;
 use url::Url;
 
 /// A planned merge into the Delta table at `url`.
@@ -25,6 +28,38 @@ pub struct DeltaMerge {
     pub table: String,
     /// Column names of the target, for `INSERT VALUES (…)` without a column list.
     pub target_columns: Vec<String>,
+}
+
+impl DeltaMerge {
+    /// A merge into `output`'s table, which must be an existing Delta table (`schema` known) that the job does not
+    /// create itself.
+    pub fn new(
+        stmt: &JobStatement,
+        spec: &MergeSpec,
+        output: &Output,
+        schema: Option<SchemaRef>,
+        created_by_job: bool,
+    ) -> Result<Self, PlannerError> {
+        let table = stmt.target().name;
+        let schema = match schema {
+            Some(schema) if !created_by_job && output.sink.is_none() => schema,
+            _ => {
+                return Err(PlannerError::Job {
+                    location: stmt.location.clone(),
+                    message: format!(
+                        "MERGE INTO '{table}': the target must be an existing Delta table that this job does not \
+                         create"
+                    ),
+                });
+            }
+        };
+        Ok(Self {
+            spec: spec.clone(),
+            url: output.url.clone(),
+            table,
+            target_columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+        })
+    }
 }
 
 fn unsupported(m: &DeltaMerge, message: String) -> ConnectorError {

@@ -26,6 +26,7 @@ use crate::engine::Engine;
 use crate::error::{PlannerError, Result};
 use crate::expect::{self, Expectations};
 use crate::kafka::{self, Declared, KafkaSink, KafkaSource};
+use crate::merge::DeltaMerge;
 use crate::params::{Params, bind};
 use crate::postgres;
 use strata_connectors::postgres::sink::PgSink;
@@ -49,7 +50,7 @@ pub enum Sink {
     Kafka(KafkaSink),
     Postgres(Box<PgSink>),
     /// `MERGE INTO` a Delta table.
-    Merge(Box<crate::merge::DeltaMerge>),
+    Merge(Box<DeltaMerge>),
 }
 
 /// One planned stage.
@@ -64,6 +65,19 @@ pub struct PlannedStage {
     pub source: Option<String>,
     /// A table stage's expectations: its plan then yields the rows with violation flags.
     pub expectations: Option<Arc<Expectations>>,
+}
+
+impl PlannedStage {
+    /// A source declaration: nothing to run; `table` is what a Kafka source stages.
+    fn declared(table: Option<Arc<StageTable>>, source: String) -> Self {
+        Self {
+            plan: None,
+            output: None,
+            table,
+            source: Some(source),
+            expectations: None,
+        }
+    }
 }
 
 /// A job whose every stage planned successfully.
@@ -113,23 +127,11 @@ pub async fn plan_job_with(
                     Declared::Source(source) => {
                         let table = source.staged.clone();
                         sources.push(*source);
-                        PlannedStage {
-                            plan: None,
-                            output: None,
-                            table: Some(table),
-                            source: Some(written),
-                            expectations: None,
-                        }
+                        PlannedStage::declared(Some(table), written)
                     }
                     Declared::Sink(sink) => {
                         sinks.insert(stmt.target().name, Sink::Kafka(sink));
-                        PlannedStage {
-                            plan: None,
-                            output: None,
-                            table: None,
-                            source: Some(written),
-                            expectations: None,
-                        }
+                        PlannedStage::declared(None, written)
                     }
                 }
             }
@@ -143,13 +145,7 @@ pub async fn plan_job_with(
                 if let Some(table) = declared.source {
                     register(&ctx, &name, table, stmt)?;
                 }
-                PlannedStage {
-                    plan: None,
-                    output: None,
-                    table: None,
-                    source: Some(written),
-                    expectations: None,
-                }
+                PlannedStage::declared(None, written)
             }
             StatementKind::Source(create) => {
                 let target = stmt.target();
@@ -184,13 +180,7 @@ pub async fn plan_job_with(
                         .map_err(|e| df_err(stmt, e))?
                 };
                 register(&ctx, &target.name, provider, stmt)?;
-                PlannedStage {
-                    plan: None,
-                    output: None,
-                    table: None,
-                    source: Some(url.to_string()),
-                    expectations: None,
-                }
+                PlannedStage::declared(None, url.to_string())
             }
             StatementKind::View { query, .. } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
@@ -264,58 +254,34 @@ pub async fn plan_job_with(
                     }
                 }
             }
-            StatementKind::Insert {
-                query,
-                merge: Some(spec),
-                ..
-            } => {
+            StatementKind::Insert { query, merge, .. } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
                 let (output, target_schema, table) =
                     insert_target(&ctx, &dag, &stages, &sinks, stmt, &warehouse).await?;
-                let name = stmt.target().name;
-                let schema = match (target_schema, table, &output.sink) {
-                    (Some(schema), None, None) => schema,
-                    _ => {
-                        return Err(PlannerError::Job {
-                            location: stmt.location.clone(),
-                            message: format!(
-                                "MERGE INTO '{name}': the target must be an existing Delta table that this job does \
-                                 not create"
-                            ),
-                        });
+                match merge {
+                    Some(spec) => {
+                        let merge = DeltaMerge::new(stmt, spec, &output, target_schema, table.is_some())?;
+                        PlannedStage {
+                            plan: Some(plan),
+                            output: Some(Output {
+                                sink: Some(Sink::Merge(Box::new(merge))),
+                                ..output
+                            }),
+                            table: None,
+                            source: None,
+                            expectations: None,
+                        }
                     }
-                };
-                let merge = crate::merge::DeltaMerge {
-                    spec: (**spec).clone(),
-                    url: output.url.clone(),
-                    table: name,
-                    target_columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
-                };
-                PlannedStage {
-                    plan: Some(plan),
-                    output: Some(Output {
-                        sink: Some(Sink::Merge(Box::new(merge))),
-                        ..output
-                    }),
-                    table: None,
-                    source: None,
-                    expectations: None,
-                }
-            }
-            StatementKind::Insert { query, .. } => {
-                let plan = plan_query(&ctx, stmt, query, params).await?;
-                let (output, target_schema, table) =
-                    insert_target(&ctx, &dag, &stages, &sinks, stmt, &warehouse).await?;
-                let plan = match target_schema {
-                    Some(schema) => conform(plan, &schema, stmt)?,
-                    None => plan,
-                };
-                PlannedStage {
-                    plan: Some(plan),
-                    output: Some(output),
-                    table,
-                    source: None,
-                    expectations: None,
+                    None => PlannedStage {
+                        plan: Some(match target_schema {
+                            Some(schema) => conform(plan, &schema, stmt)?,
+                            None => plan,
+                        }),
+                        output: Some(output),
+                        table,
+                        source: None,
+                        expectations: None,
+                    },
                 }
             }
         };

@@ -38,7 +38,6 @@ const MAGIC_POSTGRES: &[u8] = b"STRATA\x03";
 struct PgScanJson {
     source: PgSource,
     projection: Option<Vec<usize>>,
-    filters: Predicate,
     ranges: Vec<Predicate>,
     limit: Option<usize>,
 }
@@ -296,7 +295,6 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
             return Ok(Arc::new(PgScanExec::new(
                 scan.source,
                 scan.projection,
-                scan.filters,
                 scan.ranges,
                 scan.limit,
             )?));
@@ -325,7 +323,6 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
             let scan = PgScanJson {
                 source: pg.source.clone(),
                 projection: pg.projection.clone(),
-                filters: pg.filters.clone(),
                 ranges: pg.ranges.clone(),
                 limit: pg.limit,
             };
@@ -446,7 +443,6 @@ mod tests {
             PgScanExec::new(
                 source.clone(),
                 Some(vec![1]),
-                Predicate::default(),
                 vec![Predicate::default(), range],
                 Some(7),
             )

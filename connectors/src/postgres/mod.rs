@@ -15,9 +15,14 @@ pub mod catalog;
 pub mod decode;
 pub mod encode;
 pub mod filters;
+mod options;
 pub mod scan;
 pub mod sink;
+mod tls;
 pub mod types;
+
+pub use options::{PgOptions, TableName};
+pub use tls::TlsMode;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -170,58 +175,6 @@ impl CredentialSource {
     }
 }
 
-/// Whether connections use TLS, as libpq's `sslmode`: `prefer` and `require` verify the server's certificate only
-/// when `sslrootcert` is given; `verify-full` always verifies it (against `sslrootcert`, else the system's roots)
-/// and checks that it names the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TlsMode {
-    Disable,
-    /// TLS when the server offers it (libpq's default).
-    Prefer,
-    Require,
-    VerifyFull,
-}
-
-/// Accepts any server certificate (libpq's `prefer`/`require` without a root certificate: encryption without
-/// authentication), still checking the handshake's signatures.
-#[derive(Debug)]
-struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls_pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// Connection settings shared by reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectOptions {
@@ -244,48 +197,6 @@ impl Default for ConnectOptions {
             root_cert: None,
         }
     }
-}
-
-/// The TLS client configuration: `root_cert`'s authorities, else the system's.
-fn tls_config(address: &PgAddress, options: &ConnectOptions) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| pg_err(address.display(), format!("TLS: {e}")))?;
-    if options.root_cert.is_none() && options.tls != TlsMode::VerifyFull {
-        let config = builder
-            .dangerous()
-            .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth();
-        return Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config));
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    match &options.root_cert {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
-                .map_err(|e| pg_err(address.display(), format!("sslrootcert {}: {e}", path.display())))?;
-            let (added, _) = roots.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(pg_err(
-                    address.display(),
-                    format!("sslrootcert {}: no certificate in it", path.display()),
-                ));
-            }
-        }
-        None => {
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        }
-    }
-    let config =
-        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| pg_err(address.display(), format!("TLS: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// Connect with `tls` and drive the connection on a task.
@@ -374,11 +285,11 @@ pub async fn connect(address: &PgAddress, options: &ConnectOptions, application_
         TlsMode::Disable => None,
         TlsMode::Prefer => {
             config.ssl_mode(tokio_postgres::config::SslMode::Prefer);
-            Some(tls_config(address, options)?)
+            Some(tls::config(address, options)?)
         }
         TlsMode::Require | TlsMode::VerifyFull => {
             config.ssl_mode(tokio_postgres::config::SslMode::Require);
-            Some(tls_config(address, options)?)
+            Some(tls::config(address, options)?)
         }
     };
     let mut attempt = 0;
@@ -431,169 +342,6 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// A table name as written in the `table` option: `name` or `schema.name`, each part optionally double-quoted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableName {
-    pub schema: Option<String>,
-    pub name: String,
-}
-
-impl TableName {
-    pub fn parse(text: &str) -> Result<Self> {
-        let mut parts = Vec::new();
-        let mut current = String::new();
-        let mut chars = text.trim().chars().peekable();
-        let mut quoted = false;
-        while let Some(c) = chars.next() {
-            match c {
-                '"' if quoted && chars.peek() == Some(&'"') => {
-                    chars.next();
-                    current.push('"');
-                }
-                '"' => quoted = !quoted,
-                '.' if !quoted => parts.push(std::mem::take(&mut current)),
-                c if quoted => current.push(c),
-                c => current.push(c.to_ascii_lowercase()),
-            }
-        }
-        parts.push(current);
-        let bad = || pg_err("table option", format!("'{text}' is not `name` or `schema.name`"));
-        if quoted || parts.iter().any(String::is_empty) {
-            return Err(bad());
-        }
-        match parts.as_slice() {
-            [name] => Ok(Self {
-                schema: None,
-                name: name.clone(),
-            }),
-            [schema, name] => Ok(Self {
-                schema: Some(schema.clone()),
-                name: name.clone(),
-            }),
-            _ => Err(bad()),
-        }
-    }
-
-    /// The quoted SQL name.
-    pub fn sql(&self) -> String {
-        match &self.schema {
-            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.name)),
-            None => quote_ident(&self.name),
-        }
-    }
-}
-
-impl fmt::Display for TableName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.schema {
-            Some(schema) => write!(f, "{schema}.{}", self.name),
-            None => f.write_str(&self.name),
-        }
-    }
-}
-
-/// A table's options, as given in `OPTIONS (…)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PgOptions {
-    pub table: TableName,
-    /// Upsert key of a sink (`key 'symbol, day'`); a sink without one appends.
-    pub key: Vec<String>,
-    /// Indexes a sink creates if missing (`indexes 'symbol; timestamp'`: `;` between indexes, `,` inside one).
-    pub indexes: Vec<Vec<String>>,
-    /// Column whose value range splits a read into parallel ranges (integer, date or timestamp).
-    pub partition_column: Option<String>,
-    pub partitions: Option<usize>,
-    pub connect: ConnectOptions,
-}
-
-fn column_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(|c| c.trim().trim_matches('"').to_string())
-        .filter(|c| !c.is_empty())
-        .collect()
-}
-
-impl PgOptions {
-    /// Options from `OPTIONS (…)`; unknown keys are errors (a typo must not be ignored).
-    pub fn parse(raw: &[(String, String)]) -> Result<Self> {
-        let err = |m: String| pg_err("options", m);
-        let mut table = None;
-        let mut options = PgOptions {
-            table: TableName {
-                schema: None,
-                name: String::new(),
-            },
-            key: Vec::new(),
-            indexes: Vec::new(),
-            partition_column: None,
-            partitions: None,
-            connect: ConnectOptions::default(),
-        };
-        for (key, value) in raw {
-            let key = key.trim_start_matches("format.").to_ascii_lowercase();
-            match key.as_str() {
-                "table" => table = Some(TableName::parse(value)?),
-                "key" | "primary_key" => options.key = column_list(value),
-                "indexes" => {
-                    options.indexes = value.split(';').map(column_list).filter(|i| !i.is_empty()).collect();
-                }
-                "partition_column" => options.partition_column = Some(value.trim().to_string()),
-                "partitions" => {
-                    let n: usize = value
-                        .parse()
-                        .ok()
-                        .filter(|n| *n >= 1)
-                        .ok_or_else(|| err(format!("partitions must be a positive integer, not '{value}'")))?;
-                    options.partitions = Some(n);
-                }
-                "user" => options.connect.credentials.user = Some(value.clone()),
-                "password_file" => options.connect.credentials.password_file = Some(PathBuf::from(value)),
-                "password" => {
-                    return Err(err(
-                        "passwords do not belong in job files: set STRATA_PG_PASSWORD or the password_file option"
-                            .into(),
-                    ));
-                }
-                "connect_timeout" => {
-                    let secs: u64 = value
-                        .parse()
-                        .ok()
-                        .filter(|s| *s > 0)
-                        .ok_or_else(|| err(format!("connect_timeout is seconds, not '{value}'")))?;
-                    options.connect.connect_timeout = Duration::from_secs(secs);
-                }
-                "sslmode" => {
-                    options.connect.tls = match value.to_ascii_lowercase().as_str() {
-                        "disable" => TlsMode::Disable,
-                        "prefer" => TlsMode::Prefer,
-                        "require" => TlsMode::Require,
-                        "verify-ca" | "verify-full" => TlsMode::VerifyFull,
-                        other => {
-                            return Err(err(format!(
-                                "sslmode '{other}': use disable, prefer, require or verify-full"
-                            )));
-                        }
-                    };
-                }
-                "sslrootcert" => options.connect.root_cert = Some(PathBuf::from(value)),
-                "retries" => {
-                    options.connect.retries = value
-                        .parse()
-                        .map_err(|_| err(format!("retries must be a number, not '{value}'")))?;
-                }
-                other => {
-                    return Err(err(format!(
-                        "unknown option '{other}' (known: table, key, indexes, partition_column, partitions, user, \
-                         password_file, connect_timeout, retries, sslmode, sslrootcert)"
-                    )));
-                }
-            }
-        }
-        options.table = table.ok_or_else(|| err("name the table: OPTIONS (table 'schema.name')".into()))?;
-        Ok(options)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,35 +365,6 @@ mod tests {
             PgAddress::parse("postgres://bob@h/db", None).unwrap().user.as_deref(),
             Some("bob")
         );
-    }
-
-    #[test]
-    fn table_names_and_options() {
-        let t = TableName::parse("Public.\"Stock \"\"Prices\"").unwrap();
-        assert_eq!(t.schema.as_deref(), Some("public"));
-        assert_eq!(t.name, "Stock \"Prices");
-        assert_eq!(t.sql(), "\"public\".\"Stock \"\"Prices\"");
-        assert!(TableName::parse("a.b.c").is_err());
-        let raw = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-        };
-        let o = PgOptions::parse(&raw(&[
-            ("table", "t"),
-            ("key", "symbol, day"),
-            ("indexes", "symbol; day, symbol"),
-        ]))
-        .unwrap();
-        assert_eq!(o.key, vec!["symbol", "day"]);
-        assert_eq!(
-            o.indexes,
-            vec![vec!["symbol".to_string()], vec!["day".into(), "symbol".into()]]
-        );
-        let e = PgOptions::parse(&raw(&[("table", "t"), ("password", "hunter2")]))
-            .unwrap_err()
-            .to_string();
-        assert!(!e.contains("hunter2"), "{e}");
-        assert!(PgOptions::parse(&raw(&[("table", "t"), ("tabel", "x")])).is_err());
-        assert!(PgOptions::parse(&raw(&[("key", "x")])).is_err());
     }
 
     #[test]

@@ -116,12 +116,11 @@ impl TableProvider for PgTable {
             .unwrap_or_else(|| state.config().target_partitions());
         let ranges = match &self.source.partition_column {
             Some(column) if wanted > 1 => split(&self.source, column, &predicate, wanted).await?,
-            _ => vec![Predicate::default()],
+            _ => vec![predicate],
         };
         Ok(Arc::new(PgScanExec::new(
             self.source.clone(),
             projection.cloned(),
-            predicate,
             ranges,
             limit,
         )?))
@@ -151,8 +150,8 @@ async fn begin<'a>(
     Ok(tx)
 }
 
-/// Value ranges of `column` (from its min and max under the filters) that split the read into `n` parts. NULLs go
-/// with the first range.
+/// The filters split into `n` value ranges of `column` (from its min and max under the filters); NULLs go with the
+/// first range.
 async fn split(source: &PgSource, column: &str, filters: &Predicate, n: usize) -> Result<Vec<Predicate>> {
     let table = source.options.table.to_string();
     let c = source
@@ -186,7 +185,7 @@ async fn split(source: &PgSource, column: &str, filters: &Predicate, n: usize) -
         .await
         .map_err(|e| external(&table, describe(&e)))?;
     let (Some(lo), Some(hi)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) else {
-        return Ok(vec![Predicate::default()]);
+        return Ok(vec![filters.clone()]);
     };
     let span = hi as i128 - lo as i128 + 1;
     let n = (n as i128).min(span).max(1);
@@ -205,7 +204,8 @@ async fn split(source: &PgSource, column: &str, filters: &Predicate, n: usize) -
     };
     let mut ranges = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let mut p = Predicate::default();
+        // Each range is the filters and its own bounds, numbered after the filters' parameters.
+        let mut p = filters.clone();
         let from = lo as i128 + i * step;
         let to = from + step;
         let lower = (i > 0).then(|| -> Result<String> { Ok(format!("{q} >= {}", p.param(bound(from)?, c.pg_type))) });
@@ -227,12 +227,12 @@ async fn split(source: &PgSource, column: &str, filters: &Predicate, n: usize) -
     Ok(ranges)
 }
 
-/// Streams one table read; plan partition `i` reads `ranges[i]` (all of them when `single_task`).
+/// Streams one table read; plan partition `i` reads `ranges[i]` (all of them when `single_task`). Each range is a
+/// complete predicate: the pushed filters and the range's bounds.
 #[derive(Debug)]
 pub struct PgScanExec {
     pub source: PgSource,
     pub projection: Option<Vec<usize>>,
-    pub filters: Predicate,
     pub ranges: Vec<Predicate>,
     pub limit: Option<usize>,
     columns: Vec<PgColumn>,
@@ -244,7 +244,6 @@ impl PgScanExec {
     pub fn new(
         source: PgSource,
         projection: Option<Vec<usize>>,
-        filters: Predicate,
         ranges: Vec<Predicate>,
         limit: Option<usize>,
     ) -> Result<Self> {
@@ -277,7 +276,6 @@ impl PgScanExec {
         Ok(Self {
             source,
             projection,
-            filters,
             ranges,
             limit,
             columns,
@@ -288,30 +286,15 @@ impl PgScanExec {
 
     /// The `COPY` statement of one range and the parameters it binds.
     pub fn copy_sql(&self, range: &Predicate) -> (String, Vec<String>) {
-        let mut params = self.filters.params.clone();
-        let mut clauses = self.filters.sql.clone();
-        // The range's placeholders are numbered after the filters'.
-        let offset = params.len();
-        for clause in &range.sql {
-            let mut c = clause.clone();
-            for i in (1..=range.params.len()).rev() {
-                c = c.replace(
-                    &format!("current_setting('strata.p{i}')"),
-                    &format!("current_setting('strata.p{}')", i + offset),
-                );
-            }
-            clauses.push(c);
-        }
-        params.extend(range.params.iter().cloned());
         let select: Vec<String> = self.columns.iter().map(|c| quote_ident(&c.name)).collect();
         let mut sql = format!("SELECT {} FROM {}", select.join(", "), self.source.options.table.sql());
-        if !clauses.is_empty() {
-            sql.push_str(&format!(" WHERE {}", clauses.join(" AND ")));
+        if !range.sql.is_empty() {
+            sql.push_str(&format!(" WHERE {}", range.sql.join(" AND ")));
         }
         if let Some(limit) = self.limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
-        (format!("COPY ({sql}) TO STDOUT (FORMAT binary)"), params)
+        (format!("COPY ({sql}) TO STDOUT (FORMAT binary)"), range.params.clone())
     }
 }
 
@@ -319,10 +302,10 @@ impl DisplayAs for PgScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
             f,
-            "PgScanExec: table={}, ranges={}, filters=[{}]",
+            "PgScanExec: table={}, ranges={}, where=[{}]",
             self.source.options.table,
             self.ranges.len(),
-            self.filters.sql.join(" AND ")
+            self.ranges.first().map(|r| r.sql.join(" AND ")).unwrap_or_default()
         )
     }
 }

@@ -1,0 +1,207 @@
+//! A PostgreSQL table's `OPTIONS (…)` and its `table` name.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConnectOptions, TlsMode, pg_err, quote_ident};
+use crate::error::Result;
+
+/// A table name as written in the `table` option: `name` or `schema.name`, each part optionally double-quoted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl TableName {
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut parts = Vec::new();
+        let mut current = String::new();
+        let mut chars = text.trim().chars().peekable();
+        let mut quoted = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    chars.next();
+                    current.push('"');
+                }
+                '"' => quoted = !quoted,
+                '.' if !quoted => parts.push(std::mem::take(&mut current)),
+                c if quoted => current.push(c),
+                c => current.push(c.to_ascii_lowercase()),
+            }
+        }
+        parts.push(current);
+        let bad = || pg_err("table option", format!("'{text}' is not `name` or `schema.name`"));
+        if quoted || parts.iter().any(String::is_empty) {
+            return Err(bad());
+        }
+        match parts.as_slice() {
+            [name] => Ok(Self {
+                schema: None,
+                name: name.clone(),
+            }),
+            [schema, name] => Ok(Self {
+                schema: Some(schema.clone()),
+                name: name.clone(),
+            }),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The quoted SQL name.
+    pub fn sql(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.name)),
+            None => quote_ident(&self.name),
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// A table's options, as given in `OPTIONS (…)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgOptions {
+    pub table: TableName,
+    /// Upsert key of a sink (`key 'symbol, day'`); a sink without one appends.
+    pub key: Vec<String>,
+    /// Indexes a sink creates if missing (`indexes 'symbol; timestamp'`: `;` between indexes, `,` inside one).
+    pub indexes: Vec<Vec<String>>,
+    /// Column whose value range splits a read into parallel ranges (integer, date or timestamp).
+    pub partition_column: Option<String>,
+    pub partitions: Option<usize>,
+    pub connect: ConnectOptions,
+}
+
+fn column_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|c| c.trim().trim_matches('"').to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+impl PgOptions {
+    /// Options from `OPTIONS (…)`; unknown keys are errors (a typo must not be ignored).
+    pub fn parse(raw: &[(String, String)]) -> Result<Self> {
+        let err = |m: String| pg_err("options", m);
+        let mut table = None;
+        let mut options = PgOptions {
+            table: TableName {
+                schema: None,
+                name: String::new(),
+            },
+            key: Vec::new(),
+            indexes: Vec::new(),
+            partition_column: None,
+            partitions: None,
+            connect: ConnectOptions::default(),
+        };
+        for (key, value) in raw {
+            let key = key.trim_start_matches("format.").to_ascii_lowercase();
+            match key.as_str() {
+                "table" => table = Some(TableName::parse(value)?),
+                "key" | "primary_key" => options.key = column_list(value),
+                "indexes" => {
+                    options.indexes = value.split(';').map(column_list).filter(|i| !i.is_empty()).collect();
+                }
+                "partition_column" => options.partition_column = Some(value.trim().to_string()),
+                "partitions" => {
+                    let n: usize = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| err(format!("partitions must be a positive integer, not '{value}'")))?;
+                    options.partitions = Some(n);
+                }
+                "user" => options.connect.credentials.user = Some(value.clone()),
+                "password_file" => options.connect.credentials.password_file = Some(PathBuf::from(value)),
+                "password" => {
+                    return Err(err(
+                        "passwords do not belong in job files: set STRATA_PG_PASSWORD or the password_file option"
+                            .into(),
+                    ));
+                }
+                "connect_timeout" => {
+                    let secs: u64 = value
+                        .parse()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .ok_or_else(|| err(format!("connect_timeout is seconds, not '{value}'")))?;
+                    options.connect.connect_timeout = Duration::from_secs(secs);
+                }
+                "sslmode" => {
+                    options.connect.tls = match value.to_ascii_lowercase().as_str() {
+                        "disable" => TlsMode::Disable,
+                        "prefer" => TlsMode::Prefer,
+                        "require" => TlsMode::Require,
+                        "verify-ca" | "verify-full" => TlsMode::VerifyFull,
+                        other => {
+                            return Err(err(format!(
+                                "sslmode '{other}': use disable, prefer, require or verify-full"
+                            )));
+                        }
+                    };
+                }
+                "sslrootcert" => options.connect.root_cert = Some(PathBuf::from(value)),
+                "retries" => {
+                    options.connect.retries = value
+                        .parse()
+                        .map_err(|_| err(format!("retries must be a number, not '{value}'")))?;
+                }
+                other => {
+                    return Err(err(format!(
+                        "unknown option '{other}' (known: table, key, indexes, partition_column, partitions, user, \
+                         password_file, connect_timeout, retries, sslmode, sslrootcert)"
+                    )));
+                }
+            }
+        }
+        options.table = table.ok_or_else(|| err("name the table: OPTIONS (table 'schema.name')".into()))?;
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_and_options() {
+        let t = TableName::parse("Public.\"Stock \"\"Prices\"").unwrap();
+        assert_eq!(t.schema.as_deref(), Some("public"));
+        assert_eq!(t.name, "Stock \"Prices");
+        assert_eq!(t.sql(), "\"public\".\"Stock \"\"Prices\"");
+        assert!(TableName::parse("a.b.c").is_err());
+        let raw = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let o = PgOptions::parse(&raw(&[
+            ("table", "t"),
+            ("key", "symbol, day"),
+            ("indexes", "symbol; day, symbol"),
+        ]))
+        .unwrap();
+        assert_eq!(o.key, vec!["symbol", "day"]);
+        assert_eq!(
+            o.indexes,
+            vec![vec!["symbol".to_string()], vec!["day".into(), "symbol".into()]]
+        );
+        let e = PgOptions::parse(&raw(&[("table", "t"), ("password", "hunter2")]))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(PgOptions::parse(&raw(&[("table", "t"), ("tabel", "x")])).is_err());
+        assert!(PgOptions::parse(&raw(&[("key", "x")])).is_err());
+    }
+}
