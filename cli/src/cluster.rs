@@ -82,6 +82,8 @@ pub struct SubmitArgs {
     /// Wait for the run to end; exit non-zero if it fails.
     #[arg(long)]
     pub wait: bool,
+    #[command(flatten)]
+    pub mode: crate::commands::ModeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +212,8 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
     let text = std::fs::read_to_string(&args.job).map_err(|e| CliError::Usage(format!("{path}: {e}")))?;
     let params = strata_planner::Params::parse(&args.params).map_err(CliError::Usage)?;
     let mut client = client(&args.addr.scheduler).await?;
+    args.mode.mode()?;
+    let (mode, backfill_from, backfill_to) = args.mode.wire();
     let request = SubmitRequest {
         job_path: path,
         job_text: text,
@@ -219,6 +223,9 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
             .collect(),
         warehouse: args.warehouse.as_deref().map(absolute).unwrap_or_default(),
         kafka_brokers: args.kafka_brokers.clone().unwrap_or_default(),
+        mode,
+        backfill_from,
+        backfill_to,
     };
     let run_id = client
         .submit(request)

@@ -10,7 +10,7 @@ use strata_cli::generate::{self, BarInterval, MarketSpec};
 use strata_cli::output::{Progress, event_json};
 use strata_connectors::delta::{self, WriteMode};
 use strata_connectors::location;
-use strata_planner::{Engine, EventSink, Params, PlannerError, StrataOptions};
+use strata_planner::{Engine, EventSink, Params, PlannerError, RunMode, StrataOptions};
 use tracing_subscriber::EnvFilter;
 
 use crate::LogFormat;
@@ -66,6 +66,36 @@ pub struct JobArgs {
     /// Run the stages on a Ballista scheduler and executor started inside this process.
     #[arg(long)]
     pub standalone: bool,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+}
+
+/// How a run chooses what to recompute; incremental unless one of these is given.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ModeArgs {
+    /// Recompute every table from all of its inputs, ignoring the last run's watermarks.
+    #[arg(long, conflicts_with = "backfill")]
+    pub full_refresh: bool,
+    /// Recompute the source rows with event times from FROM to TO (YYYY-MM-DD or RFC 3339, both inclusive) and
+    /// every range of every table they reach.
+    #[arg(long, num_args = 2, value_names = ["FROM", "TO"])]
+    pub backfill: Vec<String>,
+}
+
+impl ModeArgs {
+    /// The mode as the job service receives it: name, backfill start, backfill end.
+    pub fn wire(&self) -> (String, String, String) {
+        match (self.full_refresh, self.backfill.as_slice()) {
+            (true, _) => ("full-refresh".into(), String::new(), String::new()),
+            (false, [from, to]) => ("backfill".into(), from.clone(), to.clone()),
+            _ => ("incremental".into(), String::new(), String::new()),
+        }
+    }
+
+    pub fn mode(&self) -> Result<RunMode, CliError> {
+        let (mode, from, to) = self.wire();
+        RunMode::parse(&mode, &from, &to).map_err(CliError::Usage)
+    }
 }
 
 impl JobArgs {
@@ -95,7 +125,7 @@ impl JobArgs {
 
     async fn plan(&self) -> Result<strata_planner::PlannedJob, CliError> {
         let job = strata_sql::JobFile::load(&self.path()).map_err(PlannerError::from)?;
-        Ok(strata_planner::plan_job_with(job, self.options(), &self.params()?, self.engine()).await?)
+        Ok(strata_planner::plan_job_with(job, self.options(), &self.params()?, self.engine(), self.mode.mode()?).await?)
     }
 }
 

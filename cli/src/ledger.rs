@@ -22,15 +22,16 @@ pub async fn runs(warehouse: &Path, limit: u32, format: LogFormat) -> Result<(),
         }
         LogFormat::Human => {
             println!(
-                "{:<36}  {:<9}  {:<10}  {:<23}  {:>8}  JOB",
-                "RUN", "STATE", "ENGINE", "STARTED", "SECONDS"
+                "{:<36}  {:<9}  {:<10}  {:<34}  {:<23}  {:>8}  JOB",
+                "RUN", "STATE", "ENGINE", "MODE", "STARTED", "SECONDS"
             );
             for run in &runs {
                 println!(
-                    "{:<36}  {:<9}  {:<10}  {:<23}  {:>8}  {}",
+                    "{:<36}  {:<9}  {:<10}  {:<34}  {:<23}  {:>8}  {}",
                     run.run_id,
                     run.state,
                     run.engine,
+                    run.mode.as_deref().unwrap_or("-"),
                     run.started_at,
                     seconds(run),
                     run.job
@@ -60,8 +61,9 @@ pub async fn status(warehouse: &Path, run_id: &str, format: LogFormat) -> Result
     }
     println!("run {}  {}  ({} s)  {}", run.run_id, run.state, seconds(run), run.job);
     println!(
-        "  engine {}, started {}, finished {}",
+        "  engine {}, mode {}, started {}, finished {}",
         run.engine,
+        run.mode.as_deref().unwrap_or("-"),
         run.started_at,
         run.finished_at.as_deref().unwrap_or("-")
     );

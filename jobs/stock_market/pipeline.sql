@@ -6,9 +6,12 @@
 --       --out warehouse/bronze/market_daily
 -- Relative LOCATIONs and CREATE TABLE outputs live in the warehouse (--warehouse, default ./warehouse).
 
+-- `event_time` makes runs incremental: each run reads only the sessions newer than the last successful run's
+-- (plus the history its windows need); `--full-refresh` and `--backfill FROM TO` choose otherwise.
 CREATE EXTERNAL TABLE bronze.market_daily
 STORED AS DELTA
-LOCATION 'bronze/market_daily';
+LOCATION 'bronze/market_daily'
+OPTIONS ('event_time' 'ts');
 
 -- Cleaning, step 1: keep consistent bars (prices present and positive, low <= open, close <= high, volume >= 0),
 -- one per symbol and session; copies are resolved deterministically.
@@ -26,7 +29,7 @@ SELECT symbol, ts, open, high, low, close, volume
 FROM valid_prices
 QUALIFY NOT return_spike(close, 5) OVER (PARTITION BY symbol ORDER BY ts);
 
-CREATE TABLE silver.daily_bars PARTITIONED BY (year) AS
+CREATE TABLE silver.daily_bars PARTITIONED BY (year) EVENT TIME (trade_date) AS
 SELECT symbol,
        CAST(ts AS DATE) AS trade_date,
        ts,
@@ -36,7 +39,7 @@ FROM clean_prices;
 
 -- Calendar bars in New York time: weeks start on Monday. open = first open, close = last close by time.
 
-CREATE TABLE silver.weekly_bars PARTITIONED BY (year) AS
+CREATE TABLE silver.weekly_bars PARTITIONED BY (year) EVENT TIME (week_start) AS
 SELECT symbol, week_start,
        bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
        CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
@@ -48,7 +51,7 @@ FROM (
   GROUP BY 1, 2
 );
 
-CREATE TABLE silver.monthly_bars PARTITIONED BY (year) AS
+CREATE TABLE silver.monthly_bars PARTITIONED BY (year) EVENT TIME (month_start) AS
 SELECT symbol, month_start,
        bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
        CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
@@ -63,7 +66,7 @@ FROM (
 -- Fibonacci bars: 3, 5, 8, 13, 21 and 34 consecutive NYSE sessions, counted from a fixed origin on the exchange
 -- calendar, so a bar never moves when new sessions arrive.
 
-CREATE TABLE silver.bars_3d PARTITIONED BY (year, month) AS
+CREATE TABLE silver.bars_3d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
 SELECT symbol, bar_start, bar_end,
        bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
        CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
@@ -75,7 +78,7 @@ FROM (
   GROUP BY 1, 2
 );
 
-CREATE TABLE silver.bars_5d PARTITIONED BY (year, month) AS
+CREATE TABLE silver.bars_5d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
 SELECT symbol, bar_start, bar_end,
        bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
        CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
@@ -87,7 +90,7 @@ FROM (
   GROUP BY 1, 2
 );
 
-CREATE TABLE silver.bars_8d PARTITIONED BY (year, month) AS
+CREATE TABLE silver.bars_8d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
 SELECT symbol, bar_start, bar_end,
        bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
        CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
@@ -99,7 +102,7 @@ FROM (
   GROUP BY 1, 2
 );
 
-CREATE TABLE silver.bars_13d PARTITIONED BY (year, month) AS
+CREATE TABLE silver.bars_13d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
 SELECT symbol, bar_start, bar_end,
        bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
        CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
@@ -111,7 +114,7 @@ FROM (
   GROUP BY 1, 2
 );
 
-CREATE TABLE silver.bars_21d PARTITIONED BY (year, month) AS
+CREATE TABLE silver.bars_21d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
 SELECT symbol, bar_start, bar_end,
        bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
        CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
@@ -123,7 +126,7 @@ FROM (
   GROUP BY 1, 2
 );
 
-CREATE TABLE silver.bars_34d PARTITIONED BY (year, month) AS
+CREATE TABLE silver.bars_34d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
 SELECT symbol, bar_start, bar_end,
        bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
        CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
@@ -169,6 +172,6 @@ JOIN market_index m ON d.trade_date = m.trade_date
 WINDOW w AS (PARTITION BY d.symbol ORDER BY d.trade_date);
 
 -- Golden (1) and death (-1) crosses of the 50- and 200-session averages.
-CREATE TABLE gold.daily_indicators PARTITIONED BY (year) AS
+CREATE TABLE gold.daily_indicators PARTITIONED BY (year) EVENT TIME (trade_date) AS
 SELECT *, crossover(sma_50, sma_200) OVER (PARTITION BY symbol ORDER BY trade_date) AS sma_cross
 FROM indicators;

@@ -223,6 +223,10 @@ pub(crate) async fn commit(
         let Some(output) = planned.stages[lead].output.clone() else {
             continue;
         };
+        if planned.unchanged.contains(&table) {
+            tracing::info!(table = %table, "not committed: nothing new in its inputs");
+            continue;
+        }
         if skip.contains(&table) {
             tracing::info!(table = %table, "not committed: no new Kafka input, or it already holds the replayed range");
             continue;

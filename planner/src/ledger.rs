@@ -26,6 +26,8 @@ pub struct LedgerEvent {
     /// `started`, `succeeded` or `failed`.
     pub event: &'static str,
     pub engine: String,
+    /// `incremental`, `full-refresh` or `backfill FROM TO`.
+    pub mode: String,
     /// Parameters as JSON.
     pub params: String,
     pub error: Option<String>,
@@ -48,6 +50,7 @@ fn schema() -> SchemaRef {
         Field::new("error", DataType::Utf8, true),
         Field::new("failed_stage", DataType::Utf8, true),
         Field::new("summary", DataType::Utf8, true),
+        Field::new("mode", DataType::Utf8, true),
     ]))
 }
 
@@ -80,6 +83,7 @@ pub async fn record(warehouse: &std::path::Path, event: LedgerEvent) -> Result<(
             optional(&event.error),
             optional(&event.failed_stage),
             optional(&event.summary),
+            text(&event.mode),
         ],
     )
     .map_err(datafusion::error::DataFusionError::from)?;
@@ -97,6 +101,8 @@ pub struct LedgerRun {
     /// `running`, `succeeded`, `failed`, or `killed` (started, never ended, its process gone).
     pub state: String,
     pub engine: String,
+    /// How the run chose what to recompute (absent in ledgers written before modes existed).
+    pub mode: Option<String>,
     pub params: serde_json::Value,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -139,7 +145,7 @@ pub async fn runs(warehouse: &std::path::Path) -> Result<Vec<LedgerRun>> {
         else {
             continue;
         };
-        let (error, failed_stage, summary) = (s("error"), s("failed_stage"), s("summary"));
+        let (error, failed_stage, summary, mode) = (s("error"), s("failed_stage"), s("summary"), s("mode"));
         let at = cast("at", &DataType::Timestamp(TimeUnit::Microsecond, None))
             .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>().cloned());
         let pid = cast("pid", &DataType::Int64).and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned());
@@ -161,6 +167,7 @@ pub async fn runs(warehouse: &std::path::Path) -> Result<Vec<LedgerRun>> {
                         job: job.value(i).to_string(),
                         state: if alive { "running" } else { "killed" }.into(),
                         engine: engine.value(i).to_string(),
+                        mode: opt(&mode),
                         params: serde_json::from_str(params.value(i)).unwrap_or(serde_json::Value::Null),
                         started_at: text,
                         finished_at: None,

@@ -12,7 +12,7 @@ use datafusion::datasource::ViewTable;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, cast, col};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::parser::{CreateExternalTable, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{Query, Statement};
 use strata_connectors::delta::files::DeltaFiles;
 use strata_connectors::delta::{self, WriteMode};
@@ -27,6 +27,7 @@ use crate::error::{PlannerError, Result};
 use crate::expect::{self, Expectations};
 use crate::kafka::{self, Declared, KafkaSink, KafkaSource};
 use crate::merge::DeltaMerge;
+use crate::modes::{Modes, RangeReport, RunMode};
 use crate::params::{Params, bind};
 use crate::postgres;
 use strata_connectors::postgres::sink::PgSink;
@@ -94,11 +95,19 @@ pub struct PlannedJob {
     pub warehouse: PathBuf,
     /// The job's parameters, by name.
     pub params: Vec<(String, String)>,
+    /// How this run chose what to recompute.
+    pub mode: RunMode,
+    /// Each event-time source's latest event time (recorded in the ledger on success).
+    pub watermarks: std::collections::BTreeMap<String, i64>,
+    /// What the run rewrites of each table with an event time.
+    pub ranges: Vec<RangeReport>,
+    /// Tables whose rows all stay as they are: not committed.
+    pub unchanged: std::collections::HashSet<String>,
 }
 
 /// Parse-free part of planning: `job` is already parsed. Plans for the embedded engine.
 pub async fn plan_job(job: JobFile, options: StrataOptions, params: &Params) -> Result<PlannedJob> {
-    plan_job_with(job, options, params, Engine::Embedded).await
+    plan_job_with(job, options, params, Engine::Embedded, RunMode::default()).await
 }
 
 /// Plan `job` to run on `engine`.
@@ -107,10 +116,12 @@ pub async fn plan_job_with(
     options: StrataOptions,
     params: &Params,
     engine: Engine,
+    mode: RunMode,
 ) -> Result<PlannedJob> {
     let dag = StageDag::build(&job)?;
     check_parameters(&job, params)?;
     let warehouse: PathBuf = options.warehouse_path();
+    let mut modes = Modes::new(mode, &job.path, &warehouse, engine.is_distributed()).await?;
     let kafka_brokers = options.kafka_brokers.clone();
     let ctx = engine.context(options).await?;
     register_schemas(&ctx, &job)?;
@@ -150,6 +161,7 @@ pub async fn plan_job_with(
             StatementKind::Source(create) => {
                 let target = stmt.target();
                 let written = create.locations.first().cloned().unwrap_or_default();
+                let (create, event_time) = event_time_option(create);
                 let url = location::resolve(&written, &warehouse).map_err(|e| job_err(stmt, e))?;
                 let format = create.file_type.to_uppercase();
                 let provider: Arc<dyn TableProvider> = if format == "DELTA" {
@@ -166,7 +178,7 @@ pub async fn plan_job_with(
                             .map_err(|e| job_err(stmt, e))?
                     }
                 } else {
-                    let mut create = (**create).clone();
+                    let mut create = create.clone();
                     create.locations = vec![listing_location(&url)];
                     // Register under a scratch name, then move it to the job's (possibly qualified) name.
                     let plan = ctx
@@ -179,6 +191,9 @@ pub async fn plan_job_with(
                         .await
                         .map_err(|e| df_err(stmt, e))?
                 };
+                if let Some(column) = &event_time {
+                    modes.source(&ctx, stmt, &target.name, provider.clone(), column).await?;
+                }
                 register(&ctx, &target.name, provider, stmt)?;
                 PlannedStage::declared(None, url.to_string())
             }
@@ -198,11 +213,29 @@ pub async fn plan_job_with(
                 query,
                 partitioned_by,
                 expectations,
+                event_time,
                 ..
             } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
-                let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
                 let name = stmt.target().name;
+                let url = location::warehouse_table(&name, &warehouse).map_err(|e| job_err(stmt, e))?;
+                let plan = match event_time {
+                    Some(_) if !expectations.is_empty() => {
+                        return Err(job_err(
+                            stmt,
+                            format!("'{name}': EVENT TIME and expectations on one table are not supported yet"),
+                        ));
+                    }
+                    Some(column) => {
+                        let column = strata_sql::job::normalize_ident(column);
+                        modes.table(&ctx, stmt, &name, &column, plan, &url).await?
+                    }
+                    None => {
+                        modes.whole(&name);
+                        plan
+                    }
+                };
+                let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
                 let mut partition_by = Vec::with_capacity(partitioned_by.len());
                 for ident in partitioned_by {
                     let column = strata_sql::job::normalize_ident(ident);
@@ -218,7 +251,6 @@ pub async fn plan_job_with(
                     }
                     partition_by.push(column);
                 }
-                let url = location::warehouse_table(&name, &warehouse).map_err(|e| job_err(stmt, e))?;
                 if expectations.is_empty() {
                     let table = Arc::new(StageTable::new(schema));
                     register(&ctx, &name, table.clone(), stmt)?;
@@ -255,6 +287,7 @@ pub async fn plan_job_with(
                 }
             }
             StatementKind::Insert { query, merge, .. } => {
+                modes.whole(&stmt.target().name);
                 let plan = plan_query(&ctx, stmt, query, params).await?;
                 let (output, target_schema, table) =
                     insert_target(&ctx, &dag, &stages, &sinks, stmt, &warehouse).await?;
@@ -319,7 +352,30 @@ pub async fn plan_job_with(
             named.sort();
             named
         },
+        mode: modes.mode(),
+        watermarks: std::mem::take(&mut modes.watermarks),
+        ranges: std::mem::take(&mut modes.reports),
+        unchanged: std::mem::take(&mut modes.unchanged),
     })
+}
+
+/// A source's `event_time` option (which only Strata reads), and the declaration without it.
+fn event_time_option(create: &CreateExternalTable) -> (CreateExternalTable, Option<String>) {
+    let mut create = create.clone();
+    let mut event_time = None;
+    create.options.retain(|(key, value)| {
+        if key.eq_ignore_ascii_case("event_time") {
+            event_time = Some(match value {
+                datafusion::sql::sqlparser::ast::Value::SingleQuotedString(s)
+                | datafusion::sql::sqlparser::ast::Value::DoubleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            });
+            false
+        } else {
+            true
+        }
+    });
+    (create, event_time)
 }
 
 /// Every `${name}` must have a value; values nobody uses are probably typos.

@@ -76,6 +76,15 @@ pub struct RunSummary {
     /// Every expectation's violations in this run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub expectations: Vec<crate::expect::ExpectationReport>,
+    /// `incremental`, `full-refresh` or `backfill`.
+    pub mode: String,
+    /// What the run rewrote of each table with an event time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<crate::modes::RangeReport>,
+    /// Each event-time source's watermark after this run (microseconds since the epoch): the next incremental
+    /// run reads what is newer.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub watermarks: std::collections::BTreeMap<String, i64>,
     pub elapsed_ms: u128,
 }
 
@@ -144,6 +153,24 @@ impl RunSummary {
                     e.rule.clone(),
                     e.action.to_string(),
                     e.violations.to_string(),
+                ]);
+            }
+            out.push('\n');
+            out.push_str(&table(&rows));
+        }
+        if !self.ranges.is_empty() {
+            let mut rows: Vec<[String; 4]> = vec![[
+                "table".into(),
+                format!("{} run", self.mode),
+                "event times rewritten".into(),
+                "read".into(),
+            ]];
+            for r in &self.ranges {
+                rows.push([
+                    r.table.clone(),
+                    format!("{} ({})", r.action, r.reason),
+                    r.range.clone(),
+                    r.read.clone(),
                 ]);
             }
             out.push('\n');

@@ -60,6 +60,14 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         job: planned.job.path.to_string(),
         event: "started",
         engine: planned.engine.name().to_string(),
+        mode: match planned.mode {
+            crate::modes::RunMode::Backfill { from, to } => format!(
+                "backfill {} {}",
+                crate::modes::time::format_micros(from),
+                crate::modes::time::format_micros(to)
+            ),
+            other => other.name().to_string(),
+        },
         params: serde_json::to_string(
             &planned
                 .params
@@ -233,6 +241,9 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         outputs,
         sources,
         expectations,
+        mode: planned.mode.name().to_string(),
+        ranges: planned.ranges.clone(),
+        watermarks: planned.watermarks.clone(),
         elapsed_ms: started.elapsed().as_millis(),
     };
     tracing::info!(job = %summary.job, run_id = %summary.run_id, elapsed_ms = summary.elapsed_ms as u64, "run succeeded");

@@ -23,6 +23,14 @@ pub struct SubmitRequest {
     /// Kafka bootstrap servers for `kafka:///topic` locations; empty means the scheduler's default.
     #[prost(string, tag = "5")]
     pub kafka_brokers: String,
+    /// `incremental` (also when empty), `full-refresh` or `backfill`.
+    #[prost(string, tag = "6")]
+    pub mode: String,
+    /// A backfill's first and last event time (`YYYY-MM-DD` or RFC 3339).
+    #[prost(string, tag = "7")]
+    pub backfill_from: String,
+    #[prost(string, tag = "8")]
+    pub backfill_to: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

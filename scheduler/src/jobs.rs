@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strata_planner::report::JobEvent;
-use strata_planner::{Engine, EventSink, Params, StrataOptions, plan_job_with, run_as};
+use strata_planner::{Engine, EventSink, Params, RunMode, StrataOptions, plan_job_with, run_as};
 use strata_proto::job::service::job_service_server;
 use strata_proto::job::{
     HealthRequest, HealthResponse, OutputInfo, RunInfo, RunsRequest, RunsResponse, SourceInfo, StageInfo,
@@ -142,7 +142,9 @@ impl job_service_server::JobService for JobService {
         let engine = Engine::Cluster {
             scheduler: self.address.clone(),
         };
-        let planned = plan_job_with(job, options, &params, engine)
+        let mode = RunMode::parse(&request.mode, &request.backfill_from, &request.backfill_to)
+            .map_err(Status::invalid_argument)?;
+        let planned = plan_job_with(job, options, &params, engine, mode)
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
 

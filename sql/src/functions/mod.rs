@@ -36,6 +36,35 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     out
 }
 
+/// Which rows around a row the value of Strata window function `name` depends on, given the literal parameters
+/// after its column arguments (omitted ones take their defaults). `None` when `name` is not a Strata window function
+/// or a parameter is not a number.
+pub fn window_extent(name: &str, params: &[Option<f64>]) -> Option<indicators::Extent> {
+    let indicator = indicators::indicators()
+        .into_iter()
+        .chain(cleaning::window_indicators())
+        .find(|i| i.name() == name)?;
+    let values = indicator
+        .params()
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| match params.get(i) {
+            Some(given) => *given,
+            None => spec.default,
+        })
+        .collect::<Option<Vec<f64>>>()?;
+    Some(indicator.extent(&values))
+}
+
+/// Number of column arguments of Strata window function `name`.
+pub fn window_columns(name: &str) -> Option<usize> {
+    indicators::indicators()
+        .into_iter()
+        .chain(cleaning::window_indicators())
+        .find(|i| i.name() == name)
+        .map(|i| i.columns().len())
+}
+
 pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
     resample::table_functions()
 }
@@ -53,5 +82,22 @@ pub fn register_all(ctx: &SessionContext) {
     }
     for (name, f) in table_functions() {
         ctx.register_udtf(name, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extents_follow_parameters_and_defaults() {
+        let sma = window_extent("sma", &[Some(200.0)]).unwrap();
+        assert_eq!((sma.before, sma.after), (Some(199), Some(0)));
+        let ema = window_extent("ema", &[Some(12.0)]).unwrap();
+        assert_eq!((ema.before, ema.after), (None, Some(0)));
+        let spike = window_extent("return_spike", &[Some(5.0)]).unwrap();
+        assert_eq!((spike.before, spike.after), (Some(6), Some(6)));
+        assert!(window_extent("no_such_function", &[]).is_none());
+        assert!(window_extent("sma", &[None]).is_none());
     }
 }

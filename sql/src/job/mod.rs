@@ -4,8 +4,9 @@
 //!
 //! * `CREATE EXTERNAL TABLE name STORED AS DELTA|PARQUET|CSV|JSON LOCATION '…' [OPTIONS (…)]` — a source;
 //! * `CREATE VIEW name AS <query>` — a logical stage, inlined into its consumers;
-//! * `CREATE TABLE name [(CONSTRAINT rule EXPECT (condition) ON VIOLATION …, …)] [PARTITIONED BY (col, …)] AS
-//!   <query>` — a materialized stage (a Delta table), with optional expectations;
+//! * `CREATE TABLE name [(CONSTRAINT rule EXPECT (condition) ON VIOLATION …, …)] [PARTITIONED BY (col, …)]
+//!   [EVENT TIME (col)] AS <query>` — a materialized stage (a Delta table), with optional expectations, incremental
+//!   when it declares its event-time column;
 //! * `INSERT INTO name <query>` — an append to a sink table;
 //! * `MERGE INTO target USING source ON … WHEN …` — a merge into an existing Delta table.
 //!
@@ -76,6 +77,9 @@ pub enum StatementKind {
     Table {
         name: ObjectName,
         partitioned_by: Vec<Ident>,
+        /// `EVENT TIME (column)`: the column holding each row's event time (or the start of its bucket), which
+        /// makes the table incremental: runs rewrite only the time range new or backfilled data touches.
+        event_time: Option<Ident>,
         query: Box<Query>,
         /// `CONSTRAINT name EXPECT (condition) [ON VIOLATION …]` rules on its rows.
         expectations: Vec<Expectation>,

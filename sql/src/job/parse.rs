@@ -198,18 +198,28 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
             } else {
                 Vec::new()
             };
-            let partitioned_by = if p.parse_keywords(&[Keyword::PARTITIONED, Keyword::BY]) {
-                p.parse_parenthesized_column_list(IsOptional::Mandatory, false)
-                    .map_err(perr)?
-            } else {
-                Vec::new()
-            };
+            let mut partitioned_by = Vec::new();
+            let mut event_time = None;
+            loop {
+                if partitioned_by.is_empty() && p.parse_keywords(&[Keyword::PARTITIONED, Keyword::BY]) {
+                    partitioned_by = p
+                        .parse_parenthesized_column_list(IsOptional::Mandatory, false)
+                        .map_err(perr)?;
+                } else if event_time.is_none() && p.parse_keywords(&[Keyword::EVENT, Keyword::TIME]) {
+                    p.expect_token(&Token::LParen).map_err(perr)?;
+                    event_time = Some(p.parse_identifier().map_err(perr)?);
+                    p.expect_token(&Token::RParen).map_err(perr)?;
+                } else {
+                    break;
+                }
+            }
             p.expect_keyword_is(Keyword::AS).map_err(perr)?;
             let query = p.parse_query().map_err(perr)?;
             expect_end(&mut p).map_err(perr)?;
             return Ok(StatementKind::Table {
                 name,
                 partitioned_by,
+                event_time,
                 query,
                 expectations,
             });

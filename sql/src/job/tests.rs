@@ -159,3 +159,26 @@ fn merge_statements_write_their_target_and_read_their_source() {
     let table_source = parse_job("m.sql", "MERGE INTO a USING b ON a.id = b.id WHEN MATCHED THEN DELETE").unwrap();
     assert_eq!(table_source.statements[0].references()[0].name, "b");
 }
+
+#[test]
+fn event_time_is_parsed_in_either_order() {
+    let job = parse_job(
+        "t.sql",
+        "CREATE TABLE a.b EVENT TIME (ts) PARTITIONED BY (year) AS SELECT 1 AS ts, 2 AS year;\n\
+         CREATE TABLE a.c PARTITIONED BY (year) EVENT TIME (\"Day\") AS SELECT 1 AS \"Day\", 2 AS year",
+    )
+    .unwrap();
+    let times: Vec<_> = job
+        .statements
+        .iter()
+        .map(|s| match &s.kind {
+            StatementKind::Table {
+                event_time, partitioned_by, ..
+            } => (event_time.as_ref().map(|e| e.value.clone()), partitioned_by.len()),
+            _ => panic!("not a table"),
+        })
+        .collect();
+    assert_eq!(times, vec![(Some("ts".into()), 1), (Some("Day".into()), 1)]);
+    let err = parse_job("t.sql", "CREATE TABLE a.b EVENT TIME ts AS SELECT 1 AS ts").unwrap_err();
+    assert!(err.to_string().contains("t.sql:1:"), "{err}");
+}

@@ -1,6 +1,6 @@
 //! `mad_score`: a robust z-score from the median and the median absolute deviation.
 
-use crate::functions::indicators::spec::{Doc, Indicator, Param};
+use crate::functions::indicators::spec::{Doc, Extent, Indicator, Param};
 
 #[derive(Debug)]
 pub struct MadScore;
@@ -47,6 +47,9 @@ impl Indicator for MadScore {
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         mad_score(c[0], p[0] as usize)
+    }
+    fn extent(&self, p: &[f64]) -> Extent {
+        Extent::lagged(p[0])
     }
     fn doc(&self) -> Doc {
         Doc {

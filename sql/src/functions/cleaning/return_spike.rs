@@ -1,7 +1,7 @@
 //! `return_spike`: bad ticks, values far from the sessions around them.
 
 use super::mad_score::median;
-use crate::functions::indicators::spec::{Doc, Indicator, Param};
+use crate::functions::indicators::spec::{Doc, Extent, Indicator, Param};
 
 #[derive(Debug)]
 pub struct ReturnSpike;
@@ -58,6 +58,15 @@ impl Indicator for ReturnSpike {
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         return_spike(c[0], p[0], p[1] as usize)
+    }
+    /// The window is centred, but shifted inwards at a partition's edges: a row near either end can see up to
+    /// 2·half_window rows on one side.
+    fn extent(&self, p: &[f64]) -> Extent {
+        let reach = 2 * p[1] as u64;
+        Extent {
+            before: Some(reach),
+            after: Some(reach),
+        }
     }
     fn doc(&self) -> Doc {
         Doc {

@@ -1,6 +1,6 @@
 //! `zscore`: how unusual a value is against the values just before it.
 
-use crate::functions::indicators::spec::{Doc, Indicator, Param};
+use crate::functions::indicators::spec::{Doc, Extent, Indicator, Param};
 
 #[derive(Debug)]
 pub struct Zscore;
@@ -39,6 +39,9 @@ impl Indicator for Zscore {
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         zscore(c[0], p[0] as usize)
+    }
+    fn extent(&self, p: &[f64]) -> Extent {
+        Extent::lagged(p[0])
     }
     fn doc(&self) -> Doc {
         Doc {

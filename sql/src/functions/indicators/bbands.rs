@@ -1,7 +1,7 @@
 //! `bbands_upper`, `bbands_middle`, `bbands_lower`: Bollinger bands, TA-Lib's BBANDS over an SMA.
 
 use super::kernels;
-use super::spec::{Doc, Indicator, Param};
+use super::spec::{Doc, Indicator, Param, Extent};
 
 /// Which band a function returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,9 @@ impl Indicator for Bbands {
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         let bands = kernels::bbands(c[0], p[0] as usize, p[1], p[1]);
         bands.into_iter().nth(self.0 as usize).unwrap_or_default()
+    }
+    fn extent(&self, p: &[f64]) -> Extent {
+        Extent::trailing(p[0])
     }
     fn doc(&self) -> Doc {
         let (description, formula) = match self.0 {

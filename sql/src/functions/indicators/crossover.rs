@@ -1,6 +1,6 @@
 //! `crossover`: golden and death crosses between two series.
 
-use super::spec::{Doc, Indicator, Param};
+use super::spec::{Doc, Indicator, Param, Extent};
 
 #[derive(Debug)]
 pub struct Crossover;
@@ -35,6 +35,9 @@ impl Indicator for Crossover {
     }
     fn compute(&self, c: &[&[f64]], _: &[f64]) -> Vec<f64> {
         crossover(c[0], c[1])
+    }
+    fn extent(&self, _: &[f64]) -> Extent {
+        Extent::lagged(1.0)
     }
     fn doc(&self) -> Doc {
         Doc {

@@ -1,7 +1,7 @@
 //! `linearreg_slope`: slope of the least-squares line through the last values (trend).
 
 use super::kernels;
-use super::spec::{Doc, Indicator, Param};
+use super::spec::{Doc, Indicator, Param, Extent};
 
 #[derive(Debug)]
 pub struct LinearregSlope;
@@ -19,6 +19,9 @@ impl Indicator for LinearregSlope {
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         kernels::linearreg_slope(c[0], p[0] as usize)
+    }
+    fn extent(&self, p: &[f64]) -> Extent {
+        Extent::trailing(p[0])
     }
     fn doc(&self) -> Doc {
         Doc {

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::WindowUDF;
 
-pub use spec::{Doc, Indicator, Param};
+pub use spec::{Doc, Extent, Indicator, Param};
 pub use udwf::IndicatorUdwf;
 
 /// Every indicator, in reference order.

@@ -1,6 +1,6 @@
 //! `relative_strength`: performance of a series against a benchmark series.
 
-use super::spec::{Doc, Indicator, Param};
+use super::spec::{Doc, Indicator, Param, Extent};
 
 #[derive(Debug)]
 pub struct RelativeStrength;
@@ -29,6 +29,9 @@ impl Indicator for RelativeStrength {
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         relative_strength(c[0], c[1], p[0] as usize)
+    }
+    fn extent(&self, p: &[f64]) -> Extent {
+        Extent::lagged(p[0])
     }
     fn doc(&self) -> Doc {
         Doc {

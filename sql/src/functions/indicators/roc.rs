@@ -1,7 +1,7 @@
 //! `roc`: rate of change.
 
 use super::kernels;
-use super::spec::{Doc, Indicator, Param};
+use super::spec::{Doc, Indicator, Param, Extent};
 
 #[derive(Debug)]
 pub struct Roc;
@@ -19,6 +19,9 @@ impl Indicator for Roc {
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         kernels::roc(c[0], p[0] as usize)
+    }
+    fn extent(&self, p: &[f64]) -> Extent {
+        Extent::lagged(p[0])
     }
     fn doc(&self) -> Doc {
         Doc {

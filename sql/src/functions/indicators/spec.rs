@@ -31,6 +31,39 @@ impl Param {
     }
 }
 
+/// How many rows before and after a row its value depends on, counted over the rows where the indicator's inputs
+/// have values. `None` is "all of them": a recursive indicator (EMA, RSI, OBV…) depends on the whole partition.
+/// Incremental and backfill runs read this much history around the rows they rewrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+}
+
+impl Extent {
+    /// A value that depends on every earlier row (and no later one).
+    pub const RECURSIVE: Extent = Extent {
+        before: None,
+        after: Some(0),
+    };
+
+    /// The last `n` rows, the row itself included.
+    pub const fn trailing(n: f64) -> Extent {
+        Extent {
+            before: Some(n as u64 - 1),
+            after: Some(0),
+        }
+    }
+
+    /// The row and the `n` before it.
+    pub const fn lagged(n: f64) -> Extent {
+        Extent {
+            before: Some(n as u64),
+            after: Some(0),
+        }
+    }
+}
+
 /// Reference documentation of one function.
 #[derive(Debug, Clone, Copy)]
 pub struct Doc {
@@ -63,6 +96,10 @@ pub trait Indicator: Debug + Send + Sync + 'static {
         Ok(())
     }
     fn doc(&self) -> Doc;
+    /// Which rows around a row its value depends on, for these parameters.
+    fn extent(&self, _params: &[f64]) -> Extent {
+        Extent::RECURSIVE
+    }
 }
 
 /// Render a signature such as `sma(value, period)`.

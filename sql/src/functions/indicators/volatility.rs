@@ -1,6 +1,6 @@
 //! `volatility`: annualised rolling volatility of log returns.
 
-use super::spec::{Doc, Indicator, Param};
+use super::spec::{Doc, Indicator, Param, Extent};
 
 #[derive(Debug)]
 pub struct Volatility;
@@ -47,6 +47,9 @@ impl Indicator for Volatility {
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         volatility(c[0], p[0] as usize, p[1])
+    }
+    fn extent(&self, p: &[f64]) -> Extent {
+        Extent::lagged(p[0])
     }
     fn doc(&self) -> Doc {
         Doc {

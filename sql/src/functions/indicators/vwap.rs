@@ -1,6 +1,6 @@
 //! `vwap`: rolling volume-weighted average price.
 
-use super::spec::{Doc, Indicator, Param};
+use super::spec::{Doc, Indicator, Param, Extent};
 
 #[derive(Debug)]
 pub struct Vwap;
@@ -33,6 +33,9 @@ impl Indicator for Vwap {
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         vwap(c[0], c[1], p[0] as usize)
+    }
+    fn extent(&self, p: &[f64]) -> Extent {
+        Extent::trailing(p[0])
     }
     fn doc(&self) -> Doc {
         Doc {

@@ -1,7 +1,7 @@
 //! `wma`: weighted moving average.
 
 use super::kernels;
-use super::spec::{Doc, Indicator, Param};
+use super::spec::{Doc, Indicator, Param, Extent};
 
 #[derive(Debug)]
 pub struct Wma;
@@ -19,6 +19,9 @@ impl Indicator for Wma {
     }
     fn compute(&self, c: &[&[f64]], p: &[f64]) -> Vec<f64> {
         kernels::wma(c[0], p[0] as usize)
+    }
+    fn extent(&self, p: &[f64]) -> Extent {
+        Extent::trailing(p[0])
     }
     fn doc(&self) -> Doc {
         Doc {
