@@ -125,7 +125,10 @@ impl JobArgs {
 
     async fn plan(&self) -> Result<strata_planner::PlannedJob, CliError> {
         let job = strata_sql::JobFile::load(&self.path()).map_err(PlannerError::from)?;
-        Ok(strata_planner::plan_job_with(job, self.options(), &self.params()?, self.engine(), self.mode.mode()?).await?)
+        Ok(
+            strata_planner::plan_job_with(job, self.options(), &self.params()?, self.engine(), self.mode.mode()?)
+                .await?,
+        )
     }
 }
 

@@ -7,10 +7,18 @@ use std::process::Command;
 use crate::kafka::table;
 use crate::{repo_root, stderr, stdout, strata};
 
+/// A full refresh of `job` (an incremental run after an unchanged input would commit nothing).
 fn run_in(warehouse: &Path, job: &str, failpoint: Option<&str>) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
     command
-        .args(["run", job, "--no-progress", "--warehouse", warehouse.to_str().unwrap()])
+        .args([
+            "run",
+            job,
+            "--no-progress",
+            "--full-refresh",
+            "--warehouse",
+            warehouse.to_str().unwrap(),
+        ])
         .current_dir(repo_root())
         .env_remove("STRATA_WAREHOUSE");
     if let Some(point) = failpoint {

@@ -50,7 +50,12 @@ fn column_type(table: &LogicalPlan, column: &str) -> Result<datafusion::arrow::d
 
 /// Whole buckets around `input`: from the start of the bucket holding its start to the end of the bucket holding
 /// its end (the microsecond before the next bucket's start).
-pub async fn bucket_range(ctx: &SessionContext, table: &LogicalPlan, column: &str, input: TimeRange) -> Result<TimeRange> {
+pub async fn bucket_range(
+    ctx: &SessionContext,
+    table: &LogicalPlan,
+    column: &str,
+    input: TimeRange,
+) -> Result<TimeRange> {
     let ty = column_type(table, column)?;
     let frame = || DataFrame::new(ctx.state(), table.clone());
     let lo = match input.lo {
@@ -72,7 +77,9 @@ pub async fn bucket_range(ctx: &SessionContext, table: &LogicalPlan, column: &st
                 .aggregate(vec![], vec![min(col(quoted(column)))])?
                 .collect()
                 .await?;
-            first_value(&batches).and_then(|v| time::to_micros(&v, false)).map(|next| next - 1)
+            first_value(&batches)
+                .and_then(|v| time::to_micros(&v, false))
+                .map(|next| next - 1)
         }
     };
     Ok(TimeRange { lo, hi })
@@ -124,14 +131,19 @@ impl Rows<'_> {
             .distinct()?
             .window(vec![rank])?
             .filter(col("__strata_rank").lt_eq(lit(n)))?
-            .aggregate(keys, vec![edge.alias("__strata_edge"), count(lit(1)).alias("__strata_rows")])?
+            .aggregate(
+                keys,
+                vec![edge.alias("__strata_edge"), count(lit(1)).alias("__strata_rows")],
+            )?
             .collect()
             .await?;
         let mut result: Option<i64> = None;
         let mut any = false;
         for batch in &batches {
-            let (Some(edges), Some(rows)) = (batch.column_by_name("__strata_edge"), batch.column_by_name("__strata_rows"))
-            else {
+            let (Some(edges), Some(rows)) = (
+                batch.column_by_name("__strata_edge"),
+                batch.column_by_name("__strata_rows"),
+            ) else {
                 continue;
             };
             for i in 0..batch.num_rows() {

@@ -146,8 +146,21 @@ impl Modes {
         let schema = provider.schema();
         match schema.field_with_name(column) {
             Ok(f) if time::is_time_type(f.data_type()) => {}
-            Ok(f) => return Err(job_err(stmt, format!("event-time column '{column}' of '{name}' is {}, not a DATE or TIMESTAMP", f.data_type()))),
-            Err(_) => return Err(job_err(stmt, format!("event-time column '{column}' is not a column of '{name}'"))),
+            Ok(f) => {
+                return Err(job_err(
+                    stmt,
+                    format!(
+                        "event-time column '{column}' of '{name}' is {}, not a DATE or TIMESTAMP",
+                        f.data_type()
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(job_err(
+                    stmt,
+                    format!("event-time column '{column}' is not a column of '{name}'"),
+                ));
+            }
         }
         let current = bounds::max_time(ctx, provider, column).await?;
         let previous = self.previous.as_ref().and_then(|p| p.get(name).copied());
@@ -197,26 +210,42 @@ impl Modes {
     ) -> Result<LogicalPlan> {
         let ty = match plan.schema().as_arrow().field_with_name(column) {
             Ok(f) if time::is_time_type(f.data_type()) => f.data_type().clone(),
-            Ok(f) => return Err(job_err(stmt, format!("EVENT TIME column '{column}' of '{name}' is {}, not a DATE or TIMESTAMP", f.data_type()))),
-            Err(_) => return Err(job_err(stmt, format!("EVENT TIME column '{column}' is not a column of '{name}'"))),
+            Ok(f) => {
+                return Err(job_err(
+                    stmt,
+                    format!(
+                        "EVENT TIME column '{column}' of '{name}' is {}, not a DATE or TIMESTAMP",
+                        f.data_type()
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(job_err(
+                    stmt,
+                    format!("EVENT TIME column '{column}' is not a column of '{name}'"),
+                ));
+            }
         };
         self.events.insert(name.to_string(), column.to_string());
         let scans = event_scans(&plan, &self.events);
         if scans.is_empty() {
             return Err(job_err(
                 stmt,
-                format!("'{name}' declares EVENT TIME ({column}) but none of the tables it reads declares an event time"),
+                format!(
+                    "'{name}' declares EVENT TIME ({column}) but none of the tables it reads declares an event time"
+                ),
             ));
         }
         // Every input's change counts, including tables without an event time (recomputed whole each run).
-        let changed = scanned_tables(&plan)
-            .iter()
-            .filter_map(|t| self.changed.get(t))
-            .fold(Changed::Nothing, |acc, c| match (acc, c) {
-                (Changed::Nothing, c) => *c,
-                (a, Changed::Nothing) => a,
-                (Changed::Range(a), Changed::Range(b)) => Changed::Range(a.hull(*b)),
-            });
+        let changed =
+            scanned_tables(&plan)
+                .iter()
+                .filter_map(|t| self.changed.get(t))
+                .fold(Changed::Nothing, |acc, c| match (acc, c) {
+                    (Changed::Nothing, c) => *c,
+                    (a, Changed::Nothing) => a,
+                    (Changed::Range(a), Changed::Range(b)) => Changed::Range(a.hull(*b)),
+                });
         let report = |action, range: TimeRange, read: TimeRange, reason: String| RangeReport {
             table: name.to_string(),
             action,
@@ -235,7 +264,8 @@ impl Modes {
                 _ if changed == Changed::Range(TimeRange::ALL) => "its inputs were recomputed whole",
                 _ => "no committed version with these columns yet",
             };
-            self.reports.push(report("whole", TimeRange::ALL, TimeRange::ALL, why.into()));
+            self.reports
+                .push(report("whole", TimeRange::ALL, TimeRange::ALL, why.into()));
             return Ok(plan);
         };
         let Changed::Range(input) = changed else {
@@ -400,7 +430,9 @@ fn filter_scans(plan: LogicalPlan, events: &HashMap<String, String>, range: Time
         let ty = field.data_type().clone();
         let column = Expr::Column(Column::new(Some(scan.table_name.clone()), column.clone()));
         let predicate = column.clone().is_null().or(time::within(column, range, &ty)?);
-        Ok(Transformed::yes(LogicalPlanBuilder::from(node).filter(predicate)?.build()?))
+        Ok(Transformed::yes(
+            LogicalPlanBuilder::from(node).filter(predicate)?.build()?,
+        ))
     })?;
     Ok(rewritten.data)
 }

@@ -120,25 +120,30 @@ fn visit(plan: &LogicalPlan, events: &HashSet<String>) -> Acc {
                 acc.whole.get_or_insert_with(|| "an aggregate without GROUP BY".into());
                 return acc;
             }
-            let columns: Vec<String> = agg
-                .group_expr
-                .iter()
-                .flat_map(|e| e.column_refs().into_iter().map(|c| c.name.clone()))
-                .collect();
             let identity = agg
                 .group_expr
                 .iter()
                 .any(|e| matches!(unalias(e), Expr::Column(c) if events.contains(&c.name)));
+            // A bucket: a computed grouping key of a date or time column (the table's EVENT TIME is its start).
+            let input = agg.input.schema();
+            let bucket = agg.group_expr.iter().any(|e| {
+                !matches!(unalias(e), Expr::Column(_))
+                    && e.column_refs().iter().any(|c| {
+                        input
+                            .qualified_field_from_column(c)
+                            .is_ok_and(|(_, f)| super::time::is_time_type(f.data_type()))
+                    })
+            });
             if identity {
                 // Grouped by the event time itself: a time range holds whole groups.
-            } else if columns.iter().any(|c| events.contains(c)) {
+            } else if bucket {
                 if acc.windows {
                     acc.whole.get_or_insert_with(|| "buckets of windowed rows".into());
                 }
                 acc.buckets = true;
             } else {
                 acc.whole
-                    .get_or_insert_with(|| "a GROUP BY without the event time".into());
+                    .get_or_insert_with(|| "a GROUP BY without a time or time bucket".into());
             }
             acc
         }
@@ -219,18 +224,24 @@ fn window_extent(
         WindowFrameUnits::Rows => {
             let before = match &window_frame.start_bound {
                 WindowFrameBound::Preceding(v) if v.is_null() => None,
-                WindowFrameBound::Preceding(v) => v.cast_to(&datafusion::arrow::datatypes::DataType::UInt64).ok().and_then(|v| match v {
-                    ScalarValue::UInt64(n) => n,
-                    _ => None,
-                }),
+                WindowFrameBound::Preceding(v) => v
+                    .cast_to(&datafusion::arrow::datatypes::DataType::UInt64)
+                    .ok()
+                    .and_then(|v| match v {
+                        ScalarValue::UInt64(n) => n,
+                        _ => None,
+                    }),
                 _ => Some(0),
             };
             let after = match &window_frame.end_bound {
                 WindowFrameBound::Following(v) if v.is_null() => None,
-                WindowFrameBound::Following(v) => v.cast_to(&datafusion::arrow::datatypes::DataType::UInt64).ok().and_then(|v| match v {
-                    ScalarValue::UInt64(n) => n,
-                    _ => None,
-                }),
+                WindowFrameBound::Following(v) => v
+                    .cast_to(&datafusion::arrow::datatypes::DataType::UInt64)
+                    .ok()
+                    .and_then(|v| match v {
+                        ScalarValue::UInt64(n) => n,
+                        _ => None,
+                    }),
                 _ => Some(0),
             };
             (before, after)
@@ -415,8 +426,14 @@ mod tests {
         assert_eq!(shape_of(weekly).await, Shape::Buckets);
         let daily = "SELECT ts, avg(close) FROM p GROUP BY ts";
         assert!(matches!(shape_of(daily).await, Shape::Rows { .. }));
-        assert!(matches!(shape_of("SELECT symbol, count(*) FROM p GROUP BY symbol").await, Shape::Whole(_)));
-        assert!(matches!(shape_of("SELECT * FROM p ORDER BY ts LIMIT 3").await, Shape::Whole(_)));
+        assert!(matches!(
+            shape_of("SELECT symbol, count(*) FROM p GROUP BY symbol").await,
+            Shape::Whole(_)
+        ));
+        assert!(matches!(
+            shape_of("SELECT * FROM p ORDER BY ts LIMIT 3").await,
+            Shape::Whole(_)
+        ));
         let unordered = "SELECT lag(close) OVER (PARTITION BY symbol ORDER BY close) FROM p";
         assert_eq!(
             shape_of(unordered).await,

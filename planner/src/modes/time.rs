@@ -91,7 +91,9 @@ pub fn literal(micros: i64, ty: &DataType) -> Result<Expr> {
     let value = match ty {
         DataType::Date32 => ScalarValue::Date32(Some(micros.div_euclid(DAY) as i32)),
         DataType::Date64 => ScalarValue::Date64(Some(micros.div_euclid(DAY) * 86_400_000)),
-        DataType::Timestamp(TimeUnit::Second, tz) => ScalarValue::TimestampSecond(Some(micros.div_euclid(1_000_000)), tz.clone()),
+        DataType::Timestamp(TimeUnit::Second, tz) => {
+            ScalarValue::TimestampSecond(Some(micros.div_euclid(1_000_000)), tz.clone())
+        }
         DataType::Timestamp(TimeUnit::Millisecond, tz) => {
             ScalarValue::TimestampMillisecond(Some(micros.div_euclid(1_000)), tz.clone())
         }
@@ -144,6 +146,9 @@ mod tests {
         );
         assert_eq!(to_micros(&ScalarValue::Date32(Some(1)), true), Some(2 * DAY - 1));
         // Before 1970, days still round down.
-        assert_eq!(literal(-1, &DataType::Date32).unwrap(), lit(ScalarValue::Date32(Some(-1))));
+        assert_eq!(
+            literal(-1, &DataType::Date32).unwrap(),
+            lit(ScalarValue::Date32(Some(-1)))
+        );
     }
 }

@@ -106,7 +106,15 @@ pub async fn run_sql_on(
         Ok(j) => j,
         Err(e) => return (Err(e.into()), Vec::new()),
     };
-    let planned = match strata_planner::plan_job_with(job, options(warehouse), params, engine, strata_planner::RunMode::default()).await {
+    let planned = match strata_planner::plan_job_with(
+        job,
+        options(warehouse),
+        params,
+        engine,
+        strata_planner::RunMode::default(),
+    )
+    .await
+    {
         Ok(p) => p,
         Err(e) => return (Err(e), Vec::new()),
     };

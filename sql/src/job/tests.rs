@@ -173,7 +173,9 @@ fn event_time_is_parsed_in_either_order() {
         .iter()
         .map(|s| match &s.kind {
             StatementKind::Table {
-                event_time, partitioned_by, ..
+                event_time,
+                partitioned_by,
+                ..
             } => (event_time.as_ref().map(|e| e.value.clone()), partitioned_by.len()),
             _ => panic!("not a table"),
         })

@@ -1,7 +1,7 @@
 //! `bbands_upper`, `bbands_middle`, `bbands_lower`: Bollinger bands, TA-Lib's BBANDS over an SMA.
 
 use super::kernels;
-use super::spec::{Doc, Indicator, Param, Extent};
+use super::spec::{Doc, Extent, Indicator, Param};
 
 /// Which band a function returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! `crossover`: golden and death crosses between two series.
 
-use super::spec::{Doc, Indicator, Param, Extent};
+use super::spec::{Doc, Extent, Indicator, Param};
 
 #[derive(Debug)]
 pub struct Crossover;

@@ -1,7 +1,7 @@
 //! `linearreg_slope`: slope of the least-squares line through the last values (trend).
 
 use super::kernels;
-use super::spec::{Doc, Indicator, Param, Extent};
+use super::spec::{Doc, Extent, Indicator, Param};
 
 #[derive(Debug)]
 pub struct LinearregSlope;

@@ -1,6 +1,6 @@
 //! `relative_strength`: performance of a series against a benchmark series.
 
-use super::spec::{Doc, Indicator, Param, Extent};
+use super::spec::{Doc, Extent, Indicator, Param};
 
 #[derive(Debug)]
 pub struct RelativeStrength;

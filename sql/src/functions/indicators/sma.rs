@@ -1,7 +1,7 @@
 //! `sma`: simple moving average.
 
 use super::kernels;
-use super::spec::{Doc, Indicator, Param, Extent};
+use super::spec::{Doc, Extent, Indicator, Param};
 
 #[derive(Debug)]
 pub struct Sma;

@@ -1,6 +1,6 @@
 //! `volatility`: annualised rolling volatility of log returns.
 
-use super::spec::{Doc, Indicator, Param, Extent};
+use super::spec::{Doc, Extent, Indicator, Param};
 
 #[derive(Debug)]
 pub struct Volatility;

@@ -1,6 +1,6 @@
 //! `vwap`: rolling volume-weighted average price.
 
-use super::spec::{Doc, Indicator, Param, Extent};
+use super::spec::{Doc, Extent, Indicator, Param};
 
 #[derive(Debug)]
 pub struct Vwap;

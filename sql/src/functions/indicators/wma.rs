@@ -1,7 +1,7 @@
 //! `wma`: weighted moving average.
 
 use super::kernels;
-use super::spec::{Doc, Indicator, Param, Extent};
+use super::spec::{Doc, Extent, Indicator, Param};
 
 #[derive(Debug)]
 pub struct Wma;
