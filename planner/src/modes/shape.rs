@@ -353,12 +353,11 @@ fn strict_columns(e: &Expr, set: &mut HashSet<String>) {
                 set.insert(c.name.clone());
             }
         }
-        Expr::BinaryExpr(BinaryExpr { left, op, right })
-            if matches!(
-                op,
-                Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
-            ) =>
-        {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq,
+            right,
+        }) => {
             for side in [left, right] {
                 if let Expr::Column(c) = unalias(side) {
                     set.insert(c.name.clone());
