@@ -3,6 +3,7 @@
 mod cluster;
 mod commands;
 mod ledger;
+mod schedule;
 
 use std::process::ExitCode;
 
@@ -53,6 +54,9 @@ enum Command {
     Status(cluster::StatusArgs),
     /// List recent runs: the scheduler's, or with --warehouse the warehouse's run ledger.
     Runs(cluster::RunsArgs),
+    /// Run the job files of a directory on the cron schedules they declare (`--! schedule '0 0 * * *'`), one run
+    /// at a time per job, with retries; missed ticks are caught up as one backfill.
+    Schedule(schedule::ScheduleArgs),
     /// Start or stop a local cluster (scheduler and executors on loopback).
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
             Command::Submit(args) => cluster::submit(args, cli.log_format).await,
             Command::Status(args) => cluster::status(args, cli.log_format).await,
             Command::Runs(args) => cluster::runs(args, cli.log_format).await,
+            Command::Schedule(args) => schedule::schedule(args).await,
             Command::Cluster(cluster::ClusterCommand::Up(args)) => cluster::up(args).await,
             Command::Cluster(cluster::ClusterCommand::Down(args)) => cluster::down(args).await,
             Command::Functions => {

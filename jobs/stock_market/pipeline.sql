@@ -5,6 +5,9 @@
 --   strata generate market --symbols 50 --start 2015-01-01 --end 2024-12-31 --defect-rate 0.01 \
 --       --out warehouse/bronze/market_daily
 -- Relative LOCATIONs and CREATE TABLE outputs live in the warehouse (--warehouse, default ./warehouse).
+--
+-- `strata schedule jobs/` runs it daily at midnight (UTC), as the seed pipelines' cron does:
+--! schedule '0 0 * * *' retries 3 backoff 5m
 
 -- `event_time` makes runs incremental: each run reads only the sessions newer than the last successful run's
 -- (plus the history its windows need); `--full-refresh` and `--backfill FROM TO` choose otherwise.

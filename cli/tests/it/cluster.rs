@@ -221,14 +221,17 @@ impl Cluster {
     }
 
     fn submit_with(&self, job: &str, warehouse: &Path, params: &[&str]) -> String {
+        let params: Vec<&str> = params.iter().flat_map(|p| ["--param", p]).collect();
+        self.submit_args(job, warehouse, &params)
+    }
+
+    fn submit_args(&self, job: &str, warehouse: &Path, extra: &[&str]) -> String {
         #[rustfmt::skip]
         let mut args = vec![
             "--log-format", "json", "submit", job, "--scheduler", &self.scheduler, "--warehouse",
             warehouse.to_str().unwrap(),
         ];
-        for p in params {
-            args.extend(["--param", p]);
-        }
+        args.extend_from_slice(extra);
         let out = strata(&args);
         assert!(out.status.success(), "submit: {}", stderr(&out));
         let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
@@ -457,7 +460,8 @@ fn cluster_survives_a_lost_executor_and_fails_clearly_when_all_are_lost() {
         .iter()
         .map(|t| delta_log(&cluster_wh.join(t.replace('.', "/"))))
         .collect();
-    let run_id = cluster.submit(job, &cluster_wh);
+    // A full refresh: an incremental run would find nothing new and end at once.
+    let run_id = cluster.submit_args(job, &cluster_wh, &["--full-refresh"]);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(cluster.status(&run_id)["state"], "running");
     let killed = Instant::now();

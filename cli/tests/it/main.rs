@@ -10,6 +10,7 @@ mod ledger;
 mod merge;
 mod pipeline;
 mod postgres;
+mod schedule;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -471,7 +471,13 @@ async fn existing_plan(
         }
         exprs.push(cast(col(Column::new_unqualified(field.name())), field.data_type().clone()).alias(field.name()));
     }
-    let reference = TableReference::bare(format!("__strata_committed_{}", url.path().replace('/', "_")));
+    // Plain characters only: the name travels in plans sent to the cluster, where a dot would read as a schema.
+    let name: String = url
+        .path()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let reference = TableReference::bare(format!("__strata_committed{name}"));
     let scan = LogicalPlanBuilder::scan(reference, provider_as_source(provider), None)?
         .project(exprs)?
         .build()?;
