@@ -102,19 +102,22 @@ pub async fn run_sql_on(
     params: &Params,
     engine: Engine,
 ) -> (strata_planner::Result<RunSummary>, Vec<JobEvent>) {
+    run_sql_with(sql, warehouse, params, engine, strata_planner::RunMode::default()).await
+}
+
+/// [`run_sql_on`] in any run mode.
+pub async fn run_sql_with(
+    sql: &str,
+    warehouse: &Path,
+    params: &Params,
+    engine: Engine,
+    mode: strata_planner::RunMode,
+) -> (strata_planner::Result<RunSummary>, Vec<JobEvent>) {
     let job = match strata_sql::job::parse_job("job.sql", sql) {
         Ok(j) => j,
         Err(e) => return (Err(e.into()), Vec::new()),
     };
-    let planned = match strata_planner::plan_job_with(
-        job,
-        options(warehouse),
-        params,
-        engine,
-        strata_planner::RunMode::default(),
-    )
-    .await
-    {
+    let planned = match strata_planner::plan_job_with(job, options(warehouse), params, engine, mode).await {
         Ok(p) => p,
         Err(e) => return (Err(e), Vec::new()),
     };

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use strata_connectors::delta::WriteMode;
-use strata_planner::{Engine, JobEvent, Params};
+use strata_planner::{Engine, JobEvent, Params, RunMode};
 use strata_sql::calendar::{ExchangeCalendar, Nyse};
 
 use crate::*;
@@ -233,8 +233,16 @@ async fn rerun_with_same_inputs_gives_identical_tables() {
     let wh = tempfile::tempdir().unwrap();
     write_bronze(wh.path(), &dataset(), WriteMode::Overwrite).await;
     let mut snapshots = Vec::new();
-    for _ in 0..2 {
-        run_sql(&pipeline_sql(), wh.path(), &Params::default()).await.0.unwrap();
+    // A first run, an incremental run with nothing new (commits nothing), and a full refresh (rewrites all).
+    let modes = [RunMode::Incremental, RunMode::Incremental, RunMode::FullRefresh];
+    for mode in modes {
+        crate::run_sql_with(&pipeline_sql(), wh.path(), &Params::default(), Engine::Embedded, mode)
+            .await
+            .0
+            .unwrap();
+        if mode == RunMode::Incremental {
+            assert_eq!(table_version(wh.path(), "gold.daily_indicators").await, Some(0));
+        }
         let mut tables = Vec::new();
         for t in [
             "silver.daily_bars",
@@ -247,5 +255,6 @@ async fn rerun_with_same_inputs_gives_identical_tables() {
         snapshots.push(tables);
     }
     assert_eq!(snapshots[0], snapshots[1]);
+    assert_eq!(snapshots[0], snapshots[2]);
     assert_eq!(table_version(wh.path(), "gold.daily_indicators").await, Some(1));
 }
