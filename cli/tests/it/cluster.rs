@@ -33,7 +33,7 @@ impl JobCase {
     }
 }
 
-const STOCK_TABLES: &[&str] = &[
+pub(crate) const STOCK_TABLES: &[&str] = &[
     "silver.daily_bars",
     "silver.weekly_bars",
     "silver.monthly_bars",

@@ -10,18 +10,8 @@ use std::process::Command;
 
 use crate::{python, repo_root, stderr, stdout, strata};
 
-const TABLES: [&str; 10] = [
-    "silver.daily_bars",
-    "silver.weekly_bars",
-    "silver.monthly_bars",
-    "silver.bars_3d",
-    "silver.bars_5d",
-    "silver.bars_8d",
-    "silver.bars_13d",
-    "silver.bars_21d",
-    "silver.bars_34d",
-    "gold.daily_indicators",
-];
+/// Every table the stock pipeline writes.
+const TABLES: &[&str] = crate::cluster::STOCK_TABLES;
 
 const JOB: &str = "jobs/stock_market/pipeline.sql";
 

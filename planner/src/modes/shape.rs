@@ -223,25 +223,11 @@ fn window_extent(
     let frame = || match window_frame.units {
         WindowFrameUnits::Rows => {
             let before = match &window_frame.start_bound {
-                WindowFrameBound::Preceding(v) if v.is_null() => None,
-                WindowFrameBound::Preceding(v) => v
-                    .cast_to(&datafusion::arrow::datatypes::DataType::UInt64)
-                    .ok()
-                    .and_then(|v| match v {
-                        ScalarValue::UInt64(n) => n,
-                        _ => None,
-                    }),
+                WindowFrameBound::Preceding(v) => frame_rows(v),
                 _ => Some(0),
             };
             let after = match &window_frame.end_bound {
-                WindowFrameBound::Following(v) if v.is_null() => None,
-                WindowFrameBound::Following(v) => v
-                    .cast_to(&datafusion::arrow::datatypes::DataType::UInt64)
-                    .ok()
-                    .and_then(|v| match v {
-                        ScalarValue::UInt64(n) => n,
-                        _ => None,
-                    }),
+                WindowFrameBound::Following(v) => frame_rows(v),
                 _ => Some(0),
             };
             (before, after)
@@ -275,6 +261,17 @@ fn window_extent(
         },
     };
     (before, after, partition)
+}
+
+/// A ROWS frame bound's row count; `None` when unbounded (or not a count).
+fn frame_rows(v: &ScalarValue) -> Option<u64> {
+    if v.is_null() {
+        return None;
+    }
+    match v.cast_to(&datafusion::arrow::datatypes::DataType::UInt64).ok()? {
+        ScalarValue::UInt64(n) => n,
+        _ => None,
+    }
 }
 
 /// Whether `e` cannot be NULL given columns known not to be: arithmetic and casts of such columns and literals.
