@@ -1,7 +1,7 @@
 //! The `strata-planner` error type.
 
 use datafusion::error::DataFusionError;
-use strata_sql::{SourceLocation, SqlError};
+use strata_sql::{JobStatement, SourceLocation, SqlError};
 
 /// Errors from planning and running a job.
 #[derive(Debug, thiserror::Error)]
@@ -85,3 +85,47 @@ impl From<PlannerError> for DataFusionError {
 }
 
 pub type Result<T, E = PlannerError> = std::result::Result<T, E>;
+
+/// An error at `stmt`'s location.
+pub(crate) fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
+    PlannerError::Job {
+        location: stmt.location.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// Point a DataFusion planning error at the best location we know: its diagnostic span, the unknown function's
+/// call, or the statement.
+pub(crate) fn df_err(stmt: &JobStatement, e: DataFusionError) -> PlannerError {
+    let mut location = stmt.location.clone();
+    let span = e.diagnostic().and_then(|d| d.span).filter(|s| s.start.line > 0);
+    let root = e.find_root().to_string();
+    // Strata's functions start their planning errors with their name ("sma: argument 2 …").
+    let named_function = root
+        .strip_prefix("Error during planning: ")
+        .unwrap_or(&root)
+        .split_once(": ")
+        .map(|(name, _)| name.to_string());
+    let unknown_function = e
+        .to_string()
+        .split("Invalid function '")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .map(str::to_string)
+        .or(named_function);
+    if let Some(span) = span {
+        location.line = span.start.line;
+        location.column = span.start.column;
+    } else if let Some(call) =
+        unknown_function.and_then(|name| stmt.function_calls().into_iter().find(|f| f.name == name))
+    {
+        location = call.location;
+    }
+    let message = e.find_root().to_string();
+    let message = message
+        .strip_prefix("Error during planning: ")
+        .or_else(|| message.strip_prefix("Schema error: "))
+        .unwrap_or(&message)
+        .replace('\n', " ");
+    PlannerError::Job { location, message }
+}

@@ -25,8 +25,9 @@ use strata_connectors::location;
 use strata_connectors::stage::StageTable;
 use strata_sql::{Expectation, JobStatement, SourceLocation, ViolationAction};
 
+use crate::error::df_err;
 use crate::error::{PlannerError, Result};
-use crate::plan::{Output, df_err};
+use crate::plan::Output;
 
 /// Column holding, in the quarantine table, the rules a row failed (comma-separated).
 pub const RULES_COLUMN: &str = "_expectations";

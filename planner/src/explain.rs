@@ -5,8 +5,8 @@ use std::fmt::Write;
 use datafusion::physical_plan::displayable;
 
 use crate::error::Result;
+use crate::error::df_err;
 use crate::plan::PlannedJob;
-use crate::plan::df_err;
 
 /// Render the DAG, then for each stage its optimized logical plan and physical plan.
 pub async fn explain(planned: &PlannedJob) -> Result<String> {

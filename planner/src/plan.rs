@@ -23,7 +23,7 @@ use url::Url;
 use crate::config::StrataOptions;
 use crate::dag::StageDag;
 use crate::engine::Engine;
-use crate::error::{PlannerError, Result};
+use crate::error::{PlannerError, Result, df_err, job_err};
 use crate::expect::{self, Expectations};
 use crate::kafka::{self, Declared, KafkaSink, KafkaSource};
 use crate::merge::DeltaMerge;
@@ -588,47 +588,4 @@ fn conform(plan: LogicalPlan, target: &SchemaRef, stmt: &JobStatement) -> Result
         .project(exprs)
         .map_err(|e| df_err(stmt, e))?
         .build()?)
-}
-
-fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
-    PlannerError::Job {
-        location: stmt.location.clone(),
-        message: e.to_string(),
-    }
-}
-
-/// Point a DataFusion planning error at the best location we know: its diagnostic span, the unknown function's
-/// call, or the statement.
-pub(crate) fn df_err(stmt: &JobStatement, e: DataFusionError) -> PlannerError {
-    let mut location = stmt.location.clone();
-    let span = e.diagnostic().and_then(|d| d.span).filter(|s| s.start.line > 0);
-    let root = e.find_root().to_string();
-    // Strata's functions start their planning errors with their name ("sma: argument 2 …").
-    let named_function = root
-        .strip_prefix("Error during planning: ")
-        .unwrap_or(&root)
-        .split_once(": ")
-        .map(|(name, _)| name.to_string());
-    let unknown_function = e
-        .to_string()
-        .split("Invalid function '")
-        .nth(1)
-        .and_then(|r| r.split('\'').next())
-        .map(str::to_string)
-        .or(named_function);
-    if let Some(span) = span {
-        location.line = span.start.line;
-        location.column = span.start.column;
-    } else if let Some(call) =
-        unknown_function.and_then(|name| stmt.function_calls().into_iter().find(|f| f.name == name))
-    {
-        location = call.location;
-    }
-    let message = e.find_root().to_string();
-    let message = message
-        .strip_prefix("Error during planning: ")
-        .or_else(|| message.strip_prefix("Schema error: "))
-        .unwrap_or(&message)
-        .replace('\n', " ");
-    PlannerError::Job { location, message }
 }

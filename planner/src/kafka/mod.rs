@@ -24,8 +24,9 @@ use url::Url;
 pub mod progress;
 
 use crate::dag::StageDag;
+use crate::error::df_err;
 use crate::error::{PlannerError, Result};
-use crate::plan::{Output, PlannedStage, df_err};
+use crate::plan::{Output, PlannedStage};
 
 /// (low, high) watermarks per partition.
 type Watermarks = BTreeMap<i32, (i64, i64)>;

@@ -30,7 +30,7 @@ use strata_connectors::delta::{self, files::DeltaFiles};
 use strata_sql::JobStatement;
 use url::Url;
 
-use crate::error::{PlannerError, Result};
+use crate::error::{Result, job_err};
 use crate::ledger;
 use shape::Shape;
 use time::TimeRange;
@@ -358,13 +358,6 @@ impl Modes {
             )?
             .build()?;
         Ok(LogicalPlanBuilder::from(recomputed).union(kept)?.build()?)
-    }
-}
-
-fn job_err(stmt: &JobStatement, message: String) -> PlannerError {
-    PlannerError::Job {
-        location: stmt.location.clone(),
-        message,
     }
 }
 
