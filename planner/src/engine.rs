@@ -42,6 +42,22 @@ impl Engine {
         }
     }
 
+    /// How this engine reads a Delta table: on a cluster, the version's pinned files (a plain Parquet scan any
+    /// executor can run); embedded, delta-rs's provider.
+    pub async fn delta_provider(
+        &self,
+        table: &deltalake::DeltaTable,
+        ctx: &SessionContext,
+    ) -> strata_connectors::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        if self.is_distributed() {
+            Ok(Arc::new(strata_connectors::delta::files::DeltaFiles::from_table(
+                table,
+            )?))
+        } else {
+            strata_connectors::delta::provider(table, &ctx.state()).await
+        }
+    }
+
     /// A session that runs its queries here.
     pub async fn context(&self, options: StrataOptions) -> Result<SessionContext> {
         match self {

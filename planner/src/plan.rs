@@ -14,7 +14,6 @@ use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, cast, col};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{CreateExternalTable, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{Query, Statement};
-use strata_connectors::delta::files::DeltaFiles;
 use strata_connectors::delta::{self, WriteMode};
 use strata_connectors::location;
 use strata_sql::{JobFile, JobStatement, SourceLocation, StatementKind};
@@ -121,7 +120,7 @@ pub async fn plan_job_with(
     let dag = StageDag::build(&job)?;
     check_parameters(&job, params)?;
     let warehouse: PathBuf = options.warehouse_path();
-    let mut modes = Modes::new(mode, &job.path, &warehouse, engine.is_distributed()).await?;
+    let mut modes = Modes::new(mode, &job.path, &warehouse, engine.clone());
     let kafka_brokers = options.kafka_brokers.clone();
     let ctx = engine.context(options).await?;
     register_schemas(&ctx, &job)?;
@@ -169,14 +168,10 @@ pub async fn plan_job_with(
                         location: stmt.location.clone(),
                         message: format!("source '{}': {e}", target.name),
                     })?;
-                    if engine.is_distributed() {
-                        // Pinned files: a plain Parquet scan any executor can run.
-                        Arc::new(DeltaFiles::from_table(&table).map_err(|e| job_err(stmt, e))?)
-                    } else {
-                        delta::provider(&table, &ctx.state())
-                            .await
-                            .map_err(|e| job_err(stmt, e))?
-                    }
+                    engine
+                        .delta_provider(&table, &ctx)
+                        .await
+                        .map_err(|e| job_err(stmt, e))?
                 } else {
                     let mut create = create.clone();
                     create.locations = vec![listing_location(&url)];
@@ -251,18 +246,19 @@ pub async fn plan_job_with(
                     }
                     partition_by.push(column);
                 }
+                let output = Some(Output {
+                    table: name.clone(),
+                    url,
+                    partition_by,
+                    mode: WriteMode::Overwrite,
+                    sink: None,
+                });
                 if expectations.is_empty() {
                     let table = Arc::new(StageTable::new(schema));
                     register(&ctx, &name, table.clone(), stmt)?;
                     PlannedStage {
                         plan: Some(plan),
-                        output: Some(Output {
-                            table: name,
-                            url,
-                            partition_by,
-                            mode: WriteMode::Overwrite,
-                            sink: None,
-                        }),
+                        output,
                         table: Some(table),
                         source: None,
                         expectations: None,
@@ -273,13 +269,7 @@ pub async fn plan_job_with(
                     register(&ctx, &name, Arc::new(ViewTable::new(planned.keep.clone(), None)), stmt)?;
                     PlannedStage {
                         plan: Some(flagged),
-                        output: Some(Output {
-                            table: name,
-                            url,
-                            partition_by,
-                            mode: WriteMode::Overwrite,
-                            sink: None,
-                        }),
+                        output,
                         table: Some(planned.raw.clone()),
                         source: None,
                         expectations: Some(Arc::new(planned)),

@@ -111,12 +111,7 @@ pub async fn declare(
         for f in declared.fields() {
             let pg_type = PgType::for_arrow(&declared_type(f, &zoned))
                 .map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}', column '{}': {e}", f.name())))?;
-            columns.push(PgColumn {
-                name: f.name().clone(),
-                pg_type,
-                nullable: f.is_nullable(),
-                sql_type: pg_type.sql(),
-            });
+            columns.push(PgColumn::new(f.name(), pg_type, f.is_nullable()));
         }
         check_columns(stmt, &name, &columns, &options)?;
         return Ok(Declared {

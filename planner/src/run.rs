@@ -60,14 +60,7 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         job: planned.job.path.to_string(),
         event: "started",
         engine: planned.engine.name().to_string(),
-        mode: match planned.mode {
-            crate::modes::RunMode::Backfill { from, to } => format!(
-                "backfill {} {}",
-                crate::modes::time::format_micros(from),
-                crate::modes::time::format_micros(to)
-            ),
-            other => other.name().to_string(),
-        },
+        mode: planned.mode.describe(),
         params: serde_json::to_string(
             &planned
                 .params

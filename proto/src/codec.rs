@@ -421,12 +421,7 @@ mod tests {
             ),
         ]
         .into_iter()
-        .map(|(n, t)| PgColumn {
-            name: n.into(),
-            pg_type: t,
-            nullable: true,
-            sql_type: t.sql(),
-        })
+        .map(|(n, t)| PgColumn::new(n, t, true))
         .collect();
         let source = PgSource {
             address: PgAddress::parse("postgres://127.0.0.1:5432/market", None).unwrap(),

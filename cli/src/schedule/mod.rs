@@ -277,15 +277,12 @@ pub async fn schedule(args: ScheduleArgs) -> Result<(), CliError> {
             args.jobs.display()
         )));
     }
-    let clock = |override_now: &Option<String>| -> Result<DateTime<Utc>, CliError> {
-        match override_now {
-            Some(t) => DateTime::parse_from_rfc3339(t)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| CliError::Usage(format!("--now {t}: {e}"))),
-            None => Ok(Utc::now()),
-        }
+    let start = match &args.now {
+        Some(t) => DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| CliError::Usage(format!("--now {t}: {e}")))?,
+        None => Utc::now(),
     };
-    let start = clock(&args.now)?;
     // A job seen for the first time starts from its latest tick: history is not replayed on first start.
     for job in &jobs {
         if last_tick(job).is_none()

@@ -364,12 +364,7 @@ mod tests {
     use datafusion::arrow::datatypes::{Decimal128Type, Int64Type};
 
     fn column(name: &str, pg_type: PgType) -> PgColumn {
-        PgColumn {
-            name: name.into(),
-            pg_type,
-            nullable: true,
-            sql_type: pg_type.sql(),
-        }
+        PgColumn::new(name, pg_type, true)
     }
 
     #[test]

@@ -174,12 +174,7 @@ mod tests {
             ("ts", PgType::Timestamptz),
         ]
         .into_iter()
-        .map(|(n, t)| PgColumn {
-            name: n.into(),
-            pg_type: t,
-            nullable: true,
-            sql_type: t.sql(),
-        })
+        .map(|(n, t)| PgColumn::new(n, t, true))
         .collect()
     }
 

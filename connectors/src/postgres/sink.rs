@@ -236,12 +236,7 @@ mod tests {
     fn upsert_statement() {
         let options =
             PgOptions::parse(&[("table".into(), "daily".into()), ("key".into(), "symbol, day".into())]).unwrap();
-        let column = |n: &str, t: PgType| PgColumn {
-            name: n.into(),
-            pg_type: t,
-            nullable: true,
-            sql_type: t.sql(),
-        };
+        let column = |n: &str, t: PgType| PgColumn::new(n, t, true);
         let sink = PgSink {
             address: PgAddress::parse("postgres://h/db", None).unwrap(),
             options,

@@ -183,6 +183,18 @@ pub struct PgColumn {
     pub sql_type: String,
 }
 
+impl PgColumn {
+    /// A column Strata declares (its SQL type is the one Strata writes).
+    pub fn new(name: impl Into<String>, pg_type: PgType, nullable: bool) -> Self {
+        Self {
+            name: name.into(),
+            pg_type,
+            nullable,
+            sql_type: pg_type.sql(),
+        }
+    }
+}
+
 /// The Arrow schema of `columns`.
 pub fn arrow_schema(columns: &[PgColumn]) -> SchemaRef {
     Arc::new(Schema::new(

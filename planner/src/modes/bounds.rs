@@ -22,13 +22,13 @@ use crate::error::Result;
 pub async fn max_time(ctx: &SessionContext, provider: Arc<dyn TableProvider>, column: &str) -> Result<Option<i64>> {
     let batches = ctx
         .read_table(provider)?
-        .aggregate(vec![], vec![max(col(quoted(column))).alias("m")])?
+        .aggregate(vec![], vec![max(col(unqualified(column))).alias("m")])?
         .collect()
         .await?;
     Ok(first_value(&batches).and_then(|v| time::to_micros(&v, true)))
 }
 
-fn quoted(name: &str) -> datafusion::common::Column {
+fn unqualified(name: &str) -> datafusion::common::Column {
     datafusion::common::Column::new_unqualified(name)
 }
 
@@ -62,8 +62,8 @@ pub async fn bucket_range(
         None => None,
         Some(lo) => {
             let batches = frame()
-                .filter(col(quoted(column)).lt_eq(time::literal(lo, &ty)?))?
-                .aggregate(vec![], vec![max(col(quoted(column)))])?
+                .filter(col(unqualified(column)).lt_eq(time::literal(lo, &ty)?))?
+                .aggregate(vec![], vec![max(col(unqualified(column)))])?
                 .collect()
                 .await?;
             first_value(&batches).and_then(|v| time::to_micros(&v, false))
@@ -73,8 +73,8 @@ pub async fn bucket_range(
         None => None,
         Some(hi) => {
             let batches = frame()
-                .filter(col(quoted(column)).gt(time::literal(hi, &ty)?))?
-                .aggregate(vec![], vec![min(col(quoted(column)))])?
+                .filter(col(unqualified(column)).gt(time::literal(hi, &ty)?))?
+                .aggregate(vec![], vec![min(col(unqualified(column)))])?
                 .collect()
                 .await?;
             first_value(&batches)
@@ -114,9 +114,9 @@ impl Rows<'_> {
 
     async fn nth(&self, t: i64, n: u64, forward: bool) -> Result<Option<i64>> {
         let ty = column_type(self.table, self.column)?;
-        let time = || col(quoted(self.column));
+        let time = || col(unqualified(self.column));
         let bound = time::literal(t, &ty)?;
-        let keys: Vec<_> = self.partition.iter().map(|p| col(quoted(p))).collect();
+        let keys: Vec<_> = self.partition.iter().map(|p| col(unqualified(p))).collect();
         let mut selected = keys.clone();
         selected.push(time());
         let rank = row_number()

@@ -26,10 +26,11 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, col};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
-use strata_connectors::delta::{self, files::DeltaFiles};
+use strata_connectors::delta;
 use strata_sql::JobStatement;
 use url::Url;
 
+use crate::engine::Engine;
 use crate::error::{Result, job_err};
 use crate::ledger;
 use shape::Shape;
@@ -53,6 +54,16 @@ impl RunMode {
             RunMode::Incremental => "incremental",
             RunMode::FullRefresh => "full-refresh",
             RunMode::Backfill { .. } => "backfill",
+        }
+    }
+
+    /// The mode as the ledger records it: `backfill` with its two ends.
+    pub fn describe(&self) -> String {
+        match self {
+            RunMode::Backfill { from, to } => {
+                format!("backfill {} {}", time::format_micros(*from), time::format_micros(*to))
+            }
+            other => other.name().to_string(),
         }
     }
 
@@ -100,9 +111,14 @@ pub struct RangeReport {
 /// Planning state of a run's mode: what changed in every table planned so far.
 pub(crate) struct Modes {
     mode: RunMode,
-    distributed: bool,
-    /// The last successful run's watermarks (incremental runs).
-    previous: Option<BTreeMap<String, i64>>,
+    /// Where the run executes: it decides how committed rows are read.
+    engine: Engine,
+    /// The job and its warehouse, whose ledger holds the last successful run.
+    job: String,
+    warehouse: std::path::PathBuf,
+    /// That run's watermarks, read from the ledger when the first event-time source is planned (`Some(None)`: no
+    /// such run, or a full refresh).
+    previous: Option<Option<BTreeMap<String, i64>>>,
     changed: HashMap<String, Changed>,
     /// Event-time column of every table that has one.
     events: HashMap<String, String>,
@@ -113,21 +129,19 @@ pub(crate) struct Modes {
 }
 
 impl Modes {
-    pub async fn new(mode: RunMode, job: &str, warehouse: &std::path::Path, distributed: bool) -> Result<Self> {
-        let previous = match mode {
-            RunMode::FullRefresh => None,
-            _ => last_watermarks(warehouse, job).await?,
-        };
-        Ok(Self {
+    pub fn new(mode: RunMode, job: &str, warehouse: &std::path::Path, engine: Engine) -> Self {
+        Self {
             mode,
-            distributed,
-            previous,
+            engine,
+            job: job.to_string(),
+            warehouse: warehouse.to_path_buf(),
+            previous: None,
             changed: HashMap::new(),
             events: HashMap::new(),
             watermarks: BTreeMap::new(),
             reports: Vec::new(),
             unchanged: HashSet::new(),
-        })
+        }
     }
 
     pub fn mode(&self) -> RunMode {
@@ -163,14 +177,21 @@ impl Modes {
             }
         }
         let current = bounds::max_time(ctx, provider, column).await?;
-        let previous = self.previous.as_ref().and_then(|p| p.get(name).copied());
+        if self.previous.is_none() {
+            self.previous = Some(match self.mode {
+                RunMode::FullRefresh => None,
+                _ => last_watermarks(&self.warehouse, &self.job).await?,
+            });
+        }
+        let last_run = self.previous.as_ref().and_then(Option::as_ref);
+        let previous = last_run.and_then(|p| p.get(name).copied());
         let changed = match self.mode {
             RunMode::FullRefresh => Changed::Range(TimeRange::ALL),
             RunMode::Backfill { from, to } => Changed::Range(TimeRange {
                 lo: Some(from),
                 hi: Some(to),
             }),
-            RunMode::Incremental => match (self.previous.is_some(), previous, current) {
+            RunMode::Incremental => match (last_run.is_some(), previous, current) {
                 (true, Some(seen), Some(now)) if now <= seen => Changed::Nothing,
                 (true, Some(seen), _) => Changed::Range(TimeRange {
                     lo: Some(seen + 1),
@@ -227,8 +248,9 @@ impl Modes {
             }
         };
         self.events.insert(name.to_string(), column.to_string());
-        let scans = event_scans(&plan, &self.events);
-        if scans.is_empty() {
+        let scanned = scanned_tables(&plan);
+        let events: HashSet<String> = scanned.iter().filter_map(|t| self.events.get(t)).cloned().collect();
+        if events.is_empty() {
             return Err(job_err(
                 stmt,
                 format!(
@@ -255,7 +277,7 @@ impl Modes {
         };
         let existing = match (self.mode, changed) {
             (RunMode::FullRefresh, _) | (_, Changed::Range(TimeRange::ALL)) => None,
-            _ => existing_plan(ctx, url, &plan, self.distributed).await?,
+            _ => existing_plan(ctx, url, &plan, &self.engine).await?,
         };
         let Some(existing) = existing else {
             self.changed.insert(name.to_string(), Changed::Range(TimeRange::ALL));
@@ -280,7 +302,6 @@ impl Modes {
             });
             return Ok(existing);
         };
-        let events: HashSet<String> = scans.iter().map(|(_, c)| c.clone()).collect();
         let shape = shape::shape(&plan, &events);
         let (write, read, reason) = match &shape {
             Shape::Whole(why) => (TimeRange::ALL, TimeRange::ALL, why.clone()),
@@ -380,20 +401,7 @@ async fn last_watermarks(warehouse: &std::path::Path, job: &str) -> Result<Optio
     }))
 }
 
-/// Scans in `plan` of tables with an event time: (table, event column).
-fn event_scans(plan: &LogicalPlan, events: &HashMap<String, String>) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let _ = plan.apply(|node| {
-        if let LogicalPlan::TableScan(scan) = node
-            && let Some(column) = events.get(&scan.table_name.to_string())
-        {
-            out.push((scan.table_name.to_string(), column.clone()));
-        }
-        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
-    });
-    out
-}
-
+/// The tables `plan` scans (views are inlined in a bound plan).
 fn scanned_tables(plan: &LogicalPlan) -> Vec<String> {
     let mut out = Vec::new();
     let _ = plan.apply(|node| {
@@ -440,7 +448,7 @@ async fn existing_plan(
     ctx: &SessionContext,
     url: &Url,
     plan: &LogicalPlan,
-    distributed: bool,
+    engine: &Engine,
 ) -> Result<Option<LogicalPlan>> {
     let table = match delta::open(url).await {
         Ok(t) => t,
@@ -449,13 +457,10 @@ async fn existing_plan(
         }
         Err(e) => return Err(DataFusionError::from(e).into()),
     };
-    let provider: Arc<dyn TableProvider> = if distributed {
-        Arc::new(DeltaFiles::from_table(&table).map_err(DataFusionError::from)?)
-    } else {
-        delta::provider(&table, &ctx.state())
-            .await
-            .map_err(DataFusionError::from)?
-    };
+    let provider = engine
+        .delta_provider(&table, ctx)
+        .await
+        .map_err(DataFusionError::from)?;
     let existing_schema = provider.schema();
     let mut exprs = Vec::with_capacity(plan.schema().fields().len());
     for field in plan.schema().fields() {
