@@ -138,7 +138,6 @@ impl Rows<'_> {
             .collect()
             .await?;
         let mut result: Option<i64> = None;
-        let mut any = false;
         for batch in &batches {
             let (Some(edges), Some(rows)) = (
                 batch.column_by_name("__strata_edge"),
@@ -155,7 +154,6 @@ impl Rows<'_> {
                 let Some(v) = time::to_micros(&ScalarValue::try_from_array(edges, i)?, forward) else {
                     return Ok(None);
                 };
-                any = true;
                 result = Some(match result {
                     None => v,
                     Some(r) if forward => r.max(v),
@@ -163,7 +161,7 @@ impl Rows<'_> {
                 });
             }
         }
-        // No rows on that side: nothing there to read or to rewrite, but rows the table dropped might be.
-        Ok(if any { result } else { None })
+        // No rows on that side leaves the bound open: rows the table dropped might be there.
+        Ok(result)
     }
 }

@@ -157,25 +157,7 @@ impl Modes {
         provider: Arc<dyn TableProvider>,
         column: &str,
     ) -> Result<()> {
-        let schema = provider.schema();
-        match schema.field_with_name(column) {
-            Ok(f) if time::is_time_type(f.data_type()) => {}
-            Ok(f) => {
-                return Err(job_err(
-                    stmt,
-                    format!(
-                        "event-time column '{column}' of '{name}' is {}, not a DATE or TIMESTAMP",
-                        f.data_type()
-                    ),
-                ));
-            }
-            Err(_) => {
-                return Err(job_err(
-                    stmt,
-                    format!("event-time column '{column}' is not a column of '{name}'"),
-                ));
-            }
-        }
+        event_type(&provider.schema(), column, name).map_err(|m| job_err(stmt, m))?;
         let current = bounds::max_time(ctx, provider, column).await?;
         if self.previous.is_none() {
             self.previous = Some(match self.mode {
@@ -229,24 +211,7 @@ impl Modes {
         plan: LogicalPlan,
         url: &Url,
     ) -> Result<LogicalPlan> {
-        let ty = match plan.schema().as_arrow().field_with_name(column) {
-            Ok(f) if time::is_time_type(f.data_type()) => f.data_type().clone(),
-            Ok(f) => {
-                return Err(job_err(
-                    stmt,
-                    format!(
-                        "EVENT TIME column '{column}' of '{name}' is {}, not a DATE or TIMESTAMP",
-                        f.data_type()
-                    ),
-                ));
-            }
-            Err(_) => {
-                return Err(job_err(
-                    stmt,
-                    format!("EVENT TIME column '{column}' is not a column of '{name}'"),
-                ));
-            }
-        };
+        let ty = event_type(plan.schema().as_arrow(), column, name).map_err(|m| job_err(stmt, m))?;
         self.events.insert(name.to_string(), column.to_string());
         let scanned = scanned_tables(&plan);
         let events: HashSet<String> = scanned.iter().filter_map(|t| self.events.get(t)).cloned().collect();
@@ -259,15 +224,14 @@ impl Modes {
             ));
         }
         // Every input's change counts, including tables without an event time (recomputed whole each run).
-        let changed =
-            scanned_tables(&plan)
-                .iter()
-                .filter_map(|t| self.changed.get(t))
-                .fold(Changed::Nothing, |acc, c| match (acc, c) {
-                    (Changed::Nothing, c) => *c,
-                    (a, Changed::Nothing) => a,
-                    (Changed::Range(a), Changed::Range(b)) => Changed::Range(a.hull(*b)),
-                });
+        let changed = scanned
+            .iter()
+            .filter_map(|t| self.changed.get(t))
+            .fold(Changed::Nothing, |acc, c| match (acc, c) {
+                (Changed::Nothing, c) => *c,
+                (a, Changed::Nothing) => a,
+                (Changed::Range(a), Changed::Range(b)) => Changed::Range(a.hull(*b)),
+            });
         let report = |action, range: TimeRange, read: TimeRange, reason: String| RangeReport {
             table: name.to_string(),
             action,
@@ -314,20 +278,16 @@ impl Modes {
                 after,
                 partition,
             } => {
-                let partition = partition
+                // Rows are counted per partition, so only when the table has the partition columns.
+                let countable = partition
                     .iter()
-                    .all(|p| existing.schema().has_column_with_unqualified_name(p))
-                    .then_some(partition);
-                let (before, after) = match partition {
-                    Some(_) => (*before, *after),
-                    None => (None, None),
-                };
-                let partition = partition.cloned().unwrap_or_default();
+                    .all(|p| existing.schema().has_column_with_unqualified_name(p));
+                let (before, after) = if countable { (*before, *after) } else { (None, None) };
                 let rows = bounds::Rows {
                     ctx,
                     table: &existing,
                     column,
-                    partition: &partition,
+                    partition,
                 };
                 let write = TimeRange {
                     lo: match (input.lo, after) {
@@ -379,6 +339,22 @@ impl Modes {
             )?
             .build()?;
         Ok(LogicalPlanBuilder::from(recomputed).union(kept)?.build()?)
+    }
+}
+
+/// The type of `table`'s event-time column, which must be a DATE or a TIMESTAMP.
+fn event_type(
+    schema: &datafusion::arrow::datatypes::Schema,
+    column: &str,
+    table: &str,
+) -> std::result::Result<datafusion::arrow::datatypes::DataType, String> {
+    match schema.field_with_name(column) {
+        Ok(f) if time::is_time_type(f.data_type()) => Ok(f.data_type().clone()),
+        Ok(f) => Err(format!(
+            "event-time column '{column}' of '{table}' is {}, not a DATE or TIMESTAMP",
+            f.data_type()
+        )),
+        Err(_) => Err(format!("event-time column '{column}' is not a column of '{table}'")),
     }
 }
 
