@@ -37,6 +37,16 @@ impl StageTable {
 
     /// Add files a stage wrote (uncommitted) to the table at `table_url`.
     pub fn append_files(&self, table_url: &url::Url, partition_columns: &[String], adds: &[Add]) -> Result<()> {
+        self.append_data_files(table_url, partition_columns, adds.iter().map(DataFile::from))
+    }
+
+    /// Add committed files the stage's output keeps (a range rewrite's untouched files).
+    pub fn append_data_files(
+        &self,
+        table_url: &url::Url,
+        partition_columns: &[String],
+        data: impl IntoIterator<Item = DataFile>,
+    ) -> Result<()> {
         let mut guard = self.files.write().map_err(|_| poisoned())?;
         let files = guard.get_or_insert_with(|| DeltaFiles {
             table_url: table_url.clone(),
@@ -44,7 +54,7 @@ impl StageTable {
             partition_columns: partition_columns.to_vec(),
             files: Vec::new(),
         });
-        files.files.extend(adds.iter().map(DataFile::from));
+        files.files.extend(data);
         Ok(())
     }
 

@@ -10,9 +10,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use deltalake::kernel::{Add, Transaction};
-use strata_connectors::delta::commit;
 use strata_connectors::delta::write_exec::WriteTarget;
 use strata_connectors::delta::{self, WriteMode};
+use strata_connectors::delta::{commit, replace};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -272,6 +272,7 @@ pub(crate) async fn commit(
         let mut tasks = JoinSet::new();
         for (position, (table, output, schema, payload, txns)) in phase {
             let slots = slots.clone();
+            let replace = planned.replaces.get(&table).cloned();
             tasks.spawn(async move {
                 let _slot = slots.acquire_owned().await;
                 let result = match payload {
@@ -286,9 +287,10 @@ pub(crate) async fn commit(
                         )
                         .await
                     }
-                    Payload::Files(target, adds, rows) => {
-                        commit::commit_files(&target, adds, rows, output.mode, txns).await
-                    }
+                    Payload::Files(target, adds, rows) => match &replace {
+                        Some(r) => replace::replace_files(&target, adds, rows, r, txns).await,
+                        None => commit::commit_files(&target, adds, rows, output.mode, txns).await,
+                    },
                     Payload::Sink(sink, batches) => deliver(&sink, schema, batches).await,
                 };
                 (position, table, output, result)
@@ -312,11 +314,8 @@ pub(crate) async fn commit(
     }
     done.sort_by_key(|(position, ..)| *position);
     reports.extend(done.into_iter().map(|(_, table, output, outcome)| OutputReport {
-        table,
-        location: output.url.to_string(),
-        version: outcome.version,
-        rows_written: outcome.rows,
         mode: match (&output.sink, output.mode) {
+            _ if planned.replaces.contains_key(&table) => "replace range",
             (Some(Sink::Kafka(_)), _) => "produce",
             (Some(Sink::Merge(_)), _) => "merge",
             (Some(Sink::Postgres(p)), _) if p.options.key.is_empty() => "append",
@@ -324,6 +323,10 @@ pub(crate) async fn commit(
             (None, WriteMode::Overwrite) => "overwrite",
             (None, WriteMode::Append) => "append",
         },
+        table,
+        location: output.url.to_string(),
+        version: outcome.version,
+        rows_written: outcome.rows,
     }));
     Ok((reports, dead_letters))
 }

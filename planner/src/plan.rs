@@ -102,6 +102,8 @@ pub struct PlannedJob {
     pub ranges: Vec<RangeReport>,
     /// Tables whose rows all stay as they are: not committed.
     pub unchanged: std::collections::HashSet<String>,
+    /// Tables rewritten in a range: the files each commit replaces.
+    pub replaces: std::collections::HashMap<String, strata_connectors::delta::replace::Replace>,
 }
 
 /// Parse-free part of planning: `job` is already parsed. Plans for the embedded engine.
@@ -223,7 +225,11 @@ pub async fn plan_job_with(
                     }
                     Some(column) => {
                         let column = strata_sql::job::normalize_ident(column);
-                        modes.table(&ctx, stmt, &name, &column, plan, &url).await?
+                        let partition_by: Vec<String> =
+                            partitioned_by.iter().map(strata_sql::job::normalize_ident).collect();
+                        modes
+                            .table(&ctx, stmt, &name, &column, plan, &url, &partition_by)
+                            .await?
                     }
                     None => {
                         modes.whole(&name);
@@ -255,6 +261,10 @@ pub async fn plan_job_with(
                 });
                 if expectations.is_empty() {
                     let table = Arc::new(StageTable::new(schema));
+                    // Readers of a table rewritten in a range see its untouched files next to what the stage writes.
+                    if let (Some(r), Some(o)) = (modes.replaces.get(&name), &output) {
+                        table.append_data_files(&r.table_url, &o.partition_by, r.untouched.clone())?;
+                    }
                     register(&ctx, &name, table.clone(), stmt)?;
                     PlannedStage {
                         plan: Some(plan),
@@ -346,6 +356,7 @@ pub async fn plan_job_with(
         watermarks: std::mem::take(&mut modes.watermarks),
         ranges: std::mem::take(&mut modes.reports),
         unchanged: std::mem::take(&mut modes.unchanged),
+        replaces: std::mem::take(&mut modes.replaces),
     })
 }
 

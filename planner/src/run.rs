@@ -114,13 +114,15 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
     });
     tracing::info!(job = %planned.job.path, run_id, stages = dag.stages.len(), "run started");
 
-    let (targets, staging) = if planned.engine.is_distributed() {
+    // Embedded, only range rewrites write files from their stage (the commit adds them next to the files kept).
+    let distributed = planned.engine.is_distributed();
+    let (targets, staging) = if distributed {
         (
             write_targets(&planned).await?,
             staging_targets(&planned, &run_id).await?,
         )
     } else {
-        (HashMap::new(), HashMap::new())
+        (write_targets(&planned).await?, HashMap::new())
     };
     let _staging_dir = StagingDir(planned.warehouse.join(STAGING_DIR).join(&run_id));
     let n = dag.stages.len();
@@ -154,9 +156,16 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
                     let target = target.clone();
                     let name = stage.name.clone();
                     let events = events.clone();
-                    tasks.spawn(
-                        async move { (i, run_stage_on_cluster(ctx, plan, feeds, target, i, name, events).await) },
-                    );
+                    let retries = if distributed { CLUSTER_STAGE_RETRIES } else { 0 };
+                    tasks.spawn(async move {
+                        let stage = FileStage {
+                            target,
+                            index: i,
+                            name,
+                            retries,
+                        };
+                        (i, run_stage_writing_files(ctx, plan, feeds, stage, events).await)
+                    });
                 }
                 (plan, _) => {
                     tasks.spawn(async move { (i, run_stage(ctx, plan, feeds).await) });
@@ -284,14 +293,17 @@ async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarg
         let (Some(output), Some(plan)) = (&planned.stages[lead].output, &planned.stages[lead].plan) else {
             continue;
         };
-        if output.sink.is_some() {
+        let replaced = planned.replaces.contains_key(&table);
+        if output.sink.is_some() || !(planned.engine.is_distributed() || replaced) {
             continue;
         }
         let schema: SchemaRef = match &planned.stages[lead].expectations {
             Some(e) => expect::schema_of(&e.keep),
             None => Arc::new(plan.schema().as_arrow().clone()),
         };
-        let target = commit::write_target(&output.url, &schema, &output.partition_by, output.mode)
+        // A range rewrite writes files like the ones it keeps: the table's own schema and partitioning.
+        let mode = if replaced { WriteMode::Append } else { output.mode };
+        let target = commit::write_target(&output.url, &schema, &output.partition_by, mode)
             .await
             .map_err(|source| PlannerError::Commit {
                 table: table.clone(),
@@ -349,16 +361,28 @@ async fn staging_targets(planned: &PlannedJob, run_id: &str) -> Result<HashMap<u
     Ok(targets)
 }
 
-/// Run a stage as one distributed query whose tasks write `target`'s files; retried when the cluster fails it.
-async fn run_stage_on_cluster(
-    ctx: SessionContext,
-    plan: LogicalPlan,
-    feeds: Option<Arc<StageTable>>,
+/// A stage whose tasks write files of `target`, retried `retries` times when the cluster fails it.
+struct FileStage {
     target: WriteTarget,
     index: usize,
     name: String,
+    retries: u32,
+}
+
+/// Run a stage as one query whose tasks write the target's files (each output partition its own files).
+async fn run_stage_writing_files(
+    ctx: SessionContext,
+    plan: LogicalPlan,
+    feeds: Option<Arc<StageTable>>,
+    stage: FileStage,
     events: Option<EventSink>,
 ) -> Result<StageOutcome, DataFusionError> {
+    let FileStage {
+        target,
+        index,
+        name,
+        retries,
+    } = stage;
     let started = Instant::now();
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
     let write = DeltaWriteNode::new(plan, target.clone())?.into_plan();
@@ -370,7 +394,7 @@ async fn run_stage_on_cluster(
         };
         match result {
             Ok(batches) => break batches,
-            Err(e) if attempt < CLUSTER_STAGE_RETRIES => {
+            Err(e) if attempt < retries => {
                 attempt += 1;
                 tracing::warn!(stage = %name, attempt, error = %e, "stage failed on the cluster; retrying");
                 if let Some(sink) = &events {

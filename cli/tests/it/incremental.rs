@@ -93,6 +93,36 @@ fn action(summary: &serde_json::Value, table: &str) -> String {
         .unwrap_or_default()
 }
 
+fn output_mode(summary: &serde_json::Value, table: &str) -> String {
+    summary["outputs"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["table"] == table))
+        .map(|o| o["mode"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// The paths the latest commit of the Delta table at `dir` removed and added.
+fn last_commit(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let log = dir.join("_delta_log");
+    let last = std::fs::read_dir(&log)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .max()
+        .unwrap();
+    let (mut removed, mut added) = (Vec::new(), Vec::new());
+    for line in std::fs::read_to_string(last).unwrap().lines() {
+        let action: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(path) = action["remove"]["path"].as_str() {
+            removed.push(path.to_string());
+        }
+        if let Some(path) = action["add"]["path"].as_str() {
+            added.push(path.to_string());
+        }
+    }
+    (removed, added)
+}
+
 #[test]
 fn incremental_and_backfill_runs_equal_a_full_refresh() {
     let seed = std::env::var("STRATA_TEST_SEED")
@@ -142,6 +172,9 @@ fn incremental_and_backfill_runs_equal_a_full_refresh() {
                 daily.starts_with("rewritten") || daily.starts_with("unchanged"),
                 "{daily}"
             );
+            if daily.starts_with("rewritten") {
+                assert_eq!(output_mode(&summary, "silver.daily_bars"), "replace range", "{summary}");
+            }
         }
         next = last + 1;
         runs += 1;
@@ -172,6 +205,18 @@ fn incremental_and_backfill_runs_equal_a_full_refresh() {
     assert!(
         action(&backfill, "silver.weekly_bars").starts_with("rewritten"),
         "{backfill}"
+    );
+    // Only the files the range touches were replaced: the table's 2015 files stayed as they were.
+    let (removed, added) = last_commit(&late.join("silver/daily_bars"));
+    assert!(!removed.is_empty() && !added.is_empty(), "{removed:?} {added:?}");
+    let in_2015 = |p: &String| p.starts_with("year=2015");
+    assert!(
+        !removed.iter().any(in_2015),
+        "a 2016 backfill removed 2015 files: {removed:?}"
+    );
+    assert!(
+        !added.iter().any(in_2015),
+        "a 2016 backfill rewrote 2015 rows: {added:?}"
     );
     if let Some(diff) = differences(&full, &late) {
         panic!(

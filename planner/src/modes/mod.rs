@@ -14,6 +14,7 @@ pub mod shape;
 pub mod time;
 
 mod bounds;
+mod replace;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -126,6 +127,8 @@ pub(crate) struct Modes {
     pub reports: Vec<RangeReport>,
     /// Tables whose rows are all kept as they are: not committed.
     pub unchanged: HashSet<String>,
+    /// Tables rewritten in a range: the files each one's commit replaces.
+    pub replaces: HashMap<String, strata_connectors::delta::replace::Replace>,
 }
 
 impl Modes {
@@ -141,6 +144,7 @@ impl Modes {
             watermarks: BTreeMap::new(),
             reports: Vec::new(),
             unchanged: HashSet::new(),
+            replaces: HashMap::new(),
         }
     }
 
@@ -201,7 +205,9 @@ impl Modes {
     }
 
     /// A table with an event time: rewrite `plan` so that it reads only what the changed range needs and yields the
-    /// table's whole new contents (kept rows plus the recomputed range).
+    /// rows the table's commit writes: the recomputed range, plus the rows to keep of the files that range touches
+    /// (all of the table's rows when it is rewritten whole).
+    #[allow(clippy::too_many_arguments)]
     pub async fn table(
         &mut self,
         ctx: &SessionContext,
@@ -210,6 +216,7 @@ impl Modes {
         column: &str,
         plan: LogicalPlan,
         url: &Url,
+        partition_by: &[String],
     ) -> Result<LogicalPlan> {
         let ty = event_type(plan.schema().as_arrow(), column, name).map_err(|m| job_err(stmt, m))?;
         self.events.insert(name.to_string(), column.to_string());
@@ -243,7 +250,7 @@ impl Modes {
             (RunMode::FullRefresh, _) | (_, Changed::Range(TimeRange::ALL)) => None,
             _ => existing_plan(ctx, url, &plan, &self.engine).await?,
         };
-        let Some(existing) = existing else {
+        let Some((table, existing)) = existing else {
             self.changed.insert(name.to_string(), Changed::Range(TimeRange::ALL));
             let why = match self.mode {
                 RunMode::FullRefresh => "full refresh",
@@ -329,8 +336,16 @@ impl Modes {
         let recomputed = LogicalPlanBuilder::from(plan)
             .filter(output.clone().is_null().or(time::within(output, write, &ty)?))?
             .build()?;
-        let kept_column = output_column(&existing, column)?;
-        let kept = LogicalPlanBuilder::from(existing)
+        // Only the touched files are read back and replaced, when the output fits the table's files as they are.
+        let kept = match replace::touched(&table, column, write, &recomputed, partition_by)? {
+            Some((files, replace)) => {
+                self.replaces.insert(name.to_string(), replace);
+                committed_scan(Arc::new(files), &recomputed, url)?.unwrap_or(existing)
+            }
+            None => existing,
+        };
+        let kept_column = output_column(&kept, column)?;
+        let kept = LogicalPlanBuilder::from(kept)
             .filter(
                 kept_column
                     .clone()
@@ -419,13 +434,13 @@ fn output_column(plan: &LogicalPlan, name: &str) -> Result<Expr> {
     Ok(Expr::Column(Column::new(qualifier.cloned(), field.name())))
 }
 
-/// The table's committed rows, cast to `plan`'s columns; `None` when it has no version or lacks a column.
+/// The table and its committed rows, cast to `plan`'s columns; `None` when it has no version or lacks a column.
 async fn existing_plan(
     ctx: &SessionContext,
     url: &Url,
     plan: &LogicalPlan,
     engine: &Engine,
-) -> Result<Option<LogicalPlan>> {
+) -> Result<Option<(deltalake::DeltaTable, LogicalPlan)>> {
     let table = match delta::open(url).await {
         Ok(t) => t,
         Err(strata_connectors::ConnectorError::Missing { .. } | strata_connectors::ConnectorError::NotDelta { .. }) => {
@@ -437,6 +452,11 @@ async fn existing_plan(
         .delta_provider(&table, ctx)
         .await
         .map_err(DataFusionError::from)?;
+    Ok(committed_scan(provider, plan, url)?.map(|scan| (table, scan)))
+}
+
+/// A scan of committed rows of the table at `url`, cast to `plan`'s columns; `None` when a column is missing.
+fn committed_scan(provider: Arc<dyn TableProvider>, plan: &LogicalPlan, url: &Url) -> Result<Option<LogicalPlan>> {
     let existing_schema = provider.schema();
     let mut exprs = Vec::with_capacity(plan.schema().fields().len());
     for field in plan.schema().fields() {
