@@ -75,7 +75,7 @@ pub(crate) async fn apply_expectations(
     let mut reports = Vec::new();
     let mut extra = Vec::new();
     for (i, stage) in planned.stages.iter().enumerate() {
-        let (Some(e), Some(output)) = (&stage.expectations, &stage.output) else {
+        let Some(e) = &stage.expectations else {
             continue;
         };
         let counted = expect::count(&planned.ctx, e).await?;
@@ -91,13 +91,16 @@ pub(crate) async fn apply_expectations(
             }
         }
         reports.extend(counted);
-        let (batches, adds, rows) =
-            expect::materialize(&planned.ctx, e.keep.clone(), targets.get(&output.table)).await?;
-        if let Some(o) = outcomes[i].as_mut() {
-            o.batches = batches;
-            o.adds = adds;
-            o.rows = Some(rows);
-            o.schema = Some(expect::schema_of(&e.keep));
+        // A table or an insert commits the rows that pass; a view has nothing to commit but its quarantine.
+        if let Some(output) = &stage.output {
+            let (batches, adds, rows) =
+                expect::materialize(&planned.ctx, e.keep.clone(), targets.get(&output.table)).await?;
+            if let Some(o) = outcomes[i].as_mut() {
+                o.batches = batches;
+                o.adds = adds;
+                o.rows = Some(rows);
+                o.schema = Some(expect::schema_of(&e.keep));
+            }
         }
         if let Some((plan, quarantine)) = &e.quarantine {
             let plan = expect::quarantine_plan(plan, run_id)?;

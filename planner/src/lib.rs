@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod expect;
 pub mod explain;
+mod insert;
 pub mod kafka;
 pub mod ledger;
 pub mod merge;

@@ -10,7 +10,7 @@ use datafusion::catalog::{MemorySchemaProvider, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::datasource::ViewTable;
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, cast, col};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{CreateExternalTable, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{Query, Statement};
@@ -24,6 +24,7 @@ use crate::dag::StageDag;
 use crate::engine::Engine;
 use crate::error::{PlannerError, Result, df_err, job_err};
 use crate::expect::{self, Expectations};
+use crate::insert::{conform, insert_target};
 use crate::kafka::{self, Declared, KafkaSink, KafkaSource};
 use crate::merge::DeltaMerge;
 use crate::modes::{Modes, RangeReport, RunMode};
@@ -194,16 +195,28 @@ pub async fn plan_job_with(
                 register(&ctx, &target.name, provider, stmt)?;
                 PlannedStage::declared(None, url.to_string())
             }
-            StatementKind::View { query, .. } => {
+            StatementKind::View {
+                query, expectations, ..
+            } => {
                 let plan = plan_query(&ctx, stmt, query, params).await?;
-                let view = ViewTable::new(plan.clone(), Some(stmt.text.clone()));
-                register(&ctx, &stmt.target().name, Arc::new(view), stmt)?;
-                PlannedStage {
-                    plan: Some(plan),
-                    output: None,
-                    table: None,
-                    source: None,
-                    expectations: None,
+                let name = stmt.target().name;
+                if expectations.is_empty() {
+                    let view = ViewTable::new(plan.clone(), Some(stmt.text.clone()));
+                    register(&ctx, &name, Arc::new(view), stmt)?;
+                    PlannedStage {
+                        plan: Some(plan),
+                        output: None,
+                        table: None,
+                        source: None,
+                        expectations: None,
+                    }
+                } else {
+                    // Checked once for the run: the view is computed once, and its readers see the rows that pass.
+                    let stage = checked(&ctx, stmt, plan, expectations, &name, &warehouse, params, None)?;
+                    if let Some(e) = &stage.expectations {
+                        register(&ctx, &name, Arc::new(ViewTable::new(e.keep.clone(), None)), stmt)?;
+                    }
+                    stage
                 }
             }
             StatementKind::Table {
@@ -274,23 +287,44 @@ pub async fn plan_job_with(
                         expectations: None,
                     }
                 } else {
-                    let (flagged, planned) = expect::plan(&ctx, stmt, plan, expectations, &name, &warehouse, params)?;
+                    let stage = checked(&ctx, stmt, plan, expectations, &name, &warehouse, params, output)?;
                     // Readers of the table see the rows that pass.
-                    register(&ctx, &name, Arc::new(ViewTable::new(planned.keep.clone(), None)), stmt)?;
-                    PlannedStage {
-                        plan: Some(flagged),
-                        output,
-                        table: Some(planned.raw.clone()),
-                        source: None,
-                        expectations: Some(Arc::new(planned)),
+                    if let Some(e) = &stage.expectations {
+                        register(&ctx, &name, Arc::new(ViewTable::new(e.keep.clone(), None)), stmt)?;
                     }
+                    stage
                 }
             }
-            StatementKind::Insert { query, merge, .. } => {
-                modes.whole(&stmt.target().name);
+            StatementKind::Insert {
+                query,
+                merge,
+                expectations,
+                ..
+            } => {
+                let name = stmt.target().name;
+                modes.whole(&name);
                 let plan = plan_query(&ctx, stmt, query, params).await?;
                 let (output, target_schema, table) =
                     insert_target(&ctx, &dag, &stages, &sinks, stmt, &warehouse).await?;
+                if !expectations.is_empty() {
+                    if table.is_some() {
+                        return Err(job_err(
+                            stmt,
+                            format!(
+                                "INSERT INTO '{name}': expectations on an insert into a table this job creates are not \
+                                 supported; declare them on its CREATE TABLE and write one query (UNION ALL)"
+                            ),
+                        ));
+                    }
+                    let plan = match &target_schema {
+                        Some(schema) => conform(plan, schema, stmt)?,
+                        None => plan,
+                    };
+                    let output = Some(output);
+                    let stage = checked(&ctx, stmt, plan, expectations, &name, &warehouse, params, output)?;
+                    stages[i] = Some(stage);
+                    continue;
+                }
                 match merge {
                     Some(spec) => {
                         let merge = DeltaMerge::new(stmt, spec, &output, target_schema, table.is_some())?;
@@ -357,6 +391,29 @@ pub async fn plan_job_with(
         ranges: std::mem::take(&mut modes.reports),
         unchanged: std::mem::take(&mut modes.unchanged),
         replaces: std::mem::take(&mut modes.replaces),
+    })
+}
+
+/// A stage whose rows `rules` check: its query runs once with one violation flag per rule into a staged table, from
+/// which the rules are counted and the rows that pass, and those quarantined, are derived.
+#[allow(clippy::too_many_arguments)]
+fn checked(
+    ctx: &SessionContext,
+    stmt: &JobStatement,
+    plan: LogicalPlan,
+    rules: &[strata_sql::Expectation],
+    name: &str,
+    warehouse: &std::path::Path,
+    params: &Params,
+    output: Option<Output>,
+) -> Result<PlannedStage> {
+    let (flagged, planned) = expect::plan(ctx, stmt, plan, rules, name, warehouse, params)?;
+    Ok(PlannedStage {
+        plan: Some(flagged),
+        output,
+        table: Some(planned.raw.clone()),
+        source: None,
+        expectations: Some(Arc::new(planned)),
     })
 }
 
@@ -457,136 +514,4 @@ async fn plan_query(ctx: &SessionContext, stmt: &JobStatement, query: &Query, pa
         .await
         .map_err(|e| df_err(stmt, e))?;
     bind(plan, stmt, params)
-}
-
-/// Resolve an insert's target: a table this job creates, a Delta source, or a warehouse table.
-async fn insert_target(
-    ctx: &SessionContext,
-    dag: &StageDag,
-    planned: &[Option<PlannedStage>],
-    sinks: &HashMap<String, Sink>,
-    stmt: &JobStatement,
-    warehouse: &std::path::Path,
-) -> Result<(Output, Option<SchemaRef>, Option<Arc<StageTable>>)> {
-    let name = stmt.target().name;
-    let definer = dag
-        .stages
-        .iter()
-        .find(|s| !matches!(s.statement.kind, StatementKind::Insert { .. }) && s.statement.target().name == name);
-    let append = |url: Url, partition_by: Vec<String>| Output {
-        table: name.clone(),
-        url,
-        partition_by,
-        mode: WriteMode::Append,
-        sink: None,
-    };
-    if let Some(sink) = sinks.get(&name) {
-        let (url, schema) = match sink {
-            Sink::Kafka(k) => (k.address.url().map_err(|e| job_err(stmt, e))?, k.declared.clone()),
-            Sink::Postgres(p) => (postgres::sink_url(p)?, postgres::sink_schema(p)),
-            Sink::Merge(m) => {
-                return Err(DataFusionError::Internal(format!("'{}' declared as a merge target", m.table)).into());
-            }
-        };
-        let output = Output {
-            sink: Some(sink.clone()),
-            ..append(url, Vec::new())
-        };
-        return Ok((output, Some(schema), None));
-    }
-    match definer.map(|d| (&d.statement.kind, d.index)) {
-        Some((StatementKind::Table { expectations, .. }, i)) => {
-            if !expectations.is_empty() {
-                return Err(PlannerError::Job {
-                    location: stmt.location.clone(),
-                    message: format!(
-                        "INSERT INTO '{name}': the table declares expectations, which apply to its CREATE TABLE only; \
-                         write one query (UNION ALL) instead"
-                    ),
-                });
-            }
-            let stage = planned[i]
-                .as_ref()
-                .ok_or_else(|| DataFusionError::Internal("insert before its table".into()))?;
-            let out = stage
-                .output
-                .clone()
-                .ok_or_else(|| DataFusionError::Internal("table without output".into()))?;
-            let table = stage.table.clone();
-            Ok((
-                append(out.url, out.partition_by),
-                table.as_ref().map(|t| t.schema()),
-                table,
-            ))
-        }
-        Some((StatementKind::Source(create), i)) => {
-            if !create.file_type.eq_ignore_ascii_case("DELTA") {
-                return Err(PlannerError::Job {
-                    location: stmt.location.clone(),
-                    message: format!(
-                        "INSERT INTO '{name}': only Delta, Kafka and PostgreSQL tables accept inserts, it is {}",
-                        create.file_type
-                    ),
-                });
-            }
-            let stage = planned[i]
-                .as_ref()
-                .ok_or_else(|| DataFusionError::Internal("insert before its source".into()))?;
-            let url = Url::parse(stage.source.as_deref().unwrap_or_default()).map_err(|e| job_err(stmt, e))?;
-            let table = delta::open(&url).await.map_err(|e| job_err(stmt, e))?;
-            let partition_by = delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
-            let provider = ctx
-                .table_provider(TableReference::from(name.as_str()))
-                .await
-                .map_err(|e| df_err(stmt, e))?;
-            Ok((append(url, partition_by), Some(provider.schema()), None))
-        }
-        Some((StatementKind::View { .. }, _)) => Err(PlannerError::Job {
-            location: stmt.target().location,
-            message: format!("INSERT INTO '{name}': it is a view"),
-        }),
-        _ => {
-            let url = location::warehouse_table(&name, warehouse).map_err(|e| job_err(stmt, e))?;
-            match delta::open(&url).await {
-                Ok(table) => {
-                    let partition_by = delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
-                    let provider = delta::provider(&table, &ctx.state())
-                        .await
-                        .map_err(|e| job_err(stmt, e))?;
-                    Ok((append(url, partition_by), Some(provider.schema()), None))
-                }
-                Err(
-                    strata_connectors::ConnectorError::Missing { .. }
-                    | strata_connectors::ConnectorError::NotDelta { .. },
-                ) => Ok((append(url, Vec::new()), None, None)),
-                Err(e) => Err(job_err(stmt, e)),
-            }
-        }
-    }
-}
-
-/// Cast and rename an insert's columns, by position, to the target's schema.
-fn conform(plan: LogicalPlan, target: &SchemaRef, stmt: &JobStatement) -> Result<LogicalPlan> {
-    let source = plan.schema().clone();
-    if source.fields().len() != target.fields().len() {
-        return Err(PlannerError::Job {
-            location: stmt.location.clone(),
-            message: format!(
-                "INSERT INTO '{}' gives {} columns, the table has {}",
-                stmt.target().name,
-                source.fields().len(),
-                target.fields().len()
-            ),
-        });
-    }
-    let exprs = source
-        .columns()
-        .into_iter()
-        .zip(target.fields())
-        .map(|(c, f)| cast(col(c), f.data_type().clone()).alias(f.name()))
-        .collect::<Vec<_>>();
-    Ok(LogicalPlanBuilder::from(plan)
-        .project(exprs)
-        .map_err(|e| df_err(stmt, e))?
-        .build()?)
 }

@@ -144,7 +144,9 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
             });
             let ctx = planned.ctx.clone();
             let plan = planned.stages[i].plan.clone();
-            let materializes = !matches!(stage.statement.kind, StatementKind::View { .. });
+            // A view runs only when it declares expectations: it is checked once, and its readers read the result.
+            let materializes =
+                !matches!(stage.statement.kind, StatementKind::View { .. }) || planned.stages[i].expectations.is_some();
             let feeds = planned.stages[i].table.clone();
             let plan = plan.filter(|_| materializes);
             // Staged first: a stage with expectations writes its flagged rows there, not to its table.

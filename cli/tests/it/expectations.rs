@@ -191,3 +191,143 @@ fn a_failing_expectation_stops_the_run_and_commits_nothing() {
     assert_eq!(last["state"], "failed");
     assert_eq!(last["failed_stage"], "expectation non_negative_amounts of silver.trips");
 }
+
+/// Expectations on a view (checked once, its readers see the rows that pass) and on an insert into a warehouse table.
+const VIEW_AND_INSERT_JOB: &str = r#"
+CREATE EXTERNAL TABLE raw_trips STORED AS PARQUET LOCATION 'raw/yellow';
+
+CREATE VIEW checked_trips (
+  CONSTRAINT dropoff_after_pickup EXPECT (dropoff_at > pickup_at) ON VIOLATION QUARANTINE,
+  CONSTRAINT non_negative_amounts EXPECT (fare >= 0 AND total >= 0) ON VIOLATION DROP ROW,
+  CONSTRAINT has_vendor EXPECT (vendor_id IS NOT NULL)
+) AS
+SELECT "VendorID" AS vendor_id, tpep_pickup_datetime AS pickup_at, tpep_dropoff_datetime AS dropoff_at,
+       "PULocationID" AS pickup_zone, "DOLocationID" AS dropoff_zone, fare_amount AS fare, total_amount AS total
+FROM raw_trips;
+
+CREATE TABLE silver.clean AS SELECT * FROM checked_trips;
+
+INSERT INTO archive.trips (
+  CONSTRAINT known_zones EXPECT (pickup_zone BETWEEN 1 AND 263 AND dropoff_zone BETWEEN 1 AND 263)
+    ON VIOLATION QUARANTINE
+)
+SELECT * FROM checked_trips;
+"#;
+
+fn defect_keys(generated: &serde_json::Value, kind: &str, rule: &str) -> Vec<(i64, i64, i64, String)> {
+    let mut keys: Vec<_> = generated["defect_keys"][kind]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k[0].as_i64().unwrap(),
+                k[1].as_i64().unwrap(),
+                k[2].as_i64().unwrap(),
+                rule.to_string(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn views_and_inserts_check_their_rows_in_every_mode() {
+    for engine in ["embedded", "standalone"] {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = dir.path().join("wh");
+        let generated = generate_trips(&wh, 3000, 8);
+        let injected = |kind: &str| generated["defects"][kind].as_u64().unwrap();
+        let job = dir.path().join("checks.sql");
+        std::fs::write(&job, VIEW_AND_INSERT_JOB).unwrap();
+        let mut args = vec!["--log-format", "json", "run", job.to_str().unwrap(), "--no-progress"];
+        args.extend(["--warehouse", wh.to_str().unwrap()]);
+        if engine == "standalone" {
+            args.push("--standalone");
+        }
+        let out = strata(&args);
+        assert!(out.status.success(), "{engine}: {}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim().lines().last().unwrap()).unwrap();
+        let counted = |table: &str, rule: &str| {
+            summary["expectations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["table"] == table && e["rule"] == rule)
+                .unwrap_or_else(|| panic!("{engine}: no rule {rule} on {table} in {summary}"))["violations"]
+                .as_u64()
+                .unwrap()
+        };
+        // The view is checked once, however many stages read it.
+        assert_eq!(
+            counted("checked_trips", "dropoff_after_pickup"),
+            injected("time_travel")
+        );
+        assert_eq!(
+            counted("checked_trips", "non_negative_amounts"),
+            injected("negative_fare")
+        );
+        assert_eq!(counted("checked_trips", "has_vendor"), 0);
+        assert_eq!(counted("archive.trips", "known_zones"), injected("no_zone"));
+        let checks = summary["expectations"].as_array().unwrap().len();
+        assert_eq!(checks, 4, "{engine}: {summary}");
+
+        assert_eq!(
+            keys(&wh.join("checked_trips_quarantine")),
+            defect_keys(&generated, "time_travel", "dropoff_after_pickup"),
+            "{engine}"
+        );
+        assert_eq!(
+            keys(&wh.join("archive/trips_quarantine")),
+            defect_keys(&generated, "no_zone", "known_zones"),
+            "{engine}"
+        );
+        let passed = 3000 - injected("time_travel") - injected("negative_fare");
+        assert_eq!(table(&wh, "silver.clean", &[])["rows"], passed, "{engine}");
+        assert_eq!(
+            table(&wh, "archive.trips", &[])["rows"],
+            passed - injected("no_zone"),
+            "{engine}"
+        );
+    }
+}
+
+#[test]
+fn a_failing_view_expectation_stops_the_run_and_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let generated = generate_trips(&wh, 1000, 3);
+    let negative = generated["defects"]["negative_fare"].as_u64().unwrap();
+    assert!(negative > 0);
+    let job = dir.path().join("checks.sql");
+    let strict = VIEW_AND_INSERT_JOB.replace(
+        "(fare >= 0 AND total >= 0) ON VIOLATION DROP ROW",
+        "(fare >= 0 AND total >= 0) ON VIOLATION FAIL",
+    );
+    assert_ne!(strict, VIEW_AND_INSERT_JOB);
+    std::fs::write(&job, strict).unwrap();
+    let out = strata(&[
+        "run",
+        job.to_str().unwrap(),
+        "--no-progress",
+        "--warehouse",
+        wh.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "checks.sql:6:3: expectation 'non_negative_amounts' on 'checked_trips' failed for {negative} rows"
+        )),
+        "{err}"
+    );
+    for t in [
+        "silver/clean",
+        "archive/trips",
+        "checked_trips_quarantine",
+        "archive/trips_quarantine",
+    ] {
+        assert!(!wh.join(t).exists(), "{t} was written by a failed run");
+    }
+}

@@ -71,8 +71,13 @@ pub struct JobStatement {
 pub enum StatementKind {
     /// `CREATE EXTERNAL TABLE`: a source table.
     Source(Box<CreateExternalTable>),
-    /// `CREATE VIEW`: a logical stage.
-    View { name: ObjectName, query: Box<Query> },
+    /// `CREATE VIEW`: a logical stage (materialized for the run when it declares expectations).
+    View {
+        name: ObjectName,
+        query: Box<Query>,
+        /// `CONSTRAINT name EXPECT (condition) [ON VIOLATION …]` rules on its rows.
+        expectations: Vec<Expectation>,
+    },
     /// `CREATE TABLE … AS`: a materialized stage.
     Table {
         name: ObjectName,
@@ -90,6 +95,8 @@ pub enum StatementKind {
         target: ObjectName,
         query: Box<Query>,
         merge: Option<Box<MergeSpec>>,
+        /// `INSERT INTO t (CONSTRAINT …) <query>`: rules on the inserted rows.
+        expectations: Vec<Expectation>,
     },
 }
 
@@ -164,6 +171,16 @@ impl JobStatement {
             StatementKind::View { query, .. }
             | StatementKind::Table { query, .. }
             | StatementKind::Insert { query, .. } => Some(query),
+        }
+    }
+
+    /// The expectations a view, table or insert declares on its rows.
+    pub fn expectations(&self) -> &[Expectation] {
+        match &self.kind {
+            StatementKind::Source(_) => &[],
+            StatementKind::View { expectations, .. }
+            | StatementKind::Table { expectations, .. }
+            | StatementKind::Insert { expectations, .. } => expectations,
         }
     }
 

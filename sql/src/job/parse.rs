@@ -185,10 +185,19 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
         }
         if p.parse_keyword(Keyword::VIEW) {
             let name = p.parse_object_name(false).map_err(perr)?;
+            let expectations = if p.consume_token(&Token::LParen) {
+                parse_expectations(file, &mut p).map_err(perr)?
+            } else {
+                Vec::new()
+            };
             p.expect_keyword_is(Keyword::AS).map_err(perr)?;
             let query = p.parse_query().map_err(perr)?;
             expect_end(&mut p).map_err(perr)?;
-            return Ok(StatementKind::View { name, query });
+            return Ok(StatementKind::View {
+                name,
+                query,
+                expectations,
+            });
         }
         if p.parse_keyword(Keyword::TABLE) {
             let _ = or_replace; // CREATE TABLE always replaces the table's contents; OR REPLACE is accepted.
@@ -235,12 +244,21 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
     }
     if p.parse_keywords(&[Keyword::INSERT, Keyword::INTO]) {
         let target = p.parse_object_name(false).map_err(perr)?;
+        // `(CONSTRAINT …)` after the target: expectations on the inserted rows.
+        let constraints = p.peek_token().token == Token::LParen
+            && matches!(&p.peek_nth_token(1).token, Token::Word(w) if w.keyword == Keyword::CONSTRAINT);
+        let expectations = if constraints && p.consume_token(&Token::LParen) {
+            parse_expectations(file, &mut p).map_err(perr)?
+        } else {
+            Vec::new()
+        };
         let query = p.parse_query().map_err(perr)?;
         expect_end(&mut p).map_err(perr)?;
         return Ok(StatementKind::Insert {
             target,
             query,
             merge: None,
+            expectations,
         });
     }
     if p.peek_keyword(Keyword::MERGE) {
@@ -289,6 +307,7 @@ fn parse_merge(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWith
     Ok(StatementKind::Insert {
         target,
         query,
+        expectations: Vec::new(),
         merge: Some(Box::new(super::MergeSpec {
             target_alias,
             source_alias: source_alias.unwrap_or_else(|| "source".into()),

@@ -89,6 +89,30 @@ fn external_table_options_and_function_calls() {
 }
 
 #[test]
+fn views_and_inserts_declare_expectations() {
+    let job = parse_job(
+        "x.sql",
+        "CREATE VIEW clean (CONSTRAINT positive EXPECT (close > 0) ON VIOLATION DROP ROW) AS SELECT * FROM t;\n\
+         INSERT INTO sink (CONSTRAINT known EXPECT (symbol IS NOT NULL) ON VIOLATION QUARANTINE) SELECT * FROM clean;\n\
+         INSERT INTO other (SELECT 1 AS x)",
+    )
+    .unwrap();
+    let names = |i: usize| -> Vec<(String, ViolationAction)> {
+        job.statements[i]
+            .expectations()
+            .iter()
+            .map(|e| (e.name.clone(), e.action))
+            .collect()
+    };
+    assert_eq!(names(0), [("positive".to_string(), ViolationAction::Drop)]);
+    assert_eq!(names(1), [("known".to_string(), ViolationAction::Quarantine)]);
+    assert_eq!(job.statements[1].expectations()[0].location.line, 2);
+    // A parenthesized query after the target is still a query.
+    assert!(names(2).is_empty());
+    assert!(matches!(job.statements[2].kind, StatementKind::Insert { .. }));
+}
+
+#[test]
 fn tables_declare_expectations() {
     let job = parse_job(
         "x.sql",
