@@ -33,6 +33,10 @@ pub struct SchedulerArgs {
     /// Warehouse for submitted jobs that do not name one.
     #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
     pub warehouse: String,
+    /// Where submitted runs are recorded: each warehouse's own ledger by default, or a PostgreSQL schema
+    /// (`postgres://host:port/db?schema=…`).
+    #[arg(long, env = "STRATA_LEDGER", default_value = "")]
+    pub ledger: String,
     /// Seconds without a heartbeat after which an executor is considered lost.
     #[arg(long, default_value_t = 5)]
     pub executor_timeout: u64,
@@ -94,6 +98,9 @@ pub struct StatusArgs {
     /// Read the run from this warehouse's ledger (`_strata/runs`) instead of asking the scheduler.
     #[arg(long)]
     pub warehouse: Option<PathBuf>,
+    /// Read the run from this PostgreSQL ledger (`postgres://host:port/db?schema=…`) instead.
+    #[arg(long, env = "STRATA_LEDGER", conflicts_with = "warehouse")]
+    pub ledger: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +111,9 @@ pub struct RunsArgs {
     /// scheduler's recent runs.
     #[arg(long)]
     pub warehouse: Option<PathBuf>,
+    /// List the runs this PostgreSQL ledger (`postgres://host:port/db?schema=…`) records instead.
+    #[arg(long, env = "STRATA_LEDGER", conflicts_with = "warehouse")]
+    pub ledger: Option<String>,
     /// Show at most this many runs, newest first (0: all).
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
@@ -140,6 +150,10 @@ pub struct UpArgs {
     /// Default warehouse of the scheduler.
     #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
     pub warehouse: String,
+    /// Where submitted runs are recorded: the warehouse's own ledger by default, or a PostgreSQL schema
+    /// (`postgres://host:port/db?schema=…`).
+    #[arg(long, env = "STRATA_LEDGER", default_value = "")]
+    pub ledger: String,
 }
 
 /// What `cluster up` leaves for `cluster down` (and for scripts: the scheduler address and the pids).
@@ -174,6 +188,7 @@ pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
         bind: args.bind,
         external_host,
         warehouse: absolute(&args.warehouse),
+        ledger: args.ledger.clone(),
         executor_timeout: Duration::from_secs(args.executor_timeout),
         no_executor_timeout: Duration::from_secs(args.no_executor_timeout),
     })
@@ -258,8 +273,8 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
 }
 
 pub async fn status(args: StatusArgs, format: LogFormat) -> Result<(), CliError> {
-    if let Some(warehouse) = &args.warehouse {
-        return crate::ledger::status(warehouse, &args.run_id, format).await;
+    if let Some(ledger) = crate::ledger::local(args.warehouse.as_deref(), args.ledger.as_deref())? {
+        return crate::ledger::status(&ledger, &args.run_id, format).await;
     }
     let mut client = client(&args.addr.scheduler).await?;
     let run = client
@@ -272,8 +287,8 @@ pub async fn status(args: StatusArgs, format: LogFormat) -> Result<(), CliError>
 }
 
 pub async fn runs(args: RunsArgs, format: LogFormat) -> Result<(), CliError> {
-    if let Some(warehouse) = &args.warehouse {
-        return crate::ledger::runs(warehouse, args.limit, format).await;
+    if let Some(ledger) = crate::ledger::local(args.warehouse.as_deref(), args.ledger.as_deref())? {
+        return crate::ledger::runs(&ledger, args.limit, format).await;
     }
     let mut client = client(&args.addr.scheduler).await?;
     let runs = client
@@ -433,6 +448,8 @@ pub async fn up(args: UpArgs) -> Result<(), CliError> {
             scheduler.clone(),
             "--warehouse".into(),
             absolute(&args.warehouse),
+            "--ledger".into(),
+            args.ledger.clone(),
         ],
     )?;
     let mut state = ClusterState {

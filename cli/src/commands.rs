@@ -56,6 +56,10 @@ pub struct JobArgs {
     /// Kafka bootstrap servers (host:port,…) for Kafka tables whose LOCATION names none (`kafka:///topic`).
     #[arg(long, env = "STRATA_KAFKA_BROKERS", default_value = "")]
     pub kafka_brokers: String,
+    /// Where runs are recorded: the warehouse's own ledger (`_strata/runs`) by default, or a PostgreSQL schema
+    /// (`postgres://host:port/db?schema=…`; credentials from the environment).
+    #[arg(long, env = "STRATA_LEDGER", default_value = "")]
+    pub ledger: String,
     /// Do not draw progress bars (they are also off when stderr is not a terminal or logs are JSON).
     #[arg(long)]
     pub no_progress: bool,
@@ -103,6 +107,7 @@ impl JobArgs {
         StrataOptions::default()
             .with_warehouse(self.warehouse.clone())
             .with_kafka_brokers(self.kafka_brokers.clone())
+            .with_ledger(self.ledger.clone())
     }
 
     fn params(&self) -> Result<Params, CliError> {

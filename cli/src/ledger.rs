@@ -1,15 +1,24 @@
-//! `strata runs --warehouse DIR` and `strata status RUN_ID --warehouse DIR`: runs as the warehouse's ledger
-//! (`_strata/runs`) records them, whichever process ran them.
+//! `strata runs --warehouse DIR` and `strata status RUN_ID --warehouse DIR` (or `--ledger postgres://…`): runs as
+//! the ledger records them, whichever process ran them.
 
 use std::path::Path;
 
-use strata_planner::ledger::{self, LedgerRun};
+use strata_planner::ledger::{Ledger, LedgerRun};
 
 use crate::LogFormat;
 use crate::commands::CliError;
 
-pub async fn runs(warehouse: &Path, limit: u32, format: LogFormat) -> Result<(), CliError> {
-    let mut runs = ledger::runs(warehouse).await?;
+/// The ledger `--warehouse` or `--ledger` names; `None` when neither does (ask the scheduler).
+pub fn local(warehouse: Option<&Path>, ledger: Option<&str>) -> Result<Option<Ledger>, CliError> {
+    match (warehouse, ledger.filter(|l| !l.is_empty())) {
+        (_, Some(location)) => Ok(Some(Ledger::open(Path::new("."), location)?)),
+        (Some(warehouse), None) => Ok(Some(Ledger::open(warehouse, "")?)),
+        (None, None) => Ok(None),
+    }
+}
+
+pub async fn runs(ledger: &Ledger, limit: u32, format: LogFormat) -> Result<(), CliError> {
+    let mut runs = ledger.runs().await?;
     runs.reverse();
     if limit > 0 {
         runs.truncate(limit as usize);
@@ -48,13 +57,13 @@ fn seconds(run: &LedgerRun) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-pub async fn status(warehouse: &Path, run_id: &str, format: LogFormat) -> Result<(), CliError> {
-    let runs = ledger::runs(warehouse).await?;
+pub async fn status(ledger: &Ledger, run_id: &str, format: LogFormat) -> Result<(), CliError> {
+    let runs = ledger.runs().await?;
     let run = runs
         .iter()
         .rev()
         .find(|r| r.run_id == run_id || (run_id.len() >= 8 && r.run_id.starts_with(run_id)))
-        .ok_or_else(|| CliError::Usage(format!("no run {run_id} in the ledger of {}", warehouse.display())))?;
+        .ok_or_else(|| CliError::Usage(format!("no run {run_id} in {}", ledger.describe())))?;
     if format == LogFormat::Json {
         println!("{}", serde_json::to_string(run).unwrap_or_default());
         return Ok(());

@@ -28,6 +28,9 @@ pub struct StrataOptions {
     pub warehouse: String,
     /// Kafka bootstrap servers for locations that name none (`kafka:///topic`).
     pub kafka_brokers: String,
+    /// Where runs are recorded: empty for the warehouse's own Delta ledger (`_strata/runs`), or a PostgreSQL schema
+    /// (`postgres://host:port/db?schema=ops`).
+    pub ledger: String,
 }
 
 impl Default for StrataOptions {
@@ -35,6 +38,7 @@ impl Default for StrataOptions {
         Self {
             warehouse: "./warehouse".to_string(),
             kafka_brokers: String::new(),
+            ledger: String::new(),
         }
     }
 }
@@ -62,6 +66,10 @@ impl ExtensionOptions for StrataOptions {
                 self.kafka_brokers = value.to_string();
                 Ok(())
             }
+            "ledger" => {
+                self.ledger = value.to_string();
+                Ok(())
+            }
             other => Err(DataFusionError::Configuration(format!(
                 "unknown Strata option 'strata.{other}'"
             ))),
@@ -80,6 +88,11 @@ impl ExtensionOptions for StrataOptions {
                 value: Some(self.kafka_brokers.clone()),
                 description: "Kafka bootstrap servers for locations that name none (kafka:///topic)",
             },
+            ConfigEntry {
+                key: "strata.ledger".into(),
+                value: Some(self.ledger.clone()),
+                description: "Where runs are recorded: empty for <warehouse>/_strata/runs, or postgres://…?schema=…",
+            },
         ]
     }
 }
@@ -96,6 +109,11 @@ impl StrataOptions {
 
     pub fn with_kafka_brokers(mut self, brokers: impl Into<String>) -> Self {
         self.kafka_brokers = brokers.into();
+        self
+    }
+
+    pub fn with_ledger(mut self, ledger: impl Into<String>) -> Self {
+        self.ledger = ledger.into();
         self
     }
 
@@ -177,6 +195,7 @@ mod tests {
             vec![
                 ("strata.warehouse".to_string(), "/data/wh".to_string()),
                 ("strata.kafka_brokers".to_string(), "127.0.0.1:9092".to_string()),
+                ("strata.ledger".to_string(), String::new()),
             ]
         );
         // What a receiving process does with them.

@@ -95,6 +95,8 @@ pub struct PlannedJob {
     pub warehouse: PathBuf,
     /// The job's parameters, by name.
     pub params: Vec<(String, String)>,
+    /// Where the run is recorded.
+    pub ledger: crate::ledger::Ledger,
     /// How this run chose what to recompute.
     pub mode: RunMode,
     /// Each event-time source's latest event time (recorded in the ledger on success).
@@ -123,7 +125,8 @@ pub async fn plan_job_with(
     let dag = StageDag::build(&job)?;
     check_parameters(&job, params)?;
     let warehouse: PathBuf = options.warehouse_path();
-    let mut modes = Modes::new(mode, &job.path, &warehouse, engine.clone());
+    let ledger = crate::ledger::Ledger::open(&warehouse, &options.ledger)?;
+    let mut modes = Modes::new(mode, &job.path, ledger.clone(), engine.clone());
     let kafka_brokers = options.kafka_brokers.clone();
     let ctx = engine.context(options).await?;
     register_schemas(&ctx, &job)?;
@@ -378,6 +381,7 @@ pub async fn plan_job_with(
         engine,
         kafka: sources,
         warehouse,
+        ledger,
         params: {
             let mut named: Vec<(String, String)> = params
                 .names()

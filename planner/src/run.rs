@@ -54,7 +54,7 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
 /// [`run`] under a run id chosen by the caller (the scheduler's job service). The run is recorded in the
 /// warehouse's ledger when it starts and when it ends.
 pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: String) -> Result<RunSummary> {
-    let warehouse = planned.warehouse.clone();
+    let ledger = planned.ledger.clone();
     let base = ledger::LedgerEvent {
         run_id: run_id.clone(),
         job: planned.job.path.to_string(),
@@ -71,7 +71,7 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         .unwrap_or_default(),
         ..Default::default()
     };
-    ledger::record(&warehouse, base.clone()).await?;
+    ledger.record(base.clone()).await?;
     let result = run_stages(planned, events, run_id).await;
     let end = match &result {
         Ok(summary) => ledger::LedgerEvent {
@@ -91,7 +91,7 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
             ..base
         },
     };
-    if let Err(e) = ledger::record(&warehouse, end).await {
+    if let Err(e) = ledger.record(end).await {
         tracing::warn!(error = %e, "could not record the run's end in the ledger");
     }
     result

@@ -50,6 +50,8 @@ pub struct JobService {
     /// How this process reaches its own Ballista scheduler.
     address: String,
     warehouse: String,
+    /// Where runs are recorded (empty: the warehouse's ledger).
+    ledger: String,
     executor_timeout: Duration,
     no_executor_timeout: Duration,
     runs: Shared,
@@ -60,6 +62,7 @@ impl JobService {
         scheduler: Scheduler,
         address: String,
         warehouse: String,
+        ledger: String,
         executor_timeout: Duration,
         no_executor_timeout: Duration,
     ) -> Self {
@@ -67,6 +70,7 @@ impl JobService {
             scheduler,
             address,
             warehouse,
+            ledger,
             executor_timeout,
             no_executor_timeout,
             runs: Arc::default(),
@@ -132,13 +136,14 @@ impl job_service_server::JobService for JobService {
         } else {
             request.warehouse.clone()
         };
-        let options = StrataOptions::default().with_warehouse(warehouse).with_kafka_brokers(
-            if request.kafka_brokers.is_empty() {
+        let options = StrataOptions::default()
+            .with_warehouse(warehouse)
+            .with_kafka_brokers(if request.kafka_brokers.is_empty() {
                 std::env::var("STRATA_KAFKA_BROKERS").unwrap_or_default()
             } else {
                 request.kafka_brokers.clone()
-            },
-        );
+            })
+            .with_ledger(self.ledger.clone());
         let engine = Engine::Cluster {
             scheduler: self.address.clone(),
         };

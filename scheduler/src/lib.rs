@@ -52,6 +52,8 @@ pub struct SchedulerOptions {
     pub external_host: String,
     /// Default warehouse for submitted jobs.
     pub warehouse: String,
+    /// Where submitted runs are recorded (empty: each warehouse's own ledger).
+    pub ledger: String,
     /// An executor that has not sent a heartbeat for this long is considered lost.
     pub executor_timeout: Duration,
     /// A run fails when no executor has been alive for this long.
@@ -86,6 +88,7 @@ pub async fn serve(options: SchedulerOptions) -> Result<(), SchedulerError> {
         scheduler.clone(),
         format!("{}:{}", options.external_host, addr.port()),
         options.warehouse.clone(),
+        options.ledger.clone(),
         options.executor_timeout,
         options.no_executor_timeout,
     );

@@ -32,6 +32,9 @@ pub struct ScheduleArgs {
     /// Kafka bootstrap servers for Kafka tables whose LOCATION names none.
     #[arg(long, env = "STRATA_KAFKA_BROKERS", default_value = "")]
     pub kafka_brokers: String,
+    /// Where runs are recorded: the warehouse's own ledger by default, or a PostgreSQL schema.
+    #[arg(long, env = "STRATA_LEDGER", default_value = "")]
+    pub ledger: String,
     /// Run what is due once and exit, instead of running until stopped.
     #[arg(long)]
     pub once: bool,
@@ -240,7 +243,8 @@ async fn run_due(job: &Job, args: &ScheduleArgs, tick: DateTime<Utc>, mode: RunM
                 strata_sql::JobFile::load(&job.path.to_string_lossy()).map_err(strata_planner::PlannerError::from)?;
             let options = StrataOptions::default()
                 .with_warehouse(args.warehouse.clone())
-                .with_kafka_brokers(args.kafka_brokers.clone());
+                .with_kafka_brokers(args.kafka_brokers.clone())
+                .with_ledger(args.ledger.clone());
             let planned =
                 strata_planner::plan_job_with(job_file, options, &Params::default(), Engine::Embedded, mode).await?;
             Ok::<_, CliError>(strata_planner::run(planned, None).await?)

@@ -138,3 +138,72 @@ fn every_run_is_in_the_ledger_succeeded_failed_or_killed() {
     assert_eq!(events.iter().filter(|e| *e == "started").count(), 4);
     assert_eq!(events.iter().filter(|e| *e == "failed").count(), 1);
 }
+
+/// With `--ledger postgres://…?schema=…`, runs are recorded in `<schema>.runs` of that database (nothing in the
+/// warehouse), `strata runs` / `strata status --ledger` read them back, and incremental runs take their watermarks
+/// from there.
+#[test]
+fn the_ledger_can_live_in_a_postgres_schema() {
+    let db = "strata_ledger_pg";
+    crate::postgres::fresh_database(db);
+    let ledger = format!("postgres:///{db}?schema=ops");
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let market = wh.join("bronze/market_daily");
+    #[rustfmt::skip]
+    let out = strata(&[
+        "generate", "market", "--symbols", "2", "--start", "2023-01-01", "--end", "2023-06-30", "--seed", "7",
+        "--out", market.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let failing = dir.path().join("failing.sql");
+    std::fs::write(
+        &failing,
+        "CREATE TABLE silver.ratio AS\nSELECT CAST(x AS BIGINT) / CAST(x - x AS BIGINT) AS y FROM (VALUES (1), (2)) v(x);",
+    )
+    .unwrap();
+    let run = |job: &str| {
+        let out = strata(&[
+            "run",
+            job,
+            "--no-progress",
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--ledger",
+            &ledger,
+        ]);
+        (out.status.success(), stdout(&out), stderr(&out))
+    };
+    let (ok, _, err) = run("jobs/stock_market/pipeline.sql");
+    assert!(ok, "{err}");
+    let (ok, _, _) = run(failing.to_str().unwrap());
+    assert!(!ok);
+    // The second run of the pipeline finds its watermark in PostgreSQL: nothing new.
+    let (ok, out, err) = run("jobs/stock_market/pipeline.sql");
+    assert!(ok, "{err}");
+    assert!(out.contains("unchanged (no new input)"), "{out}");
+    assert!(!wh.join("_strata/runs").exists(), "the warehouse got a ledger too");
+
+    let pg = crate::postgres::Pg::connect(db);
+    assert_eq!(pg.one("SELECT count(*) FROM ops.runs"), "6");
+    assert_eq!(pg.one("SELECT count(*) FROM ops.runs WHERE event = 'failed'"), "1");
+    let out = strata(&["--log-format", "json", "runs", "--ledger", &ledger, "--limit", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let runs: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let states: Vec<&str> = runs.iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["succeeded", "failed", "succeeded"]);
+    assert_eq!(runs[2]["mode"], "incremental");
+    assert!(
+        runs[0]["summary"]["watermarks"]["bronze.market_daily"].is_i64(),
+        "{}",
+        runs[0]
+    );
+    let failed = runs[1]["run_id"].as_str().unwrap();
+    let out = strata(&["status", failed, "--ledger", &ledger]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("silver.ratio") && text.contains("Divide by zero"),
+        "{text}"
+    );
+}

@@ -28,6 +28,7 @@ pub fn strata(args: &[&str]) -> Output {
         .args(args)
         .current_dir(repo_root())
         .env_remove("STRATA_WAREHOUSE")
+        .env_remove("STRATA_LEDGER")
         // Jobs that name no broker (`kafka:///topic`) use the test broker.
         .env(
             "STRATA_KAFKA_BROKERS",

@@ -114,9 +114,9 @@ pub(crate) struct Modes {
     mode: RunMode,
     /// Where the run executes: it decides how committed rows are read.
     engine: Engine,
-    /// The job and its warehouse, whose ledger holds the last successful run.
+    /// The job and the ledger that holds its last successful run.
     job: String,
-    warehouse: std::path::PathBuf,
+    ledger: ledger::Ledger,
     /// That run's watermarks, read from the ledger when the first event-time source is planned (`Some(None)`: no
     /// such run, or a full refresh).
     previous: Option<Option<BTreeMap<String, i64>>>,
@@ -132,12 +132,12 @@ pub(crate) struct Modes {
 }
 
 impl Modes {
-    pub fn new(mode: RunMode, job: &str, warehouse: &std::path::Path, engine: Engine) -> Self {
+    pub fn new(mode: RunMode, job: &str, ledger: ledger::Ledger, engine: Engine) -> Self {
         Self {
             mode,
             engine,
             job: job.to_string(),
-            warehouse: warehouse.to_path_buf(),
+            ledger,
             previous: None,
             changed: HashMap::new(),
             events: HashMap::new(),
@@ -166,7 +166,7 @@ impl Modes {
         if self.previous.is_none() {
             self.previous = Some(match self.mode {
                 RunMode::FullRefresh => None,
-                _ => last_watermarks(&self.warehouse, &self.job).await?,
+                _ => last_watermarks(&self.ledger, &self.job).await?,
             });
         }
         let last_run = self.previous.as_ref().and_then(Option::as_ref);
@@ -374,10 +374,10 @@ fn event_type(
 }
 
 /// The job's watermarks at its last successful run, from the ledger.
-async fn last_watermarks(warehouse: &std::path::Path, job: &str) -> Result<Option<BTreeMap<String, i64>>> {
+async fn last_watermarks(ledger: &ledger::Ledger, job: &str) -> Result<Option<BTreeMap<String, i64>>> {
     let canonical = |p: &str| std::fs::canonicalize(p).ok();
     let this = canonical(job);
-    let runs = ledger::runs(warehouse).await?;
+    let runs = ledger.runs().await?;
     let last = runs
         .iter()
         .rev()

@@ -1,0 +1,395 @@
+//! Where Flight SQL queries are planned and run, and how results become Flight data.
+//!
+//! The same service runs in two processes: `strata serve --warehouse DIR` ([`Backend::Embedded`]) and the
+//! scheduler ([`Backend::Scheduler`], warehouse from its options). Both plan and execute with the embedded
+//! DataFusion engine in the serving process, with every function Strata installs (indicators, calendars,
+//! resampling: `strata_planner::config::session_state`), so a client sees exactly what `strata run` computes.
+//!
+//! Executing on the scheduler's executors instead would change three things, all behind [`Backend`]: the
+//! session would come from `Engine::Cluster { scheduler }.context(..)` (a Ballista context with Strata's
+//! codecs), tables would be registered as pinned Delta file lists (`Engine::delta_provider` already does that
+//! for distributed engines) so executors can read them, and `GetFlightInfo` could return one endpoint per
+//! final-stage partition with the executors' Flight locations, letting clients fetch in parallel from them.
+//!
+//! Every request gets a fresh session over a fresh listing of the warehouse, with only the tables the
+//! statement names opened (all of them for `SHOW`/`DESCRIBE`/information-schema queries).
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow_flight::FlightData;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError as ArrowFlightError;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::{Stream, StreamExt, TryStreamExt};
+use strata_planner::config::{StrataOptions, session_config, session_state};
+use strata_planner::Engine;
+use tonic::Status;
+
+use super::catalog::{self, CATALOG, DEFAULT_SCHEMA, WarehouseTable};
+use super::readonly::{self, READ_ONLY, ReadOnlyQuery};
+
+/// The stream type `DoGet` answers with.
+pub type FlightDataStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
+
+/// How many Delta tables are opened concurrently for one request.
+const OPEN_CONCURRENCY: usize = 8;
+
+/// Which process serves Flight SQL (see the module documentation for what a cluster backend would change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `strata serve`: DataFusion in this process.
+    Embedded,
+    /// Inside the scheduler; for now also DataFusion in this (the scheduler's) process.
+    Scheduler,
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Embedded => "embedded",
+            Backend::Scheduler => "scheduler",
+        }
+    }
+
+    /// The engine that reads tables and runs plans.
+    fn engine(&self) -> Engine {
+        match self {
+            Backend::Embedded | Backend::Scheduler => Engine::Embedded,
+        }
+    }
+}
+
+/// Plans and runs the statements of one server.
+#[derive(Debug, Clone)]
+pub struct QueryEngine {
+    backend: Backend,
+    warehouse: PathBuf,
+}
+
+impl QueryEngine {
+    pub fn new(backend: Backend, warehouse: PathBuf) -> Self {
+        Self { backend, warehouse }
+    }
+
+    pub fn warehouse(&self) -> &Path {
+        &self.warehouse
+    }
+
+    /// A session with Strata's functions, catalog `strata` as the default, nothing registered yet.
+    fn session(&self) -> SessionContext {
+        let options = StrataOptions::default().with_warehouse(self.warehouse.to_string_lossy());
+        let config = session_config(options).with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
+        SessionContext::new_with_state(session_state(config))
+    }
+
+    /// The warehouse's tables right now.
+    pub async fn tables(&self) -> Result<Vec<WarehouseTable>, Status> {
+        catalog::scan(&self.warehouse).await
+    }
+
+    /// Open `tables` and register them in `ctx`; a table that cannot be opened fails the request.
+    async fn register(&self, ctx: &SessionContext, tables: Vec<WarehouseTable>) -> Result<(), Status> {
+        let engine = self.backend.engine();
+        let opened: Vec<(WarehouseTable, Result<_, Status>)> = futures::stream::iter(tables)
+            .map(|table| {
+                let engine = &engine;
+                async move {
+                    let provider = catalog::open(&self.warehouse, &table, engine, ctx).await;
+                    (table, provider)
+                }
+            })
+            .buffer_unordered(OPEN_CONCURRENCY)
+            .collect()
+            .await;
+        for (table, provider) in opened {
+            catalog::register(ctx, &table, provider?)?;
+        }
+        Ok(())
+    }
+
+    /// Plan a checked statement against the current warehouse (read-only guard of DataFusion included).
+    pub async fn plan(&self, query: &ReadOnlyQuery) -> Result<DataFrame, Status> {
+        let ctx = self.session();
+        let tables = self.tables().await?;
+        let wanted = if query.needs_all_tables() {
+            tables
+        } else {
+            let references = ctx
+                .state()
+                .resolve_table_references(&query.statement)
+                .map_err(plan_status)?;
+            catalog::referenced(&tables, &references).unwrap_or(tables)
+        };
+        tracing::debug!(tables = wanted.len(), sql = %query.sql, "Flight SQL: planning");
+        self.register(&ctx, wanted).await?;
+        ctx.sql_with_options(&query.sql, readonly::sql_options())
+            .await
+            .map_err(plan_status)
+    }
+
+    /// Every table with its Arrow schema as clients see it (tables that cannot be opened are skipped).
+    pub async fn table_schemas(&self, tables: Vec<WarehouseTable>) -> Vec<(WarehouseTable, SchemaRef)> {
+        let ctx = self.session();
+        let engine = self.backend.engine();
+        let mut out: Vec<(WarehouseTable, SchemaRef)> = futures::stream::iter(tables)
+            .map(|table| {
+                let (engine, ctx) = (&engine, &ctx);
+                async move {
+                    match catalog::open(&self.warehouse, &table, engine, ctx).await {
+                        Ok(provider) => Some((table, client_schema(&provider.schema()))),
+                        Err(status) => {
+                            tracing::warn!(%table, error = %status.message(), "Flight SQL: table left out of GetTables");
+                            None
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(OPEN_CONCURRENCY)
+            .filter_map(futures::future::ready)
+            .collect()
+            .await;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// A DataFusion planning error as a gRPC status: the client's mistake unless DataFusion itself failed.
+pub fn plan_status(e: DataFusionError) -> Status {
+    let message = e.strip_backtrace();
+    match e.find_root() {
+        DataFusionError::Plan(m)
+            if m.starts_with("DDL not supported")
+                || m.starts_with("DML not supported")
+                || m.starts_with("Statement not supported") =>
+        {
+            Status::permission_denied(format!("{READ_ONLY}: {message}"))
+        }
+        DataFusionError::SQL(..)
+        | DataFusionError::Plan(_)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::NotImplemented(_)
+        | DataFusionError::Configuration(_) => Status::invalid_argument(message),
+        DataFusionError::ResourcesExhausted(_) => Status::resource_exhausted(message),
+        _ => {
+            tracing::error!(error = %message, "Flight SQL: planning failed");
+            Status::internal(message)
+        }
+    }
+}
+
+/// The `$1, $2, …` parameters of a plan, in order, with the types DataFusion inferred (`None`: unknown).
+pub fn parameter_fields(frame: &DataFrame) -> Result<Vec<Option<FieldRef>>, Status> {
+    let fields = frame.logical_plan().get_parameter_fields().map_err(plan_status)?;
+    let mut numbered = Vec::with_capacity(fields.len());
+    for (name, field) in fields {
+        let index = name
+            .strip_prefix('$')
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "named parameter {name} is not supported: use ? or $1, $2, … placeholders"
+                ))
+            })?;
+        numbered.push((index, field));
+    }
+    let count = numbered.iter().map(|(i, _)| *i).max().unwrap_or(0);
+    let mut out = vec![None; count];
+    for (index, field) in numbered {
+        out[index - 1] = field;
+    }
+    Ok(out)
+}
+
+/// The parameter schema announced for a prepared statement (`$1: Utf8`, …; `Null` where unknown).
+pub fn parameter_schema(fields: &[Option<FieldRef>]) -> Schema {
+    Schema::new(
+        fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let data_type = f.as_ref().map_or(DataType::Null, |f| f.data_type().clone());
+                Field::new(format!("${}", i + 1), data_type, true)
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Substitute parameter values, converted to the types the plan expects.
+pub fn bind(frame: DataFrame, values: Option<&[ScalarValue]>) -> Result<DataFrame, Status> {
+    let fields = parameter_fields(&frame)?;
+    let values = values.unwrap_or_default();
+    if fields.is_empty() && values.is_empty() {
+        return Ok(frame);
+    }
+    if fields.len() != values.len() {
+        return Err(Status::invalid_argument(format!(
+            "the statement has {} parameter(s) but {} value(s) are bound; bind one value per parameter",
+            fields.len(),
+            values.len()
+        )));
+    }
+    let mut converted = Vec::with_capacity(values.len());
+    for (i, (value, field)) in values.iter().zip(&fields).enumerate() {
+        let value = match field {
+            Some(field) if value.data_type() != *field.data_type() => value.cast_to(field.data_type()).map_err(|e| {
+                Status::invalid_argument(format!(
+                    "parameter ${} : cannot convert {} to {}: {}",
+                    i + 1,
+                    value.data_type(),
+                    field.data_type(),
+                    e.strip_backtrace()
+                ))
+            })?,
+            _ => value.clone(),
+        };
+        converted.push(value);
+    }
+    frame.with_param_values(converted).map_err(plan_status)
+}
+
+/// One row of parameter values from the batches a client bound with `DoPut`.
+pub fn parameter_row(batches: &[RecordBatch]) -> Result<Vec<ScalarValue>, Status> {
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0).filter(|_| rows == 1) else {
+        return Err(Status::invalid_argument(format!(
+            "bind exactly one row of parameter values (got {rows}); execute the statement once per row"
+        )));
+    };
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            ScalarValue::try_from_array(column.as_ref(), 0)
+                .map_err(|e| Status::invalid_argument(format!("unsupported parameter value: {}", e.strip_backtrace())))
+        })
+        .collect()
+}
+
+/// View types (DataFusion reads Parquet strings as `Utf8View`) become their classic forms, which every
+/// Flight SQL client (ADBC, JDBC, older pyarrow) reads.
+fn client_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        other => other.clone(),
+    }
+}
+
+/// The schema results are sent with.
+pub fn client_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(client_type(f.data_type())))
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn to_client(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(Arc::clone(column))
+            } else {
+                datafusion::arrow::compute::cast(column, field.data_type())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), columns)
+}
+
+/// Execute a planned query and stream its batches as Flight data.
+pub async fn execute(frame: DataFrame) -> Result<FlightDataStream, Status> {
+    let stream = frame.execute_stream().await.map_err(|e| {
+        let status = plan_status(e);
+        tracing::warn!(error = %status.message(), "Flight SQL: query failed to start");
+        status
+    })?;
+    let schema = client_schema(&stream.schema());
+    let batch_schema = Arc::clone(&schema);
+    let batches = stream.map(move |batch| {
+        let batch = batch.map_err(|e| ArrowFlightError::ExternalError(Box::new(e)))?;
+        to_client(batch, &batch_schema).map_err(ArrowFlightError::Arrow)
+    });
+    let flight = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(batches)
+        .map_err(|e| {
+            tracing::warn!(error = %e, "Flight SQL: query failed while streaming");
+            Status::from(e)
+        });
+    Ok(Box::pin(flight))
+}
+
+/// A single metadata batch (catalogs, tables, SQL info, …) as Flight data.
+pub fn encode_batch(schema: SchemaRef, batch: Result<RecordBatch, ArrowFlightError>) -> FlightDataStream {
+    let flight = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(futures::stream::once(async move { batch }))
+        .map_err(Status::from);
+    Box::pin(flight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray, StringViewArray};
+
+    #[tokio::test]
+    async fn parameters_are_numbered_typed_and_bound() {
+        let ctx = SessionContext::new();
+        let query = readonly::check("SELECT * FROM (VALUES ('AAPL', 1), ('MSFT', 2)) t(symbol, n) WHERE symbol = ? AND n > ?")
+            .unwrap();
+        let frame = ctx.sql(&query.sql).await.unwrap();
+        let fields = parameter_fields(&frame).unwrap();
+        assert_eq!(fields.len(), 2);
+        let schema = parameter_schema(&fields);
+        assert_eq!(schema.field(0).name(), "$1");
+
+        let unbound = bind(frame.clone(), None).unwrap_err();
+        assert_eq!(unbound.code(), tonic::Code::InvalidArgument);
+
+        // Python ints arrive as Int64 and strings as Utf8, whatever the plan inferred.
+        let values = vec![ScalarValue::Utf8(Some("AAPL".into())), ScalarValue::Int64(Some(0))];
+        let rows = bind(frame, Some(&values)).unwrap().collect().await.unwrap();
+        assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn one_parameter_row() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        let one = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from(vec![7]))]).unwrap();
+        assert_eq!(parameter_row(&[one.clone()]).unwrap(), vec![ScalarValue::Int64(Some(7))]);
+        let two = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();
+        assert!(parameter_row(&[two]).is_err());
+        assert!(parameter_row(&[one.clone(), one]).is_err());
+        assert!(parameter_row(&[]).is_err());
+    }
+
+    #[test]
+    fn views_are_sent_as_classic_strings() {
+        let schema = Schema::new(vec![Field::new("s", DataType::Utf8View, true)]);
+        let client = client_schema(&schema);
+        assert_eq!(client.field(0).data_type(), &DataType::Utf8);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![Arc::new(StringViewArray::from(vec![Some("a"), None]))],
+        )
+        .unwrap();
+        let sent = to_client(batch, &client).unwrap();
+        let strings = sent.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(strings.value(0), "a");
+        assert!(strings.is_null(1));
+    }
+}
