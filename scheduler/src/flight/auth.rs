@@ -121,7 +121,11 @@ impl Users {
             let (user, salt, hex) = match parts.as_slice() {
                 [user, hex] => (*user, "", *hex),
                 [user, salt, hex] => (*user, *salt, *hex),
-                _ => return Err(format!("line {number}: expected `user:sha256hex` or `user:salt:sha256hex`")),
+                _ => {
+                    return Err(format!(
+                        "line {number}: expected `user:sha256hex` or `user:salt:sha256hex`"
+                    ));
+                }
             };
             if user.is_empty() || user.chars().any(char::is_whitespace) {
                 return Err(format!("line {number}: invalid user name"));
@@ -188,11 +192,7 @@ impl Sessions {
 
     /// A new random token for `user` (244 random bits from two v4 UUIDs, i.e. the OS's CSPRNG).
     pub fn issue(&self, user: &str) -> Result<String, Status> {
-        let token = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let now = Instant::now();
         let mut tokens = self.lock()?;
         tokens.retain(|_, s| s.expires > now);
@@ -321,9 +321,10 @@ impl Authenticator {
             };
         };
         if let Some(token) = credentials(value, "Bearer") {
-            return self.sessions.user(token)?.ok_or_else(|| {
-                Status::unauthenticated("invalid or expired bearer token: authenticate again")
-            });
+            return self
+                .sessions
+                .user(token)?
+                .ok_or_else(|| Status::unauthenticated("invalid or expired bearer token: authenticate again"));
         }
         if let Some(encoded) = credentials(value, "Basic") {
             let (user, password) = decode_basic(encoded)?;
@@ -355,7 +356,6 @@ pub fn bearer_header(token: &str) -> Result<MetadataValue<Ascii>, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
 
     fn code<T>(result: Result<T, Status>) -> tonic::Code {
         match result {
@@ -382,7 +382,10 @@ mod tests {
 
     fn users() -> Users {
         let salted = format!("bob:pepper:{}", to_hex(&password_digest("pepper", "hunter2")));
-        let text = format!("# analysts\n\n{}\n{salted}\n", password_line("alice", "s3cret:with colon"));
+        let text = format!(
+            "# analysts\n\n{}\n{salted}\n",
+            password_line("alice", "s3cret:with colon")
+        );
         Users::parse(&text).unwrap()
     }
 
@@ -416,8 +419,14 @@ mod tests {
             let (user, token) = auth.handshake(&basic("alice", "s3cret:with colon", padded)).unwrap();
             assert_eq!(user, "alice");
             assert_eq!(token.len(), 64);
-            assert_eq!(auth.authorize(&with_header(&format!("Bearer {token}"))).unwrap(), "alice");
-            assert_eq!(auth.authorize(&with_header(&format!("bearer {token}"))).unwrap(), "alice");
+            assert_eq!(
+                auth.authorize(&with_header(&format!("Bearer {token}"))).unwrap(),
+                "alice"
+            );
+            assert_eq!(
+                auth.authorize(&with_header(&format!("bearer {token}"))).unwrap(),
+                "alice"
+            );
         }
         let header = bearer_header("abc").unwrap();
         assert_eq!(header.to_str().unwrap(), "Bearer abc");
@@ -426,16 +435,34 @@ mod tests {
     #[test]
     fn wrong_or_missing_credentials_are_unauthenticated() {
         let auth = Authenticator::new(Some(users()), false);
-        assert_eq!(code(auth.handshake(&basic("alice", "wrong", true))), tonic::Code::Unauthenticated);
-        assert_eq!(code(auth.handshake(&basic("mallory", "x", true))), tonic::Code::Unauthenticated);
+        assert_eq!(
+            code(auth.handshake(&basic("alice", "wrong", true))),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            code(auth.handshake(&basic("mallory", "x", true))),
+            tonic::Code::Unauthenticated
+        );
         assert_eq!(code(auth.handshake(&MetadataMap::new())), tonic::Code::Unauthenticated);
-        assert_eq!(code(auth.handshake(&with_header("Basic %%%"))), tonic::Code::Unauthenticated);
+        assert_eq!(
+            code(auth.handshake(&with_header("Basic %%%"))),
+            tonic::Code::Unauthenticated
+        );
         assert_eq!(code(auth.authorize(&MetadataMap::new())), tonic::Code::Unauthenticated);
-        assert_eq!(code(auth.authorize(&with_header("Bearer forged"))), tonic::Code::Unauthenticated);
-        assert_eq!(code(auth.authorize(&with_header("Digest x"))), tonic::Code::Unauthenticated);
+        assert_eq!(
+            code(auth.authorize(&with_header("Bearer forged"))),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            code(auth.authorize(&with_header("Digest x"))),
+            tonic::Code::Unauthenticated
+        );
         // Basic credentials on a call are checked like a handshake.
         assert_eq!(auth.authorize(&basic("bob", "hunter2", true)).unwrap(), "bob");
-        assert_eq!(code(auth.authorize(&basic("bob", "nope", true))), tonic::Code::Unauthenticated);
+        assert_eq!(
+            code(auth.authorize(&basic("bob", "nope", true))),
+            tonic::Code::Unauthenticated
+        );
     }
 
     #[test]
@@ -453,7 +480,10 @@ mod tests {
         assert_eq!(auth.authorize(&MetadataMap::new()).unwrap(), ANONYMOUS);
         let (user, token) = auth.handshake(&basic("dave", "anything", true)).unwrap();
         assert_eq!(user, "dave");
-        assert_eq!(auth.authorize(&with_header(&format!("Bearer {token}"))).unwrap(), "dave");
+        assert_eq!(
+            auth.authorize(&with_header(&format!("Bearer {token}"))).unwrap(),
+            "dave"
+        );
         // A presented token must still be valid.
         assert!(auth.authorize(&with_header("Bearer forged")).is_err());
         // With a users file, offered credentials are still checked.

@@ -14,7 +14,7 @@
 //! Every request gets a fresh session over a fresh listing of the warehouse, with only the tables the
 //! statement names opened (all of them for `SHOW`/`DESCRIBE`/information-schema queries).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -24,12 +24,13 @@ use arrow_flight::error::FlightError as ArrowFlightError;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
+use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::{Stream, StreamExt, TryStreamExt};
-use strata_planner::config::{StrataOptions, session_config, session_state};
 use strata_planner::Engine;
+use strata_planner::config::{StrataOptions, session_config, session_state};
 use tonic::Status;
 
 use super::catalog::{self, CATALOG, DEFAULT_SCHEMA, WarehouseTable};
@@ -78,10 +79,6 @@ impl QueryEngine {
         Self { backend, warehouse }
     }
 
-    pub fn warehouse(&self) -> &Path {
-        &self.warehouse
-    }
-
     /// A session with Strata's functions, catalog `strata` as the default, nothing registered yet.
     fn session(&self) -> SessionContext {
         let options = StrataOptions::default().with_warehouse(self.warehouse.to_string_lossy());
@@ -97,11 +94,12 @@ impl QueryEngine {
     /// Open `tables` and register them in `ctx`; a table that cannot be opened fails the request.
     async fn register(&self, ctx: &SessionContext, tables: Vec<WarehouseTable>) -> Result<(), Status> {
         let engine = self.backend.engine();
-        let opened: Vec<(WarehouseTable, Result<_, Status>)> = futures::stream::iter(tables)
+        // Each future owns what it uses (clones of Arcs), which keeps the request future `Send` and simple.
+        let opened: Vec<(WarehouseTable, Result<Arc<dyn TableProvider>, Status>)> = futures::stream::iter(tables)
             .map(|table| {
-                let engine = &engine;
+                let (warehouse, engine, ctx) = (self.warehouse.clone(), engine.clone(), ctx.clone());
                 async move {
-                    let provider = catalog::open(&self.warehouse, &table, engine, ctx).await;
+                    let provider = catalog::open(&warehouse, &table, &engine, &ctx).await;
                     (table, provider)
                 }
             })
@@ -138,12 +136,15 @@ impl QueryEngine {
     pub async fn table_schemas(&self, tables: Vec<WarehouseTable>) -> Vec<(WarehouseTable, SchemaRef)> {
         let ctx = self.session();
         let engine = self.backend.engine();
-        let mut out: Vec<(WarehouseTable, SchemaRef)> = futures::stream::iter(tables)
+        let opened: Vec<Option<(WarehouseTable, SchemaRef)>> = futures::stream::iter(tables)
             .map(|table| {
-                let (engine, ctx) = (&engine, &ctx);
+                let (warehouse, engine, ctx) = (self.warehouse.clone(), engine.clone(), ctx.clone());
                 async move {
-                    match catalog::open(&self.warehouse, &table, engine, ctx).await {
-                        Ok(provider) => Some((table, client_schema(&provider.schema()))),
+                    match catalog::open(&warehouse, &table, &engine, &ctx).await {
+                        Ok(provider) => {
+                            let schema = client_schema(&provider.schema());
+                            Some((table, schema))
+                        }
                         Err(status) => {
                             tracing::warn!(%table, error = %status.message(), "Flight SQL: table left out of GetTables");
                             None
@@ -152,9 +153,9 @@ impl QueryEngine {
                 }
             })
             .buffer_unordered(OPEN_CONCURRENCY)
-            .filter_map(futures::future::ready)
             .collect()
             .await;
+        let mut out: Vec<(WarehouseTable, SchemaRef)> = opened.into_iter().flatten().collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -215,7 +216,7 @@ pub fn parameter_schema(fields: &[Option<FieldRef>]) -> Schema {
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let data_type = f.as_ref().map_or(DataType::Null, |f| f.data_type().clone());
+                let data_type = f.as_ref().map_or(DataType::Null, |f| client_type(f.data_type()));
                 Field::new(format!("${}", i + 1), data_type, true)
             })
             .collect::<Vec<_>>(),
@@ -239,15 +240,17 @@ pub fn bind(frame: DataFrame, values: Option<&[ScalarValue]>) -> Result<DataFram
     let mut converted = Vec::with_capacity(values.len());
     for (i, (value, field)) in values.iter().zip(&fields).enumerate() {
         let value = match field {
-            Some(field) if value.data_type() != *field.data_type() => value.cast_to(field.data_type()).map_err(|e| {
-                Status::invalid_argument(format!(
-                    "parameter ${} : cannot convert {} to {}: {}",
-                    i + 1,
-                    value.data_type(),
-                    field.data_type(),
-                    e.strip_backtrace()
-                ))
-            })?,
+            Some(field) if value.data_type() != *field.data_type() => {
+                value.cast_to(field.data_type()).map_err(|e| {
+                    Status::invalid_argument(format!(
+                        "parameter ${} : cannot convert {} to {}: {}",
+                        i + 1,
+                        value.data_type(),
+                        field.data_type(),
+                        e.strip_backtrace()
+                    ))
+                })?
+            }
             _ => value.clone(),
         };
         converted.push(value);
@@ -349,8 +352,9 @@ mod tests {
     #[tokio::test]
     async fn parameters_are_numbered_typed_and_bound() {
         let ctx = SessionContext::new();
-        let query = readonly::check("SELECT * FROM (VALUES ('AAPL', 1), ('MSFT', 2)) t(symbol, n) WHERE symbol = ? AND n > ?")
-            .unwrap();
+        let query =
+            readonly::check("SELECT * FROM (VALUES ('AAPL', 1), ('MSFT', 2)) t(symbol, n) WHERE symbol = ? AND n > ?")
+                .unwrap();
         let frame = ctx.sql(&query.sql).await.unwrap();
         let fields = parameter_fields(&frame).unwrap();
         assert_eq!(fields.len(), 2);
@@ -370,7 +374,10 @@ mod tests {
     fn one_parameter_row() {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
         let one = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from(vec![7]))]).unwrap();
-        assert_eq!(parameter_row(&[one.clone()]).unwrap(), vec![ScalarValue::Int64(Some(7))]);
+        assert_eq!(
+            parameter_row(&[one.clone()]).unwrap(),
+            vec![ScalarValue::Int64(Some(7))]
+        );
         let two = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();
         assert!(parameter_row(&[two]).is_err());
         assert!(parameter_row(&[one.clone(), one]).is_err());
@@ -390,6 +397,6 @@ mod tests {
         let sent = to_client(batch, &client).unwrap();
         let strings = sent.column(0).as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(strings.value(0), "a");
-        assert!(strings.is_null(1));
+        assert!(datafusion::arrow::array::Array::is_null(strings, 1));
     }
 }

@@ -221,7 +221,9 @@ pub fn register(ctx: &SessionContext, table: &WarehouseTable, provider: Arc<dyn 
         Some(schema) => schema,
         None => {
             let schema: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
-            catalog.register_schema(&table.schema, Arc::clone(&schema)).map_err(internal)?;
+            catalog
+                .register_schema(&table.schema, Arc::clone(&schema))
+                .map_err(internal)?;
             schema
         }
     };
@@ -297,7 +299,10 @@ mod tests {
         assert!(like("d%y%s", "daily_indicators"));
         assert!(!like("d%x%", "daily_indicators"));
         let tables = vec![WarehouseTable::new("gold", "a"), WarehouseTable::new("silver", "b")];
-        assert_eq!(filter(tables.clone(), Some("strata"), Some("g%"), None), vec![tables[0].clone()]);
+        assert_eq!(
+            filter(tables.clone(), Some("strata"), Some("g%"), None),
+            vec![tables[0].clone()]
+        );
         assert!(filter(tables.clone(), Some("other"), None, None).is_empty());
         assert_eq!(filter(tables.clone(), None, None, Some("b")), vec![tables[1].clone()]);
     }

@@ -7,10 +7,12 @@
 
 use std::sync::Arc;
 
-use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder};
+use arrow_flight::sql::metadata::{
+    SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder,
+};
 use arrow_flight::sql::{
-    Nullable, Searchable, SqlInfo, SqlNullOrdering, SqlSupportedCaseSensitivity, SqlSupportedTransaction,
-    XdbcDataType, XdbcDatetimeSubcode,
+    Nullable, Searchable, SqlInfo, SqlNullOrdering, SqlSupportedCaseSensitivity, SqlSupportedTransaction, XdbcDataType,
+    XdbcDatetimeSubcode,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
@@ -25,7 +27,10 @@ pub fn sql_info() -> Result<SqlInfoData, FlightError> {
     b.append(SqlInfo::FlightSqlServerReadOnly, true);
     b.append(SqlInfo::FlightSqlServerSql, true);
     b.append(SqlInfo::FlightSqlServerSubstrait, false);
-    b.append(SqlInfo::FlightSqlServerTransaction, SqlSupportedTransaction::None as i32);
+    b.append(
+        SqlInfo::FlightSqlServerTransaction,
+        SqlSupportedTransaction::None as i32,
+    );
     b.append(SqlInfo::FlightSqlServerCancel, false);
     b.append(SqlInfo::FlightSqlServerBulkIngestion, false);
     b.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
@@ -56,7 +61,8 @@ pub fn sql_info() -> Result<SqlInfoData, FlightError> {
     b.append(SqlInfo::SqlStoredProceduresSupported, false);
     b.append(SqlInfo::SqlCorrelatedSubqueriesSupported, true);
     b.append(SqlInfo::SqlTransactionsSupported, false);
-    b.build().map_err(|e| FlightError::Config(format!("building the SQL info: {e}")))
+    b.build()
+        .map_err(|e| FlightError::Config(format!("building the SQL info: {e}")))
 }
 
 fn xdbc(name: &str, data_type: XdbcDataType, column_size: Option<i32>) -> XdbcTypeInfo {
@@ -122,7 +128,8 @@ pub fn xdbc_types() -> Result<XdbcTypeInfoData, FlightError> {
     ] {
         b.append(info);
     }
-    b.build().map_err(|e| FlightError::Config(format!("building the XDBC type info: {e}")))
+    b.build()
+        .map_err(|e| FlightError::Config(format!("building the XDBC type info: {e}")))
 }
 
 /// The schema of `GetPrimaryKeys` results.

@@ -95,8 +95,8 @@ pub fn number_placeholders(sql: &str) -> String {
 /// Parse `sql` and accept it only if it is one read-only statement.
 pub fn check(sql: &str) -> Result<ReadOnlyQuery, Status> {
     let sql = number_placeholders(sql);
-    let mut statements =
-        DFParser::parse_sql(&sql).map_err(|e| Status::invalid_argument(format!("SQL error: {}", e.strip_backtrace())))?;
+    let mut statements = DFParser::parse_sql(&sql)
+        .map_err(|e| Status::invalid_argument(format!("SQL error: {}", e.strip_backtrace())))?;
     if statements.len() != 1 {
         return Err(Status::invalid_argument(format!(
             "send exactly one SQL statement per request (got {})",
@@ -165,15 +165,32 @@ fn ensure_set_expr(body: &SetExpr) -> Result<(), String> {
 /// A statement's leading keywords, for messages: `INSERT`, `CREATE TABLE`, `DROP VIEW`, `SET`, …
 fn kind(sql: &str) -> String {
     const QUALIFIERS: &[&str] = &[
-        "OR", "REPLACE", "EXTERNAL", "TEMPORARY", "TEMP", "UNLOGGED", "MATERIALIZED", "UNIQUE", "IF", "NOT",
-        "EXISTS", "TABLE", "VIEW", "SCHEMA", "DATABASE", "CATALOG", "FUNCTION", "INDEX",
+        "OR",
+        "REPLACE",
+        "EXTERNAL",
+        "TEMPORARY",
+        "TEMP",
+        "UNLOGGED",
+        "MATERIALIZED",
+        "UNIQUE",
+        "IF",
+        "NOT",
+        "EXISTS",
+        "TABLE",
+        "VIEW",
+        "SCHEMA",
+        "DATABASE",
+        "CATALOG",
+        "FUNCTION",
+        "INDEX",
     ];
     let mut words = sql.split_whitespace().map(str::to_ascii_uppercase);
     let Some(first) = words.next() else {
         return "this statement".into();
     };
-    let mut out = first.clone();
-    if matches!(first.as_str(), "CREATE" | "DROP" | "ALTER" | "TRUNCATE") {
+    let qualified = matches!(first.as_str(), "CREATE" | "DROP" | "ALTER" | "TRUNCATE");
+    let mut out = first;
+    if qualified {
         for word in words.take_while(|w| QUALIFIERS.contains(&w.as_str())) {
             out.push(' ');
             out.push_str(&word);
@@ -220,8 +237,14 @@ mod tests {
         for (sql, what) in [
             ("COPY (SELECT 1) TO '/tmp/x'", "COPY"),
             ("COPY (SELECT 1) TO '/tmp/x' STORED AS PARQUET", "COPY"),
-            ("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'", "CREATE EXTERNAL TABLE"),
-            ("CREATE EXTERNAL TABLE t STORED AS DELTA LOCATION 'gold/daily_indicators'", "CREATE EXTERNAL TABLE"),
+            (
+                "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+                "CREATE EXTERNAL TABLE",
+            ),
+            (
+                "CREATE EXTERNAL TABLE t STORED AS DELTA LOCATION 'gold/daily_indicators'",
+                "CREATE EXTERNAL TABLE",
+            ),
             ("CREATE TABLE t AS SELECT 1", "CREATE TABLE"),
             ("CREATE OR REPLACE VIEW v AS SELECT 1", "CREATE OR REPLACE VIEW"),
             ("INSERT INTO gold.t VALUES (1)", "INSERT"),
@@ -239,7 +262,13 @@ mod tests {
             assert!(status.message().contains(what), "{sql}: {}", status.message());
         }
         // Whatever the parser makes of these, they never run.
-        for sql in ["SELECT 1 INTO t2", "PREPARE p AS SELECT 1", "EXECUTE p", "BEGIN", "USE gold"] {
+        for sql in [
+            "SELECT 1 INTO t2",
+            "PREPARE p AS SELECT 1",
+            "EXECUTE p",
+            "BEGIN",
+            "USE gold",
+        ] {
             refused(sql);
         }
     }
@@ -258,10 +287,16 @@ mod tests {
             number_placeholders("SELECT ?, '?', \"?\" -- ?\nFROM t WHERE a = ? AND b = $3"),
             "SELECT $1, '?', \"?\" -- ?\nFROM t WHERE a = $2 AND b = $3"
         );
-        assert_eq!(number_placeholders("SELECT 'é', ? /* ? */, ?"), "SELECT 'é', $1 /* ? */, $2");
+        assert_eq!(
+            number_placeholders("SELECT 'é', ? /* ? */, ?"),
+            "SELECT 'é', $1 /* ? */, $2"
+        );
         assert_eq!(number_placeholders("SELECT 1"), "SELECT 1");
         let q = check("SELECT * FROM gold.daily_indicators WHERE symbol = ? ORDER BY trade_date").unwrap();
-        assert_eq!(q.sql, "SELECT * FROM gold.daily_indicators WHERE symbol = $1 ORDER BY trade_date");
+        assert_eq!(
+            q.sql,
+            "SELECT * FROM gold.daily_indicators WHERE symbol = $1 ORDER BY trade_date"
+        );
     }
 
     #[tokio::test]

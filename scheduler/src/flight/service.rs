@@ -26,11 +26,12 @@ use arrow_flight::sql::{
     TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
-    SchemaAsIpc, Ticket,
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage, SchemaAsIpc,
+    Ticket,
 };
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::prelude::DataFrame;
 use futures::{Stream, TryStreamExt};
@@ -46,7 +47,7 @@ use super::{FlightError, info};
 
 type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
 
-/// Strata's Flight SQL service (serve it with `FlightServiceServer::new`).
+/// Strata's Flight SQL service; [`super::build_service`] makes one (serve it with `FlightServiceServer::new`).
 pub struct StrataFlightSqlService {
     auth: Authenticator,
     engine: QueryEngine,
@@ -57,9 +58,8 @@ pub struct StrataFlightSqlService {
 
 fn ipc_schema(schema: &Schema) -> Result<prost::bytes::Bytes, Status> {
     let options = IpcWriteOptions::default();
-    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &options)
-        .try_into()
-        .map_err(|e| Status::internal(format!("cannot encode a result schema: {e}")))?;
+    let message: Result<IpcMessage, ArrowError> = SchemaAsIpc::new(schema, &options).try_into();
+    let IpcMessage(bytes) = message.map_err(|e| Status::internal(format!("cannot encode a schema: {e}")))?;
     Ok(bytes)
 }
 
@@ -79,11 +79,13 @@ fn metadata_info(
 }
 
 fn read_only(what: &str) -> Status {
-    Status::permission_denied(format!("{READ_ONLY}: {what} is not allowed; tables are written by Strata jobs"))
+    Status::permission_denied(format!(
+        "{READ_ONLY}: {what} is not allowed; tables are written by Strata jobs"
+    ))
 }
 
 impl StrataFlightSqlService {
-    pub fn new(engine: QueryEngine, auth: Authenticator) -> Result<Self, FlightError> {
+    pub(crate) fn new(engine: QueryEngine, auth: Authenticator) -> Result<Self, FlightError> {
         Ok(Self {
             auth,
             engine,
@@ -166,7 +168,9 @@ impl FlightSqlService for StrataFlightSqlService {
     ) -> Result<Response<FlightInfo>, Status> {
         let user = self.user(&request)?;
         if query.transaction_id.is_some() {
-            return Err(Status::invalid_argument("transactions are not supported (the service is read-only)"));
+            return Err(Status::invalid_argument(
+                "transactions are not supported (the service is read-only)",
+            ));
         }
         let checked = readonly::check(&query.query)?;
         let frame = self.engine.plan(&checked).await?;
@@ -503,7 +507,9 @@ impl FlightSqlService for StrataFlightSqlService {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let user = self.user(&request)?;
         if query.transaction_id.is_some() {
-            return Err(Status::invalid_argument("transactions are not supported (the service is read-only)"));
+            return Err(Status::invalid_argument(
+                "transactions are not supported (the service is read-only)",
+            ));
         }
         let checked = readonly::check(&query.query)?;
         // Plan now: errors surface at prepare time, and the client learns the result and parameter schemas.
@@ -534,6 +540,9 @@ impl FlightSqlService for StrataFlightSqlService {
     }
 
     async fn register_sql_info(&self, id: i32, _result: &SqlInfo) {
-        tracing::debug!(id, "Flight SQL: register_sql_info ignored (the server's SQL info is fixed)");
+        tracing::debug!(
+            id,
+            "Flight SQL: register_sql_info ignored (the server's SQL info is fixed)"
+        );
     }
 }

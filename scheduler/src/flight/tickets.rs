@@ -164,12 +164,7 @@ impl Statements {
         Ok(handle)
     }
 
-    fn with_prepared<T>(
-        &self,
-        handle: &[u8],
-        user: &str,
-        f: impl FnOnce(&mut Prepared) -> T,
-    ) -> Result<T, Status> {
+    fn with_prepared<T>(&self, handle: &[u8], user: &str, f: impl FnOnce(&mut Prepared) -> T) -> Result<T, Status> {
         const WHAT: &str = "prepared statement";
         let handle = handle_text(handle, WHAT)?;
         let now = Instant::now();
@@ -215,8 +210,8 @@ impl Statements {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::readonly;
+    use super::*;
 
     async fn frame() -> DataFrame {
         datafusion::prelude::SessionContext::new()
@@ -231,9 +226,14 @@ mod tests {
         let handle = statements.add_ticket("alice", frame().await).unwrap();
         assert_eq!(handle.len(), 32);
 
-        let forged = statements.take_ticket(b"00000000000000000000000000000000", "alice").unwrap_err();
+        let forged = statements
+            .take_ticket(b"00000000000000000000000000000000", "alice")
+            .unwrap_err();
         assert_eq!(forged.code(), tonic::Code::NotFound);
-        assert_eq!(statements.take_ticket(&[0xff, 0xfe], "alice").unwrap_err().code(), tonic::Code::NotFound);
+        assert_eq!(
+            statements.take_ticket(&[0xff, 0xfe], "alice").unwrap_err().code(),
+            tonic::Code::NotFound
+        );
 
         let stolen = statements.take_ticket(handle.as_bytes(), "mallory").unwrap_err();
         assert_eq!(stolen.code(), tonic::Code::PermissionDenied);
@@ -263,10 +263,19 @@ mod tests {
             statements.prepared(h, "alice").unwrap().values,
             Some(vec![ScalarValue::Utf8(Some("AAPL".into()))])
         );
-        assert_eq!(statements.bind(h, "bob", vec![]).unwrap_err().code(), tonic::Code::PermissionDenied);
-        assert_eq!(statements.close(h, "bob").unwrap_err().code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            statements.bind(h, "bob", vec![]).unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
+        assert_eq!(
+            statements.close(h, "bob").unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
         statements.close(h, "alice").unwrap();
-        assert_eq!(statements.prepared(h, "alice").unwrap_err().code(), tonic::Code::NotFound);
+        assert_eq!(
+            statements.prepared(h, "alice").unwrap_err().code(),
+            tonic::Code::NotFound
+        );
         statements.close(h, "alice").unwrap();
     }
 }

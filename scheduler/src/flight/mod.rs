@@ -1,0 +1,245 @@
+//! Arrow Flight SQL access to the warehouse, for BI tools, notebooks and ADBC/JDBC clients.
+//!
+//! Strata's outputs are Delta tables that any Delta reader can open, but most SQL tools speak neither Delta
+//! nor Strata's functions; Flight SQL is the protocol their ADBC and JDBC drivers do speak, and it streams
+//! Arrow batches with no conversion. This module serves it over the warehouse: catalog `strata`, one schema
+//! per warehouse directory (silver, gold, quarantine and dead-letter tables included) and the run ledger as
+//! `_strata.runs` ([`catalog`]); read-only SQL with all of Strata's SQL functions ([`readonly`], [`backend`]);
+//! user/password authentication with bearer tokens ([`auth`]); unforgeable, user-bound tickets ([`tickets`]);
+//! optional TLS without tonic's TLS features ([`tls`]).
+//!
+//! The same server runs embedded (`strata serve --warehouse DIR`, [`Backend::Embedded`]) or inside the
+//! scheduler process ([`Backend::Scheduler`]).
+//!
+//! ```ignore
+//! let options = FlightOptions::new("127.0.0.1:0".parse()?, "warehouse".into()).with_users_file("users".into());
+//! let (addr, server) = strata_scheduler::flight::bind(options).await?;
+//! tokio::spawn(server);
+//! ```
+
+mod auth;
+mod backend;
+mod catalog;
+#[cfg(test)]
+mod e2e;
+mod info;
+mod readonly;
+mod service;
+mod tickets;
+mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use futures::future::BoxFuture;
+
+pub use auth::{Users, password_line};
+pub use backend::Backend;
+pub use catalog::{CATALOG, LEDGER_SCHEMA, LEDGER_TABLE};
+pub use service::StrataFlightSqlService;
+
+/// Errors starting or serving the Flight SQL endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum FlightError {
+    #[error("Flight SQL: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Flight SQL users file {}: {message}", .path.display())]
+    Users { path: PathBuf, message: String },
+    #[error("Flight SQL TLS: {0}")]
+    Tls(String),
+    #[error("Flight SQL: {0}")]
+    Config(String),
+    #[error("Flight SQL server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+    #[error("Flight SQL server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<FlightError> for datafusion::error::DataFusionError {
+    fn from(e: FlightError) -> Self {
+        datafusion::error::DataFusionError::External(Box::new(e))
+    }
+}
+
+/// How the Flight SQL endpoint runs.
+#[derive(Debug, Clone)]
+pub struct FlightOptions {
+    /// Address to listen on; port 0 picks a free port ([`bind`] returns the actual address).
+    pub bind: SocketAddr,
+    /// The warehouse directory whose tables are served.
+    pub warehouse: PathBuf,
+    /// Users allowed to connect: `user:sha256hex` or `user:salt:sha256hex` lines (see [`password_line`]).
+    pub users_file: Option<PathBuf>,
+    /// PEM files `(certificate chain, private key)`: serve TLS instead of plain TCP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Accept calls without credentials (as user `anonymous`); for local development only.
+    pub insecure: bool,
+    /// Where queries run.
+    pub backend: Backend,
+}
+
+impl FlightOptions {
+    /// Embedded, plain TCP, no users yet (set a users file or `insecure` before serving).
+    pub fn new(bind: SocketAddr, warehouse: PathBuf) -> Self {
+        Self {
+            bind,
+            warehouse,
+            users_file: None,
+            tls: None,
+            insecure: false,
+            backend: Backend::Embedded,
+        }
+    }
+
+    pub fn with_users_file(mut self, path: PathBuf) -> Self {
+        self.users_file = Some(path);
+        self
+    }
+
+    pub fn with_tls(mut self, cert: PathBuf, key: PathBuf) -> Self {
+        self.tls = Some((cert, key));
+        self
+    }
+
+    pub fn with_insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+}
+
+/// A bound server, running once awaited (or spawned).
+pub type FlightServer = BoxFuture<'static, Result<(), FlightError>>;
+
+/// Serve Flight SQL until the process ends.
+pub async fn serve_flight(options: FlightOptions) -> Result<(), FlightError> {
+    let (_, server) = bind(options).await?;
+    server.await
+}
+
+/// Check the options, listen, and return the bound address with the server future.
+pub async fn bind(options: FlightOptions) -> Result<(SocketAddr, FlightServer), FlightError> {
+    bind_with_shutdown(options, std::future::pending::<()>()).await
+}
+
+/// [`bind`], with a server that stops accepting when `shutdown` completes and ends once its calls are done.
+pub async fn bind_with_shutdown(
+    options: FlightOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, FlightServer), FlightError> {
+    let service = build_service(&options)?;
+    let acceptor = match &options.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(options.bind)
+        .await
+        .map_err(|source| FlightError::Bind {
+            addr: options.bind,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        tls = acceptor.is_some(),
+        backend = options.backend.name(),
+        warehouse = %options.warehouse.display(),
+        "Strata Flight SQL server listening"
+    );
+    let service = FlightServiceServer::new(service);
+    let server: FlightServer = match acceptor {
+        Some(acceptor) => Box::pin(tls::serve_tls(listener, acceptor, service, shutdown)),
+        None => Box::pin(tls::serve_plain(listener, service, shutdown)),
+    };
+    Ok((addr, server))
+}
+
+/// The service for `options`: users loaded, warehouse made absolute, insecure mode only when asked for.
+pub fn build_service(options: &FlightOptions) -> Result<StrataFlightSqlService, FlightError> {
+    let users = match &options.users_file {
+        Some(path) => Some(Users::load(path)?),
+        None if options.insecure => None,
+        None => {
+            return Err(FlightError::Config(
+                "a users file is required (lines `user:sha256hex`, the SHA-256 of the password in hex); \
+                 run insecure only for local development"
+                    .into(),
+            ));
+        }
+    };
+    if options.insecure {
+        tracing::warn!(
+            "Flight SQL server runs INSECURE: calls without credentials are accepted as user 'anonymous'; \
+             do not expose it beyond this machine"
+        );
+    }
+    if options.tls.is_none() && !options.bind.ip().is_loopback() && !options.insecure {
+        tracing::warn!(
+            bind = %options.bind,
+            "Flight SQL server without TLS on a non-loopback address: passwords and tokens cross the network \
+             in clear"
+        );
+    }
+    if let Some(users) = &users {
+        tracing::info!(users = users.len(), "Flight SQL users loaded");
+    }
+    let warehouse = std::path::absolute(&options.warehouse)?;
+    if !warehouse.is_dir() {
+        tracing::warn!(
+            warehouse = %warehouse.display(),
+            "Flight SQL: the warehouse directory does not exist yet; it will be served once jobs create it"
+        );
+    }
+    let engine = backend::QueryEngine::new(options.backend, warehouse);
+    let auth = auth::Authenticator::new(users, options.insecure);
+    StrataFlightSqlService::new(engine, auth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_users_file_is_required_unless_insecure() {
+        let options = FlightOptions::new("127.0.0.1:0".parse().unwrap(), PathBuf::from("warehouse"));
+        assert!(matches!(build_service(&options), Err(FlightError::Config(_))));
+        assert!(build_service(&options.clone().with_insecure(true)).is_ok());
+
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users");
+        std::fs::write(&users, format!("{}\n", password_line("alice", "secret"))).unwrap();
+        assert!(build_service(&options.clone().with_users_file(users)).is_ok());
+        let missing = dir.path().join("missing");
+        let err = build_service(&options.with_users_file(missing))
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("missing")));
+    }
+
+    #[tokio::test]
+    async fn binds_port_zero_and_shuts_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = FlightOptions::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf()).with_insecure(true);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (addr, server) = bind_with_shutdown(options, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+        assert_ne!(addr.port(), 0);
+        let running = tokio::spawn(server);
+        tokio::net::TcpStream::connect(addr).await.unwrap();
+        stop.send(()).unwrap();
+        running.await.unwrap().unwrap();
+    }
+}
