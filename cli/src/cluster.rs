@@ -43,6 +43,11 @@ pub struct SchedulerArgs {
     /// Seconds without any live executor after which a run fails.
     #[arg(long, default_value_t = 20)]
     pub no_executor_timeout: u64,
+    /// Also serve Arrow Flight SQL over the warehouse on this address (users and TLS below).
+    #[arg(long, env = "STRATA_FLIGHT_BIND")]
+    pub flight_bind: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub flight: crate::flight::FlightAuthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +189,22 @@ fn status_err(addr: &str) -> impl Fn(tonic::Status) -> CliError + '_ {
 
 pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
     let external_host = args.external_host.unwrap_or_else(|| args.bind.ip().to_string());
+    if let Some(bind) = args.flight_bind {
+        let options = args.flight.options(
+            bind,
+            PathBuf::from(absolute(&args.warehouse)),
+            strata_scheduler::flight::Backend::Scheduler,
+        );
+        let (addr, server) = strata_scheduler::flight::bind(options)
+            .await
+            .map_err(|e| CliError::Cluster(e.to_string()))?;
+        println!("Flight SQL listening on {addr}");
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "the Flight SQL server stopped");
+            }
+        });
+    }
     strata_scheduler::serve(strata_scheduler::SchedulerOptions {
         bind: args.bind,
         external_host,

@@ -2,6 +2,7 @@
 
 mod cluster;
 mod commands;
+mod flight;
 mod ledger;
 mod schedule;
 
@@ -60,6 +61,13 @@ enum Command {
     /// Start or stop a local cluster (scheduler and executors on loopback).
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Serve the warehouse's tables and run ledger over Arrow Flight SQL (read-only), for ADBC/JDBC clients.
+    Serve(flight::ServeArgs),
+    /// Run a read-only SQL statement on a Flight SQL server (or embedded on a warehouse) and print the rows as a
+    /// table, CSV, JSON or Arrow IPC.
+    Query(flight::QueryArgs),
+    /// Read a password on stdin and print the Flight SQL users-file line for USER.
+    Passwd(flight::PasswdArgs),
     /// Print the reference of Strata's SQL functions (indicators, resampling, calendars, cleaning) as Markdown.
     Functions,
 }
@@ -88,6 +96,9 @@ fn main() -> ExitCode {
             Command::Schedule(args) => schedule::schedule(args).await,
             Command::Cluster(cluster::ClusterCommand::Up(args)) => cluster::up(args).await,
             Command::Cluster(cluster::ClusterCommand::Down(args)) => cluster::down(args).await,
+            Command::Serve(args) => flight::serve(args).await,
+            Command::Query(args) => flight::query(args).await,
+            Command::Passwd(args) => flight::passwd(args),
             Command::Functions => {
                 print!("{}", strata_sql::functions::reference_markdown());
                 Ok(())

@@ -4,6 +4,7 @@
 mod cluster;
 mod errors;
 mod expectations;
+mod flight;
 mod incremental;
 mod kafka;
 mod ledger;

@@ -71,9 +71,10 @@ fn from_hex(text: &str) -> Option<Sha> {
     Some(out)
 }
 
-/// A users-file line for `user` and `password` (unsalted), e.g. for tests and setup scripts.
+/// A users-file line for `user` and `password`, with a fresh random salt (`strata passwd`, tests, setup scripts).
 pub fn password_line(user: &str, password: &str) -> String {
-    format!("{user}:{}", to_hex(&password_digest("", password)))
+    let salt = uuid::Uuid::new_v4().simple().to_string();
+    format!("{user}:{salt}:{}", to_hex(&password_digest(&salt, password)))
 }
 
 #[derive(Debug, Clone)]

@@ -39,6 +39,9 @@ use super::readonly::{self, READ_ONLY, ReadOnlyQuery};
 /// The stream type `DoGet` answers with.
 pub type FlightDataStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
 
+/// A table opened for a request, or why it could not be.
+type Opened = Result<Arc<dyn TableProvider>, Status>;
+
 /// How many Delta tables are opened concurrently for one request.
 const OPEN_CONCURRENCY: usize = 8;
 
@@ -95,7 +98,7 @@ impl QueryEngine {
     async fn register(&self, ctx: &SessionContext, tables: Vec<WarehouseTable>) -> Result<(), Status> {
         let engine = self.backend.engine();
         // Each future owns what it uses (clones of Arcs), which keeps the request future `Send` and simple.
-        let opened: Vec<(WarehouseTable, Result<Arc<dyn TableProvider>, Status>)> = futures::stream::iter(tables)
+        let opened: Vec<(WarehouseTable, Opened)> = futures::stream::iter(tables)
             .map(|table| {
                 let (warehouse, engine, ctx) = (self.warehouse.clone(), engine.clone(), ctx.clone());
                 async move {
@@ -312,6 +315,32 @@ fn to_client(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Arro
     RecordBatch::try_new(Arc::clone(schema), columns)
 }
 
+/// Run a read-only statement on the warehouse in this process exactly as the server runs it (same checks, catalog,
+/// parameter binding and result types): `strata query --warehouse`, the embedded reference for remote results.
+pub async fn query_local(
+    warehouse: &std::path::Path,
+    sql: &str,
+    params: &[String],
+) -> Result<(SchemaRef, Vec<RecordBatch>), super::FlightError> {
+    let failed = |s: Status| super::FlightError::Client(format!("(embedded): {}", s.message()));
+    let warehouse = std::path::absolute(warehouse)?;
+    let query = readonly::check(sql).map_err(failed)?;
+    let frame = QueryEngine::new(Backend::Embedded, warehouse)
+        .plan(&query)
+        .await
+        .map_err(failed)?;
+    let values: Vec<ScalarValue> = params.iter().map(|p| ScalarValue::Utf8(Some(p.clone()))).collect();
+    let frame = bind(frame, Some(&values)).map_err(failed)?;
+    let schema = client_schema(frame.schema().as_arrow());
+    let batches = frame.collect().await.map_err(|e| failed(plan_status(e)))?;
+    let batches = batches
+        .into_iter()
+        .map(|b| to_client(b, &schema))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| super::FlightError::Client(format!("(embedded): {e}")))?;
+    Ok((schema, batches))
+}
+
 /// Execute a planned query and stream its batches as Flight data.
 pub async fn execute(frame: DataFrame) -> Result<FlightDataStream, Status> {
     let stream = frame.execute_stream().await.map_err(|e| {
@@ -375,7 +404,7 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
         let one = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from(vec![7]))]).unwrap();
         assert_eq!(
-            parameter_row(&[one.clone()]).unwrap(),
+            parameter_row(std::slice::from_ref(&one)).unwrap(),
             vec![ScalarValue::Int64(Some(7))]
         );
         let two = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();

@@ -20,6 +20,7 @@
 mod auth;
 mod backend;
 mod catalog;
+pub mod client;
 #[cfg(test)]
 mod e2e;
 mod info;
@@ -36,7 +37,7 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use futures::future::BoxFuture;
 
 pub use auth::{Users, password_line};
-pub use backend::Backend;
+pub use backend::{Backend, query_local};
 pub use catalog::{CATALOG, LEDGER_SCHEMA, LEDGER_TABLE};
 pub use service::StrataFlightSqlService;
 
@@ -59,6 +60,8 @@ pub enum FlightError {
     Serve(#[from] tonic::transport::Error),
     #[error("Flight SQL server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("Flight SQL server {0}")]
+    Client(String),
 }
 
 impl From<FlightError> for datafusion::error::DataFusionError {

@@ -1,0 +1,195 @@
+//! `strata serve` (Arrow Flight SQL over a warehouse, embedded), `strata query` (run a read-only statement on a
+//! Flight SQL server, or embedded on a warehouse) and `strata passwd` (a line of the users file).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use strata_scheduler::flight::{self, Backend, FlightOptions, client::ClientOptions};
+
+use crate::commands::CliError;
+
+/// Who may connect to a Flight SQL endpoint, and how.
+#[derive(Debug, Args, Clone)]
+pub struct FlightAuthArgs {
+    /// Users file: one `user:salt:sha256` line per user (`strata passwd USER` prints one).
+    #[arg(long, env = "STRATA_FLIGHT_USERS")]
+    pub users: Option<PathBuf>,
+    /// PEM certificate chain: serve TLS (with --tls-key).
+    #[arg(long, env = "STRATA_FLIGHT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "STRATA_FLIGHT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept calls without credentials, for local development only (a warning is printed).
+    #[arg(long, conflicts_with = "users")]
+    pub insecure: bool,
+}
+
+impl FlightAuthArgs {
+    pub fn options(&self, bind: SocketAddr, warehouse: PathBuf, backend: Backend) -> FlightOptions {
+        let mut options = FlightOptions::new(bind, warehouse)
+            .with_insecure(self.insecure)
+            .with_backend(backend);
+        if let Some(users) = &self.users {
+            options = options.with_users_file(users.clone());
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            options = options.with_tls(cert.clone(), key.clone());
+        }
+        options
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The warehouse whose tables (and run ledger) are served.
+    #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
+    pub warehouse: PathBuf,
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, env = "STRATA_FLIGHT_BIND", default_value = "127.0.0.1:32010")]
+    pub bind: SocketAddr,
+    #[command(flatten)]
+    pub auth: FlightAuthArgs,
+}
+
+/// Serve until the process is stopped. The first stdout line says where.
+pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let options = args.auth.options(args.bind, args.warehouse.clone(), Backend::Embedded);
+    let (addr, server) = flight::bind(options).await.map_err(flight_err)?;
+    println!("Flight SQL listening on {addr}");
+    let _ = std::io::stdout().flush();
+    server.await.map_err(flight_err)
+}
+
+fn flight_err(e: flight::FlightError) -> CliError {
+    CliError::Cluster(e.to_string())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+    /// Arrow IPC stream (binary).
+    Arrow,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// A read-only statement; `?` marks a parameter, bound in order to the --param values.
+    pub sql: String,
+    /// A Flight SQL server (`strata serve`, or a scheduler started with --flight-bind).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "warehouse")]
+    pub server: Option<String>,
+    /// Run the statement here, on this warehouse, instead of on a server.
+    #[arg(long)]
+    pub warehouse: Option<PathBuf>,
+    /// A parameter value, bound to the next `?`; repeatable.
+    #[arg(long = "param", short = 'p', value_name = "VALUE")]
+    pub params: Vec<String>,
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    pub format: QueryFormat,
+    /// User for the server's login; the password comes from STRATA_FLIGHT_PASSWORD or --password-file.
+    #[arg(long, env = "STRATA_FLIGHT_USER")]
+    pub user: Option<String>,
+    /// File holding the password (first line).
+    #[arg(long, env = "STRATA_FLIGHT_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// PEM file of the authorities that sign the server's certificate: connect with TLS.
+    #[arg(long, env = "STRATA_FLIGHT_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+pub async fn query(args: QueryArgs) -> Result<(), CliError> {
+    let (schema, batches) = match (&args.server, &args.warehouse) {
+        (Some(server), _) => {
+            let password = match &args.password_file {
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|e| CliError::Usage(format!("cannot read the password file {}: {e}", path.display())))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                None => std::env::var("STRATA_FLIGHT_PASSWORD").unwrap_or_default(),
+            };
+            let options = ClientOptions {
+                server: server.clone(),
+                tls_ca: args.tls_ca.clone(),
+                credentials: args.user.clone().map(|u| (u, password)),
+            };
+            let mut client = flight::client::connect(&options).await.map_err(flight_err)?;
+            flight::client::query(&mut client, server, &args.sql, &args.params)
+                .await
+                .map_err(flight_err)?
+        }
+        (None, Some(warehouse)) => flight::query_local(warehouse, &args.sql, &args.params)
+            .await
+            .map_err(flight_err)?,
+        (None, None) => {
+            return Err(CliError::Usage(
+                "name a Flight SQL server (--server HOST:PORT) or a warehouse to query here (--warehouse DIR)".into(),
+            ));
+        }
+    };
+    print(&schema, &batches, args.format)
+}
+
+fn print(schema: &SchemaRef, batches: &[RecordBatch], format: QueryFormat) -> Result<(), CliError> {
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    let failed = |e: datafusion::arrow::error::ArrowError| CliError::Usage(format!("cannot print the result: {e}"));
+    match format {
+        QueryFormat::Table => {
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(batches).map_err(failed)?;
+            let _ = writeln!(out, "{text}");
+        }
+        QueryFormat::Csv => {
+            let mut writer = datafusion::arrow::csv::Writer::new(&mut out);
+            for batch in batches {
+                writer.write(batch).map_err(failed)?;
+            }
+        }
+        QueryFormat::Json => {
+            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut out);
+            for batch in batches {
+                writer.write(batch).map_err(failed)?;
+            }
+            writer.finish().map_err(failed)?;
+        }
+        QueryFormat::Arrow => {
+            let mut writer = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, schema).map_err(failed)?;
+            for batch in batches {
+                writer.write(batch).map_err(failed)?;
+            }
+            writer.finish().map_err(failed)?;
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// The user name.
+    pub user: String,
+}
+
+/// Read a password from stdin and print the users-file line for it (salted SHA-256; the password is not printed).
+pub fn passwd(args: PasswdArgs) -> Result<(), CliError> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|e| CliError::Usage(format!("cannot read the password from stdin: {e}")))?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.is_empty() || args.user.is_empty() || args.user.contains(':') {
+        return Err(CliError::Usage(
+            "give a user name without ':' and a non-empty password on stdin".into(),
+        ));
+    }
+    println!("{}", flight::password_line(&args.user, password));
+    Ok(())
+}
