@@ -190,10 +190,21 @@ fn status_err(addr: &str) -> impl Fn(tonic::Status) -> CliError + '_ {
 pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
     let external_host = args.external_host.unwrap_or_else(|| args.bind.ip().to_string());
     if let Some(bind) = args.flight_bind {
+        if args.bind.port() == 0 {
+            return Err(CliError::Usage(
+                "--flight-bind needs the scheduler on a fixed port (--bind HOST:PORT, not port 0)".into(),
+            ));
+        }
+        // Flight SQL queries run on the executors, through a client of this very scheduler.
+        let own = if args.bind.ip().is_unspecified() {
+            format!("127.0.0.1:{}", args.bind.port())
+        } else {
+            args.bind.to_string()
+        };
         let options = args.flight.options(
             bind,
             PathBuf::from(absolute(&args.warehouse)),
-            strata_scheduler::flight::Backend::Scheduler,
+            strata_scheduler::flight::Backend::Scheduler { address: own },
         );
         let (addr, server) = strata_scheduler::flight::bind(options)
             .await

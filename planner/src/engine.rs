@@ -124,7 +124,12 @@ pub async fn probe(scheduler: &str) -> Result<()> {
 
 /// A client session on the scheduler at `host:port`.
 pub async fn remote_context(scheduler: &str, options: StrataOptions) -> Result<SessionContext> {
-    let config = cluster_config(options)
+    remote_context_with_config(scheduler, cluster_config(options)).await
+}
+
+/// [`remote_context`] from a [`cluster_config`] the caller adjusted (default catalog, batch size, …).
+pub async fn remote_context_with_config(scheduler: &str, config: SessionConfig) -> Result<SessionContext> {
+    let config = config
         .with_ballista_logical_extension_codec(Arc::new(StrataLogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(StrataPhysicalCodec::default()));
     let ctx = SessionContext::remote_with_state(&format!("df://{scheduler}"), session_state(config)).await?;

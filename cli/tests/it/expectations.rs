@@ -119,21 +119,7 @@ fn expectations_count_exactly_the_injected_defects_and_quarantine_exactly_those_
     // The quarantine holds exactly the defective trips of the quarantining rules, each with its rule.
     let mut expected: Vec<(i64, i64, i64, String)> = rules[..4]
         .iter()
-        .flat_map(|(rule, kind)| {
-            generated["defect_keys"][*kind]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|k| {
-                    (
-                        k[0].as_i64().unwrap(),
-                        k[1].as_i64().unwrap(),
-                        k[2].as_i64().unwrap(),
-                        rule.to_string(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|(rule, kind)| defect_keys(&generated, kind, rule))
         .collect();
     expected.sort();
     let quarantined = keys(&wh.join("silver/trips_quarantine"));

@@ -1,7 +1,8 @@
 //! Arrow Flight SQL with real third-party clients: ADBC's Flight SQL driver and pyarrow.flight (from PyPI, driven
 //! by `flight_client.py`) against `strata serve` over TLS with a users file, and `strata query --server` against
 //! both `strata serve` and a scheduler started with `--flight-bind`. Results must equal what the embedded engine
-//! computes (`strata query --warehouse`); wrong credentials, forged tickets and writes must be refused.
+//! computes (`strata query --warehouse`); wrong credentials, forged tickets and writes must be refused. The
+//! scheduler runs the queries on its executors.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -289,9 +290,32 @@ fn the_scheduler_serves_flight_sql_and_insecure_needs_asking_for() {
     let bind = format!("127.0.0.1:{port}");
     #[rustfmt::skip]
     let scheduler = start(&[
-        "scheduler", "--bind", &bind, "--warehouse", wh.to_str().unwrap(), "--flight-bind", "127.0.0.1:0",
-        "--insecure",
+        "--log", "info", "scheduler", "--bind", &bind, "--warehouse", wh.to_str().unwrap(), "--flight-bind",
+        "127.0.0.1:0", "--insecure",
     ]);
+    // One executor: the scheduler runs Flight SQL queries there.
+    let executor_log = tempfile::NamedTempFile::new().unwrap();
+    let executor = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "--log",
+            "info",
+            "executor",
+            "--scheduler",
+            &bind,
+            "--vcores",
+            "2",
+            "--work-dir",
+        ])
+        .arg(dir.path().join("executor"))
+        .stdout(Stdio::null())
+        .stderr(executor_log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let _executor = Server {
+        child: executor,
+        addr: String::new(),
+        log: executor_log,
+    };
     let sql = "SELECT symbol, count(*) AS sessions, round(avg(rsi_14), 6) AS rsi FROM gold.daily_indicators \
                WHERE trade_date >= ? GROUP BY symbol ORDER BY symbol";
     let remote = strata(&[
@@ -314,6 +338,8 @@ fn the_scheduler_serves_flight_sql_and_insecure_needs_asking_for() {
     assert_eq!(stdout(&remote), stdout(&local));
     let log = std::fs::read_to_string(scheduler.log.path()).unwrap();
     assert!(log.contains("Flight SQL server runs INSECURE"), "{log}");
+    let tasks = std::fs::read_to_string(_executor.log.path()).unwrap();
+    assert!(tasks.contains("Execute task"), "the executor ran no task:\n{tasks}");
     // The run ledger is a table too.
     let runs = strata(&[
         "query",

@@ -1,15 +1,14 @@
 //! Where Flight SQL queries are planned and run, and how results become Flight data.
 //!
-//! The same service runs in two processes: `strata serve --warehouse DIR` ([`Backend::Embedded`]) and the
-//! scheduler ([`Backend::Scheduler`], warehouse from its options). Both plan and execute with the embedded
-//! DataFusion engine in the serving process, with every function Strata installs (indicators, calendars,
-//! resampling: `strata_planner::config::session_state`), so a client sees exactly what `strata run` computes.
+//! The same service runs in two processes, with every function Strata installs (indicators, calendars,
+//! resampling: `strata_planner::config::session_state`), so a client sees exactly what `strata run` computes:
 //!
-//! Executing on the scheduler's executors instead would change three things, all behind [`Backend`]: the
-//! session would come from `Engine::Cluster { scheduler }.context(..)` (a Ballista context with Strata's
-//! codecs), tables would be registered as pinned Delta file lists (`Engine::delta_provider` already does that
-//! for distributed engines) so executors can read them, and `GetFlightInfo` could return one endpoint per
-//! final-stage partition with the executors' Flight locations, letting clients fetch in parallel from them.
+//! * `strata serve --warehouse DIR` ([`Backend::Embedded`]) plans and executes with DataFusion in its process;
+//! * the scheduler ([`Backend::Scheduler`]) plans in its process and executes on its executors: the session is a
+//!   Ballista client of the scheduler itself (Strata's codecs), tables are registered as the pinned Parquet files
+//!   of their current Delta versions (`Engine::delta_provider`), which any executor can read, and the results
+//!   stream back from the executors through the scheduler to the client. Statements over the information schema
+//!   (`SHOW TABLES`, `DESCRIBE`) read only metadata and stay in the scheduler.
 //!
 //! Every request gets a fresh session over a fresh listing of the warehouse, with only the tables the
 //! statement names opened (all of them for `SHOW`/`DESCRIBE`/information-schema queries).
@@ -45,27 +44,30 @@ type Opened = Result<Arc<dyn TableProvider>, Status>;
 /// How many Delta tables are opened concurrently for one request.
 const OPEN_CONCURRENCY: usize = 8;
 
-/// Which process serves Flight SQL (see the module documentation for what a cluster backend would change).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which process serves Flight SQL, and where its queries run.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// `strata serve`: DataFusion in this process.
     Embedded,
-    /// Inside the scheduler; for now also DataFusion in this (the scheduler's) process.
-    Scheduler,
+    /// Inside the scheduler at `address` (`host:port`): queries run on its executors.
+    Scheduler { address: String },
 }
 
 impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Embedded => "embedded",
-            Backend::Scheduler => "scheduler",
+            Backend::Scheduler { .. } => "scheduler",
         }
     }
 
     /// The engine that reads tables and runs plans.
     fn engine(&self) -> Engine {
         match self {
-            Backend::Embedded | Backend::Scheduler => Engine::Embedded,
+            Backend::Embedded => Engine::Embedded,
+            Backend::Scheduler { address } => Engine::Cluster {
+                scheduler: address.clone(),
+            },
         }
     }
 }
@@ -89,14 +91,31 @@ impl QueryEngine {
         SessionContext::new_with_state(session_state(config))
     }
 
+    /// Where a statement runs: on the cluster for the scheduler (unless it reads only metadata), else here.
+    async fn query_session(&self, query: &ReadOnlyQuery) -> Result<(SessionContext, Engine), Status> {
+        match &self.backend {
+            Backend::Scheduler { address } if !query.needs_all_tables() => {
+                let options = StrataOptions::default().with_warehouse(self.warehouse.to_string_lossy());
+                let config = strata_planner::engine::cluster_config(options)
+                    .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
+                let ctx = strata_planner::engine::remote_context_with_config(address, config)
+                    .await
+                    .map_err(|e| {
+                        Status::unavailable(format!("the cluster cannot take queries: {}", e.strip_backtrace()))
+                    })?;
+                Ok((ctx, self.backend.engine()))
+            }
+            _ => Ok((self.session(), Engine::Embedded)),
+        }
+    }
+
     /// The warehouse's tables right now.
     pub async fn tables(&self) -> Result<Vec<WarehouseTable>, Status> {
         catalog::scan(&self.warehouse).await
     }
 
     /// Open `tables` and register them in `ctx`; a table that cannot be opened fails the request.
-    async fn register(&self, ctx: &SessionContext, tables: Vec<WarehouseTable>) -> Result<(), Status> {
-        let engine = self.backend.engine();
+    async fn register(&self, ctx: &SessionContext, engine: &Engine, tables: Vec<WarehouseTable>) -> Result<(), Status> {
         // Each future owns what it uses (clones of Arcs), which keeps the request future `Send` and simple.
         let opened: Vec<(WarehouseTable, Opened)> = futures::stream::iter(tables)
             .map(|table| {
@@ -117,7 +136,7 @@ impl QueryEngine {
 
     /// Plan a checked statement against the current warehouse (read-only guard of DataFusion included).
     pub async fn plan(&self, query: &ReadOnlyQuery) -> Result<DataFrame, Status> {
-        let ctx = self.session();
+        let (ctx, engine) = self.query_session(query).await?;
         let tables = self.tables().await?;
         let wanted = if query.needs_all_tables() {
             tables
@@ -129,7 +148,7 @@ impl QueryEngine {
             catalog::referenced(&tables, &references).unwrap_or(tables)
         };
         tracing::debug!(tables = wanted.len(), sql = %query.sql, "Flight SQL: planning");
-        self.register(&ctx, wanted).await?;
+        self.register(&ctx, &engine, wanted).await?;
         ctx.sql_with_options(&query.sql, readonly::sql_options())
             .await
             .map_err(plan_status)
@@ -138,7 +157,7 @@ impl QueryEngine {
     /// Every table with its Arrow schema as clients see it (tables that cannot be opened are skipped).
     pub async fn table_schemas(&self, tables: Vec<WarehouseTable>) -> Vec<(WarehouseTable, SchemaRef)> {
         let ctx = self.session();
-        let engine = self.backend.engine();
+        let engine = Engine::Embedded;
         let opened: Vec<Option<(WarehouseTable, SchemaRef)>> = futures::stream::iter(tables)
             .map(|table| {
                 let (warehouse, engine, ctx) = (self.warehouse.clone(), engine.clone(), ctx.clone());

@@ -28,18 +28,23 @@ fn client_err(server: &str, e: impl std::fmt::Display) -> FlightError {
     FlightError::Client(format!("{server}: {e}"))
 }
 
-/// Connect and log in.
-pub async fn connect(options: &ClientOptions) -> Result<FlightSqlServiceClient<Channel>, FlightError> {
+/// A channel to the server, plain or TLS.
+pub async fn channel(options: &ClientOptions) -> Result<Channel, FlightError> {
     let server = options.server.as_str();
-    let channel = match &options.tls_ca {
+    match &options.tls_ca {
         None => Endpoint::from_shared(format!("http://{server}"))
             .map_err(|e| client_err(server, e))?
             .connect()
             .await
-            .map_err(|e| client_err(server, e))?,
-        Some(ca) => tls_channel(server, ca).await?,
-    };
-    let mut client = FlightSqlServiceClient::new(channel);
+            .map_err(|e| client_err(server, e)),
+        Some(ca) => tls_channel(server, ca).await,
+    }
+}
+
+/// Connect and log in.
+pub async fn connect(options: &ClientOptions) -> Result<FlightSqlServiceClient<Channel>, FlightError> {
+    let server = options.server.as_str();
+    let mut client = FlightSqlServiceClient::new(channel(options).await?);
     if let Some((user, password)) = &options.credentials {
         client
             .handshake(user, password)

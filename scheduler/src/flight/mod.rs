@@ -9,7 +9,7 @@
 //! optional TLS without tonic's TLS features ([`tls`]).
 //!
 //! The same server runs embedded (`strata serve --warehouse DIR`, [`Backend::Embedded`]) or inside the
-//! scheduler process ([`Backend::Scheduler`]).
+//! scheduler process, executing on its executors ([`Backend::Scheduler`]).
 //!
 //! ```ignore
 //! let options = FlightOptions::new("127.0.0.1:0".parse()?, "warehouse".into()).with_users_file("users".into());
@@ -203,7 +203,7 @@ pub fn build_service(options: &FlightOptions) -> Result<StrataFlightSqlService, 
             "Flight SQL: the warehouse directory does not exist yet; it will be served once jobs create it"
         );
     }
-    let engine = backend::QueryEngine::new(options.backend, warehouse);
+    let engine = backend::QueryEngine::new(options.backend.clone(), warehouse);
     let auth = auth::Authenticator::new(users, options.insecure);
     StrataFlightSqlService::new(engine, auth)
 }
