@@ -189,40 +189,29 @@ fn status_err(addr: &str) -> impl Fn(tonic::Status) -> CliError + '_ {
 
 pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
     let external_host = args.external_host.unwrap_or_else(|| args.bind.ip().to_string());
-    if let Some(bind) = args.flight_bind {
-        if args.bind.port() == 0 {
-            return Err(CliError::Usage(
-                "--flight-bind needs the scheduler on a fixed port (--bind HOST:PORT, not port 0)".into(),
-            ));
-        }
-        // Flight SQL queries run on the executors, through a client of this very scheduler.
-        let own = if args.bind.ip().is_unspecified() {
-            format!("127.0.0.1:{}", args.bind.port())
-        } else {
-            args.bind.to_string()
-        };
-        let options = args.flight.options(
+    let flight = args.flight_bind.map(|bind| {
+        args.flight.options(
             bind,
             PathBuf::from(absolute(&args.warehouse)),
-            strata_scheduler::flight::Backend::Scheduler { address: own },
-        );
-        let (addr, server) = strata_scheduler::flight::bind(options)
-            .await
-            .map_err(|e| CliError::Cluster(e.to_string()))?;
-        println!("Flight SQL listening on {addr}");
-        tokio::spawn(async move {
-            if let Err(e) = server.await {
-                tracing::error!(error = %e, "the Flight SQL server stopped");
-            }
-        });
-    }
-    strata_scheduler::serve(strata_scheduler::SchedulerOptions {
+            strata_scheduler::flight::Backend::Embedded,
+        )
+    });
+    let options = strata_scheduler::SchedulerOptions {
         bind: args.bind,
         external_host,
         warehouse: absolute(&args.warehouse),
         ledger: args.ledger.clone(),
         executor_timeout: Duration::from_secs(args.executor_timeout),
         no_executor_timeout: Duration::from_secs(args.no_executor_timeout),
+        flight,
+    };
+    // The first stdout lines say where it listens (`--bind 127.0.0.1:0` picks free ports).
+    strata_scheduler::serve_with(options, |bound| {
+        println!("{LISTENING}{}", bound.scheduler);
+        if let Some(flight) = bound.flight {
+            println!("Flight SQL listening on {flight}");
+        }
+        let _ = std::io::Write::flush(&mut std::io::stdout());
     })
     .await
     .map_err(|e| CliError::Cluster(e.to_string()))
@@ -447,6 +436,23 @@ fn spawn(dir: &Path, name: &str, args: &[String]) -> Result<u32, CliError> {
     Ok(child.id())
 }
 
+/// The line a scheduler prints once it listens, followed by its address.
+const LISTENING: &str = "Scheduler listening on ";
+
+/// The address a scheduler writing its log to `log` says it listens on, once it does.
+async fn listening(log: &Path, wait: Duration) -> Option<String> {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(log)
+            && let Some(addr) = text.lines().find_map(|l| l.strip_prefix(LISTENING))
+        {
+            return Some(addr.trim().to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
 fn state_file(dir: &Path) -> PathBuf {
     dir.join("cluster.json")
 }
@@ -461,14 +467,8 @@ pub async fn up(args: UpArgs) -> Result<(), CliError> {
         )));
     }
     std::fs::create_dir_all(&dir).map_err(|e| CliError::Cluster(format!("{}: {e}", dir.display())))?;
-    let port = match args.port {
-        0 => std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| CliError::Cluster(e.to_string()))?,
-        p => p,
-    };
-    let scheduler = format!("127.0.0.1:{port}");
+    // Port 0: the scheduler binds a free port itself and says which (no window for another process to take it).
+    let bind = format!("127.0.0.1:{}", args.port);
     let scheduler_pid = spawn(
         &dir,
         "scheduler",
@@ -477,13 +477,23 @@ pub async fn up(args: UpArgs) -> Result<(), CliError> {
             "info".into(),
             "scheduler".into(),
             "--bind".into(),
-            scheduler.clone(),
+            bind,
             "--warehouse".into(),
             absolute(&args.warehouse),
             "--ledger".into(),
             args.ledger.clone(),
         ],
     )?;
+    let scheduler = match listening(&dir.join("scheduler.log"), Duration::from_secs(60)).await {
+        Some(addr) => addr,
+        None => {
+            signal(scheduler_pid, libc::SIGKILL);
+            return Err(CliError::Cluster(format!(
+                "the scheduler did not start within 60 s; see {}",
+                dir.join("scheduler.log").display()
+            )));
+        }
+    };
     let mut state = ClusterState {
         scheduler: scheduler.clone(),
         scheduler_pid,

@@ -314,14 +314,22 @@ pub async fn plan_job_with(
                         return Err(job_err(
                             stmt,
                             format!(
-                                "INSERT INTO '{name}': expectations on an insert into a table this job creates are not \
+                                "'{name}': expectations on an insert or merge into a table this job creates are not \
                                  supported; declare them on its CREATE TABLE and write one query (UNION ALL)"
                             ),
                         ));
                     }
-                    let plan = match &target_schema {
-                        Some(schema) => conform(plan, schema, stmt)?,
-                        None => plan,
+                    // The rules check the rows written: an insert's (cast to the target) or a merge's source.
+                    let (plan, output) = match merge {
+                        Some(spec) => {
+                            let merge = DeltaMerge::new(stmt, spec, &output, target_schema, false)?;
+                            let sink = Some(Sink::Merge(Box::new(merge)));
+                            (plan, Output { sink, ..output })
+                        }
+                        None => match &target_schema {
+                            Some(schema) => (conform(plan, schema, stmt)?, output),
+                            None => (plan, output),
+                        },
                     };
                     let output = Some(output);
                     let stage = checked(&ctx, stmt, plan, expectations, &name, &warehouse, params, output)?;

@@ -36,6 +36,8 @@ pub enum SchedulerError {
     Ballista(#[from] ballista_core::error::BallistaError),
     #[error("scheduler: {0}")]
     Serve(#[from] std::io::Error),
+    #[error(transparent)]
+    Flight(#[from] flight::FlightError),
 }
 
 impl From<SchedulerError> for datafusion::error::DataFusionError {
@@ -59,10 +61,24 @@ pub struct SchedulerOptions {
     pub executor_timeout: Duration,
     /// A run fails when no executor has been alive for this long.
     pub no_executor_timeout: Duration,
+    /// Also serve Arrow Flight SQL with these options; its queries run on this scheduler's executors.
+    pub flight: Option<flight::FlightOptions>,
+}
+
+/// Where a started scheduler listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub scheduler: SocketAddr,
+    pub flight: Option<SocketAddr>,
 }
 
 /// Start the scheduler and serve until the process ends.
 pub async fn serve(options: SchedulerOptions) -> Result<(), SchedulerError> {
+    serve_with(options, |_| {}).await
+}
+
+/// [`serve`], calling `ready` once every port is bound (port 0 binds any free port: `ready` says which).
+pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -> Result<(), SchedulerError> {
     let listener = tokio::net::TcpListener::bind(options.bind)
         .await
         .map_err(|source| SchedulerError::Bind {
@@ -70,6 +86,27 @@ pub async fn serve(options: SchedulerOptions) -> Result<(), SchedulerError> {
             source,
         })?;
     let addr = listener.local_addr()?;
+    let flight_addr = match options.flight.clone() {
+        Some(flight_options) => {
+            // Flight SQL queries run on the executors, through a client of this very scheduler.
+            let own = if addr.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], addr.port()))
+            } else {
+                addr
+            };
+            let flight_options = flight_options.with_backend(flight::Backend::Scheduler {
+                address: own.to_string(),
+            });
+            let (flight_addr, server) = flight::bind(flight_options).await?;
+            tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "the Flight SQL server stopped");
+                }
+            });
+            Some(flight_addr)
+        }
+        None => None,
+    };
     let timeout = options.executor_timeout.as_secs().max(2);
     let mut config = SchedulerConfig::default()
         .with_hostname(options.external_host.clone())
@@ -103,6 +140,10 @@ pub async fn serve(options: SchedulerOptions) -> Result<(), SchedulerError> {
     routes.add_service(JobServiceServer::new(jobs));
     let router = routes.routes().into_axum_router();
     tracing::info!(%addr, "Strata scheduler listening");
+    ready(&Bound {
+        scheduler: addr,
+        flight: flight_addr,
+    });
     // Ballista reads executors' addresses from the connection when they do not advertise one.
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await?;
     Ok(())

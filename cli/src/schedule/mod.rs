@@ -35,6 +35,10 @@ pub struct ScheduleArgs {
     /// Where runs are recorded: the warehouse's own ledger by default, or a PostgreSQL schema.
     #[arg(long, env = "STRATA_LEDGER", default_value = "")]
     pub ledger: String,
+    /// Run the stages on a Strata cluster (its scheduler's `HOST:PORT`) instead of the embedded engine; this
+    /// process plans and commits, as `strata run --cluster` does.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub cluster: Option<String>,
     /// Run what is due once and exit, instead of running until stopped.
     #[arg(long)]
     pub once: bool,
@@ -231,6 +235,12 @@ async fn run_due(job: &Job, args: &ScheduleArgs, tick: DateTime<Utc>, mode: RunM
         // Not a failure: the tick stays due for when the running one ends.
         return Ok(true);
     };
+    let engine = match &args.cluster {
+        Some(scheduler) => Engine::Cluster {
+            scheduler: scheduler.clone(),
+        },
+        None => Engine::Embedded,
+    };
     let mut wait = job.schedule.backoff;
     let mut ok = false;
     for attempt in 0..=job.schedule.retries {
@@ -246,7 +256,7 @@ async fn run_due(job: &Job, args: &ScheduleArgs, tick: DateTime<Utc>, mode: RunM
                 .with_kafka_brokers(args.kafka_brokers.clone())
                 .with_ledger(args.ledger.clone());
             let planned =
-                strata_planner::plan_job_with(job_file, options, &Params::default(), Engine::Embedded, mode).await?;
+                strata_planner::plan_job_with(job_file, options, &Params::default(), engine.clone(), mode).await?;
             Ok::<_, CliError>(strata_planner::run(planned, None).await?)
         }
         .await;

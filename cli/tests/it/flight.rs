@@ -15,7 +15,10 @@ const QUERY: &str = "SELECT * FROM gold.daily_indicators WHERE symbol = ? ORDER 
 /// A `strata` server process, killed when dropped.
 struct Server {
     child: Child,
+    /// Its Flight SQL address.
     addr: String,
+    /// A scheduler's own address.
+    scheduler: String,
     /// Its stderr (logs).
     log: tempfile::NamedTempFile,
 }
@@ -41,9 +44,13 @@ fn start(args: &[&str]) -> Server {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
+    let mut scheduler = String::new();
     let addr = loop {
         match lines.next() {
             Some(Ok(line)) => {
+                if let Some(addr) = line.strip_prefix("Scheduler listening on ") {
+                    scheduler = addr.to_string();
+                }
                 if let Some(addr) = line.strip_prefix("Flight SQL listening on ") {
                     break addr.to_string();
                 }
@@ -54,7 +61,12 @@ fn start(args: &[&str]) -> Server {
             }
         }
     };
-    Server { child, addr, log }
+    Server {
+        child,
+        addr,
+        scheduler,
+        log,
+    }
 }
 
 /// A warehouse with the stock pipeline's tables (3 symbols, one year) and its ledger.
@@ -282,17 +294,12 @@ fn the_scheduler_serves_flight_sql_and_insecure_needs_asking_for() {
     );
 
     let wh = warehouse(dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
     #[rustfmt::skip]
     let scheduler = start(&[
-        "--log", "info", "scheduler", "--bind", &bind, "--warehouse", wh.to_str().unwrap(), "--flight-bind",
-        "127.0.0.1:0", "--insecure",
+        "--log", "info", "scheduler", "--bind", "127.0.0.1:0", "--warehouse", wh.to_str().unwrap(),
+        "--flight-bind", "127.0.0.1:0", "--insecure",
     ]);
+    let bind = scheduler.scheduler.clone();
     // One executor: the scheduler runs Flight SQL queries there.
     let executor_log = tempfile::NamedTempFile::new().unwrap();
     let executor = Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -314,6 +321,7 @@ fn the_scheduler_serves_flight_sql_and_insecure_needs_asking_for() {
     let _executor = Server {
         child: executor,
         addr: String::new(),
+        scheduler: String::new(),
         log: executor_log,
     };
     let sql = "SELECT symbol, count(*) AS sessions, round(avg(rsi_14), 6) AS rsi FROM gold.daily_indicators \

@@ -79,3 +79,64 @@ fn merge_updates_deletes_and_inserts_the_same_everywhere_and_is_idempotent() {
         stderr(&out)
     );
 }
+
+/// Expectations on a merge check its source rows: failing rows are quarantined (or dropped) and never merged.
+#[test]
+fn a_merge_with_expectations_merges_only_the_rows_that_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = dir.path().join("create.sql");
+    let merge = dir.path().join("merge.sql");
+    std::fs::write(&create, CREATE).unwrap();
+    let checked = "CREATE VIEW changes AS\n\
+SELECT * FROM (VALUES ('AAPL', 11, 1.6), ('MSFT', -3, 2.6), ('NVDA', 5, NULL), ('TSLA', 7, 7.7)) AS c(symbol, qty, price);\n\
+MERGE INTO silver.positions (\n\
+  CONSTRAINT non_negative EXPECT (qty >= 0) ON VIOLATION QUARANTINE,\n\
+  CONSTRAINT priced EXPECT (price IS NOT NULL) ON VIOLATION DROP ROW\n\
+) AS t\n\
+USING (SELECT * FROM changes) AS s\n\
+ON t.symbol = s.symbol\n\
+WHEN MATCHED THEN UPDATE SET qty = s.qty, price = s.price\n\
+WHEN NOT MATCHED THEN INSERT (symbol, qty, price) VALUES (s.symbol, s.qty, s.price);";
+    std::fs::write(&merge, checked).unwrap();
+    for (mode, extra) in [("embedded", &[][..]), ("standalone", &["--standalone"][..])] {
+        let wh = dir.path().join(mode);
+        let out = run(&create, &wh, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut args = vec!["--log-format", "json"];
+        args.extend([
+            "run",
+            merge.to_str().unwrap(),
+            "--no-progress",
+            "--warehouse",
+            wh.to_str().unwrap(),
+        ]);
+        args.extend(extra);
+        let out = strata(&args);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim().lines().last().unwrap()).unwrap();
+        let counts: Vec<(String, u64)> = summary["expectations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["rule"].as_str().unwrap().to_string(),
+                    e["violations"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            [("non_negative".to_string(), 1), ("priced".to_string(), 1)],
+            "{mode}"
+        );
+        assert_eq!(
+            rows(&wh),
+            "[('AAPL', 11, 1.6), ('GOOG', 30, 3.5), ('MSFT', 20, 2.5), ('TSLA', 7, 7.7)]",
+            "{mode}"
+        );
+        let quarantined = crate::kafka::table(&wh, "silver.positions_quarantine", &["symbol"]);
+        assert_eq!(quarantined["rows"], 1, "{mode}: {quarantined}");
+        assert_eq!(quarantined["columns"]["symbol"]["values"][0], "MSFT", "{mode}");
+    }
+}

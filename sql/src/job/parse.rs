@@ -274,7 +274,8 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
     })
 }
 
-/// `MERGE INTO target [AS t] USING (query) | table [AS s] ON condition WHEN …`.
+/// `MERGE INTO target [(CONSTRAINT …)] [AS t] USING (query) | table [AS s] ON condition WHEN …`; the expectations
+/// check the source rows.
 fn parse_merge(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWithSpan>) -> Result<StatementKind> {
     use datafusion::sql::sqlparser::ast::{Statement, TableFactor};
     let dialect = GenericDialect {};
@@ -282,6 +283,22 @@ fn parse_merge(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWith
     let invalid = |message: &str| SqlError::Invalid {
         location: location.clone(),
         message: message.to_string(),
+    };
+    // Expectations are Strata's: taken out of the tokens before the standard MERGE is parsed.
+    let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens.clone());
+    p.expect_keyword_is(Keyword::MERGE).map_err(perr)?;
+    p.expect_keyword_is(Keyword::INTO).map_err(perr)?;
+    p.parse_object_name(false).map_err(perr)?;
+    let before = p.index();
+    let constraints = p.peek_token().token == Token::LParen
+        && matches!(&p.peek_nth_token(1).token, Token::Word(w) if w.keyword == Keyword::CONSTRAINT);
+    let (expectations, tokens) = if constraints && p.consume_token(&Token::LParen) {
+        let rules = parse_expectations(file, &mut p).map_err(perr)?;
+        let after = p.index();
+        let rest: Vec<TokenWithSpan> = tokens[..before].iter().chain(&tokens[after..]).cloned().collect();
+        (rules, rest)
+    } else {
+        (Vec::new(), tokens)
     };
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let Statement::Merge(merge) = p.parse_statement().map_err(perr)? else {
@@ -307,7 +324,7 @@ fn parse_merge(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWith
     Ok(StatementKind::Insert {
         target,
         query,
-        expectations: Vec::new(),
+        expectations,
         merge: Some(Box::new(super::MergeSpec {
             target_alias,
             source_alias: source_alias.unwrap_or_else(|| "source".into()),
