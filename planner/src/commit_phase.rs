@@ -91,8 +91,9 @@ pub(crate) async fn apply_expectations(
             }
         }
         reports.extend(counted);
-        // A table or an insert commits the rows that pass; a view has nothing to commit but its quarantine.
-        if let Some(output) = &stage.output {
+        // A table or an insert commits the rows that pass; a view has nothing to commit but its quarantine, nor
+        // has a table whose inputs did not change.
+        if let Some(output) = stage.output.as_ref().filter(|o| !planned.unchanged.contains(&o.table)) {
             let (batches, adds, rows) =
                 expect::materialize(&planned.ctx, e.keep.clone(), targets.get(&output.table)).await?;
             if let Some(o) = outcomes[i].as_mut() {

@@ -27,7 +27,7 @@ use crate::expect::{self, Expectations};
 use crate::insert::{conform, insert_target};
 use crate::kafka::{self, Declared, KafkaSink, KafkaSource};
 use crate::merge::DeltaMerge;
-use crate::modes::{Modes, RangeReport, RunMode};
+use crate::modes::{Modes, RangeReport, RunMode, TablePlan};
 use crate::params::{Params, bind};
 use crate::postgres;
 use strata_connectors::postgres::sink::PgSink;
@@ -232,13 +232,7 @@ pub async fn plan_job_with(
                 let plan = plan_query(&ctx, stmt, query, params).await?;
                 let name = stmt.target().name;
                 let url = location::warehouse_table(&name, &warehouse).map_err(|e| job_err(stmt, e))?;
-                let plan = match event_time {
-                    Some(_) if !expectations.is_empty() => {
-                        return Err(job_err(
-                            stmt,
-                            format!("'{name}': EVENT TIME and expectations on one table are not supported yet"),
-                        ));
-                    }
+                let parts = match event_time {
                     Some(column) => {
                         let column = strata_sql::job::normalize_ident(column);
                         let partition_by: Vec<String> =
@@ -249,10 +243,10 @@ pub async fn plan_job_with(
                     }
                     None => {
                         modes.whole(&name);
-                        plan
+                        TablePlan::whole(plan)
                     }
                 };
-                let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+                let schema: SchemaRef = Arc::new(parts.recomputed.schema().as_arrow().clone());
                 let mut partition_by = Vec::with_capacity(partitioned_by.len());
                 for ident in partitioned_by {
                     let column = strata_sql::job::normalize_ident(ident);
@@ -276,6 +270,7 @@ pub async fn plan_job_with(
                     sink: None,
                 });
                 if expectations.is_empty() {
+                    let plan = TablePlan::written(parts.recomputed, parts.kept)?;
                     let table = Arc::new(StageTable::new(schema));
                     // Readers of a table rewritten in a range see its untouched files next to what the stage writes.
                     if let (Some(r), Some(o)) = (modes.replaces.get(&name), &output) {
@@ -290,12 +285,20 @@ pub async fn plan_job_with(
                         expectations: None,
                     }
                 } else {
-                    let stage = checked(&ctx, stmt, plan, expectations, &name, &warehouse, params, output)?;
-                    // Readers of the table see the rows that pass.
-                    if let Some(e) = &stage.expectations {
-                        register(&ctx, &name, Arc::new(ViewTable::new(e.keep.clone(), None)), stmt)?;
+                    // The rules check the rows computed this run; rows kept from earlier runs passed then.
+                    let (flagged, mut planned) =
+                        expect::plan(&ctx, stmt, parts.recomputed, expectations, &name, &warehouse, params)?;
+                    planned.keep = TablePlan::written(planned.keep, parts.kept)?;
+                    // Readers of the table see the rows that pass, and the files a range rewrite leaves in place.
+                    let readers = TablePlan::written(planned.keep.clone(), parts.untouched)?;
+                    register(&ctx, &name, Arc::new(ViewTable::new(readers, None)), stmt)?;
+                    PlannedStage {
+                        plan: Some(flagged),
+                        output,
+                        table: Some(planned.raw.clone()),
+                        source: None,
+                        expectations: Some(Arc::new(planned)),
                     }
-                    stage
                 }
             }
             StatementKind::Insert {

@@ -150,9 +150,14 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
             let feeds = planned.stages[i].table.clone();
             let plan = plan.filter(|_| materializes);
             // Staged first: a stage with expectations writes its flagged rows there, not to its table.
-            let target = staging
-                .get(&i)
-                .or_else(|| planned.stages[i].output.as_ref().and_then(|o| targets.get(&o.table)));
+            // A stage with expectations never writes its table's files itself: its flagged rows are staged, and
+            // the commit phase writes the rows that pass.
+            let target = staging.get(&i).or_else(|| {
+                let output = planned.stages[i].output.as_ref();
+                output
+                    .filter(|_| planned.stages[i].expectations.is_none())
+                    .and_then(|o| targets.get(&o.table))
+            });
             match (plan, target) {
                 (Some(plan), Some(target)) => {
                     let target = target.clone();

@@ -317,3 +317,145 @@ fn a_failing_view_expectation_stops_the_run_and_commits_nothing() {
         assert!(!wh.join(t).exists(), "{t} was written by a failed run");
     }
 }
+
+/// A table with both an event time and expectations: incremental runs check only the rows they compute, keep the
+/// rest as committed, and end with the table, its quarantine and a downstream aggregate of a full refresh.
+#[test]
+fn incremental_runs_check_only_new_rows_and_equal_a_full_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("src/bronze/readings");
+    let script = r#"
+import datetime as dt, os, sys, pyarrow as pa, deltalake
+rows = {"symbol": [], "ts": [], "value": []}
+negative = 0
+start = dt.datetime(2024, 1, 1)
+for h in range(20 * 24):
+    for i, s in enumerate(["AAA", "BBB", "CCC"]):
+        n = h * 3 + i
+        value = float(n % 97) - (150.0 if n % 41 == 0 else 0.0)
+        negative += value < 0
+        rows["symbol"].append(None if n % 53 == 0 else s)
+        rows["ts"].append(start + dt.timedelta(hours=h))
+        rows["value"].append(value)
+table = pa.table({"symbol": pa.array(rows["symbol"], pa.string()), "ts": pa.array(rows["ts"], pa.timestamp("us")),
+                  "value": pa.array(rows["value"], pa.float64())})
+deltalake.write_deltalake(sys.argv[1], table)
+print(negative, flush=True)
+os._exit(0)
+"#;
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job = dir.path().join("readings.sql");
+    std::fs::write(
+        &job,
+        "CREATE EXTERNAL TABLE bronze.readings STORED AS DELTA LOCATION 'bronze/readings' OPTIONS ('event_time' 'ts');\n\
+         CREATE TABLE silver.readings (\n\
+           CONSTRAINT non_negative EXPECT (value >= 0) ON VIOLATION QUARANTINE,\n\
+           CONSTRAINT has_symbol EXPECT (symbol IS NOT NULL) ON VIOLATION DROP ROW\n\
+         ) EVENT TIME (ts) AS\n\
+         SELECT symbol, ts, value, value * 2 AS doubled FROM bronze.readings;\n\
+         CREATE TABLE gold.daily AS\n\
+         SELECT symbol, date_trunc('day', ts) AS day, count(*) AS n, sum(value) AS total FROM silver.readings GROUP BY 1, 2;\n",
+    )
+    .unwrap();
+    let append = |warehouse: &Path, first: &str, last: &str| {
+        let out = Command::new(python())
+            .arg(repo_root().join("dev/append_days.py"))
+            .arg(&source)
+            .arg(warehouse.join("bronze/readings"))
+            .args([first, last])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let run = |warehouse: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "--log-format",
+            "json",
+            "run",
+            job.to_str().unwrap(),
+            "--no-progress",
+            "--warehouse",
+        ];
+        args.push(warehouse.to_str().unwrap());
+        args.extend(extra);
+        let out = strata(&args);
+        assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim().lines().last().unwrap()).unwrap();
+        summary
+    };
+    let violations = |summary: &serde_json::Value, rule: &str| {
+        summary["expectations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["rule"] == rule)
+            .map(|e| e["violations"].as_u64().unwrap())
+            .unwrap()
+    };
+
+    let full = dir.path().join("full");
+    append(&full, "2024-01-01", "2024-01-20");
+    let whole = run(&full, &["--full-refresh"]);
+    let quarantined = |warehouse: &Path| {
+        // os._exit: the deltalake package can crash while the interpreter shuts down.
+        let script = "import deltalake, json, os, sys\n\
+t = deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table()\n\
+print(json.dumps(sorted(zip(t.column('symbol').to_pylist(), t.column('ts').cast('int64').to_pylist(), t.column('value').to_pylist()), key=str)), flush=True)\n\
+os._exit(0)";
+        let out = Command::new(python())
+            .arg("-c")
+            .arg(script)
+            .arg(warehouse.join("silver/readings_quarantine"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let expected = quarantined(&full);
+    assert!(expected.len() > 10);
+    let negative: u64 = stdout(&out).trim().parse().unwrap();
+    assert_eq!(violations(&whole, "non_negative"), negative);
+    for (mode, extra) in [("embedded", &[][..]), ("standalone", &["--standalone"][..])] {
+        let inc = dir.path().join(mode);
+        append(&inc, "2024-01-01", "2024-01-10");
+        let first = run(&inc, extra);
+        append(&inc, "2024-01-11", "2024-01-20");
+        let second = run(&inc, extra);
+        let output_mode = second["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["table"] == "silver.readings")
+            .map(|o| o["mode"].clone());
+        assert_eq!(output_mode, Some("replace range".into()), "{mode}: {second}");
+        // Each row is checked once: the increments' counts add up to the full refresh's.
+        for rule in ["non_negative", "has_symbol"] {
+            assert!(violations(&second, rule) > 0, "{mode} {rule}: {second}");
+            assert_eq!(
+                violations(&first, rule) + violations(&second, rule),
+                violations(&whole, rule),
+                "{mode} {rule}"
+            );
+        }
+        let out = Command::new(python())
+            .arg(repo_root().join("dev/compare_delta.py"))
+            .args([&full, &inc])
+            .args(["silver.readings", "gold.daily"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{mode}: incremental differs from a full refresh:\n{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        // The quarantine holds the same rows (each once), whichever run quarantined them.
+        assert_eq!(quarantined(&inc), expected, "{mode}");
+    }
+}

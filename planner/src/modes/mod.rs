@@ -109,6 +109,46 @@ pub struct RangeReport {
     pub reason: String,
 }
 
+/// What a table with an event time computes this run.
+pub(crate) struct TablePlan {
+    /// The rows recomputed (the rewritten range, or everything).
+    pub recomputed: LogicalPlan,
+    /// Committed rows written again as they are: those outside the range of the files the range touches.
+    pub kept: Option<LogicalPlan>,
+    /// Committed rows left in place (untouched files): not written, but part of what readers see.
+    pub untouched: Option<LogicalPlan>,
+}
+
+impl TablePlan {
+    /// Everything recomputed.
+    pub fn whole(plan: LogicalPlan) -> Self {
+        TablePlan {
+            recomputed: plan,
+            kept: None,
+            untouched: None,
+        }
+    }
+
+    /// Nothing recomputed: the committed rows are what readers see.
+    fn unchanged(plan: LogicalPlan, existing: LogicalPlan) -> Result<Self> {
+        Ok(TablePlan {
+            recomputed: LogicalPlanBuilder::from(plan)
+                .filter(datafusion::logical_expr::lit(false))?
+                .build()?,
+            kept: Some(existing),
+            untouched: None,
+        })
+    }
+
+    /// `rows` (the recomputed ones, or what passes their expectations) plus the kept ones: what the commit writes.
+    pub fn written(rows: LogicalPlan, kept: Option<LogicalPlan>) -> Result<LogicalPlan> {
+        Ok(match kept {
+            Some(kept) => LogicalPlanBuilder::from(rows).union(kept)?.build()?,
+            None => rows,
+        })
+    }
+}
+
 /// Planning state of a run's mode: what changed in every table planned so far.
 pub(crate) struct Modes {
     mode: RunMode,
@@ -217,7 +257,7 @@ impl Modes {
         plan: LogicalPlan,
         url: &Url,
         partition_by: &[String],
-    ) -> Result<LogicalPlan> {
+    ) -> Result<TablePlan> {
         let ty = event_type(plan.schema().as_arrow(), column, name).map_err(|m| job_err(stmt, m))?;
         self.events.insert(name.to_string(), column.to_string());
         let scanned = scanned_tables(&plan);
@@ -259,7 +299,7 @@ impl Modes {
             };
             self.reports
                 .push(report("whole", TimeRange::ALL, TimeRange::ALL, why.into()));
-            return Ok(plan);
+            return Ok(TablePlan::whole(plan));
         };
         let Changed::Range(input) = changed else {
             self.changed.insert(name.to_string(), Changed::Nothing);
@@ -271,7 +311,7 @@ impl Modes {
                 read: "-".into(),
                 reason: "no new input".into(),
             });
-            return Ok(existing);
+            return TablePlan::unchanged(plan, existing);
         };
         let shape = shape::shape(&plan, &events);
         let (write, read, reason) = match &shape {
@@ -328,7 +368,7 @@ impl Modes {
         self.changed.insert(name.to_string(), Changed::Range(write));
         if write.is_all() {
             self.reports.push(report("whole", write, read, reason));
-            return Ok(plan);
+            return Ok(TablePlan::whole(plan));
         }
         self.reports.push(report("rewritten", write, read, reason));
         let plan = filter_scans(plan, &self.events, read)?;
@@ -337,23 +377,48 @@ impl Modes {
             .filter(output.clone().is_null().or(time::within(output, write, &ty)?))?
             .build()?;
         // Only the touched files are read back and replaced, when the output fits the table's files as they are.
+        // No side without files: an empty scan in a UNION trips Ballista's per-task metrics on a cluster.
         let kept = match replace::touched(&table, column, write, &recomputed, partition_by)? {
             Some((files, replace)) => {
+                let touched = !files.files.is_empty();
                 self.replaces.insert(name.to_string(), replace);
-                committed_scan(Arc::new(files), &recomputed, url)?.unwrap_or(existing)
+                if touched {
+                    committed_scan(Arc::new(files), &recomputed, url)?
+                } else {
+                    None
+                }
             }
-            None => existing,
+            None => Some(existing),
         };
-        let kept_column = output_column(&kept, column)?;
-        let kept = LogicalPlanBuilder::from(kept)
-            .filter(
-                kept_column
-                    .clone()
-                    .is_not_null()
-                    .and(datafusion::logical_expr::not(time::within(kept_column, write, &ty)?)),
-            )?
-            .build()?;
-        Ok(LogicalPlanBuilder::from(recomputed).union(kept)?.build()?)
+        let kept = match kept {
+            Some(kept) => {
+                let kept_column = output_column(&kept, column)?;
+                Some(
+                    LogicalPlanBuilder::from(kept)
+                        .filter(
+                            kept_column
+                                .clone()
+                                .is_not_null()
+                                .and(datafusion::logical_expr::not(time::within(kept_column, write, &ty)?)),
+                        )?
+                        .build()?,
+                )
+            }
+            None => None,
+        };
+        let untouched = match self.replaces.get(name).filter(|r| !r.untouched.is_empty()) {
+            Some(r) => {
+                let files = strata_connectors::delta::replace::files_of(&table, r.untouched.clone())
+                    .map_err(DataFusionError::from)?;
+                committed_scan(Arc::new(files), &recomputed, url)?
+            }
+            None => None,
+        };
+        Ok(TablePlan {
+            recomputed,
+            kept,
+            untouched,
+        })
     }
 }
 
