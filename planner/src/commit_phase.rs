@@ -104,7 +104,9 @@ pub(crate) async fn apply_expectations(
             }
         }
         if let Some((plan, quarantine)) = &e.quarantine {
-            let plan = expect::quarantine_plan(plan, run_id)?;
+            let plan =
+                expect::not_yet_quarantined(&planned.ctx, plan.clone(), &quarantine.url, &planned.engine).await?;
+            let plan = expect::quarantine_plan(&plan, run_id)?;
             let schema = expect::schema_of(&plan);
             let target = if planned.engine.is_distributed() {
                 Some(

@@ -218,6 +218,55 @@ pub fn quarantine_plan(plan: &LogicalPlan, run_id: &str) -> Result<LogicalPlan> 
     Ok(LogicalPlanBuilder::from(plan.clone()).project(exprs)?.build()?)
 }
 
+/// `plan` (quarantined rows with their rules) without the rows the quarantine table at `url` already holds with the
+/// same values and rules, NULLs matching NULLs: re-running a range, or a job on input it has seen, quarantines
+/// nothing twice (the first run's id stays on the row).
+pub async fn not_yet_quarantined(
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+    url: &url::Url,
+    engine: &crate::engine::Engine,
+) -> Result<LogicalPlan> {
+    use datafusion::common::{Column, JoinType, NullEquality};
+    let table = match strata_connectors::delta::open(url).await {
+        Ok(t) => t,
+        Err(strata_connectors::ConnectorError::Missing { .. } | strata_connectors::ConnectorError::NotDelta { .. }) => {
+            return Ok(plan);
+        }
+        Err(e) => return Err(DataFusionError::from(e).into()),
+    };
+    let provider = engine
+        .delta_provider(&table, ctx)
+        .await
+        .map_err(DataFusionError::from)?;
+    let existing = provider.schema();
+    let mut exprs = Vec::with_capacity(plan.schema().fields().len());
+    for (i, field) in plan.schema().fields().iter().enumerate() {
+        if existing.field_with_name(field.name()).is_err() {
+            // Another layout (the table changed): nothing to compare with.
+            return Ok(plan);
+        }
+        exprs
+            .push(cast(col(Column::new_unqualified(field.name())), field.data_type().clone()).alias(format!("__q{i}")));
+    }
+    let right: Vec<Column> = (0..exprs.len())
+        .map(|i| Column::new_unqualified(format!("__q{i}")))
+        .collect();
+    let left: Vec<Column> = plan.schema().columns();
+    let quarantined = LogicalPlanBuilder::scan("__strata_quarantined", provider_as_source(provider), None)?
+        .project(exprs)?
+        .build()?;
+    Ok(LogicalPlanBuilder::from(plan)
+        .join_detailed(
+            quarantined,
+            JoinType::LeftAnti,
+            (left, right),
+            None,
+            NullEquality::NullEqualsNull,
+        )?
+        .build()?)
+}
+
 /// The schema of a plan, as Arrow.
 pub fn schema_of(plan: &LogicalPlan) -> SchemaRef {
     Arc::new(plan.schema().as_arrow().clone())

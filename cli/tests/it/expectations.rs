@@ -457,5 +457,26 @@ os._exit(0)";
         );
         // The quarantine holds the same rows (each once), whichever run quarantined them.
         assert_eq!(quarantined(&inc), expected, "{mode}");
+        // A backfill re-checks its range: it counts the range's violations again but quarantines no row twice.
+        let mut args = vec!["--backfill", "2024-01-05", "2024-01-06"];
+        args.extend(extra);
+        let backfill = run(&inc, &args);
+        assert!(violations(&backfill, "non_negative") > 0, "{mode}: {backfill}");
+        assert_eq!(quarantined(&inc), expected, "{mode}: after a backfill");
+        let out = Command::new(python())
+            .arg(repo_root().join("dev/compare_delta.py"))
+            .args([&full, &inc])
+            .args(["silver.readings", "gold.daily"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{mode}: after a backfill:\n{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
     }
+    // A full refresh again quarantines nothing new either.
+    run(&full, &["--full-refresh"]);
+    assert_eq!(quarantined(&full), expected);
 }
