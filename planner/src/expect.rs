@@ -227,35 +227,17 @@ pub async fn not_yet_quarantined(
     url: &url::Url,
     engine: &crate::engine::Engine,
 ) -> Result<LogicalPlan> {
-    use datafusion::common::{Column, JoinType, NullEquality};
-    let table = match strata_connectors::delta::open(url).await {
-        Ok(t) => t,
-        Err(strata_connectors::ConnectorError::Missing { .. } | strata_connectors::ConnectorError::NotDelta { .. }) => {
-            return Ok(plan);
-        }
-        Err(e) => return Err(DataFusionError::from(e).into()),
+    use datafusion::common::{JoinType, NullEquality};
+    // The quarantine's rows cast to `plan`'s columns; none yet, or another layout: nothing to compare with.
+    let Some((_, quarantined)) = crate::modes::existing_plan(ctx, url, &plan, engine).await? else {
+        return Ok(plan);
     };
-    let provider = engine
-        .delta_provider(&table, ctx)
-        .await
-        .map_err(DataFusionError::from)?;
-    let existing = provider.schema();
-    let mut exprs = Vec::with_capacity(plan.schema().fields().len());
-    for (i, field) in plan.schema().fields().iter().enumerate() {
-        if existing.field_with_name(field.name()).is_err() {
-            // Another layout (the table changed): nothing to compare with.
-            return Ok(plan);
-        }
-        exprs
-            .push(cast(col(Column::new_unqualified(field.name())), field.data_type().clone()).alias(format!("__q{i}")));
-    }
-    let right: Vec<Column> = (0..exprs.len())
-        .map(|i| Column::new_unqualified(format!("__q{i}")))
-        .collect();
-    let left: Vec<Column> = plan.schema().columns();
-    let quarantined = LogicalPlanBuilder::scan("__strata_quarantined", provider_as_source(provider), None)?
-        .project(exprs)?
+    // Qualified apart from the new rows: both sides have the same column names.
+    let quarantined = LogicalPlanBuilder::from(quarantined)
+        .alias("__strata_quarantined")?
         .build()?;
+    let left = plan.schema().columns();
+    let right = quarantined.schema().columns();
     Ok(LogicalPlanBuilder::from(plan)
         .join_detailed(
             quarantined,

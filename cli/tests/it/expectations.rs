@@ -421,6 +421,20 @@ os._exit(0)";
     assert!(expected.len() > 10);
     let negative: u64 = stdout(&out).trim().parse().unwrap();
     assert_eq!(violations(&whole, "non_negative"), negative);
+    let same_as_full = |inc: &Path, what: &str| {
+        let out = Command::new(python())
+            .arg(repo_root().join("dev/compare_delta.py"))
+            .args([&full, inc])
+            .args(["silver.readings", "gold.daily"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{what}: differs from a full refresh:\n{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    };
     for (mode, extra) in [("embedded", &[][..]), ("standalone", &["--standalone"][..])] {
         let inc = dir.path().join(mode);
         append(&inc, "2024-01-01", "2024-01-10");
@@ -443,18 +457,7 @@ os._exit(0)";
                 "{mode} {rule}"
             );
         }
-        let out = Command::new(python())
-            .arg(repo_root().join("dev/compare_delta.py"))
-            .args([&full, &inc])
-            .args(["silver.readings", "gold.daily"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{mode}: incremental differs from a full refresh:\n{}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        same_as_full(&inc, mode);
         // The quarantine holds the same rows (each once), whichever run quarantined them.
         assert_eq!(quarantined(&inc), expected, "{mode}");
         // A backfill re-checks its range: it counts the range's violations again but quarantines no row twice.
@@ -463,18 +466,7 @@ os._exit(0)";
         let backfill = run(&inc, &args);
         assert!(violations(&backfill, "non_negative") > 0, "{mode}: {backfill}");
         assert_eq!(quarantined(&inc), expected, "{mode}: after a backfill");
-        let out = Command::new(python())
-            .arg(repo_root().join("dev/compare_delta.py"))
-            .args([&full, &inc])
-            .args(["silver.readings", "gold.daily"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{mode}: after a backfill:\n{}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        same_as_full(&inc, &format!("{mode}, after a backfill"));
     }
     // A full refresh again quarantines nothing new either.
     run(&full, &["--full-refresh"]);

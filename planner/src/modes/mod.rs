@@ -500,7 +500,7 @@ fn output_column(plan: &LogicalPlan, name: &str) -> Result<Expr> {
 }
 
 /// The table and its committed rows, cast to `plan`'s columns; `None` when it has no version or lacks a column.
-async fn existing_plan(
+pub(crate) async fn existing_plan(
     ctx: &SessionContext,
     url: &Url,
     plan: &LogicalPlan,
