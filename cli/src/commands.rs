@@ -42,14 +42,9 @@ impl From<strata_connectors::ConnectorError> for CliError {
     }
 }
 
-/// Arguments shared by `run`, `explain` and `validate`.
-#[derive(Debug, Args)]
-pub struct JobArgs {
-    /// The job file (a SQL script).
-    pub job: PathBuf,
-    /// A job parameter, bound wherever the job writes `${NAME}`, typed by how it is used; repeatable.
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
+/// Where jobs read and write: shared by `run`, `explain`, `validate` and `schedule`.
+#[derive(Debug, Args, Clone)]
+pub struct PlaceArgs {
     /// The warehouse: `CREATE TABLE a.b` writes the Delta table `<warehouse>/a/b`; relative LOCATIONs start here.
     #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
     pub warehouse: String,
@@ -60,6 +55,28 @@ pub struct JobArgs {
     /// (`postgres://host:port/db?schema=…`; credentials from the environment).
     #[arg(long, env = "STRATA_LEDGER", default_value = "")]
     pub ledger: String,
+}
+
+impl PlaceArgs {
+    /// The engine options these name.
+    pub fn options(&self) -> StrataOptions {
+        StrataOptions::default()
+            .with_warehouse(self.warehouse.clone())
+            .with_kafka_brokers(self.kafka_brokers.clone())
+            .with_ledger(self.ledger.clone())
+    }
+}
+
+/// Arguments shared by `run`, `explain` and `validate`.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// The job file (a SQL script).
+    pub job: PathBuf,
+    /// A job parameter, bound wherever the job writes `${NAME}`, typed by how it is used; repeatable.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    #[command(flatten)]
+    pub places: PlaceArgs,
     /// Do not draw progress bars (they are also off when stderr is not a terminal or logs are JSON).
     #[arg(long)]
     pub no_progress: bool,
@@ -104,10 +121,7 @@ impl ModeArgs {
 
 impl JobArgs {
     fn options(&self) -> StrataOptions {
-        StrataOptions::default()
-            .with_warehouse(self.warehouse.clone())
-            .with_kafka_brokers(self.kafka_brokers.clone())
-            .with_ledger(self.ledger.clone())
+        self.places.options()
     }
 
     fn params(&self) -> Result<Params, CliError> {

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::flight_service_client::FlightServiceClient;
-use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::{StreamExt, TryStreamExt};
 use strata_scheduler::flight::client::{self, ClientOptions};
 
@@ -23,10 +22,9 @@ struct Pulled {
 async fn one(options: ClientOptions, sql: String, bytes: Arc<AtomicU64>) -> Result<Pulled, String> {
     let started = Instant::now();
     let channel = client::channel(&options).await.map_err(|e| e.to_string())?;
-    let mut sql_client = FlightSqlServiceClient::new(channel.clone());
-    if let Some((user, password)) = &options.credentials {
-        sql_client.handshake(user, password).await.map_err(|e| e.to_string())?;
-    }
+    let mut sql_client = client::login(channel.clone(), &options)
+        .await
+        .map_err(|e| e.to_string())?;
     let token = sql_client.token().cloned();
     let info = sql_client.execute(sql, None).await.map_err(|e| e.to_string())?;
     let mut raw = FlightServiceClient::new(channel);

@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use cron::Cron;
-use strata_planner::{Engine, Params, RunMode, StrataOptions};
+use strata_planner::{Engine, Params, RunMode};
 
 use crate::commands::CliError;
 
@@ -27,14 +27,8 @@ use crate::commands::CliError;
 pub struct ScheduleArgs {
     /// Directory of job files (searched recursively); files without a `--! schedule` line are skipped.
     pub jobs: PathBuf,
-    #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
-    pub warehouse: String,
-    /// Kafka bootstrap servers for Kafka tables whose LOCATION names none.
-    #[arg(long, env = "STRATA_KAFKA_BROKERS", default_value = "")]
-    pub kafka_brokers: String,
-    /// Where runs are recorded: the warehouse's own ledger by default, or a PostgreSQL schema.
-    #[arg(long, env = "STRATA_LEDGER", default_value = "")]
-    pub ledger: String,
+    #[command(flatten)]
+    pub places: crate::commands::PlaceArgs,
     /// Run the stages on a Strata cluster (its scheduler's `HOST:PORT`) instead of the embedded engine; this
     /// process plans and commits, as `strata run --cluster` does.
     #[arg(long, value_name = "HOST:PORT")]
@@ -134,7 +128,7 @@ fn load_jobs(args: &ScheduleArgs) -> Result<Vec<Job>, CliError> {
     let mut files = Vec::new();
     job_files(&args.jobs, &mut files).map_err(|e| CliError::Usage(format!("{}: {e}", args.jobs.display())))?;
     files.sort();
-    let dir = Path::new(&args.warehouse).join("_strata").join("schedule");
+    let dir = Path::new(&args.places.warehouse).join("_strata").join("schedule");
     let mut jobs = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
@@ -251,10 +245,7 @@ async fn run_due(job: &Job, args: &ScheduleArgs, tick: DateTime<Utc>, mode: RunM
         let result = async {
             let job_file =
                 strata_sql::JobFile::load(&job.path.to_string_lossy()).map_err(strata_planner::PlannerError::from)?;
-            let options = StrataOptions::default()
-                .with_warehouse(args.warehouse.clone())
-                .with_kafka_brokers(args.kafka_brokers.clone())
-                .with_ledger(args.ledger.clone());
+            let options = args.places.options();
             let planned =
                 strata_planner::plan_job_with(job_file, options, &Params::default(), engine.clone(), mode).await?;
             Ok::<_, CliError>(strata_planner::run(planned, None).await?)

@@ -10,7 +10,7 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableRefer
 use deltalake::kernel::{Action, Add, Remove, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 
-use super::files::{DataFile, DeltaFiles};
+use super::files::DataFile;
 use super::write_exec::WriteTarget;
 use super::{WriteOutcome, delta_err};
 use crate::error::{ConnectorError, Result};
@@ -64,13 +64,6 @@ pub fn column_ranges(table: &DeltaTable, column: &str) -> Result<Vec<FileRange>>
         });
     }
     Ok(out)
-}
-
-/// The files `files` of `table` as a scannable table (the rows a range rewrite keeps are read from them).
-pub fn files_of(table: &DeltaTable, files: Vec<DataFile>) -> Result<DeltaFiles> {
-    let mut all = DeltaFiles::from_table(table)?;
-    all.files = files;
-    Ok(all)
 }
 
 /// What a range rewrite replaces: the files it touches in the version it was planned against.

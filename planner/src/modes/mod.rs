@@ -378,39 +378,25 @@ impl Modes {
             .build()?;
         // Only the touched files are read back and replaced, when the output fits the table's files as they are.
         // No side without files: an empty scan in a UNION trips Ballista's per-task metrics on a cluster.
-        let kept = match replace::touched(&table, column, write, &recomputed, partition_by)? {
-            Some((files, replace)) => {
-                let touched = !files.files.is_empty();
-                self.replaces.insert(name.to_string(), replace);
-                if touched {
-                    committed_scan(Arc::new(files), &recomputed, url)?
-                } else {
-                    None
-                }
+        let scan = |files: strata_connectors::delta::files::DeltaFiles| match files.files.is_empty() {
+            true => Ok(None),
+            false => committed_scan(Arc::new(files), &recomputed, url),
+        };
+        let (kept, untouched) = match replace::touched(&table, column, write, &recomputed, partition_by)? {
+            Some(split) => {
+                self.replaces.insert(name.to_string(), split.replace);
+                (scan(split.touched)?, scan(split.untouched)?)
             }
-            None => Some(existing),
+            None => (Some(existing), None),
         };
         let kept = match kept {
             Some(kept) => {
                 let kept_column = output_column(&kept, column)?;
-                Some(
-                    LogicalPlanBuilder::from(kept)
-                        .filter(
-                            kept_column
-                                .clone()
-                                .is_not_null()
-                                .and(datafusion::logical_expr::not(time::within(kept_column, write, &ty)?)),
-                        )?
-                        .build()?,
-                )
-            }
-            None => None,
-        };
-        let untouched = match self.replaces.get(name).filter(|r| !r.untouched.is_empty()) {
-            Some(r) => {
-                let files = strata_connectors::delta::replace::files_of(&table, r.untouched.clone())
-                    .map_err(DataFusionError::from)?;
-                committed_scan(Arc::new(files), &recomputed, url)?
+                let outside = kept_column
+                    .clone()
+                    .is_not_null()
+                    .and(datafusion::logical_expr::not(time::within(kept_column, write, &ty)?));
+                Some(LogicalPlanBuilder::from(kept).filter(outside)?.build()?)
             }
             None => None,
         };

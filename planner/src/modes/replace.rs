@@ -12,25 +12,33 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use deltalake::DeltaTable;
 use strata_connectors::delta::commit::delta_schema;
+use strata_connectors::delta::files::DeltaFiles;
 use strata_connectors::delta::replace::{self, FileRange, Replace};
 
 use super::time::{self, TimeRange};
 use crate::error::Result;
 
-/// The touched files of `table` for a rewrite of `range` of `column`, and the commit that replaces them; `None`
-/// when the stage's output cannot go into the table's current files as they are (other columns or types, other
-/// partitioning), so the table is rewritten whole.
+/// A table's files split by a range rewrite, and the commit that replaces the touched ones.
+pub(super) struct Touched {
+    pub touched: DeltaFiles,
+    pub untouched: DeltaFiles,
+    pub replace: Replace,
+}
+
+/// The files of `table` a rewrite of `range` of `column` touches and leaves alone; `None` when the stage's output
+/// cannot go into the table's current files as they are (other columns or types, other partitioning), so the table
+/// is rewritten whole.
 pub(super) fn touched(
     table: &DeltaTable,
     column: &str,
     range: TimeRange,
     plan: &LogicalPlan,
     partition_by: &[String],
-) -> Result<Option<(strata_connectors::delta::files::DeltaFiles, Replace)>> {
+) -> Result<Option<Touched>> {
     let Some(version) = table.version() else {
         return Ok(None);
     };
-    let files = match replace::files_of(table, Vec::new()) {
+    let files = match DeltaFiles::from_table(table) {
         Ok(f) => f,
         Err(e @ strata_connectors::ConnectorError::Unsupported { .. }) => {
             tracing::info!(table = %table.table_url(), reason = %e, "rewritten whole");
@@ -68,16 +76,24 @@ pub(super) fn touched(
             untouched.push(f.file);
         }
     }
-    let mut scan = files;
-    scan.files = kept;
     let replace = Replace {
-        table_url: scan.table_url.clone(),
+        table_url: files.table_url.clone(),
         version,
         removes,
-        untouched,
+        untouched: untouched.clone(),
         predicate: format!("{column} in {}", range.describe()),
     };
-    Ok(Some((scan, replace)))
+    Ok(Some(Touched {
+        touched: DeltaFiles {
+            files: kept,
+            ..files.clone()
+        },
+        untouched: DeltaFiles {
+            files: untouched,
+            ..files
+        },
+        replace,
+    }))
 }
 
 /// Whether a file can hold rows of `range` (or NULL event times): true unless its statistics say otherwise.

@@ -43,8 +43,13 @@ pub async fn channel(options: &ClientOptions) -> Result<Channel, FlightError> {
 
 /// Connect and log in.
 pub async fn connect(options: &ClientOptions) -> Result<FlightSqlServiceClient<Channel>, FlightError> {
+    login(channel(options).await?, options).await
+}
+
+/// A Flight SQL client on `channel`, logged in with the options' credentials (if any).
+pub async fn login(channel: Channel, options: &ClientOptions) -> Result<FlightSqlServiceClient<Channel>, FlightError> {
     let server = options.server.as_str();
-    let mut client = FlightSqlServiceClient::new(channel(options).await?);
+    let mut client = FlightSqlServiceClient::new(channel);
     if let Some((user, password)) = &options.credentials {
         client
             .handshake(user, password)
