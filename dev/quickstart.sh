@@ -6,6 +6,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
 warehouse="${STRATA_WAREHOUSE:-./warehouse}"
 
+# shellcheck source=dev/system.sh
+source dev/system.sh
+strata_system_packages
+
 cargo build --locked --quiet -p strata-cli
 strata="$CARGO_TARGET_DIR/debug/strata"
 "$strata" generate market --symbols 50 --start 2015-01-01 --end 2024-12-31 --seed 42 --defect-rate 0.01 \

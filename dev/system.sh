@@ -1,9 +1,10 @@
-# Sourced by dev scripts: Debian packages the build needs. rdkafka builds its bundled librdkafka with cmake, and
-# librdkafka's build includes curl's headers. Installs only what is missing (needs root or sudo).
+# Sourced by dev scripts: the Debian packages the build needs. rdkafka builds its bundled librdkafka with the
+# library's own configure script and make (no cmake, no curl headers), so a C compiler and make are all it takes;
+# zlib is found on the system or built from source by libz-sys. Installs only what is missing (needs root or sudo).
 strata_system_packages() {
   local missing=()
-  command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-  [ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] || missing+=(libcurl4-openssl-dev)
+  command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+  command -v make >/dev/null 2>&1 || missing+=(make)
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "== installing Debian packages: ${missing[*]}" >&2
   local sudo=()

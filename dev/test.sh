@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole Strata test suite, on a fresh machine or a warm one.
 #
-# Installs what the tests need and is missing (Debian's cmake and curl headers for rdkafka's bundled librdkafka, a
+# Installs what the tests need and is missing (a C compiler and make for rdkafka's bundled librdkafka, a
 # Python venv with the independent `deltalake` reader, the `tansu` Kafka-protocol broker and a PostgreSQL server,
 # both started on loopback for the run and removed after it), then runs formatting and lint checks and every test of every crate. The build cache lives outside the clone, in $CARGO_TARGET_DIR (default
 # ~/.cache/strata/target), so repeated runs and CI reuse it.
