@@ -193,7 +193,7 @@ pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
         args.flight.options(
             bind,
             PathBuf::from(absolute(&args.warehouse)),
-            strata_scheduler::flight::Backend::Embedded,
+            strata_flight::Backend::Embedded,
         )
     });
     let options = strata_scheduler::SchedulerOptions {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use strata_scheduler::flight::{self, Backend, FlightOptions, client::ClientOptions};
+use strata_flight::{self as flight, Backend, FlightOptions, client::ClientOptions};
 
 use crate::commands::CliError;
 

@@ -1,8 +1,8 @@
 //! The Strata scheduler: a Ballista scheduler that plans with Strata's functions, table providers and codecs,
 //! plus Strata's job service on the same port. Clients submit whole job files; the scheduler plans them and
 //! runs their stage DAG itself (so a submitting process may exit), keeping each run's state for `strata status`.
+//! When asked, it also serves Arrow Flight SQL (`strata-flight`) with queries running on its executors.
 
-pub mod flight;
 mod jobs;
 
 use std::net::SocketAddr;
@@ -37,7 +37,7 @@ pub enum SchedulerError {
     #[error("scheduler: {0}")]
     Serve(#[from] std::io::Error),
     #[error(transparent)]
-    Flight(#[from] flight::FlightError),
+    Flight(#[from] strata_flight::FlightError),
 }
 
 impl From<SchedulerError> for datafusion::error::DataFusionError {
@@ -62,7 +62,7 @@ pub struct SchedulerOptions {
     /// A run fails when no executor has been alive for this long.
     pub no_executor_timeout: Duration,
     /// Also serve Arrow Flight SQL with these options; its queries run on this scheduler's executors.
-    pub flight: Option<flight::FlightOptions>,
+    pub flight: Option<strata_flight::FlightOptions>,
 }
 
 /// Where a started scheduler listens.
@@ -94,10 +94,10 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
             } else {
                 addr
             };
-            let flight_options = flight_options.with_backend(flight::Backend::Scheduler {
+            let flight_options = flight_options.with_backend(strata_flight::Backend::Scheduler {
                 address: own.to_string(),
             });
-            let (flight_addr, server) = flight::bind(flight_options).await?;
+            let (flight_addr, server) = strata_flight::bind(flight_options).await?;
             tokio::spawn(async move {
                 if let Err(e) = server.await {
                     tracing::error!(error = %e, "the Flight SQL server stopped");

@@ -11,7 +11,7 @@ use std::time::Instant;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use futures::{StreamExt, TryStreamExt};
-use strata_scheduler::flight::client::{self, ClientOptions};
+use strata_flight::client::{self, ClientOptions};
 
 /// What one client pulled.
 struct Pulled {

@@ -27,8 +27,8 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tonic::transport::Server;
 use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
 
-use super::FlightError;
-use super::service::StrataFlightSqlService;
+use crate::error::FlightError;
+use crate::service::StrataFlightSqlService;
 
 /// A client that has not finished its TLS handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -17,7 +17,7 @@ use datafusion::common::ScalarValue;
 use datafusion::prelude::DataFrame;
 use tonic::Status;
 
-use super::readonly::ReadOnlyQuery;
+use crate::readonly::ReadOnlyQuery;
 
 /// A ticket not redeemed within this time is dropped.
 pub const TICKET_TTL: Duration = Duration::from_secs(10 * 60);
@@ -210,8 +210,8 @@ impl Statements {
 
 #[cfg(test)]
 mod tests {
-    use super::super::readonly;
     use super::*;
+    use crate::readonly;
 
     async fn frame() -> DataFrame {
         datafusion::prelude::SessionContext::new()

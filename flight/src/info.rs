@@ -16,7 +16,7 @@ use arrow_flight::sql::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::FlightError;
+use crate::error::FlightError;
 
 /// The answers to `GetSqlInfo`.
 pub fn sql_info() -> Result<SqlInfoData, FlightError> {

@@ -6,8 +6,8 @@
 //! with `DoPut`, execute, close) — ADBC's Python DB-API prepares every statement, with or without parameters.
 //! Writes (`DoPut` updates and ingestion) are refused, transactions and Substrait are not offered.
 //!
-//! Every call is authenticated first ([`super::auth`]); query tickets are server-side handles bound to the
-//! caller ([`super::tickets`]); SQL goes through the read-only check ([`super::readonly`]) before planning.
+//! Every call is authenticated first ([`crate::auth`]); query tickets are server-side handles bound to the
+//! caller ([`crate::tickets`]); SQL goes through the read-only check ([`crate::readonly`]) before planning.
 //! Metadata tickets are the (harmless) metadata commands themselves: `DoGet` re-checks the caller's token.
 
 use std::pin::Pin;
@@ -38,16 +38,17 @@ use futures::{Stream, TryStreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::auth::{AUTHORIZATION, Authenticator, bearer_header};
-use super::backend::{self, FlightDataStream, QueryEngine};
-use super::catalog::{self, CATALOG, TABLE_TYPES};
-use super::readonly::{self, READ_ONLY};
-use super::tickets::Statements;
-use super::{FlightError, info};
+use crate::auth::{AUTHORIZATION, Authenticator, bearer_header};
+use crate::backend::{self, FlightDataStream, QueryEngine};
+use crate::catalog::{self, CATALOG, TABLE_TYPES};
+use crate::error::FlightError;
+use crate::info;
+use crate::readonly::{self, READ_ONLY};
+use crate::tickets::Statements;
 
 type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
 
-/// Strata's Flight SQL service; [`super::build_service`] makes one (serve it with `FlightServiceServer::new`).
+/// Strata's Flight SQL service; `build_service` makes one (serve it with `FlightServiceServer::new`).
 pub struct StrataFlightSqlService {
     auth: Authenticator,
     engine: QueryEngine,

@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::TryStreamExt;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use super::FlightError;
+use crate::error::FlightError;
 
 /// How to reach a Flight SQL server.
 #[derive(Debug, Clone, Default)]

@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use tonic::Status;
 use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 
-use super::FlightError;
+use crate::error::FlightError;
 
 /// The gRPC header carrying credentials, in both directions.
 pub const AUTHORIZATION: &str = "authorization";

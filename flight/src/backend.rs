@@ -32,8 +32,9 @@ use strata_planner::Engine;
 use strata_planner::config::{StrataOptions, session_config, session_state};
 use tonic::Status;
 
-use super::catalog::{self, CATALOG, DEFAULT_SCHEMA, WarehouseTable};
-use super::readonly::{self, READ_ONLY, ReadOnlyQuery};
+use crate::catalog::{self, CATALOG, DEFAULT_SCHEMA, WarehouseTable};
+use crate::error::FlightError;
+use crate::readonly::{self, READ_ONLY, ReadOnlyQuery};
 
 /// The stream type `DoGet` answers with.
 pub type FlightDataStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
@@ -340,8 +341,8 @@ pub async fn query_local(
     warehouse: &std::path::Path,
     sql: &str,
     params: &[String],
-) -> Result<(SchemaRef, Vec<RecordBatch>), super::FlightError> {
-    let failed = |s: Status| super::FlightError::Client(format!("(embedded): {}", s.message()));
+) -> Result<(SchemaRef, Vec<RecordBatch>), FlightError> {
+    let failed = |s: Status| FlightError::Client(format!("(embedded): {}", s.message()));
     let warehouse = std::path::absolute(warehouse)?;
     let query = readonly::check(sql).map_err(failed)?;
     let frame = QueryEngine::new(Backend::Embedded, warehouse)
@@ -356,7 +357,7 @@ pub async fn query_local(
         .into_iter()
         .map(|b| to_client(b, &schema))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| super::FlightError::Client(format!("(embedded): {e}")))?;
+        .map_err(|e| FlightError::Client(format!("(embedded): {e}")))?;
     Ok((schema, batches))
 }
 

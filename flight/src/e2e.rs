@@ -17,7 +17,9 @@ use prost::Message;
 use strata_connectors::delta::{self, WriteMode};
 use tonic::transport::{Channel, Endpoint};
 
-use super::{FlightOptions, bind, password_line};
+use crate::auth::password_line;
+use crate::options::FlightOptions;
+use crate::server::bind;
 
 type Client = FlightSqlServiceClient<Channel>;
 

@@ -1,125 +1,18 @@
-//! Arrow Flight SQL access to the warehouse, for BI tools, notebooks and ADBC/JDBC clients.
-//!
-//! Strata's outputs are Delta tables that any Delta reader can open, but most SQL tools speak neither Delta
-//! nor Strata's functions; Flight SQL is the protocol their ADBC and JDBC drivers do speak, and it streams
-//! Arrow batches with no conversion. This module serves it over the warehouse: catalog `strata`, one schema
-//! per warehouse directory (silver, gold, quarantine and dead-letter tables included) and the run ledger as
-//! `_strata.runs` ([`catalog`]); read-only SQL with all of Strata's SQL functions ([`readonly`], [`backend`]);
-//! user/password authentication with bearer tokens ([`auth`]); unforgeable, user-bound tickets ([`tickets`]);
-//! optional TLS without tonic's TLS features ([`tls`]).
-//!
-//! The same server runs embedded (`strata serve --warehouse DIR`, [`Backend::Embedded`]) or inside the
-//! scheduler process, executing on its executors ([`Backend::Scheduler`]).
-//!
-//! ```ignore
-//! let options = FlightOptions::new("127.0.0.1:0".parse()?, "warehouse".into()).with_users_file("users".into());
-//! let (addr, server) = strata_scheduler::flight::bind(options).await?;
-//! tokio::spawn(server);
-//! ```
-
-mod auth;
-mod backend;
-mod catalog;
-pub mod client;
-#[cfg(test)]
-mod e2e;
-mod info;
-mod readonly;
-mod service;
-mod tickets;
-mod tls;
+//! Serving Flight SQL: the options are checked (a users file unless insecure, TLS files loaded) before
+//! anything listens, so a bad configuration fails at start-up, never on the first call.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use futures::future::BoxFuture;
 
-pub use auth::{Users, password_line};
-pub use backend::{Backend, query_local};
-pub use catalog::{CATALOG, LEDGER_SCHEMA, LEDGER_TABLE};
-pub use service::StrataFlightSqlService;
-
-/// Errors starting or serving the Flight SQL endpoint.
-#[derive(Debug, thiserror::Error)]
-pub enum FlightError {
-    #[error("Flight SQL: cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("Flight SQL users file {}: {message}", .path.display())]
-    Users { path: PathBuf, message: String },
-    #[error("Flight SQL TLS: {0}")]
-    Tls(String),
-    #[error("Flight SQL: {0}")]
-    Config(String),
-    #[error("Flight SQL server: {0}")]
-    Serve(#[from] tonic::transport::Error),
-    #[error("Flight SQL server: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("Flight SQL server {0}")]
-    Client(String),
-}
-
-impl From<FlightError> for datafusion::error::DataFusionError {
-    fn from(e: FlightError) -> Self {
-        datafusion::error::DataFusionError::External(Box::new(e))
-    }
-}
-
-/// How the Flight SQL endpoint runs.
-#[derive(Debug, Clone)]
-pub struct FlightOptions {
-    /// Address to listen on; port 0 picks a free port ([`bind`] returns the actual address).
-    pub bind: SocketAddr,
-    /// The warehouse directory whose tables are served.
-    pub warehouse: PathBuf,
-    /// Users allowed to connect: `user:sha256hex` or `user:salt:sha256hex` lines (see [`password_line`]).
-    pub users_file: Option<PathBuf>,
-    /// PEM files `(certificate chain, private key)`: serve TLS instead of plain TCP.
-    pub tls: Option<(PathBuf, PathBuf)>,
-    /// Accept calls without credentials (as user `anonymous`); for local development only.
-    pub insecure: bool,
-    /// Where queries run.
-    pub backend: Backend,
-}
-
-impl FlightOptions {
-    /// Embedded, plain TCP, no users yet (set a users file or `insecure` before serving).
-    pub fn new(bind: SocketAddr, warehouse: PathBuf) -> Self {
-        Self {
-            bind,
-            warehouse,
-            users_file: None,
-            tls: None,
-            insecure: false,
-            backend: Backend::Embedded,
-        }
-    }
-
-    pub fn with_users_file(mut self, path: PathBuf) -> Self {
-        self.users_file = Some(path);
-        self
-    }
-
-    pub fn with_tls(mut self, cert: PathBuf, key: PathBuf) -> Self {
-        self.tls = Some((cert, key));
-        self
-    }
-
-    pub fn with_insecure(mut self, insecure: bool) -> Self {
-        self.insecure = insecure;
-        self
-    }
-
-    pub fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
-        self
-    }
-}
+use crate::auth::{self, Users};
+use crate::backend;
+use crate::error::FlightError;
+use crate::options::FlightOptions;
+use crate::service::StrataFlightSqlService;
+use crate::tls;
 
 /// A bound server, running once awaited (or spawned).
 pub type FlightServer = BoxFuture<'static, Result<(), FlightError>>;
@@ -210,7 +103,10 @@ pub fn build_service(options: &FlightOptions) -> Result<StrataFlightSqlService, 
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+    use crate::auth::password_line;
 
     #[test]
     fn a_users_file_is_required_unless_insecure() {

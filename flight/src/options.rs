@@ -1,0 +1,59 @@
+//! How the Flight SQL endpoint runs: [`FlightOptions`] is plain data, checked only when a server is built from it
+//! (`build_service`), so a bad configuration fails at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::backend::Backend;
+
+/// How the Flight SQL endpoint runs.
+#[derive(Debug, Clone)]
+pub struct FlightOptions {
+    /// Address to listen on; port 0 picks a free port (`bind` returns the actual address).
+    pub bind: SocketAddr,
+    /// The warehouse directory whose tables are served.
+    pub warehouse: PathBuf,
+    /// Users allowed to connect: `user:sha256hex` or `user:salt:sha256hex` lines (see
+    /// [`crate::auth::password_line`]).
+    pub users_file: Option<PathBuf>,
+    /// PEM files `(certificate chain, private key)`: serve TLS instead of plain TCP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Accept calls without credentials (as user `anonymous`); for local development only.
+    pub insecure: bool,
+    /// Where queries run.
+    pub backend: Backend,
+}
+
+impl FlightOptions {
+    /// Embedded, plain TCP, no users yet (set a users file or `insecure` before serving).
+    pub fn new(bind: SocketAddr, warehouse: PathBuf) -> Self {
+        Self {
+            bind,
+            warehouse,
+            users_file: None,
+            tls: None,
+            insecure: false,
+            backend: Backend::Embedded,
+        }
+    }
+
+    pub fn with_users_file(mut self, path: PathBuf) -> Self {
+        self.users_file = Some(path);
+        self
+    }
+
+    pub fn with_tls(mut self, cert: PathBuf, key: PathBuf) -> Self {
+        self.tls = Some((cert, key));
+        self
+    }
+
+    pub fn with_insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+}
