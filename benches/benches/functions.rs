@@ -3,8 +3,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use strata_benches::{random_walk, session};
+use strata_benches::session;
 use strata_sql::functions::indicators::kernels;
+use strata_sql::testing::random_walk;
 
 fn indicator_kernels(c: &mut Criterion) {
     let x = random_walk(100_000, 42);
@@ -29,7 +30,7 @@ fn sql_families(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let ctx = session(100, 2520);
+    let ctx = session(100, 2520).expect("session");
     let run = |q: &'static str| {
         let ctx = ctx.clone();
         let rt = &rt;

@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod error;
 pub mod functions;
 pub mod job;
+pub mod testing;
 
 pub use error::{Result, SourceLocation, SqlError};
 pub use job::{Expectation, JobFile, JobStatement, MergeSpec, StatementKind, TableRef, ViolationAction};

@@ -10,13 +10,10 @@ mod validation;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::NaiveDate;
-use datafusion::arrow::array::{
-    Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::array::RecordBatch;
 use strata_connectors::delta::{self, WriteMode};
 use strata_planner::{Engine, JobEvent, Params, RunSummary, StrataOptions};
+use strata_sql::testing::{bronze_batch, bronze_schema};
 
 pub fn repo_root() -> PathBuf {
     Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()))
@@ -30,52 +27,11 @@ pub fn pipeline_sql() -> String {
 }
 
 /// One bronze row: symbol, session date, open, high, low, close, volume.
-pub type Row = (
-    &'static str,
-    NaiveDate,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    i64,
-);
-
-pub fn bronze_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("symbol", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("open", DataType::Float64, true),
-        Field::new("high", DataType::Float64, true),
-        Field::new("low", DataType::Float64, true),
-        Field::new("close", DataType::Float64, true),
-        Field::new("volume", DataType::Int64, true),
-        Field::new("year", DataType::Int32, false),
-    ]))
-}
+pub type Row = strata_sql::testing::BronzeRow<'static>;
 
 /// Write `rows` as the bronze table `<warehouse>/bronze/market_daily` (replacing it).
 pub async fn write_bronze(warehouse: &Path, rows: &[Row], mode: WriteMode) {
-    let ts = |d: &NaiveDate| d.and_hms_opt(21, 0, 0).unwrap().and_utc().timestamp_micros();
-    let batch = RecordBatch::try_new(
-        bronze_schema(),
-        vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| ts(&r.1))).with_timezone("UTC")),
-            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.2))),
-            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.3))),
-            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.4))),
-            Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.5))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.6))),
-            Arc::new(Int32Array::from_iter_values(
-                rows.iter().map(|r| chrono::Datelike::year(&r.1)),
-            )),
-        ],
-    )
-    .unwrap();
+    let batch = bronze_batch(rows).unwrap();
     let url = strata_connectors::location::resolve("bronze/market_daily", warehouse).unwrap();
     delta::write(&url, bronze_schema(), vec![batch], &["year".to_string()], mode)
         .await

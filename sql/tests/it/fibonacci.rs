@@ -5,51 +5,31 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::MemTable;
 use strata_sql::calendar::{ExchangeCalendar, Nyse};
+use strata_sql::testing::{Bar, bars_batch, ohlcv_table, session_close_micros};
 
 use crate::*;
 
 fn prices(sessions: &[NaiveDate]) -> MemTable {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("symbol", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("open", DataType::Float64, false),
-        Field::new("high", DataType::Float64, false),
-        Field::new("low", DataType::Float64, false),
-        Field::new("close", DataType::Float64, false),
-        Field::new("volume", DataType::Float64, false),
-    ]));
-    let mut cols: (Vec<&str>, Vec<i64>, Vec<f64>) = (Vec::new(), Vec::new(), Vec::new());
-    for (s, sym) in ["AAA", "BBB"].iter().enumerate() {
+    let mut bars = Vec::new();
+    for (s, symbol) in ["AAA", "BBB"].into_iter().enumerate() {
         for (i, d) in sessions.iter().enumerate() {
-            cols.0.push(sym);
-            cols.1
-                .push(d.and_hms_opt(21, 0, 0).unwrap().and_utc().timestamp_micros());
-            cols.2.push(100.0 + ((i * 7 + s * 13) % 23) as f64);
+            let c = 100.0 + ((i * 7 + s * 13) % 23) as f64;
+            bars.push(Bar {
+                symbol,
+                ts: session_close_micros(*d),
+                open: c - 0.5,
+                high: c + 1.0,
+                low: c - 1.0,
+                close: c,
+                volume: c * 10.0,
+            });
         }
     }
-    let close = Float64Array::from(cols.2.clone());
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from(cols.0)),
-            Arc::new(TimestampMicrosecondArray::from(cols.1).with_timezone("UTC")),
-            Arc::new(Float64Array::from_iter_values(cols.2.iter().map(|c| c - 0.5))),
-            Arc::new(Float64Array::from_iter_values(cols.2.iter().map(|c| c + 1.0))),
-            Arc::new(Float64Array::from_iter_values(cols.2.iter().map(|c| c - 1.0))),
-            Arc::new(close),
-            Arc::new(Float64Array::from_iter_values(cols.2.iter().map(|c| c * 10.0))),
-        ],
-    )
-    .unwrap();
-    MemTable::try_new(schema, vec![vec![batch]]).unwrap()
+    ohlcv_table(vec![bars_batch(&bars).unwrap()]).unwrap()
 }
 
 /// bucket (symbol, n, start) -> rendered bar, plus the session count per bucket.

@@ -4,25 +4,12 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::datasource::MemTable;
 use serde_json::{Value, json};
+use strata_sql::testing::{XorShift, five_day_week, key_fields};
 
 use crate::*;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        (-2.0 * (1.0 - self.next()).ln()).sqrt() * (2.0 * std::f64::consts::PI * self.next()).cos()
-    }
-}
 
 #[derive(Clone)]
 struct Row {
@@ -37,9 +24,8 @@ struct Row {
 
 /// Random walks; B has NULL closes and highs, C and D are shorter than most windows, E starts flat.
 fn dataset() -> Vec<Row> {
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rng = XorShift::new(0x5eed_1234_abcd_0001);
     let mut rows = Vec::new();
-    let day = 86_400_000_000i64;
     for (symbol, len, null_rate, start) in [
         ("A", 420, 0.0, 100.0),
         ("B", 320, 0.07, 35.0),
@@ -54,21 +40,21 @@ fn dataset() -> Vec<Row> {
                 price *= (0.012 * rng.normal()).exp();
             }
             bench *= (0.008 * rng.normal()).exp();
-            let spread = price * 0.01 * rng.next();
+            let spread = price * 0.01 * rng.uniform();
             let mut row = Row {
                 symbol,
                 // Gaps in time (weekends, holidays) do not matter: indicators count rows.
-                ts: 1_700_000_000_000_000 + (i as i64 + (i as i64 / 5) * 2) * day,
+                ts: five_day_week(1_700_000_000_000_000, i as i64),
                 close: Some(price),
                 high: Some(if flat { price } else { price + spread }),
-                low: Some(if flat { price } else { price - spread * rng.next() }),
-                volume: Some((1000.0 + 9000.0 * rng.next()).round()),
+                low: Some(if flat { price } else { price - spread * rng.uniform() }),
+                volume: Some((1000.0 + 9000.0 * rng.uniform()).round()),
                 bench: Some(bench),
             };
-            if rng.next() < null_rate {
+            if rng.uniform() < null_rate {
                 row.close = None;
             }
-            if rng.next() < null_rate / 2.0 {
+            if rng.uniform() < null_rate / 2.0 {
                 row.high = None;
             }
             rows.push(row);
@@ -80,19 +66,8 @@ fn dataset() -> Vec<Row> {
 }
 
 fn table(rows: &[Row]) -> MemTable {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("symbol", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("close", DataType::Float64, true),
-        Field::new("high", DataType::Float64, true),
-        Field::new("low", DataType::Float64, true),
-        Field::new("volume", DataType::Float64, true),
-        Field::new("bench", DataType::Float64, true),
-    ]));
+    let values = ["close", "high", "low", "volume", "bench"].map(|name| Field::new(name, DataType::Float64, true));
+    let schema = Arc::new(Schema::new(key_fields().into_iter().chain(values).collect::<Vec<_>>()));
     let f = |g: fn(&Row) -> Option<f64>| Arc::new(Float64Array::from_iter(rows.iter().map(g)));
     let batch = RecordBatch::try_new(
         schema.clone(),
