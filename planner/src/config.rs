@@ -213,17 +213,6 @@ pub fn new_context(options: StrataOptions) -> SessionContext {
     SessionContext::new_with_state(session_state(session_config(options)))
 }
 
-/// The Strata options of a session (defaults if none were installed).
-pub fn strata_options(ctx: &SessionContext) -> StrataOptions {
-    ctx.state()
-        .config()
-        .options()
-        .extensions
-        .get::<StrataOptions>()
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
