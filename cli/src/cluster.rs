@@ -37,6 +37,9 @@ pub struct SchedulerArgs {
     /// (`postgres://host:port/db?schema=…`).
     #[arg(long, env = "STRATA_LEDGER", default_value = "")]
     pub ledger: String,
+    /// Crash tests only: abort submitted runs at this point of their commit (`before-commit`, `between-commits`).
+    #[arg(long, env = "STRATA_FAILPOINT", hide = true)]
+    pub failpoint: Option<String>,
     /// Seconds without a heartbeat after which an executor is considered lost.
     #[arg(long, default_value_t = 5)]
     pub executor_timeout: u64,
@@ -201,6 +204,7 @@ pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
         external_host,
         warehouse: absolute(&args.warehouse),
         ledger: args.ledger.clone(),
+        failpoint: args.failpoint.clone().unwrap_or_default(),
         executor_timeout: Duration::from_secs(args.executor_timeout),
         no_executor_timeout: Duration::from_secs(args.no_executor_timeout),
         flight,

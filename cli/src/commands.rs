@@ -55,6 +55,9 @@ pub struct PlaceArgs {
     /// (`postgres://host:port/db?schema=…`; credentials from the environment).
     #[arg(long, env = "STRATA_LEDGER", default_value = "")]
     pub ledger: String,
+    /// Crash tests only: abort the run at this point of its commit (`before-commit`, `between-commits`).
+    #[arg(long, env = "STRATA_FAILPOINT", hide = true)]
+    pub failpoint: Option<String>,
 }
 
 impl PlaceArgs {
@@ -64,6 +67,7 @@ impl PlaceArgs {
             .with_warehouse(self.warehouse.clone())
             .with_kafka_brokers(self.kafka_brokers.clone())
             .with_ledger(self.ledger.clone())
+            .with_failpoint(self.failpoint.clone().unwrap_or_default())
     }
 }
 

@@ -31,6 +31,9 @@ pub struct StrataOptions {
     /// Where runs are recorded: empty for the warehouse's own Delta ledger (`_strata/runs`), or a PostgreSQL schema
     /// (`postgres://host:port/db?schema=ops`).
     pub ledger: String,
+    /// Crash tests only: where the commit phase aborts the process ([`Failpoint`]); empty for nowhere. The
+    /// binaries set it from `STRATA_FAILPOINT`.
+    pub failpoint: String,
 }
 
 impl Default for StrataOptions {
@@ -39,6 +42,7 @@ impl Default for StrataOptions {
             warehouse: "./warehouse".to_string(),
             kafka_brokers: String::new(),
             ledger: String::new(),
+            failpoint: String::new(),
         }
     }
 }
@@ -70,6 +74,10 @@ impl ExtensionOptions for StrataOptions {
                 self.ledger = value.to_string();
                 Ok(())
             }
+            "failpoint" => {
+                self.failpoint = value.to_string();
+                Ok(())
+            }
             other => Err(DataFusionError::Configuration(format!(
                 "unknown Strata option 'strata.{other}'"
             ))),
@@ -77,7 +85,7 @@ impl ExtensionOptions for StrataOptions {
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        vec![
+        let mut entries = vec![
             ConfigEntry {
                 key: "strata.warehouse".into(),
                 value: Some(self.warehouse.clone()),
@@ -93,7 +101,16 @@ impl ExtensionOptions for StrataOptions {
                 value: Some(self.ledger.clone()),
                 description: "Where runs are recorded: empty for <warehouse>/_strata/runs, or postgres://…?schema=…",
             },
-        ]
+        ];
+        // A crash-test knob, like its hidden command-line flag: listed (and shipped) only when set.
+        if !self.failpoint.is_empty() {
+            entries.push(ConfigEntry {
+                key: "strata.failpoint".into(),
+                value: Some(self.failpoint.clone()),
+                description: "Crash tests only: where the commit phase aborts the process",
+            });
+        }
+        entries
     }
 }
 
@@ -117,8 +134,41 @@ impl StrataOptions {
         self
     }
 
+    pub fn with_failpoint(mut self, failpoint: impl Into<String>) -> Self {
+        self.failpoint = failpoint.into();
+        self
+    }
+
     pub fn warehouse_path(&self) -> PathBuf {
         PathBuf::from(&self.warehouse)
+    }
+}
+
+/// A point of the commit phase where a crash test aborts the process, as abruptly as `kill -9`: no cleanup runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// `before-commit`: once every stage has run (on a cluster: with every data file written), before anything is
+    /// committed.
+    BeforeCommit,
+    /// `between-commits`: after the first table's commit (dead letters aside).
+    BetweenCommits,
+}
+
+impl Failpoint {
+    /// The failpoint `name` names; any other name (empty included) is none.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "before-commit" => Some(Failpoint::BeforeCommit),
+            "between-commits" => Some(Failpoint::BetweenCommits),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Failpoint::BeforeCommit => "before-commit",
+            Failpoint::BetweenCommits => "between-commits",
+        }
     }
 }
 
@@ -161,17 +211,6 @@ pub fn session_state(config: SessionConfig) -> SessionState {
 /// The embedded engine's session.
 pub fn new_context(options: StrataOptions) -> SessionContext {
     SessionContext::new_with_state(session_state(session_config(options)))
-}
-
-/// The Strata options of a session (defaults if none were installed).
-pub fn strata_options(ctx: &SessionContext) -> StrataOptions {
-    ctx.state()
-        .config()
-        .options()
-        .extensions
-        .get::<StrataOptions>()
-        .cloned()
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

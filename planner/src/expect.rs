@@ -19,15 +19,14 @@ use datafusion::functions::expr_fn::{coalesce, concat_ws};
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, col, lit, not, when};
 use datafusion::prelude::{DataFrame, SessionContext};
-use serde::Serialize;
 use strata_connectors::delta::WriteMode;
 use strata_connectors::location;
 use strata_connectors::stage::StageTable;
 use strata_sql::{Expectation, JobStatement, SourceLocation, ViolationAction};
 
-use crate::error::df_err;
-use crate::error::{PlannerError, Result};
-use crate::plan::Output;
+use crate::error::{PlannerError, Result, df_err, job_err};
+use crate::output::Output;
+use crate::report::ExpectationReport;
 
 /// Column holding, in the quarantine table, the rules a row failed (comma-separated).
 pub const RULES_COLUMN: &str = "_expectations";
@@ -59,15 +58,6 @@ pub struct Expectations {
     pub quarantine: Option<(LogicalPlan, Output)>,
     /// One row: each rule's violation count, over `raw`.
     pub counts: LogicalPlan,
-}
-
-/// A rule's outcome in a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct ExpectationReport {
-    pub table: String,
-    pub rule: String,
-    pub action: &'static str,
-    pub violations: u64,
 }
 
 /// Plan `rules` over a table stage's query: returns the query with the violation flags and the derived plans.
@@ -137,10 +127,7 @@ pub fn plan(
             out.push(concat_ws(lit(","), names).alias(RULES_COLUMN));
             let plan = scan()?.filter(quarantined)?.project(out)?.build()?;
             let name = format!("{table}_quarantine");
-            let url = location::warehouse_table(&name, warehouse).map_err(|e| PlannerError::Job {
-                location: stmt.location.clone(),
-                message: e.to_string(),
-            })?;
+            let url = location::warehouse_table(&name, warehouse).map_err(|e| job_err(stmt, e))?;
             let output = Output {
                 table: name,
                 url,

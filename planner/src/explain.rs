@@ -4,9 +4,9 @@ use std::fmt::Write;
 
 use datafusion::physical_plan::displayable;
 
-use crate::error::Result;
-use crate::error::df_err;
+use crate::error::{Result, df_err};
 use crate::plan::PlannedJob;
+use crate::stage::PlannedStage;
 
 /// Render the DAG, then for each stage its optimized logical plan and physical plan.
 pub async fn explain(planned: &PlannedJob) -> Result<String> {
@@ -33,10 +33,10 @@ pub async fn explain(planned: &PlannedJob) -> Result<String> {
         let s = &dag.stages[i];
         let stage = &planned.stages[i];
         let _ = writeln!(out, "\n== [{i}] {} ({}) at {}", s.name, s.kind(), s.location());
-        if let Some(source) = &stage.source {
-            let _ = writeln!(out, "source: {source}");
+        if let PlannedStage::Source { location, .. } = stage {
+            let _ = writeln!(out, "source: {location}");
         }
-        if let Some(output) = &stage.output {
+        if let Some(output) = stage.output() {
             let parts = if output.partition_by.is_empty() {
                 String::new()
             } else {
@@ -44,7 +44,7 @@ pub async fn explain(planned: &PlannedJob) -> Result<String> {
             };
             let _ = writeln!(out, "writes: {} ({:?}{parts})", output.url, output.mode);
         }
-        let Some(plan) = &stage.plan else { continue };
+        let Some(plan) = stage.plan() else { continue };
         if matches!(s.statement.kind, strata_sql::StatementKind::View { .. }) {
             let _ = writeln!(out, "view: inlined into the stages that read it");
         }

@@ -17,9 +17,10 @@ use strata_sql::{JobStatement, StatementKind};
 use url::Url;
 
 use crate::dag::StageDag;
+use crate::declare::format::SourceFormat;
 use crate::error::{PlannerError, Result, df_err, job_err};
-use crate::plan::{Output, PlannedStage, Sink};
-use crate::postgres;
+use crate::output::{Output, Sink};
+use crate::stage::PlannedStage;
 
 /// Resolve an insert's target: a table this job creates, a Delta source, or a warehouse table.
 pub(crate) async fn insert_target(
@@ -43,13 +44,7 @@ pub(crate) async fn insert_target(
         sink: None,
     };
     if let Some(sink) = sinks.get(&name) {
-        let (url, schema) = match sink {
-            Sink::Kafka(k) => (k.address.url().map_err(|e| job_err(stmt, e))?, k.declared.clone()),
-            Sink::Postgres(p) => (postgres::sink_url(p)?, postgres::sink_schema(p)),
-            Sink::Merge(m) => {
-                return Err(DataFusionError::Internal(format!("'{}' declared as a merge target", m.table)).into());
-            }
-        };
+        let (url, schema) = sink.target(stmt)?;
         let output = Output {
             sink: Some(sink.clone()),
             ..append(url, Vec::new())
@@ -71,10 +66,10 @@ pub(crate) async fn insert_target(
                 .as_ref()
                 .ok_or_else(|| DataFusionError::Internal("insert before its table".into()))?;
             let out = stage
-                .output
-                .clone()
+                .output()
+                .cloned()
                 .ok_or_else(|| DataFusionError::Internal("table without output".into()))?;
-            let table = stage.table.clone();
+            let table = stage.table().cloned();
             Ok((
                 append(out.url, out.partition_by),
                 table.as_ref().map(|t| t.schema()),
@@ -82,7 +77,16 @@ pub(crate) async fn insert_target(
             ))
         }
         Some((StatementKind::Source(create), i)) => {
-            if !create.file_type.eq_ignore_ascii_case("DELTA") {
+            // The definer is planned first: an insert depends on it.
+            let stage = planned[i]
+                .as_ref()
+                .ok_or_else(|| DataFusionError::Internal("insert before its source".into()))?;
+            let PlannedStage::Source {
+                format: SourceFormat::Delta,
+                location,
+                ..
+            } = stage
+            else {
                 return Err(PlannerError::Job {
                     location: stmt.location.clone(),
                     message: format!(
@@ -90,11 +94,8 @@ pub(crate) async fn insert_target(
                         create.file_type
                     ),
                 });
-            }
-            let stage = planned[i]
-                .as_ref()
-                .ok_or_else(|| DataFusionError::Internal("insert before its source".into()))?;
-            let url = Url::parse(stage.source.as_deref().unwrap_or_default()).map_err(|e| job_err(stmt, e))?;
+            };
+            let url = Url::parse(location).map_err(|e| job_err(stmt, e))?;
             let table = delta::open(&url).await.map_err(|e| job_err(stmt, e))?;
             let partition_by = delta::partition_columns(&table).map_err(|e| job_err(stmt, e))?;
             let provider = ctx

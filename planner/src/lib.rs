@@ -2,23 +2,27 @@
 //! stage into a bound DataFusion logical plan before anything runs, and runs the DAG on the embedded engine —
 //! independent stages concurrently, output tables committed only when every stage has succeeded.
 
-pub(crate) mod commit_phase;
+mod commit;
 pub mod config;
 pub mod dag;
+mod declare;
 pub mod engine;
 pub mod error;
-pub mod expect;
+mod expect;
 pub mod explain;
+mod finalize;
 mod insert;
-pub mod kafka;
+mod kafka;
 pub mod ledger;
-pub mod merge;
+mod merge;
 pub mod modes;
+mod outcome;
+mod output;
 pub mod params;
 pub mod plan;
-pub mod postgres;
 pub mod report;
 pub mod run;
+mod stage;
 
 pub use config::{StrataOptions, new_context};
 pub use dag::{Stage, StageDag};

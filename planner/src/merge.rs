@@ -17,49 +17,35 @@ use strata_connectors::delta::{self, WriteOutcome};
 use strata_sql::{JobStatement, MergeSpec};
 
 use crate::error::PlannerError;
-use crate::plan::Output;
-use url::Url;
+use crate::output::{DeltaMerge, Output};
 
-/// A planned merge into the Delta table at `url`.
-#[derive(Debug, Clone)]
-pub struct DeltaMerge {
-    pub spec: MergeSpec,
-    pub url: Url,
-    pub table: String,
-    /// Column names of the target, for `INSERT VALUES (…)` without a column list.
-    pub target_columns: Vec<String>,
-}
-
-impl DeltaMerge {
-    /// A merge into `output`'s table, which must be an existing Delta table (`schema` known) that the job does not
-    /// create itself.
-    pub fn new(
-        stmt: &JobStatement,
-        spec: &MergeSpec,
-        output: &Output,
-        schema: Option<SchemaRef>,
-        created_by_job: bool,
-    ) -> Result<Self, PlannerError> {
-        let table = stmt.target().name;
-        let schema = match schema {
-            Some(schema) if !created_by_job && output.sink.is_none() => schema,
-            _ => {
-                return Err(PlannerError::Job {
-                    location: stmt.location.clone(),
-                    message: format!(
-                        "MERGE INTO '{table}': the target must be an existing Delta table that this job does not \
-                         create"
-                    ),
-                });
-            }
-        };
-        Ok(Self {
-            spec: spec.clone(),
-            url: output.url.clone(),
-            table,
-            target_columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
-        })
-    }
+/// A merge into `output`'s table, which must be an existing Delta table (`schema` known) that the job does not
+/// create itself.
+pub(crate) fn plan_merge(
+    stmt: &JobStatement,
+    spec: &MergeSpec,
+    output: &Output,
+    schema: Option<SchemaRef>,
+    created_by_job: bool,
+) -> Result<DeltaMerge, PlannerError> {
+    let table = stmt.target().name;
+    let schema = match schema {
+        Some(schema) if !created_by_job && output.sink.is_none() => schema,
+        _ => {
+            return Err(PlannerError::Job {
+                location: stmt.location.clone(),
+                message: format!(
+                    "MERGE INTO '{table}': the target must be an existing Delta table that this job does not create"
+                ),
+            });
+        }
+    };
+    Ok(DeltaMerge {
+        spec: spec.clone(),
+        url: output.url.clone(),
+        table,
+        target_columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+    })
 }
 
 fn unsupported(m: &DeltaMerge, message: String) -> ConnectorError {
@@ -84,7 +70,7 @@ fn sql(e: &Option<Expr>) -> Option<String> {
 }
 
 /// Merge `batches` (the source query's rows, `schema`) into the table; one Delta commit.
-pub async fn merge(
+pub(crate) async fn merge(
     m: &DeltaMerge,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,

@@ -1,7 +1,9 @@
 //! Planning: every stage of a job becomes a bound DataFusion logical plan before anything runs, so that unknown
-//! tables, functions, columns, type errors and missing parameters are all reported up front.
+//! tables, functions, columns, type errors and missing parameters are all reported up front. Stages are planned in
+//! DAG order, each by the method for its kind of statement; sources are declared by their connector's module
+//! (`crate::declare`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,100 +15,96 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{CreateExternalTable, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{Query, Statement};
-use strata_connectors::delta::{self, WriteMode};
+use datafusion::sql::sqlparser::ast::{Ident, Query, Statement};
+use strata_connectors::delta::WriteMode;
+use strata_connectors::delta::replace::Replace;
 use strata_connectors::location;
-use strata_sql::{JobFile, JobStatement, SourceLocation, StatementKind};
-use url::Url;
+use strata_connectors::stage::StageTable;
+use strata_sql::{Expectation, JobFile, JobStatement, MergeSpec, SourceLocation, StatementKind};
 
-use crate::config::StrataOptions;
+use crate::config::{Failpoint, StrataOptions};
 use crate::dag::StageDag;
+use crate::declare::{self, Declaring};
 use crate::engine::Engine;
 use crate::error::{PlannerError, Result, df_err, job_err};
-use crate::expect::{self, Expectations};
+use crate::expect;
 use crate::insert::{conform, insert_target};
-use crate::kafka::{self, Declared, KafkaSink, KafkaSource};
-use crate::merge::DeltaMerge;
+use crate::kafka::{self, KafkaSource};
+use crate::ledger::Ledger;
+use crate::merge::plan_merge;
 use crate::modes::{Modes, RangeReport, RunMode, TablePlan};
+use crate::output::{Output, Sink};
 use crate::params::{Params, bind};
-use crate::postgres;
-use strata_connectors::postgres::sink::PgSink;
-use strata_connectors::stage::StageTable;
-
-/// Where a stage's rows go when the job commits.
-#[derive(Debug, Clone)]
-pub struct Output {
-    /// Normalized table name.
-    pub table: String,
-    pub url: Url,
-    pub partition_by: Vec<String>,
-    pub mode: WriteMode,
-    /// Set when the table is not Delta: a Kafka topic (rows produced as messages) or a PostgreSQL table.
-    pub sink: Option<Sink>,
-}
-
-/// A non-Delta table an insert writes, in the commit phase.
-#[derive(Debug, Clone)]
-pub enum Sink {
-    Kafka(KafkaSink),
-    Postgres(Box<PgSink>),
-    /// `MERGE INTO` a Delta table.
-    Merge(Box<DeltaMerge>),
-}
-
-/// One planned stage.
-#[derive(Debug, Clone)]
-pub struct PlannedStage {
-    /// The bound logical plan of a view, table or insert.
-    pub plan: Option<LogicalPlan>,
-    pub output: Option<Output>,
-    /// The provider downstream stages read (materialized tables).
-    pub table: Option<Arc<StageTable>>,
-    /// A source's resolved location.
-    pub source: Option<String>,
-    /// A table stage's expectations: its plan then yields the rows with violation flags.
-    pub expectations: Option<Arc<Expectations>>,
-}
-
-impl PlannedStage {
-    /// A source declaration: nothing to run; `table` is what a Kafka source stages.
-    fn declared(table: Option<Arc<StageTable>>, source: String) -> Self {
-        Self {
-            plan: None,
-            output: None,
-            table,
-            source: Some(source),
-            expectations: None,
-        }
-    }
-}
+use crate::stage::PlannedStage;
 
 /// A job whose every stage planned successfully.
 pub struct PlannedJob {
     pub job: JobFile,
     pub dag: StageDag,
     pub ctx: SessionContext,
-    pub stages: Vec<PlannedStage>,
+    pub(crate) stages: Vec<PlannedStage>,
     /// Where the stages execute.
     pub engine: Engine,
     /// The Kafka topics the job reads, with this run's ranges.
-    pub kafka: Vec<KafkaSource>,
+    pub(crate) kafka: Vec<KafkaSource>,
     /// The warehouse directory (cluster runs stage Kafka messages under it; the run ledger lives in it).
     pub warehouse: PathBuf,
     /// The job's parameters, by name.
     pub params: Vec<(String, String)>,
     /// Where the run is recorded.
-    pub ledger: crate::ledger::Ledger,
+    pub ledger: Ledger,
     /// How this run chose what to recompute.
     pub mode: RunMode,
     /// Each event-time source's latest event time (recorded in the ledger on success).
-    pub watermarks: std::collections::BTreeMap<String, i64>,
+    pub watermarks: BTreeMap<String, i64>,
     /// What the run rewrites of each table with an event time.
     pub ranges: Vec<RangeReport>,
     /// Tables whose rows all stay as they are: not committed.
-    pub unchanged: std::collections::HashSet<String>,
+    pub(crate) unchanged: HashSet<String>,
     /// Tables rewritten in a range: the files each commit replaces.
-    pub replaces: std::collections::HashMap<String, strata_connectors::delta::replace::Replace>,
+    pub(crate) replaces: HashMap<String, Replace>,
+    /// Where a crash test aborts the commit phase (`strata.failpoint`).
+    pub(crate) failpoint: Option<Failpoint>,
+}
+
+/// An output table and the stages that write it.
+pub(crate) struct OutputGroup {
+    pub table: String,
+    /// The stages writing it, in run order.
+    pub members: Vec<usize>,
+    /// The stage whose output decides how the table is written.
+    pub lead: usize,
+}
+
+impl PlannedJob {
+    /// Output tables in the order they first appear, each with the stages that write it. A CREATE TABLE leads
+    /// (it replaces the table and carries the rows inserted into it); inserts alone append, led by the first.
+    pub(crate) fn output_groups(&self) -> Vec<OutputGroup> {
+        let mut groups: Vec<OutputGroup> = Vec::new();
+        for &i in &self.dag.order {
+            let Some(out) = self.stages[i].output() else {
+                continue;
+            };
+            match groups.iter_mut().find(|g| g.table == out.table) {
+                Some(group) => group.members.push(i),
+                None => groups.push(OutputGroup {
+                    table: out.table.clone(),
+                    members: vec![i],
+                    lead: i,
+                }),
+            }
+        }
+        for group in &mut groups {
+            let overwrites = |i: &usize| self.stages[*i].output().is_some_and(|o| o.mode == WriteMode::Overwrite);
+            group.lead = group
+                .members
+                .iter()
+                .copied()
+                .find(overwrites)
+                .unwrap_or(group.members[0]);
+        }
+        groups
+    }
 }
 
 /// Parse-free part of planning: `job` is already parsed. Plans for the embedded engine.
@@ -125,103 +123,35 @@ pub async fn plan_job_with(
     let dag = StageDag::build(&job)?;
     check_parameters(&job, params)?;
     let warehouse: PathBuf = options.warehouse_path();
-    let ledger = crate::ledger::Ledger::open(&warehouse, &options.ledger)?;
-    let mut modes = Modes::new(mode, &job.path, ledger.clone(), engine.clone());
+    let ledger = Ledger::open(&warehouse, &options.ledger)?;
+    let modes = Modes::new(mode, &job.path, ledger.clone(), engine.clone());
     let kafka_brokers = options.kafka_brokers.clone();
+    let failpoint = Failpoint::parse(&options.failpoint);
     let ctx = engine.context(options).await?;
     register_schemas(&ctx, &job)?;
 
-    let mut stages: Vec<Option<PlannedStage>> = vec![None; dag.stages.len()];
-    let mut sources: Vec<KafkaSource> = Vec::new();
-    let mut sinks: HashMap<String, Sink> = HashMap::new();
+    let mut planner = Planner {
+        declaring: Declaring {
+            ctx: &ctx,
+            dag: &dag,
+            job_path: &job.path,
+            warehouse: &warehouse,
+            kafka_brokers: &kafka_brokers,
+            engine: &engine,
+        },
+        params,
+        modes,
+        stages: vec![None; dag.stages.len()],
+        sources: Vec::new(),
+        sinks: HashMap::new(),
+    };
     for &i in &dag.order {
         let stmt = &dag.stages[i].statement;
         let planned = match &stmt.kind {
-            StatementKind::Source(create) if create.file_type.eq_ignore_ascii_case("KAFKA") => {
-                let written = create.locations.first().cloned().unwrap_or_default();
-                match kafka::declare(&ctx, &dag, i, create, &job.path, &warehouse, &kafka_brokers).await? {
-                    Declared::Source(source) => {
-                        let table = source.staged.clone();
-                        sources.push(*source);
-                        PlannedStage::declared(Some(table), written)
-                    }
-                    Declared::Sink(sink) => {
-                        sinks.insert(stmt.target().name, Sink::Kafka(sink));
-                        PlannedStage::declared(None, written)
-                    }
-                }
-            }
-            StatementKind::Source(create) if create.file_type.eq_ignore_ascii_case("POSTGRES") => {
-                let written = create.locations.first().cloned().unwrap_or_default();
-                let declared = postgres::declare(&ctx, &dag, i, create, engine.is_distributed()).await?;
-                let name = stmt.target().name;
-                if let Some(sink) = declared.sink {
-                    sinks.insert(name.clone(), Sink::Postgres(Box::new(sink)));
-                }
-                if let Some(table) = declared.source {
-                    register(&ctx, &name, table, stmt)?;
-                }
-                PlannedStage::declared(None, written)
-            }
-            StatementKind::Source(create) => {
-                let target = stmt.target();
-                let written = create.locations.first().cloned().unwrap_or_default();
-                let (create, event_time) = event_time_option(create);
-                let url = location::resolve(&written, &warehouse).map_err(|e| job_err(stmt, e))?;
-                let format = create.file_type.to_uppercase();
-                let provider: Arc<dyn TableProvider> = if format == "DELTA" {
-                    let table = delta::open(&url).await.map_err(|e| PlannerError::Job {
-                        location: stmt.location.clone(),
-                        message: format!("source '{}': {e}", target.name),
-                    })?;
-                    engine
-                        .delta_provider(&table, &ctx)
-                        .await
-                        .map_err(|e| job_err(stmt, e))?
-                } else {
-                    let mut create = create.clone();
-                    create.locations = vec![listing_location(&url)];
-                    // Register under a scratch name, then move it to the job's (possibly qualified) name.
-                    let plan = ctx
-                        .state()
-                        .statement_to_plan(DFStatement::CreateExternalTable(create))
-                        .await
-                        .map_err(|e| df_err(stmt, e))?;
-                    ctx.execute_logical_plan(plan).await.map_err(|e| df_err(stmt, e))?;
-                    ctx.table_provider(TableReference::from(target.name.as_str()))
-                        .await
-                        .map_err(|e| df_err(stmt, e))?
-                };
-                if let Some(column) = &event_time {
-                    modes.source(&ctx, stmt, &target.name, provider.clone(), column).await?;
-                }
-                register(&ctx, &target.name, provider, stmt)?;
-                PlannedStage::declared(None, url.to_string())
-            }
+            StatementKind::Source(create) => planner.source(i, stmt, create).await?,
             StatementKind::View {
                 query, expectations, ..
-            } => {
-                let plan = plan_query(&ctx, stmt, query, params).await?;
-                let name = stmt.target().name;
-                if expectations.is_empty() {
-                    let view = ViewTable::new(plan.clone(), Some(stmt.text.clone()));
-                    register(&ctx, &name, Arc::new(view), stmt)?;
-                    PlannedStage {
-                        plan: Some(plan),
-                        output: None,
-                        table: None,
-                        source: None,
-                        expectations: None,
-                    }
-                } else {
-                    // Checked once for the run: the view is computed once, and its readers see the rows that pass.
-                    let stage = checked(&ctx, stmt, plan, expectations, &name, &warehouse, params, None)?;
-                    if let Some(e) = &stage.expectations {
-                        register(&ctx, &name, Arc::new(ViewTable::new(e.keep.clone(), None)), stmt)?;
-                    }
-                    stage
-                }
-            }
+            } => planner.view(stmt, query, expectations).await?,
             StatementKind::Table {
                 query,
                 partitioned_by,
@@ -229,147 +159,34 @@ pub async fn plan_job_with(
                 event_time,
                 ..
             } => {
-                let plan = plan_query(&ctx, stmt, query, params).await?;
-                let name = stmt.target().name;
-                let url = location::warehouse_table(&name, &warehouse).map_err(|e| job_err(stmt, e))?;
-                let parts = match event_time {
-                    Some(column) => {
-                        let column = strata_sql::job::normalize_ident(column);
-                        let partition_by: Vec<String> =
-                            partitioned_by.iter().map(strata_sql::job::normalize_ident).collect();
-                        modes
-                            .table(&ctx, stmt, &name, &column, plan, &url, &partition_by)
-                            .await?
-                    }
-                    None => {
-                        modes.whole(&name);
-                        TablePlan::whole(plan)
-                    }
+                let table = TableStatement {
+                    query,
+                    partitioned_by,
+                    expectations,
+                    event_time: event_time.as_ref(),
                 };
-                let schema: SchemaRef = Arc::new(parts.recomputed.schema().as_arrow().clone());
-                let mut partition_by = Vec::with_capacity(partitioned_by.len());
-                for ident in partitioned_by {
-                    let column = strata_sql::job::normalize_ident(ident);
-                    if schema.field_with_name(&column).is_err() {
-                        return Err(PlannerError::Job {
-                            location: SourceLocation {
-                                file: stmt.location.file.clone(),
-                                line: ident.span.start.line.max(1),
-                                column: ident.span.start.column.max(1),
-                            },
-                            message: format!("partition column '{column}' is not a column of '{name}'"),
-                        });
-                    }
-                    partition_by.push(column);
-                }
-                let output = Some(Output {
-                    table: name.clone(),
-                    url,
-                    partition_by,
-                    mode: WriteMode::Overwrite,
-                    sink: None,
-                });
-                if expectations.is_empty() {
-                    let plan = TablePlan::written(parts.recomputed, parts.kept)?;
-                    let table = Arc::new(StageTable::new(schema));
-                    // Readers of a table rewritten in a range see its untouched files next to what the stage writes.
-                    if let (Some(r), Some(o)) = (modes.replaces.get(&name), &output) {
-                        table.append_data_files(&r.table_url, &o.partition_by, r.untouched.clone())?;
-                    }
-                    register(&ctx, &name, table.clone(), stmt)?;
-                    PlannedStage {
-                        plan: Some(plan),
-                        output,
-                        table: Some(table),
-                        source: None,
-                        expectations: None,
-                    }
-                } else {
-                    // The rules check the rows computed this run; rows kept from earlier runs passed then.
-                    let (flagged, mut planned) =
-                        expect::plan(&ctx, stmt, parts.recomputed, expectations, &name, &warehouse, params)?;
-                    planned.keep = TablePlan::written(planned.keep, parts.kept)?;
-                    // Readers of the table see the rows that pass, and the files a range rewrite leaves in place.
-                    let readers = TablePlan::written(planned.keep.clone(), parts.untouched)?;
-                    register(&ctx, &name, Arc::new(ViewTable::new(readers, None)), stmt)?;
-                    PlannedStage {
-                        plan: Some(flagged),
-                        output,
-                        table: Some(planned.raw.clone()),
-                        source: None,
-                        expectations: Some(Arc::new(planned)),
-                    }
-                }
+                planner.table(stmt, table).await?
             }
             StatementKind::Insert {
                 query,
                 merge,
                 expectations,
                 ..
-            } => {
-                let name = stmt.target().name;
-                modes.whole(&name);
-                let plan = plan_query(&ctx, stmt, query, params).await?;
-                let (output, target_schema, table) =
-                    insert_target(&ctx, &dag, &stages, &sinks, stmt, &warehouse).await?;
-                if !expectations.is_empty() {
-                    if table.is_some() {
-                        return Err(job_err(
-                            stmt,
-                            format!(
-                                "'{name}': expectations on an insert or merge into a table this job creates are not \
-                                 supported; declare them on its CREATE TABLE and write one query (UNION ALL)"
-                            ),
-                        ));
-                    }
-                    // The rules check the rows written: an insert's (cast to the target) or a merge's source.
-                    let (plan, output) = match merge {
-                        Some(spec) => {
-                            let merge = DeltaMerge::new(stmt, spec, &output, target_schema, false)?;
-                            let sink = Some(Sink::Merge(Box::new(merge)));
-                            (plan, Output { sink, ..output })
-                        }
-                        None => match &target_schema {
-                            Some(schema) => (conform(plan, schema, stmt)?, output),
-                            None => (plan, output),
-                        },
-                    };
-                    let output = Some(output);
-                    let stage = checked(&ctx, stmt, plan, expectations, &name, &warehouse, params, output)?;
-                    stages[i] = Some(stage);
-                    continue;
-                }
-                match merge {
-                    Some(spec) => {
-                        let merge = DeltaMerge::new(stmt, spec, &output, target_schema, table.is_some())?;
-                        PlannedStage {
-                            plan: Some(plan),
-                            output: Some(Output {
-                                sink: Some(Sink::Merge(Box::new(merge))),
-                                ..output
-                            }),
-                            table: None,
-                            source: None,
-                            expectations: None,
-                        }
-                    }
-                    None => PlannedStage {
-                        plan: Some(match target_schema {
-                            Some(schema) => conform(plan, &schema, stmt)?,
-                            None => plan,
-                        }),
-                        output: Some(output),
-                        table,
-                        source: None,
-                        expectations: None,
-                    },
-                }
-            }
+            } => planner.insert(stmt, query, merge.as_deref(), expectations).await?,
         };
-        stages[i] = Some(planned);
+        planner.stages[i] = Some(planned);
     }
+    let Planner {
+        mut modes,
+        mut stages,
+        mut sources,
+        ..
+    } = planner;
     for source in &mut sources {
-        kafka::resolve(source, &dag, &mut stages, engine.is_distributed()).await?;
+        let planned_scan = kafka::resolve(source, &dag, &stages, engine.is_distributed()).await?;
+        if let Some(PlannedStage::Source { scan, .. }) = stages[source.stage].as_mut() {
+            *scan = Some(planned_scan);
+        }
     }
     let stages = stages
         .into_iter()
@@ -378,7 +195,7 @@ pub async fn plan_job_with(
 
     // Analyze and optimize every plan now: type errors surface here, not half way through a run.
     for (i, stage) in stages.iter().enumerate() {
-        if let Some(plan) = &stage.plan {
+        if let Some(plan) = stage.plan() {
             ctx.state()
                 .optimize(plan)
                 .map_err(|e| df_err(&dag.stages[i].statement, e))?;
@@ -406,49 +223,231 @@ pub async fn plan_job_with(
         ranges: std::mem::take(&mut modes.reports),
         unchanged: std::mem::take(&mut modes.unchanged),
         replaces: std::mem::take(&mut modes.replaces),
+        failpoint,
     })
 }
 
-/// A stage whose rows `rules` check: its query runs once with one violation flag per rule into a staged table, from
-/// which the rules are counted and the rows that pass, and those quarantined, are derived.
-#[allow(clippy::too_many_arguments)]
-fn checked(
-    ctx: &SessionContext,
-    stmt: &JobStatement,
-    plan: LogicalPlan,
-    rules: &[strata_sql::Expectation],
-    name: &str,
-    warehouse: &std::path::Path,
-    params: &Params,
-    output: Option<Output>,
-) -> Result<PlannedStage> {
-    let (flagged, planned) = expect::plan(ctx, stmt, plan, rules, name, warehouse, params)?;
-    Ok(PlannedStage {
-        plan: Some(flagged),
-        output,
-        table: Some(planned.raw.clone()),
-        source: None,
-        expectations: Some(Arc::new(planned)),
-    })
+/// The parts of a `CREATE TABLE` that planning reads.
+struct TableStatement<'s> {
+    query: &'s Query,
+    partitioned_by: &'s [Ident],
+    expectations: &'s [Expectation],
+    event_time: Option<&'s Ident>,
 }
 
-/// A source's `event_time` option (which only Strata reads), and the declaration without it.
-fn event_time_option(create: &CreateExternalTable) -> (CreateExternalTable, Option<String>) {
-    let mut create = create.clone();
-    let mut event_time = None;
-    create.options.retain(|(key, value)| {
-        if key.eq_ignore_ascii_case("event_time") {
-            event_time = Some(match value {
-                datafusion::sql::sqlparser::ast::Value::SingleQuotedString(s)
-                | datafusion::sql::sqlparser::ast::Value::DoubleQuotedString(s) => s.clone(),
-                other => other.to_string(),
-            });
-            false
-        } else {
-            true
+/// What planning has built so far: each stage is planned after the stages it reads.
+struct Planner<'a> {
+    declaring: Declaring<'a>,
+    params: &'a Params,
+    modes: Modes,
+    stages: Vec<Option<PlannedStage>>,
+    sources: Vec<KafkaSource>,
+    /// Non-Delta tables that inserts write, by name.
+    sinks: HashMap<String, Sink>,
+}
+
+impl Planner<'_> {
+    /// A source declaration: registered for its readers; nothing runs but a Kafka source's scan.
+    async fn source(
+        &mut self,
+        index: usize,
+        stmt: &JobStatement,
+        create: &CreateExternalTable,
+    ) -> Result<PlannedStage> {
+        let ctx = self.declaring.ctx;
+        let name = stmt.target().name;
+        let declared = declare::declare(&self.declaring, index, create).await?;
+        if let (Some(column), Some(provider)) = (&declared.event_time, &declared.provider) {
+            self.modes.source(ctx, stmt, &name, provider.clone(), column).await?;
         }
-    });
-    (create, event_time)
+        if let Some(provider) = declared.provider {
+            register(ctx, &name, provider, stmt)?;
+        }
+        if let Some(sink) = declared.sink {
+            self.sinks.insert(name, sink);
+        }
+        let staged = declared.kafka.as_ref().map(|source| source.staged.clone());
+        self.sources.extend(declared.kafka.map(|source| *source));
+        Ok(PlannedStage::Source {
+            format: declared.format,
+            location: declared.location,
+            staged,
+            scan: None,
+        })
+    }
+
+    async fn view(&mut self, stmt: &JobStatement, query: &Query, rules: &[Expectation]) -> Result<PlannedStage> {
+        let ctx = self.declaring.ctx;
+        let plan = plan_query(ctx, stmt, query, self.params).await?;
+        let name = stmt.target().name;
+        if rules.is_empty() {
+            let view = ViewTable::new(plan.clone(), Some(stmt.text.clone()));
+            register(ctx, &name, Arc::new(view), stmt)?;
+            return Ok(PlannedStage::View {
+                plan,
+                expectations: None,
+            });
+        }
+        // Checked once for the run: the view is computed once, and its readers see the rows that pass.
+        let (flagged, checked) = expect::plan(ctx, stmt, plan, rules, &name, self.declaring.warehouse, self.params)?;
+        register(ctx, &name, Arc::new(ViewTable::new(checked.keep.clone(), None)), stmt)?;
+        Ok(PlannedStage::View {
+            plan: flagged,
+            expectations: Some(Arc::new(checked)),
+        })
+    }
+
+    async fn table(&mut self, stmt: &JobStatement, table: TableStatement<'_>) -> Result<PlannedStage> {
+        let ctx = self.declaring.ctx;
+        let warehouse = self.declaring.warehouse;
+        let plan = plan_query(ctx, stmt, table.query, self.params).await?;
+        let name = stmt.target().name;
+        let url = location::warehouse_table(&name, warehouse).map_err(|e| job_err(stmt, e))?;
+        let parts = match table.event_time {
+            Some(column) => {
+                let column = strata_sql::job::normalize_ident(column);
+                let partition_by: Vec<String> = table
+                    .partitioned_by
+                    .iter()
+                    .map(strata_sql::job::normalize_ident)
+                    .collect();
+                self.modes
+                    .table(ctx, stmt, &name, &column, plan, &url, &partition_by)
+                    .await?
+            }
+            None => {
+                self.modes.whole(&name);
+                TablePlan::whole(plan)
+            }
+        };
+        let schema: SchemaRef = Arc::new(parts.recomputed.schema().as_arrow().clone());
+        let mut partition_by = Vec::with_capacity(table.partitioned_by.len());
+        for ident in table.partitioned_by {
+            let column = strata_sql::job::normalize_ident(ident);
+            if schema.field_with_name(&column).is_err() {
+                return Err(PlannerError::Job {
+                    location: SourceLocation {
+                        file: stmt.location.file.clone(),
+                        line: ident.span.start.line.max(1),
+                        column: ident.span.start.column.max(1),
+                    },
+                    message: format!("partition column '{column}' is not a column of '{name}'"),
+                });
+            }
+            partition_by.push(column);
+        }
+        let output = Output {
+            table: name.clone(),
+            url,
+            partition_by,
+            mode: WriteMode::Overwrite,
+            sink: None,
+        };
+        if table.expectations.is_empty() {
+            let plan = TablePlan::written(parts.recomputed, parts.kept)?;
+            let staged = Arc::new(StageTable::new(schema));
+            // Readers of a table rewritten in a range see its untouched files next to what the stage writes.
+            if let Some(r) = self.modes.replaces.get(&name) {
+                staged.append_data_files(&r.table_url, &output.partition_by, r.untouched.clone())?;
+            }
+            register(ctx, &name, staged.clone(), stmt)?;
+            return Ok(PlannedStage::Table {
+                plan,
+                output,
+                table: staged,
+                expectations: None,
+            });
+        }
+        // The rules check the rows computed this run; rows kept from earlier runs passed then.
+        let (flagged, mut checked) = expect::plan(
+            ctx,
+            stmt,
+            parts.recomputed,
+            table.expectations,
+            &name,
+            warehouse,
+            self.params,
+        )?;
+        checked.keep = TablePlan::written(checked.keep, parts.kept)?;
+        // Readers of the table see the rows that pass, and the files a range rewrite leaves in place.
+        let readers = TablePlan::written(checked.keep.clone(), parts.untouched)?;
+        register(ctx, &name, Arc::new(ViewTable::new(readers, None)), stmt)?;
+        Ok(PlannedStage::Table {
+            plan: flagged,
+            output,
+            table: checked.raw.clone(),
+            expectations: Some(Arc::new(checked)),
+        })
+    }
+
+    async fn insert(
+        &mut self,
+        stmt: &JobStatement,
+        query: &Query,
+        merge: Option<&MergeSpec>,
+        rules: &[Expectation],
+    ) -> Result<PlannedStage> {
+        let ctx = self.declaring.ctx;
+        let warehouse = self.declaring.warehouse;
+        let name = stmt.target().name;
+        self.modes.whole(&name);
+        let plan = plan_query(ctx, stmt, query, self.params).await?;
+        let (output, target_schema, table) =
+            insert_target(ctx, self.declaring.dag, &self.stages, &self.sinks, stmt, warehouse).await?;
+        if rules.is_empty() {
+            return Ok(match merge {
+                Some(spec) => {
+                    let merge = plan_merge(stmt, spec, &output, target_schema, table.is_some())?;
+                    PlannedStage::Insert {
+                        plan,
+                        output: Output {
+                            sink: Some(Sink::Merge(Box::new(merge))),
+                            ..output
+                        },
+                        table: None,
+                        expectations: None,
+                    }
+                }
+                None => PlannedStage::Insert {
+                    plan: match target_schema {
+                        Some(schema) => conform(plan, &schema, stmt)?,
+                        None => plan,
+                    },
+                    output,
+                    table,
+                    expectations: None,
+                },
+            });
+        }
+        if table.is_some() {
+            return Err(job_err(
+                stmt,
+                format!(
+                    "'{name}': expectations on an insert or merge into a table this job creates are not \
+                     supported; declare them on its CREATE TABLE and write one query (UNION ALL)"
+                ),
+            ));
+        }
+        // The rules check the rows written: an insert's (cast to the target) or a merge's source.
+        let (plan, output) = match merge {
+            Some(spec) => {
+                let merge = plan_merge(stmt, spec, &output, target_schema, false)?;
+                let sink = Some(Sink::Merge(Box::new(merge)));
+                (plan, Output { sink, ..output })
+            }
+            None => match &target_schema {
+                Some(schema) => (conform(plan, schema, stmt)?, output),
+                None => (plan, output),
+            },
+        };
+        let (flagged, checked) = expect::plan(ctx, stmt, plan, rules, &name, warehouse, self.params)?;
+        Ok(PlannedStage::Insert {
+            plan: flagged,
+            output,
+            table: Some(checked.raw.clone()),
+            expectations: Some(Arc::new(checked)),
+        })
+    }
 }
 
 /// Every `${name}` must have a value; values nobody uses are probably typos.
@@ -510,15 +509,6 @@ fn register(ctx: &SessionContext, name: &str, provider: Arc<dyn TableProvider>, 
     }
     ctx.register_table(reference, provider).map_err(|e| df_err(stmt, e))?;
     Ok(())
-}
-
-/// What DataFusion's listing tables expect: a local path (a directory ends in `/`) or a URL.
-fn listing_location(url: &Url) -> String {
-    match location::local_path(url) {
-        Some(path) if path.is_dir() => format!("{}/", path.display()),
-        Some(path) => path.display().to_string(),
-        None => url.to_string(),
-    }
 }
 
 async fn plan_query(ctx: &SessionContext, stmt: &JobStatement, query: &Query, params: &Params) -> Result<LogicalPlan> {

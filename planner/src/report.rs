@@ -63,6 +63,15 @@ pub struct OutputReport {
     pub mode: &'static str,
 }
 
+/// A rule's outcome in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectationReport {
+    pub table: String,
+    pub rule: String,
+    pub action: &'static str,
+    pub violations: u64,
+}
+
 /// The result of a successful run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
@@ -75,7 +84,7 @@ pub struct RunSummary {
     pub sources: Vec<SourceReport>,
     /// Every expectation's violations in this run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub expectations: Vec<crate::expect::ExpectationReport>,
+    pub expectations: Vec<ExpectationReport>,
     /// `incremental`, `full-refresh` or `backfill`.
     pub mode: String,
     /// What the run rewrote of each table with an event time.

@@ -16,32 +16,21 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use deltalake::kernel::Add;
 use strata_connectors::delta::WriteMode;
-use strata_connectors::delta::commit;
+use strata_connectors::delta::commit::write_target;
 use strata_connectors::delta::write_exec::{DeltaWriteNode, WriteTarget, collect_adds};
-use strata_sql::StatementKind;
 use tokio::task::JoinSet;
 
-use crate::commit_phase::{apply_expectations, commit, lead_stage, output_groups};
+use crate::commit::commit;
 use crate::error::{PlannerError, Result};
 use crate::expect;
+use crate::finalize::finalize;
 use crate::kafka;
 use crate::ledger;
+use crate::outcome::StageOutcome;
 use crate::plan::PlannedJob;
 use crate::report::{EventSink, JobEvent, RunSummary, StageReport};
 use strata_connectors::stage::StageTable;
-
-/// What one stage produced.
-pub(crate) struct StageOutcome {
-    pub(crate) rows: Option<u64>,
-    pub(crate) elapsed: Duration,
-    /// Rows to commit (tables and inserts), embedded runs.
-    pub(crate) batches: Vec<RecordBatch>,
-    /// Files to commit, cluster runs.
-    pub(crate) adds: Vec<Add>,
-    pub(crate) schema: Option<SchemaRef>,
-}
 
 /// How often a stage is re-run after failing on a cluster.
 const CLUSTER_STAGE_RETRIES: u32 = 2;
@@ -143,19 +132,17 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
                 name: stage.name.clone(),
             });
             let ctx = planned.ctx.clone();
-            let plan = planned.stages[i].plan.clone();
+            let planned_stage = &planned.stages[i];
             // A view runs only when it declares expectations: it is checked once, and its readers read the result.
-            let materializes =
-                !matches!(stage.statement.kind, StatementKind::View { .. }) || planned.stages[i].expectations.is_some();
-            let feeds = planned.stages[i].table.clone();
-            let plan = plan.filter(|_| materializes);
+            let plan = planned_stage.run_plan().cloned();
+            let feeds = planned_stage.table().cloned();
             // Staged first: a stage with expectations writes its flagged rows there, not to its table.
             // A stage with expectations never writes its table's files itself: its flagged rows are staged, and
             // the commit phase writes the rows that pass.
             let target = staging.get(&i).or_else(|| {
-                let output = planned.stages[i].output.as_ref();
-                output
-                    .filter(|_| planned.stages[i].expectations.is_none())
+                planned_stage
+                    .output()
+                    .filter(|_| planned_stage.expectations().is_none())
                     .and_then(|o| targets.get(&o.table))
             });
             match (plan, target) {
@@ -213,7 +200,7 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         return Err(DataFusionError::Internal("a stage never became ready".into()).into());
     }
 
-    let (expectations, extra) = apply_expectations(&planned, &targets, &mut outcomes, &run_id).await?;
+    let finalized = finalize(&planned, &targets, &mut outcomes, &run_id).await?;
 
     let mut progress = Vec::with_capacity(planned.kafka.len());
     for source in &planned.kafka {
@@ -227,7 +214,15 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         tracing::info!(source = %source.name, messages = p.messages, malformed = p.malformed, "Kafka messages staged");
         progress.push(p);
     }
-    let (outputs, dead_letters) = commit(&planned, &targets, &mut outcomes, &progress, extra, &emit).await?;
+    let (outputs, dead_letters) = commit(
+        &planned,
+        &targets,
+        &mut outcomes,
+        &progress,
+        finalized.quarantines,
+        &emit,
+    )
+    .await?;
     let mut sources = Vec::with_capacity(planned.kafka.len());
     for (i, (source, p)) in planned.kafka.iter().zip(&progress).enumerate() {
         sources.push(kafka::progress::finish(source, p, dead_letters.contains(&i)).await);
@@ -249,7 +244,7 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         stages,
         outputs,
         sources,
-        expectations,
+        expectations: finalized.expectations,
         mode: planned.mode.name().to_string(),
         ranges: planned.ranges.clone(),
         watermarks: planned.watermarks.clone(),
@@ -295,22 +290,23 @@ async fn run_stage(
 /// write alike.
 async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarget>> {
     let mut targets = HashMap::new();
-    for (table, members) in output_groups(planned) {
-        let lead = lead_stage(planned, &members);
-        let (Some(output), Some(plan)) = (&planned.stages[lead].output, &planned.stages[lead].plan) else {
+    for group in planned.output_groups() {
+        let stage = &planned.stages[group.lead];
+        let table = group.table;
+        let (Some(output), Some(plan)) = (stage.output(), stage.plan()) else {
             continue;
         };
         let replaced = planned.replaces.contains_key(&table);
         if output.sink.is_some() || !(planned.engine.is_distributed() || replaced) {
             continue;
         }
-        let schema: SchemaRef = match &planned.stages[lead].expectations {
+        let schema: SchemaRef = match stage.expectations() {
             Some(e) => expect::schema_of(&e.keep),
             None => Arc::new(plan.schema().as_arrow().clone()),
         };
         // A range rewrite writes files like the ones it keeps: the table's own schema and partitioning.
         let mode = if replaced { WriteMode::Append } else { output.mode };
-        let target = commit::write_target(&output.url, &schema, &output.partition_by, mode)
+        let target = write_target(&output.url, &schema, &output.partition_by, mode)
             .await
             .map_err(|source| PlannerError::Commit {
                 table: table.clone(),
@@ -346,7 +342,7 @@ async fn staging_targets(planned: &PlannedJob, run_id: &str) -> Result<HashMap<u
         .map(|source| (source.stage, source.name.clone(), source.staged.as_ref()))
         .collect();
     for (i, stage) in planned.stages.iter().enumerate() {
-        if let Some(e) = &stage.expectations {
+        if let Some(e) = stage.expectations() {
             staged.push((i, format!("{}.flagged", e.table), e.raw.as_ref()));
         }
     }
@@ -357,7 +353,7 @@ async fn staging_targets(planned: &PlannedJob, run_id: &str) -> Result<HashMap<u
         let url = url::Url::from_directory_path(&dir)
             .map_err(|_| DataFusionError::Internal(format!("cannot stage in {}", dir.display())))?;
         let schema = datafusion::catalog::TableProvider::schema(table);
-        let target = commit::write_target(&url, &schema, &[], WriteMode::Overwrite)
+        let target = write_target(&url, &schema, &[], WriteMode::Overwrite)
             .await
             .map_err(|source| PlannerError::Commit {
                 table: url.to_string(),

@@ -52,6 +52,8 @@ pub struct JobService {
     warehouse: String,
     /// Where runs are recorded (empty: the warehouse's ledger).
     ledger: String,
+    /// Crash tests only: where runs abort their commit.
+    failpoint: String,
     executor_timeout: Duration,
     no_executor_timeout: Duration,
     runs: Shared,
@@ -71,10 +73,17 @@ impl JobService {
             address,
             warehouse,
             ledger,
+            failpoint: String::new(),
             executor_timeout,
             no_executor_timeout,
             runs: Arc::default(),
         }
+    }
+
+    /// Runs abort their commit at `failpoint` (crash tests only).
+    pub fn with_failpoint(mut self, failpoint: String) -> Self {
+        self.failpoint = failpoint;
+        self
     }
 
     /// Executors whose last heartbeat is recent.
@@ -143,7 +152,8 @@ impl job_service_server::JobService for JobService {
             } else {
                 request.kafka_brokers.clone()
             })
-            .with_ledger(self.ledger.clone());
+            .with_ledger(self.ledger.clone())
+            .with_failpoint(self.failpoint.clone());
         let engine = Engine::Cluster {
             scheduler: self.address.clone(),
         };

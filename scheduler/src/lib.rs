@@ -57,6 +57,8 @@ pub struct SchedulerOptions {
     pub warehouse: String,
     /// Where submitted runs are recorded (empty: each warehouse's own ledger).
     pub ledger: String,
+    /// Crash tests only: where submitted runs abort their commit (`strata.failpoint`); empty for nowhere.
+    pub failpoint: String,
     /// An executor that has not sent a heartbeat for this long is considered lost.
     pub executor_timeout: Duration,
     /// A run fails when no executor has been alive for this long.
@@ -129,7 +131,8 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
         options.ledger.clone(),
         options.executor_timeout,
         options.no_executor_timeout,
-    );
+    )
+    .with_failpoint(options.failpoint.clone());
     let max_message = scheduler.state.config.grpc_server_max_decoding_message_size as usize;
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(

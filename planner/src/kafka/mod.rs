@@ -1,32 +1,26 @@
-//! Kafka tables in a job. A table the job reads is a source: planning decides, per partition, where this run
-//! starts (the offsets its output tables stored) and the run stages the messages once, as rows plus dead letters.
-//! A table the job inserts into is a sink. See `strata_connectors::kafka` for the exactly-once protocol.
+//! Kafka sources in a job (declared in `crate::declare::kafka`). Once every stage is planned, [`resolve`] decides,
+//! per partition, where this run starts (the offsets its output tables stored); the run stages the messages once,
+//! as rows plus dead letters ([`progress`]). See `strata_connectors::kafka` for the exactly-once protocol.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::common::TableReference;
-use datafusion::datasource::{ViewTable, provider_as_source};
-use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col};
-use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::{CreateExternalTable, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::Value;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use strata_connectors::ConnectorError;
 use strata_connectors::kafka::offsets::{self, Resume};
 use strata_connectors::kafka::scan::{KafkaScan, KafkaTable, PartitionRange};
-use strata_connectors::kafka::{self, KafkaOptions, StartingPoint, TopicAddress, TopicClient};
+use strata_connectors::kafka::{KafkaOptions, StartingPoint, TopicAddress, TopicClient};
 use strata_connectors::stage::StageTable;
-use strata_connectors::{ConnectorError, location};
-use strata_sql::{JobStatement, StatementKind};
 use url::Url;
 
 pub mod progress;
 
 use crate::dag::StageDag;
-use crate::error::df_err;
-use crate::error::{PlannerError, Result};
-use crate::plan::{Output, PlannedStage};
+use crate::error::{Result, job_err};
+use crate::output::Output;
+use crate::stage::PlannedStage;
 
 /// (low, high) watermarks per partition.
 type Watermarks = BTreeMap<i32, (i64, i64)>;
@@ -64,199 +58,6 @@ pub struct DeadLetter {
     pub stored: BTreeMap<i32, Option<i64>>,
 }
 
-/// A Kafka table the job inserts into.
-#[derive(Debug, Clone)]
-pub struct KafkaSink {
-    pub address: TopicAddress,
-    pub options: KafkaOptions,
-    pub declared: SchemaRef,
-}
-
-/// What declaring a Kafka table gave.
-pub enum Declared {
-    Source(Box<KafkaSource>),
-    Sink(KafkaSink),
-}
-
-pub(crate) fn option_text(v: &Value) -> String {
-    match v {
-        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
-    PlannerError::Job {
-        location: stmt.location.clone(),
-        message: e.to_string(),
-    }
-}
-
-/// The schema the statement declares (DataFusion's own column-definition rules, NOT NULL included).
-pub(crate) async fn declared_schema(
-    ctx: &SessionContext,
-    stmt: &JobStatement,
-    create: &CreateExternalTable,
-) -> Result<SchemaRef> {
-    if create.columns.is_empty() {
-        return Err(job_err(
-            stmt,
-            format!(
-                "table '{}' must declare its columns: CREATE EXTERNAL TABLE name (column type, …) STORED AS {} …",
-                stmt.target().name,
-                create.file_type.to_uppercase()
-            ),
-        ));
-    }
-    let mut probe = create.clone();
-    probe.file_type = "CSV".into();
-    probe.options = Vec::new();
-    let plan = ctx
-        .state()
-        .statement_to_plan(DFStatement::CreateExternalTable(probe))
-        .await
-        .map_err(|e| df_err(stmt, e))?;
-    match plan {
-        LogicalPlan::Ddl(datafusion::logical_expr::DdlStatement::CreateExternalTable(c)) => {
-            Ok(Arc::new(c.schema.as_arrow().clone()))
-        }
-        _ => Err(job_err(stmt, "not a table declaration")),
-    }
-}
-
-/// Plan a `STORED AS KAFKA` statement: check location, options and schema, connect, and register what
-/// downstream stages read.
-pub async fn declare(
-    ctx: &SessionContext,
-    dag: &StageDag,
-    index: usize,
-    create: &CreateExternalTable,
-    job_path: &str,
-    warehouse: &Path,
-    default_brokers: &str,
-) -> Result<Declared> {
-    let stmt = &dag.stages[index].statement;
-    let name = stmt.target().name;
-    let written = create.locations.first().cloned().unwrap_or_default();
-    let written = match written.strip_prefix("kafka:///") {
-        Some(topic) if default_brokers.is_empty() => {
-            return Err(job_err(
-                stmt,
-                format!(
-                    "Kafka table '{name}': '{written}' names no brokers; write kafka://host:port/{topic} or pass \
-                     --kafka-brokers (STRATA_KAFKA_BROKERS)"
-                ),
-            ));
-        }
-        Some(topic) => format!("kafka://{default_brokers}/{topic}"),
-        None => written,
-    };
-    let address = TopicAddress::parse(&written).map_err(|e| job_err(stmt, e))?;
-    let raw: Vec<(String, String)> = create
-        .options
-        .iter()
-        .map(|(k, v)| (k.clone(), option_text(v)))
-        .collect();
-    let options = KafkaOptions::parse(&raw).map_err(|e| job_err(stmt, format!("Kafka table '{name}': {e}")))?;
-    let declared = declared_schema(ctx, stmt, create).await?;
-    if options.format == kafka::Format::Avro {
-        kafka::avro::schema(&declared).map_err(|e| job_err(stmt, format!("Kafka table '{name}': {e}")))?;
-    }
-
-    let inserted = dag
-        .stages
-        .iter()
-        .any(|s| matches!(s.statement.kind, StatementKind::Insert { .. }) && s.statement.target().name == name);
-    let partitions = {
-        let address = address.clone();
-        let settings = options.client.clone();
-        tokio::task::spawn_blocking(move || -> Result<Vec<i32>, Box<ConnectorError>> {
-            Ok(TopicClient::connect(&address, &settings)?.partitions()?)
-        })
-    };
-    let partitions = partitions
-        .await
-        .map_err(|e| job_err(stmt, e))?
-        .map_err(|e| job_err(stmt, format!("Kafka table '{name}': {e}")))?;
-
-    if inserted {
-        if let Some(column) = &options.key_column
-            && declared.field_with_name(column).is_err()
-        {
-            return Err(job_err(
-                stmt,
-                format!("key column '{column}' is not a column of '{name}'"),
-            ));
-        }
-        let readers: Vec<&str> = dag
-            .dependents(index)
-            .filter(|s| !matches!(s.statement.kind, StatementKind::Insert { .. }))
-            .map(|s| s.name.as_str())
-            .collect();
-        if !readers.is_empty() {
-            return Err(job_err(
-                stmt,
-                format!(
-                    "Kafka table '{name}' is written by this job and read by {}: a job either reads a topic or \
-                     writes it",
-                    readers.join(", ")
-                ),
-            ));
-        }
-        return Ok(Declared::Sink(KafkaSink {
-            address,
-            options,
-            declared,
-        }));
-    }
-
-    let consumer = options.consumer.clone().unwrap_or_else(|| {
-        let stem = Path::new(job_path)
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("job");
-        format!("strata-{stem}")
-    });
-    let staged_schema = kafka::staged_schema(&declared);
-    let staged = Arc::new(StageTable::new(staged_schema));
-    // Downstream stages see the declared columns of the messages that decoded.
-    let view = LogicalPlanBuilder::scan(name.as_str(), provider_as_source(staged.clone()), None)?
-        .filter(col(kafka::ERROR_COLUMN).is_null())?
-        .project(declared.fields().iter().map(|f| col(f.name().as_str())))?
-        .build()?;
-    ctx.register_table(
-        TableReference::from(name.as_str()),
-        Arc::new(ViewTable::new(view, None)),
-    )
-    .map_err(|e| df_err(stmt, e))?;
-
-    let dl_name = options
-        .dead_letter
-        .clone()
-        .unwrap_or_else(|| format!("{name}_dead_letter"));
-    let dl_url = location::warehouse_table(&dl_name, warehouse).map_err(|e| job_err(stmt, e))?;
-    Ok(Declared::Source(Box::new(KafkaSource {
-        stage: index,
-        name,
-        address,
-        options,
-        consumer,
-        declared,
-        staged,
-        partitions,
-        ranges: Vec::new(),
-        feeds: Vec::new(),
-        ahead: Vec::new(),
-        recovery: false,
-        unread: Vec::new(),
-        dead_letter: DeadLetter {
-            table: dl_name,
-            url: dl_url,
-            stored: BTreeMap::new(),
-        },
-    })))
-}
-
 /// Stages that depend on `index`, directly or not.
 fn downstream(dag: &StageDag, index: usize) -> BTreeSet<usize> {
     let mut seen = BTreeSet::new();
@@ -271,18 +72,18 @@ fn downstream(dag: &StageDag, index: usize) -> BTreeSet<usize> {
     seen
 }
 
-/// Once every stage is planned: decide each source's ranges from the offsets its output tables stored, and give
-/// its stage the scan.
-pub async fn resolve(
+/// Once every stage is planned: decide each source's ranges from the offsets its output tables stored, and return
+/// the scan its stage runs (which stages the messages).
+pub(crate) async fn resolve(
     source: &mut KafkaSource,
     dag: &StageDag,
-    stages: &mut [Option<PlannedStage>],
+    stages: &[Option<PlannedStage>],
     distributed: bool,
-) -> Result<()> {
+) -> Result<LogicalPlan> {
     let stmt = dag.stages[source.stage].statement.clone();
     let mut feeds: Vec<Output> = Vec::new();
     for i in downstream(dag, source.stage) {
-        if let Some(out) = stages[i].as_ref().and_then(|s| s.output.as_ref())
+        if let Some(out) = stages[i].as_ref().and_then(PlannedStage::output)
             && out.sink.is_none()
             && !feeds.iter().any(|f| f.table == out.table)
         {
@@ -387,11 +188,7 @@ pub async fn resolve(
         ranges: source.ranges.clone(),
         single_task: distributed,
     });
-    let plan = LogicalPlanBuilder::scan(source.name.as_str(), provider_as_source(Arc::new(table)), None)?.build()?;
-    if let Some(stage) = stages[source.stage].as_mut() {
-        stage.plan = Some(plan);
-    }
-    Ok(())
+    Ok(LogicalPlanBuilder::scan(source.name.as_str(), provider_as_source(Arc::new(table)), None)?.build()?)
 }
 
 /// The dead-letter table's columns.

@@ -33,10 +33,6 @@ impl Progress {
     pub fn transactions(&self, source: &KafkaSource) -> Vec<Transaction> {
         offsets::transactions(&source.consumer, &source.address.topic, &self.next)
     }
-
-    pub fn dead_letter_rows(&self) -> u64 {
-        self.dead_letters.iter().map(|b| b.num_rows() as u64).sum()
-    }
 }
 
 /// Summarize a source's staged messages (on whatever engine `ctx` runs).

@@ -1,55 +1,33 @@
-//! PostgreSQL tables in a job. Planning connects once: the table's columns come from the catalog and every
-//! declared column, key, index and partition column is checked against it, so a wrong password, an unreachable
-//! server, a missing table or a type mismatch stops the job before anything runs. A table the job reads becomes a
-//! [`PgTable`]; a table it inserts into becomes a [`PgSink`], written in the commit phase.
+//! `STORED AS POSTGRES`: PostgreSQL tables in a job. Planning connects once: the table's columns come from the
+//! catalog and every declared column, key, index and partition column is checked against it, so a wrong password,
+//! an unreachable server, a missing table or a type mismatch stops the job before anything runs. A table the job
+//! reads becomes a [`PgTable`]; a table it inserts into becomes a [`PgSink`], written in the commit phase.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::CreateExternalTable;
 use strata_connectors::postgres::catalog::{TableInfo, describe_table};
 use strata_connectors::postgres::scan::{PgSource, PgTable, splittable};
 use strata_connectors::postgres::sink::PgSink;
-use strata_connectors::postgres::types::{PgColumn, PgType, arrow_schema};
+use strata_connectors::postgres::types::{PgColumn, PgType};
 use strata_connectors::postgres::{DEFAULT_SERVER_VAR, PgAddress, PgOptions, connect};
 use strata_sql::{JobStatement, StatementKind};
-use url::Url;
 
+use super::options::{declared_schema, option_pairs, written_location};
 use crate::dag::StageDag;
-use crate::error::{PlannerError, Result};
-use crate::kafka::{declared_schema, option_text};
+use crate::error::{Result, job_err};
 
 /// What declaring a PostgreSQL table gave: a provider when the table exists, a sink when the job inserts into it.
-pub struct Declared {
+pub(crate) struct Declared {
     pub source: Option<Arc<PgTable>>,
     pub sink: Option<PgSink>,
 }
 
-fn job_err(stmt: &JobStatement, e: impl std::fmt::Display) -> PlannerError {
-    PlannerError::Job {
-        location: stmt.location.clone(),
-        message: e.to_string(),
-    }
-}
-
-/// Where reports show a sink: its server, database and table, never credentials.
-pub fn sink_url(sink: &PgSink) -> Result<Url> {
-    let mut url = Url::parse(&sink.address.display())
-        .map_err(|e| datafusion::error::DataFusionError::Internal(format!("sink location: {e}")))?;
-    url.query_pairs_mut()
-        .append_pair("table", &sink.options.table.to_string());
-    Ok(url)
-}
-
-/// The Arrow schema an insert into `sink` is cast to.
-pub fn sink_schema(sink: &PgSink) -> SchemaRef {
-    arrow_schema(&sink.columns)
-}
-
 /// Plan a `STORED AS POSTGRES` statement.
-pub async fn declare(
+pub(crate) async fn declare(
     ctx: &SessionContext,
     dag: &StageDag,
     index: usize,
@@ -58,15 +36,11 @@ pub async fn declare(
 ) -> Result<Declared> {
     let stmt = &dag.stages[index].statement;
     let name = stmt.target().name;
-    let written = create.locations.first().cloned().unwrap_or_default();
+    let written = written_location(create);
     let server = std::env::var(DEFAULT_SERVER_VAR).ok();
     let address = PgAddress::parse(&written, server.as_deref()).map_err(|e| job_err(stmt, e))?;
-    let raw: Vec<(String, String)> = create
-        .options
-        .iter()
-        .map(|(k, v)| (k.clone(), option_text(v)))
-        .collect();
-    let options = PgOptions::parse(&raw).map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}': {e}")))?;
+    let options = PgOptions::parse(&option_pairs(create))
+        .map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}': {e}")))?;
     let declared = if create.columns.is_empty() {
         None
     } else {

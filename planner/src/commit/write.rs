@@ -1,0 +1,117 @@
+//! One table's write in the commit phase: what it carries, and how it commits itself — one Delta commit (rows
+//! encoded here, files the stages wrote, a range's files replaced, or a merge), one PostgreSQL transaction, or one
+//! produce to a topic.
+
+use std::time::Instant;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use deltalake::kernel::{Add, Transaction};
+use strata_connectors::delta::replace::{self, Replace};
+use strata_connectors::delta::write_exec::WriteTarget;
+use strata_connectors::delta::{self, WriteOutcome, commit};
+
+use crate::error::{PlannerError, Result};
+use crate::output::{Output, Sink};
+use crate::report::OutputReport;
+
+/// What a table's commit carries.
+pub(crate) enum Payload {
+    /// Rows the commit encodes itself (embedded runs).
+    Rows(Vec<RecordBatch>),
+    /// Files the stages already wrote (cluster runs, range rewrites).
+    Files {
+        target: WriteTarget,
+        adds: Vec<Add>,
+        rows: u64,
+    },
+    /// Rows for a Kafka topic, a PostgreSQL table or a merge.
+    Sink(Box<Sink>, Vec<RecordBatch>),
+}
+
+/// Everything one table's commit writes.
+pub(crate) struct TableWrite {
+    pub table: String,
+    pub output: Output,
+    pub schema: SchemaRef,
+    pub payload: Payload,
+    /// The Kafka offsets the commit stores with the rows (how the next run knows where to resume).
+    pub transactions: Vec<Transaction>,
+    /// The files a range rewrite replaces.
+    pub replace: Option<Replace>,
+}
+
+impl TableWrite {
+    /// A PostgreSQL write: a server can refuse it (constraints, permissions), so it goes before the others.
+    pub fn goes_first(&self) -> bool {
+        matches!(&self.payload, Payload::Sink(sink, _) if sink.is_postgres())
+    }
+
+    /// How the run summary names the write.
+    pub fn mode(&self) -> &'static str {
+        self.output.report_mode(self.replace.is_some())
+    }
+
+    /// Commit the write, all or nothing.
+    pub async fn commit(self) -> Result<OutputReport> {
+        let mode = self.mode();
+        let TableWrite {
+            table,
+            output,
+            schema,
+            payload,
+            transactions,
+            replace,
+        } = self;
+        let result = match payload {
+            Payload::Rows(batches) => {
+                delta::write_with_transactions(
+                    &output.url,
+                    schema,
+                    batches,
+                    &output.partition_by,
+                    output.mode,
+                    transactions,
+                )
+                .await
+            }
+            Payload::Files { target, adds, rows } => match &replace {
+                Some(r) => replace::replace_files(&target, adds, rows, r, transactions).await,
+                None => commit::commit_files(&target, adds, rows, output.mode, transactions).await,
+            },
+            Payload::Sink(sink, batches) => deliver(&sink, schema, batches).await,
+        };
+        let outcome = result.map_err(|source| PlannerError::Commit {
+            table: table.clone(),
+            source: Box::new(source),
+        })?;
+        Ok(OutputReport {
+            table,
+            location: output.url.to_string(),
+            version: outcome.version,
+            rows_written: outcome.rows,
+            mode,
+        })
+    }
+}
+
+/// Produce an insert's rows to its topic, write them to its PostgreSQL table (one transaction; reported as version
+/// 0: neither has versions), or merge them into a Delta table.
+async fn deliver(sink: &Sink, schema: SchemaRef, batches: Vec<RecordBatch>) -> strata_connectors::Result<WriteOutcome> {
+    let rows = match sink {
+        Sink::Kafka(k) => {
+            strata_connectors::kafka::sink::produce(&k.address, &k.options, &k.declared, &batches)
+                .await?
+                .messages
+        }
+        Sink::Merge(m) => return crate::merge::merge(m, schema, batches).await,
+        Sink::Postgres(p) => {
+            let started = Instant::now();
+            let outcome = strata_connectors::postgres::sink::write(p, &batches).await?;
+            tracing::info!(table = %p.options.table, rows = outcome.rows, retries = outcome.retries,
+                elapsed_ms = started.elapsed().as_millis() as u64, "PostgreSQL write committed");
+            outcome.rows
+        }
+    };
+    Ok(WriteOutcome { version: 0, rows })
+}

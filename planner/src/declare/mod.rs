@@ -1,0 +1,113 @@
+//! Declarations: every `CREATE EXTERNAL TABLE` of a job is declared by the module of its connector — [`kafka`],
+//! [`postgres`], [`delta`] or [`listing`] — chosen once, from its [`SourceFormat`]. A declaration checks the table
+//! before anything runs and says what the job's readers scan and where inserts into it go; it registers nothing
+//! itself. Adding a connector is adding a `SourceFormat` variant and its module.
+
+mod delta;
+pub(crate) mod format;
+mod kafka;
+mod listing;
+mod options;
+mod postgres;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::CreateExternalTable;
+use strata_connectors::location;
+use strata_sql::JobStatement;
+use url::Url;
+
+use self::format::SourceFormat;
+use crate::dag::StageDag;
+use crate::engine::Engine;
+use crate::error::{Result, job_err};
+use crate::kafka::KafkaSource;
+use crate::output::Sink;
+
+/// What declarations may need of the job being planned.
+pub(crate) struct Declaring<'a> {
+    pub ctx: &'a SessionContext,
+    pub dag: &'a StageDag,
+    pub job_path: &'a str,
+    pub warehouse: &'a Path,
+    /// Kafka bootstrap servers for locations that name none.
+    pub kafka_brokers: &'a str,
+    pub engine: &'a Engine,
+}
+
+/// What declaring a table gave.
+pub(crate) struct Declared {
+    pub format: SourceFormat,
+    /// The location reports show: a file source's resolved URL, any other source's location as written.
+    pub location: String,
+    /// What the job's readers scan, to register under the table's name.
+    pub provider: Option<Arc<dyn TableProvider>>,
+    /// A file source's event-time column (`OPTIONS ('event_time' 'ts')`), for the run mode.
+    pub event_time: Option<String>,
+    /// Where inserts into the table go (a Delta source takes them as files, without a sink).
+    pub sink: Option<Sink>,
+    /// A topic the job reads: the run stages its messages.
+    pub kafka: Option<Box<KafkaSource>>,
+}
+
+/// Declare the source of stage `index`.
+pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExternalTable) -> Result<Declared> {
+    let stmt = &at.dag.stages[index].statement;
+    let format = SourceFormat::of(create);
+    let mut declared = Declared {
+        format,
+        location: options::written_location(create),
+        provider: None,
+        event_time: None,
+        sink: None,
+        kafka: None,
+    };
+    match format {
+        SourceFormat::Kafka => {
+            let brokers = at.kafka_brokers;
+            match kafka::declare(at.ctx, at.dag, index, create, at.job_path, at.warehouse, brokers).await? {
+                kafka::Declared::Source(source, view) => {
+                    declared.provider = Some(view);
+                    declared.kafka = Some(source);
+                }
+                kafka::Declared::Sink(sink) => declared.sink = Some(Sink::Kafka(sink)),
+            }
+        }
+        SourceFormat::Postgres => {
+            let pg = postgres::declare(at.ctx, at.dag, index, create, at.engine.is_distributed()).await?;
+            declared.sink = pg.sink.map(|sink| Sink::Postgres(Box::new(sink)));
+            declared.provider = pg.source.map(|table| table as Arc<dyn TableProvider>);
+        }
+        SourceFormat::Delta => {
+            let (_, event_time, url) = file_source(at, stmt, create)?;
+            let name = stmt.target().name;
+            declared.provider = Some(delta::declare(at.ctx, stmt, &name, &url, at.engine).await?);
+            declared.event_time = event_time;
+            declared.location = url.to_string();
+        }
+        SourceFormat::Listing => {
+            let (create, event_time, url) = file_source(at, stmt, create)?;
+            let name = stmt.target().name;
+            declared.provider = Some(listing::declare(at.ctx, stmt, &name, &create, &url).await?);
+            declared.event_time = event_time;
+            declared.location = url.to_string();
+        }
+    }
+    Ok(declared)
+}
+
+/// A file source (Delta or listing): the declaration without Strata's own options, its event-time column, and its
+/// location resolved against the warehouse.
+fn file_source(
+    at: &Declaring<'_>,
+    stmt: &JobStatement,
+    create: &CreateExternalTable,
+) -> Result<(CreateExternalTable, Option<String>, Url)> {
+    let written = options::written_location(create);
+    let (create, event_time) = options::event_time_option(create);
+    let url = location::resolve(&written, at.warehouse).map_err(|e| job_err(stmt, e))?;
+    Ok((create, event_time, url))
+}
