@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
+use strata_planner::ledger::RunState;
 use strata_proto::job::service::job_service_client::JobServiceClient;
 use strata_proto::job::{HealthRequest, RunInfo, RunsRequest, StatusRequest, SubmitRequest};
 use tonic::transport::Channel;
@@ -282,12 +283,16 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
             .await
             .map_err(status_err(&args.addr.scheduler))?
             .into_inner();
-        if run.state == "succeeded" || run.state == "failed" {
-            print_run(&run, format);
-            return match run.state.as_str() {
-                "failed" => Err(CliError::Cluster(format!("run {run_id} failed: {}", run.error))),
-                _ => Ok(()),
-            };
+        match run.state.parse::<RunState>() {
+            Ok(RunState::Succeeded) => {
+                print_run(&run, format);
+                return Ok(());
+            }
+            Ok(RunState::Failed) => {
+                print_run(&run, format);
+                return Err(CliError::Cluster(format!("run {run_id} failed: {}", run.error)));
+            }
+            _ => {}
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -386,7 +391,7 @@ fn print_run(run: &RunInfo, format: LogFormat) {
     );
     for s in &run.stages {
         let rows = s.rows.map(|r| r.to_string()).unwrap_or_default();
-        let state = if s.retries > 0 && s.state == "succeeded" {
+        let state = if s.retries > 0 && s.state == RunState::Succeeded.as_str() {
             format!("succeeded ({} retries)", s.retries)
         } else {
             s.state.clone()

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use strata_planner::ledger::{Ledger, LedgerRun};
+use strata_planner::ledger::{Ledger, LedgerRun, RunState};
 
 use crate::LogFormat;
 use crate::commands::CliError;
@@ -85,7 +85,7 @@ pub async fn status(ledger: &Ledger, run_id: &str, format: LogFormat) -> Result<
     if let Some(error) = &run.error {
         println!("  error: {error}");
     }
-    if run.state == "killed" {
+    if run.state == RunState::Killed {
         println!(
             "  the run never recorded its end and its process is gone: it was killed; nothing it did was committed after its last table commit"
         );
