@@ -13,7 +13,8 @@ use strata_proto::job::{HealthRequest, RunInfo, RunsRequest, StatusRequest, Subm
 use tonic::transport::Channel;
 
 use crate::LogFormat;
-use crate::commands::CliError;
+use crate::commands::{CliError, Given, Place, PlaceArgs};
+use strata_planner::ledger::Ledger;
 
 /// Where a client finds the scheduler.
 #[derive(Debug, Args)]
@@ -100,29 +101,52 @@ pub struct SubmitArgs {
 pub struct StatusArgs {
     pub run_id: String,
     #[command(flatten)]
-    pub addr: SchedulerAddr,
-    /// Read the run from this warehouse's ledger (`_strata/runs`) instead of asking the scheduler.
-    #[arg(long)]
-    pub warehouse: Option<PathBuf>,
-    /// Read the run from this PostgreSQL ledger (`postgres://host:port/db?schema=…`) instead.
-    #[arg(long, env = "STRATA_LEDGER", conflicts_with = "warehouse")]
-    pub ledger: Option<String>,
+    pub from: RunSourceArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
     #[command(flatten)]
-    pub addr: SchedulerAddr,
-    /// List the runs this warehouse's ledger (`_strata/runs`) records, from every process, instead of the
-    /// scheduler's recent runs.
-    #[arg(long)]
-    pub warehouse: Option<PathBuf>,
-    /// List the runs this PostgreSQL ledger (`postgres://host:port/db?schema=…`) records instead.
-    #[arg(long, env = "STRATA_LEDGER", conflicts_with = "warehouse")]
-    pub ledger: Option<String>,
+    pub from: RunSourceArgs,
     /// Show at most this many runs, newest first (0: all).
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
+}
+
+/// Where `status` and `runs` find runs: a scheduler, or a run ledger.
+#[derive(Debug, Args)]
+pub struct RunSourceArgs {
+    /// Ask this Strata scheduler (`HOST:PORT`) about the runs it holds. Without it, runs are read from the run
+    /// ledger — --ledger's, or the warehouse's (`_strata/runs`) — which records the runs of every process; a
+    /// --warehouse or --ledger given here reads the ledger even when STRATA_SCHEDULER is set.
+    #[arg(long, env = "STRATA_SCHEDULER", value_name = "HOST:PORT")]
+    pub scheduler: Option<String>,
+    #[command(flatten)]
+    pub places: PlaceArgs,
+}
+
+/// Where runs are read from.
+pub enum RunSource {
+    Scheduler(String),
+    Ledger(Ledger),
+}
+
+impl RunSourceArgs {
+    /// The scheduler or the ledger `strata <command>` reads: a ledger named here first, then the scheduler
+    /// (`--scheduler` or `STRATA_SCHEDULER`), then the ledger of the default warehouse (`STRATA_WAREHOUSE` or
+    /// `./warehouse`), the one `strata run` records in.
+    pub fn source(&self, command: &str) -> Result<RunSource, CliError> {
+        let places = &self.places;
+        places.refuse(command, &[Place::KafkaBrokers], "it reads runs and runs no job")?;
+        let ledger_named = !places.ledger.is_empty() || places.given(Place::Warehouse) == Given::CommandLine;
+        match self.scheduler.as_deref().filter(|s| !s.is_empty()) {
+            Some(scheduler) if !ledger_named => Ok(RunSource::Scheduler(scheduler.to_string())),
+            _ => Ok(RunSource::Ledger(Ledger::open(
+                Path::new(&places.warehouse),
+                &places.ledger,
+            )?)),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -299,28 +323,30 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
 }
 
 pub async fn status(args: StatusArgs, format: LogFormat) -> Result<(), CliError> {
-    if let Some(ledger) = crate::ledger::local(args.warehouse.as_deref(), args.ledger.as_deref())? {
-        return crate::ledger::status(&ledger, &args.run_id, format).await;
-    }
-    let mut client = client(&args.addr.scheduler).await?;
+    let scheduler = match args.from.source("status")? {
+        RunSource::Ledger(ledger) => return crate::ledger::status(&ledger, &args.run_id, format).await,
+        RunSource::Scheduler(scheduler) => scheduler,
+    };
+    let mut client = client(&scheduler).await?;
     let run = client
         .status(StatusRequest { run_id: args.run_id })
         .await
-        .map_err(status_err(&args.addr.scheduler))?
+        .map_err(status_err(&scheduler))?
         .into_inner();
     print_run(&run, format);
     Ok(())
 }
 
 pub async fn runs(args: RunsArgs, format: LogFormat) -> Result<(), CliError> {
-    if let Some(ledger) = crate::ledger::local(args.warehouse.as_deref(), args.ledger.as_deref())? {
-        return crate::ledger::runs(&ledger, args.limit, format).await;
-    }
-    let mut client = client(&args.addr.scheduler).await?;
+    let scheduler = match args.from.source("runs")? {
+        RunSource::Ledger(ledger) => return crate::ledger::runs(&ledger, args.limit, format).await,
+        RunSource::Scheduler(scheduler) => scheduler,
+    };
+    let mut client = client(&scheduler).await?;
     let runs = client
         .runs(RunsRequest { limit: args.limit })
         .await
-        .map_err(status_err(&args.addr.scheduler))?
+        .map_err(status_err(&scheduler))?
         .into_inner()
         .runs;
     match format {

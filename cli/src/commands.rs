@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use clap::{Args, Subcommand};
+use clap::{Args, FromArgMatches, Subcommand};
 use strata_cli::generate::{self, BarInterval, MarketSpec};
 use strata_cli::output::{Progress, event_json};
 use strata_connectors::delta::{self, WriteMode};
@@ -42,19 +42,94 @@ impl From<strata_connectors::ConnectorError> for CliError {
     }
 }
 
-/// Where jobs read and write: shared by `run`, `explain`, `validate` and `schedule`.
+/// The place arguments as clap declares them; [`PlaceArgs`] adds where each value came from.
 #[derive(Debug, Args, Clone)]
-pub struct PlaceArgs {
+struct PlaceFlags {
     /// The warehouse: `CREATE TABLE a.b` writes the Delta table `<warehouse>/a/b`; relative LOCATIONs start here.
-    #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
-    pub warehouse: String,
+    #[arg(long, env = "STRATA_WAREHOUSE", default_value = DEFAULT_WAREHOUSE)]
+    warehouse: String,
     /// Kafka bootstrap servers (host:port,…) for Kafka tables whose LOCATION names none (`kafka:///topic`).
     #[arg(long, env = "STRATA_KAFKA_BROKERS", default_value = "")]
-    pub kafka_brokers: String,
+    kafka_brokers: String,
     /// Where runs are recorded: the warehouse's own ledger (`_strata/runs`) by default, or a PostgreSQL schema
     /// (`postgres://host:port/db?schema=…`; credentials from the environment).
     #[arg(long, env = "STRATA_LEDGER", default_value = "")]
+    ledger: String,
+}
+
+/// The warehouse every command uses when neither `--warehouse` nor `STRATA_WAREHOUSE` names one.
+pub const DEFAULT_WAREHOUSE: &str = "./warehouse";
+
+/// One of the place arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Warehouse,
+    KafkaBrokers,
+    Ledger,
+}
+
+impl Place {
+    const ALL: [Place; 3] = [Place::Warehouse, Place::KafkaBrokers, Place::Ledger];
+
+    fn index(self) -> usize {
+        match self {
+            Place::Warehouse => 0,
+            Place::KafkaBrokers => 1,
+            Place::Ledger => 2,
+        }
+    }
+
+    /// The clap id of the argument.
+    fn id(self) -> &'static str {
+        match self {
+            Place::Warehouse => "warehouse",
+            Place::KafkaBrokers => "kafka_brokers",
+            Place::Ledger => "ledger",
+        }
+    }
+
+    /// The flag as a user writes it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Place::Warehouse => "--warehouse",
+            Place::KafkaBrokers => "--kafka-brokers",
+            Place::Ledger => "--ledger",
+        }
+    }
+}
+
+/// Where a place argument's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Given {
+    /// Its default: nothing named it.
+    #[default]
+    Default,
+    /// Its environment variable (`STRATA_WAREHOUSE`, `STRATA_KAFKA_BROKERS`, `STRATA_LEDGER`).
+    Env,
+    /// Its flag.
+    CommandLine,
+}
+
+impl Given {
+    fn of(matches: &clap::ArgMatches, place: Place) -> Given {
+        match matches.value_source(place.id()) {
+            Some(clap::parser::ValueSource::CommandLine) => Given::CommandLine,
+            Some(clap::parser::ValueSource::EnvVariable) => Given::Env,
+            _ => Given::Default,
+        }
+    }
+}
+
+/// Where jobs read and write and runs are recorded — the warehouse, the Kafka brokers and the ledger — declared
+/// once for every command, with the same flags, environment variables and defaults everywhere. It remembers where
+/// each value came from: a command may prefer a flag over another command's default (`strata runs --warehouse`
+/// over `STRATA_SCHEDULER`), and refuses a flag it has no use for instead of ignoring it.
+#[derive(Debug, Clone)]
+pub struct PlaceArgs {
+    pub warehouse: String,
+    pub kafka_brokers: String,
     pub ledger: String,
+    given: [Given; 3],
 }
 
 impl PlaceArgs {
@@ -64,6 +139,50 @@ impl PlaceArgs {
             .with_warehouse(self.warehouse.clone())
             .with_kafka_brokers(self.kafka_brokers.clone())
             .with_ledger(self.ledger.clone())
+    }
+
+    /// Where the value of `place` came from.
+    pub fn given(&self, place: Place) -> Given {
+        self.given[place.index()]
+    }
+
+    /// An error when `command` was given a flag among `unused`: it has no use for them. Their environment
+    /// variables are settings for every command and stay quietly unused.
+    pub fn refuse(&self, command: &str, unused: &[Place], why: &str) -> Result<(), CliError> {
+        match unused.iter().find(|&&p| self.given(p) == Given::CommandLine) {
+            Some(place) => Err(CliError::Usage(format!(
+                "`strata {command}` takes no {}: {why}",
+                place.flag()
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl clap::FromArgMatches for PlaceArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let flags = PlaceFlags::from_arg_matches(matches)?;
+        Ok(PlaceArgs {
+            warehouse: flags.warehouse,
+            kafka_brokers: flags.kafka_brokers,
+            ledger: flags.ledger,
+            given: Place::ALL.map(|p| Given::of(matches, p)),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for PlaceArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        PlaceFlags::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        PlaceFlags::augment_args_for_update(cmd)
     }
 }
 
@@ -223,14 +342,17 @@ pub async fn run(args: JobArgs, format: LogFormat) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The plans `run` would run, with the same mode and engine: a backfill's explain shows the ranges it rewrites.
 pub async fn explain(args: JobArgs) -> Result<(), CliError> {
-    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned = args.plan().await?;
     print!("{}", strata_planner::explain(&planned).await?);
+    print!("{}", crate::ledger::ranges(&planned.mode, &planned.ranges));
     Ok(())
 }
 
+/// Plans the job as `run` would (mode and engine included) and runs nothing.
 pub async fn validate(args: JobArgs) -> Result<(), CliError> {
-    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned = args.plan().await?;
     println!("{}: ok ({} stages)", args.path(), planned.dag.stages.len());
     Ok(())
 }

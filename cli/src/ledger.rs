@@ -1,21 +1,10 @@
 //! `strata runs --warehouse DIR` and `strata status RUN_ID --warehouse DIR` (or `--ledger postgres://…`): runs as
 //! the ledger records them, whichever process ran them.
 
-use std::path::Path;
-
 use strata_planner::ledger::{Ledger, LedgerRun, RunState};
 
 use crate::LogFormat;
 use crate::commands::CliError;
-
-/// The ledger `--warehouse` or `--ledger` names; `None` when neither does (ask the scheduler).
-pub fn local(warehouse: Option<&Path>, ledger: Option<&str>) -> Result<Option<Ledger>, CliError> {
-    match (warehouse, ledger.filter(|l| !l.is_empty())) {
-        (_, Some(location)) => Ok(Some(Ledger::open(Path::new("."), location)?)),
-        (Some(warehouse), None) => Ok(Some(Ledger::open(warehouse, "")?)),
-        (None, None) => Ok(None),
-    }
-}
 
 pub async fn runs(ledger: &Ledger, limit: u32, format: LogFormat) -> Result<(), CliError> {
     let mut runs = ledger.runs().await?;
@@ -127,4 +116,26 @@ pub async fn status(ledger: &Ledger, run_id: &str, format: LogFormat) -> Result<
         );
     }
     Ok(())
+}
+
+/// What a run in `mode` rewrites of each table with an event time (empty when the job has none).
+pub fn ranges(mode: &strata_planner::RunMode, ranges: &[strata_planner::modes::RangeReport]) -> String {
+    if ranges.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n== what the run rewrites ({})\n", mode.describe());
+    out.push_str(&format!(
+        "  {:<28} {:<40} {:<48} READ\n",
+        "TABLE", "ACTION", "EVENT TIMES REWRITTEN"
+    ));
+    for r in ranges {
+        out.push_str(&format!(
+            "  {:<28} {:<40} {:<48} {}\n",
+            r.table,
+            format!("{} ({})", r.action, r.reason),
+            r.range,
+            r.read
+        ));
+    }
+    out
 }
