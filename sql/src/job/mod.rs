@@ -13,9 +13,14 @@
 //! Parameters are written `${name}` anywhere an expression may stand and become typed placeholders, bound at
 //! planning time; they are never spliced into the text. Every statement and table reference keeps its
 //! `file:line:col` so that later errors can point at it.
+//!
+//! A `--! schedule 'cron' [retries N] [backoff 30s]` line declares when the job runs ([`Schedule`]); the
+//! 5-field cron expression in it is [`Cron`].
 
+mod cron;
 mod parse;
 mod refs;
+mod schedule;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -25,7 +30,9 @@ use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Query};
 
 use crate::error::{Result, SourceLocation, SqlError};
 
+pub use cron::Cron;
 pub use parse::parse_job;
+pub use schedule::{DEFAULT_BACKOFF, DEFAULT_RETRIES, Schedule, schedule_directive};
 
 /// A parsed job file.
 #[derive(Debug, Clone)]
@@ -33,6 +40,8 @@ pub struct JobFile {
     /// The path as given (used in every error message).
     pub path: Arc<str>,
     pub statements: Vec<JobStatement>,
+    /// When the job runs, if its `--! schedule` line says.
+    pub schedule: Option<Schedule>,
 }
 
 impl JobFile {

@@ -14,6 +14,8 @@ use crate::error::{Result, SourceLocation, SqlError};
 
 /// Parse the text of a job file. `path` is used only to name locations.
 pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
+    // Directives are whole comment lines: read from the text before (and whatever) the statements parse to.
+    let schedule = super::schedule::schedule_directive(path, text)?;
     let file: Arc<str> = path.into();
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, text)
@@ -51,7 +53,11 @@ pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
             message: "the job file has no statements".into(),
         });
     }
-    Ok(JobFile { path: file, statements })
+    Ok(JobFile {
+        path: file,
+        statements,
+        schedule,
+    })
 }
 
 fn at(file: &Arc<str>, loc: Location) -> SourceLocation {
