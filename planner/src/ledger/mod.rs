@@ -8,11 +8,13 @@
 //! the place operations teams already query.
 //!
 //! Rows hold a [`RunEvent`] (a start or an end) and readers fold them into runs with a [`RunState`]; the words
-//! of both are fixed ([`state`]), so ledgers written by any version read back the same.
+//! of both are fixed ([`state`]), so ledgers written by any version read back the same. A row is [`stored`]'s
+//! `StoredEvent` in both stores; the stores and the states import nothing from this module.
 
 mod delta;
 mod postgres;
 mod state;
+mod stored;
 
 use std::path::{Path, PathBuf};
 
@@ -21,9 +23,8 @@ use serde::Serialize;
 use crate::error::Result;
 
 pub use state::{RunEvent, RunState};
-
-/// Where the ledger lives in the warehouse when no other place is configured.
-pub const LEDGER_TABLE: &str = "_strata.runs";
+pub use stored::LEDGER_TABLE;
+use stored::StoredEvent;
 
 /// One ledger row.
 #[derive(Debug, Clone, Default)]
@@ -41,24 +42,6 @@ pub struct LedgerEvent {
     pub failed_stage: Option<String>,
     /// The run summary as JSON (stages, outputs and versions, sources and offsets).
     pub summary: Option<String>,
-}
-
-/// A row as stored, with where and when it was written.
-#[derive(Debug, Clone)]
-struct StoredEvent {
-    run_id: String,
-    job: String,
-    event: String,
-    /// Microseconds since the epoch.
-    at: i64,
-    engine: String,
-    params: String,
-    host: String,
-    pid: i64,
-    error: Option<String>,
-    failed_stage: Option<String>,
-    summary: Option<String>,
-    mode: Option<String>,
 }
 
 /// Where a job's runs are recorded.

@@ -8,8 +8,8 @@ use strata_connectors::ConnectorError;
 use strata_connectors::postgres::{ConnectOptions, DEFAULT_SERVER_VAR, PgAddress, PgOptions, connect, quote_ident};
 use tokio_postgres::error::SqlState;
 
-use super::StoredEvent;
 use super::state::RunEvent;
+use super::stored::StoredEvent;
 use crate::error::Result;
 
 /// A ledger in a PostgreSQL schema.
