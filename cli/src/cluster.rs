@@ -1,26 +1,14 @@
-//! Cluster subcommands: the scheduler and executor processes, job submission and run status, and a local
-//! cluster on loopback (`cluster up` / `cluster down`).
+//! The cluster's process commands: `strata scheduler` and `strata executor` (serve until stopped), and a local
+//! cluster on loopback, `strata cluster up` / `down`, supervised by [`crate::supervise`].
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use serde::{Deserialize, Serialize};
-use strata_proto::job::service::job_service_client::JobServiceClient;
-use strata_proto::job::{HealthRequest, RunInfo, RunsRequest, StatusRequest, SubmitRequest};
-use tonic::transport::Channel;
 
-use crate::LogFormat;
-use crate::commands::CliError;
-
-/// Where a client finds the scheduler.
-#[derive(Debug, Args)]
-pub struct SchedulerAddr {
-    /// The Strata scheduler, `HOST:PORT`.
-    #[arg(long, env = "STRATA_SCHEDULER", default_value = "127.0.0.1:50050")]
-    pub scheduler: String,
-}
+use crate::args::{FailpointArgs, Place, PlaceArgs, SchedulerAddr, absolute};
+use crate::error::CliError;
+use crate::supervise::{self, LISTENING, LocalCluster};
 
 #[derive(Debug, Args)]
 pub struct SchedulerArgs {
@@ -30,16 +18,12 @@ pub struct SchedulerArgs {
     /// Host name executors and clients reach this scheduler by (default: the bind address's IP).
     #[arg(long, env = "STRATA_EXTERNAL_HOST")]
     pub external_host: Option<String>,
-    /// Warehouse for submitted jobs that do not name one.
-    #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
-    pub warehouse: String,
-    /// Where submitted runs are recorded: each warehouse's own ledger by default, or a PostgreSQL schema
-    /// (`postgres://host:port/db?schema=…`).
-    #[arg(long, env = "STRATA_LEDGER", default_value = "")]
-    pub ledger: String,
-    /// Crash tests only: abort submitted runs at this point of their commit (`before-commit`, `between-commits`).
-    #[arg(long, env = "STRATA_FAILPOINT", hide = true)]
-    pub failpoint: Option<String>,
+    /// The warehouse is the one of submitted jobs that name none, and the ledger records every submitted run
+    /// (each warehouse's own by default).
+    #[command(flatten)]
+    pub places: PlaceArgs,
+    #[command(flatten)]
+    pub failpoint: FailpointArgs,
     /// Seconds without a heartbeat after which an executor is considered lost.
     #[arg(long, default_value_t = 5)]
     pub executor_timeout: u64,
@@ -76,57 +60,6 @@ pub struct ExecutorArgs {
     pub vcores: usize,
 }
 
-#[derive(Debug, Args)]
-pub struct SubmitArgs {
-    /// The job file.
-    pub job: PathBuf,
-    #[command(flatten)]
-    pub addr: SchedulerAddr,
-    /// A job parameter `NAME=VALUE`; repeatable.
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
-    /// Warehouse as the cluster sees it (a relative local path is made absolute here).
-    #[arg(long, env = "STRATA_WAREHOUSE")]
-    pub warehouse: Option<String>,
-    /// Kafka bootstrap servers for Kafka tables whose LOCATION names none (`kafka:///topic`).
-    #[arg(long, env = "STRATA_KAFKA_BROKERS")]
-    pub kafka_brokers: Option<String>,
-    /// Wait for the run to end; exit non-zero if it fails.
-    #[arg(long)]
-    pub wait: bool,
-    #[command(flatten)]
-    pub mode: crate::commands::ModeArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    pub run_id: String,
-    #[command(flatten)]
-    pub addr: SchedulerAddr,
-    /// Read the run from this warehouse's ledger (`_strata/runs`) instead of asking the scheduler.
-    #[arg(long)]
-    pub warehouse: Option<PathBuf>,
-    /// Read the run from this PostgreSQL ledger (`postgres://host:port/db?schema=…`) instead.
-    #[arg(long, env = "STRATA_LEDGER", conflicts_with = "warehouse")]
-    pub ledger: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct RunsArgs {
-    #[command(flatten)]
-    pub addr: SchedulerAddr,
-    /// List the runs this warehouse's ledger (`_strata/runs`) records, from every process, instead of the
-    /// scheduler's recent runs.
-    #[arg(long)]
-    pub warehouse: Option<PathBuf>,
-    /// List the runs this PostgreSQL ledger (`postgres://host:port/db?schema=…`) records instead.
-    #[arg(long, env = "STRATA_LEDGER", conflicts_with = "warehouse")]
-    pub ledger: Option<String>,
-    /// Show at most this many runs, newest first (0: all).
-    #[arg(long, default_value_t = 20)]
-    pub limit: u32,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Start a scheduler and N executors on loopback, in the background.
@@ -155,56 +88,32 @@ pub struct UpArgs {
     /// Task slots per executor (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub vcores: usize,
-    /// Default warehouse of the scheduler.
-    #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
-    pub warehouse: String,
-    /// Where submitted runs are recorded: the warehouse's own ledger by default, or a PostgreSQL schema
-    /// (`postgres://host:port/db?schema=…`).
-    #[arg(long, env = "STRATA_LEDGER", default_value = "")]
-    pub ledger: String,
-}
-
-/// What `cluster up` leaves for `cluster down` (and for scripts: the scheduler address and the pids).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ClusterState {
-    pub scheduler: String,
-    pub scheduler_pid: u32,
-    pub executor_pids: Vec<u32>,
-}
-
-async fn client(addr: &str) -> Result<JobServiceClient<Channel>, CliError> {
-    let endpoint = Channel::from_shared(format!("http://{addr}"))
-        .map_err(|e| CliError::Usage(format!("bad scheduler address '{addr}': {e}")))?
-        .connect_timeout(Duration::from_secs(5));
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| CliError::Cluster(format!("cannot reach the Strata scheduler at {addr}: {e}")))?;
-    Ok(JobServiceClient::new(channel).max_decoding_message_size(64 << 20))
-}
-
-fn status_err(addr: &str) -> impl Fn(tonic::Status) -> CliError + '_ {
-    move |s| match s.code() {
-        tonic::Code::InvalidArgument | tonic::Code::NotFound => CliError::Cluster(s.message().to_string()),
-        _ => CliError::Cluster(format!("scheduler at {addr}: {}", s.message())),
-    }
+    /// The scheduler's: the warehouse of submitted jobs that name none, the ledger of submitted runs, the Kafka
+    /// brokers of submitted jobs' `kafka:///topic` tables.
+    #[command(flatten)]
+    pub places: PlaceArgs,
 }
 
 pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
+    args.places.refuse(
+        "scheduler",
+        &[Place::KafkaBrokers],
+        "submitted jobs that name no brokers use STRATA_KAFKA_BROKERS of its environment",
+    )?;
     let external_host = args.external_host.unwrap_or_else(|| args.bind.ip().to_string());
     let flight = args.flight_bind.map(|bind| {
         args.flight.options(
             bind,
-            PathBuf::from(absolute(&args.warehouse)),
+            PathBuf::from(absolute(&args.places.warehouse)),
             strata_flight::Backend::Embedded,
         )
     });
     let options = strata_scheduler::SchedulerOptions {
         bind: args.bind,
         external_host,
-        warehouse: absolute(&args.warehouse),
-        ledger: args.ledger.clone(),
-        failpoint: args.failpoint.clone().unwrap_or_default(),
+        warehouse: absolute(&args.places.warehouse),
+        ledger: args.places.ledger.clone(),
+        failpoint: args.failpoint.name(),
         executor_timeout: Duration::from_secs(args.executor_timeout),
         no_executor_timeout: Duration::from_secs(args.no_executor_timeout),
         flight,
@@ -218,7 +127,7 @@ pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
         let _ = std::io::Write::flush(&mut std::io::stdout());
     })
     .await
-    .map_err(|e| CliError::Cluster(e.to_string()))
+    .map_err(CliError::from)
 }
 
 pub async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
@@ -234,355 +143,33 @@ pub async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
         heartbeat_seconds: 1,
     })
     .await
-    .map_err(|e| CliError::Cluster(e.to_string()))
-}
-
-/// A local path made absolute against this process's directory; URLs unchanged.
-fn absolute(warehouse: &str) -> String {
-    if warehouse.contains("://") {
-        return warehouse.to_string();
-    }
-    std::path::absolute(warehouse)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| warehouse.to_string())
-}
-
-pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError> {
-    let path = args.job.display().to_string();
-    let text = std::fs::read_to_string(&args.job).map_err(|e| CliError::Usage(format!("{path}: {e}")))?;
-    let params = strata_planner::Params::parse(&args.params).map_err(CliError::Usage)?;
-    let mut client = client(&args.addr.scheduler).await?;
-    args.mode.mode()?;
-    let (mode, backfill_from, backfill_to) = args.mode.wire();
-    let request = SubmitRequest {
-        job_path: path,
-        job_text: text,
-        params: params
-            .names()
-            .filter_map(|n| params.get(n).map(|v| (n.to_string(), v.to_string())))
-            .collect(),
-        warehouse: args.warehouse.as_deref().map(absolute).unwrap_or_default(),
-        kafka_brokers: args.kafka_brokers.clone().unwrap_or_default(),
-        mode,
-        backfill_from,
-        backfill_to,
-    };
-    let run_id = client
-        .submit(request)
-        .await
-        .map_err(status_err(&args.addr.scheduler))?
-        .into_inner()
-        .run_id;
-    if !args.wait {
-        match format {
-            LogFormat::Json => println!("{}", serde_json::json!({ "run_id": run_id })),
-            LogFormat::Human => println!("{run_id}"),
-        }
-        return Ok(());
-    }
-    loop {
-        let run = client
-            .status(StatusRequest { run_id: run_id.clone() })
-            .await
-            .map_err(status_err(&args.addr.scheduler))?
-            .into_inner();
-        if run.state == "succeeded" || run.state == "failed" {
-            print_run(&run, format);
-            return match run.state.as_str() {
-                "failed" => Err(CliError::Cluster(format!("run {run_id} failed: {}", run.error))),
-                _ => Ok(()),
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-pub async fn status(args: StatusArgs, format: LogFormat) -> Result<(), CliError> {
-    if let Some(ledger) = crate::ledger::local(args.warehouse.as_deref(), args.ledger.as_deref())? {
-        return crate::ledger::status(&ledger, &args.run_id, format).await;
-    }
-    let mut client = client(&args.addr.scheduler).await?;
-    let run = client
-        .status(StatusRequest { run_id: args.run_id })
-        .await
-        .map_err(status_err(&args.addr.scheduler))?
-        .into_inner();
-    print_run(&run, format);
-    Ok(())
-}
-
-pub async fn runs(args: RunsArgs, format: LogFormat) -> Result<(), CliError> {
-    if let Some(ledger) = crate::ledger::local(args.warehouse.as_deref(), args.ledger.as_deref())? {
-        return crate::ledger::runs(&ledger, args.limit, format).await;
-    }
-    let mut client = client(&args.addr.scheduler).await?;
-    let runs = client
-        .runs(RunsRequest { limit: args.limit })
-        .await
-        .map_err(status_err(&args.addr.scheduler))?
-        .into_inner()
-        .runs;
-    match format {
-        LogFormat::Json => {
-            for run in &runs {
-                println!("{}", run_json(run));
-            }
-        }
-        LogFormat::Human => {
-            println!("{:<36}  {:<10}  {:>9}  JOB", "RUN", "STATE", "SECONDS");
-            for run in &runs {
-                println!(
-                    "{:<36}  {:<10}  {:>9}  {}",
-                    run.run_id,
-                    run.state,
-                    elapsed(run),
-                    run.job
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-fn elapsed(run: &RunInfo) -> String {
-    let end = if run.ended_at_ms > 0 {
-        run.ended_at_ms
-    } else {
-        chrono::Utc::now().timestamp_millis()
-    };
-    format!("{:.1}", (end - run.started_at_ms).max(0) as f64 / 1000.0)
-}
-
-fn run_json(run: &RunInfo) -> serde_json::Value {
-    serde_json::json!({
-        "run_id": run.run_id,
-        "job": run.job,
-        "state": run.state,
-        "started_at_ms": run.started_at_ms,
-        "ended_at_ms": run.ended_at_ms,
-        "error": run.error,
-        "stages": run.stages.iter().map(|s| serde_json::json!({
-            "stage": s.name, "kind": s.kind, "state": s.state, "rows": s.rows,
-            "elapsed_ms": s.elapsed_ms, "retries": s.retries,
-        })).collect::<Vec<_>>(),
-        "outputs": run.outputs.iter().map(|o| serde_json::json!({
-            "table": o.table, "location": o.location, "version": o.version, "rows": o.rows,
-        })).collect::<Vec<_>>(),
-        "sources": run.sources.iter().map(|s| serde_json::json!({
-            "table": s.table, "topic": s.topic, "messages": s.messages, "malformed": s.malformed, "lag": s.lag,
-            "recovery": s.recovery,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn print_run(run: &RunInfo, format: LogFormat) {
-    if format == LogFormat::Json {
-        println!("{}", run_json(run));
-        return;
-    }
-    println!("run {}  {}  ({} s)  {}", run.run_id, run.state, elapsed(run), run.job);
-    if !run.error.is_empty() {
-        println!("error: {}", run.error);
-    }
-    println!(
-        "  {:<28} {:<7} {:<10} {:>12} {:>9}",
-        "STAGE", "KIND", "STATE", "ROWS", "SECONDS"
-    );
-    for s in &run.stages {
-        let rows = s.rows.map(|r| r.to_string()).unwrap_or_default();
-        let state = if s.retries > 0 && s.state == "succeeded" {
-            format!("succeeded ({} retries)", s.retries)
-        } else {
-            s.state.clone()
-        };
-        println!(
-            "  {:<28} {:<7} {:<10} {:>12} {:>9.2}",
-            s.name,
-            s.kind,
-            state,
-            rows,
-            s.elapsed_ms as f64 / 1000.0
-        );
-    }
-    for o in &run.outputs {
-        println!("  committed {} version {} ({} rows)", o.table, o.version, o.rows);
-    }
-    for s in &run.sources {
-        println!(
-            "  read {} from topic {}: {} messages ({} malformed), lag {}{}",
-            s.table,
-            s.topic,
-            s.messages,
-            s.malformed,
-            s.lag,
-            if s.recovery { ", recovery run" } else { "" }
-        );
-    }
-}
-
-fn spawn(dir: &Path, name: &str, args: &[String]) -> Result<u32, CliError> {
-    let exe = std::env::current_exe().map_err(|e| CliError::Cluster(format!("cannot find the strata binary: {e}")))?;
-    let log = std::fs::File::create(dir.join(format!("{name}.log")))
-        .map_err(|e| CliError::Cluster(format!("{}: {e}", dir.display())))?;
-    let err = log
-        .try_clone()
-        .map_err(|e| CliError::Cluster(format!("{}: {e}", dir.display())))?;
-    use std::os::unix::process::CommandExt;
-    let child = std::process::Command::new(exe)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        // Its own process group: the cluster outlives the `up` command and a Ctrl-C in its terminal.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| CliError::Cluster(format!("cannot start {name}: {e}")))?;
-    Ok(child.id())
-}
-
-/// The line a scheduler prints once it listens, followed by its address.
-const LISTENING: &str = "Scheduler listening on ";
-
-/// The address a scheduler writing its log to `log` says it listens on, once it does.
-async fn listening(log: &Path, wait: Duration) -> Option<String> {
-    let deadline = Instant::now() + wait;
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read_to_string(log)
-            && let Some(addr) = text.lines().find_map(|l| l.strip_prefix(LISTENING))
-        {
-            return Some(addr.trim().to_string());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
-}
-
-fn state_file(dir: &Path) -> PathBuf {
-    dir.join("cluster.json")
+    .map_err(CliError::from)
 }
 
 pub async fn up(args: UpArgs) -> Result<(), CliError> {
     let dir = std::path::absolute(&args.state.dir).map_err(|e| CliError::Usage(e.to_string()))?;
-    if state_file(&dir).exists() {
-        return Err(CliError::Cluster(format!(
-            "a cluster is already up ({}); run `strata cluster down --dir {}` first",
-            state_file(&dir).display(),
-            dir.display()
-        )));
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| CliError::Cluster(format!("{}: {e}", dir.display())))?;
-    // Port 0: the scheduler binds a free port itself and says which (no window for another process to take it).
-    let bind = format!("127.0.0.1:{}", args.port);
-    let scheduler_pid = spawn(
-        &dir,
-        "scheduler",
-        &[
-            "--log".into(),
-            "info".into(),
-            "scheduler".into(),
-            "--bind".into(),
-            bind,
-            "--warehouse".into(),
-            absolute(&args.warehouse),
-            "--ledger".into(),
-            args.ledger.clone(),
-        ],
-    )?;
-    let scheduler = match listening(&dir.join("scheduler.log"), Duration::from_secs(60)).await {
-        Some(addr) => addr,
-        None => {
-            signal(scheduler_pid, libc::SIGKILL);
-            return Err(CliError::Cluster(format!(
-                "the scheduler did not start within 60 s; see {}",
-                dir.join("scheduler.log").display()
-            )));
-        }
+    let strata = std::env::current_exe().map_err(|source| CliError::CurrentExe { source })?;
+    let cluster = LocalCluster {
+        dir: dir.clone(),
+        executors: args.executors,
+        port: args.port,
+        vcores: args.vcores,
+        warehouse: absolute(&args.places.warehouse),
+        ledger: args.places.ledger.clone(),
+        kafka_brokers: args.places.kafka_brokers.clone(),
     };
-    let mut state = ClusterState {
-        scheduler: scheduler.clone(),
-        scheduler_pid,
-        executor_pids: Vec::new(),
-    };
-    for i in 0..args.executors {
-        let work = dir.join(format!("executor-{i}"));
-        let pid = spawn(
-            &dir,
-            &format!("executor-{i}"),
-            &[
-                "--log".into(),
-                "info".into(),
-                "executor".into(),
-                "--scheduler".into(),
-                scheduler.clone(),
-                "--work-dir".into(),
-                work.display().to_string(),
-                "--vcores".into(),
-                args.vcores.to_string(),
-            ],
-        )?;
-        state.executor_pids.push(pid);
-    }
-    let json = serde_json::to_string_pretty(&state).map_err(|e| CliError::Cluster(e.to_string()))?;
-    std::fs::write(state_file(&dir), json).map_err(|e| CliError::Cluster(e.to_string()))?;
-
-    // Ready when the scheduler answers and every executor has registered.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(mut c) = client(&scheduler).await
-            && let Ok(h) = c.health(HealthRequest {}).await
-            && h.into_inner().alive_executors as usize >= args.executors
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            stop(&state);
-            let _ = std::fs::remove_file(state_file(&dir));
-            return Err(CliError::Cluster(format!(
-                "the cluster did not come up within 60 s; see the logs in {}",
-                dir.display()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let state = cluster.up(&strata).await?;
     println!(
-        "scheduler {scheduler} with {} executors (logs in {})",
-        args.executors,
+        "scheduler {} with {} executors (logs in {})",
+        state.scheduler,
+        state.executor_pids.len(),
         dir.display()
     );
     Ok(())
 }
 
-fn signal(pid: u32, sig: i32) -> bool {
-    // SAFETY: kill(2) with a pid we started; no memory is involved.
-    unsafe { libc::kill(pid as i32, sig) == 0 }
-}
-
-fn stop(state: &ClusterState) {
-    let pids: Vec<u32> = state
-        .executor_pids
-        .iter()
-        .copied()
-        .chain([state.scheduler_pid])
-        .collect();
-    for &pid in &pids {
-        signal(pid, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && pids.iter().any(|&p| signal(p, 0)) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for &pid in &pids {
-        signal(pid, libc::SIGKILL);
-    }
-}
-
 pub async fn down(args: StateDir) -> Result<(), CliError> {
-    let file = state_file(&args.dir);
-    let text = std::fs::read_to_string(&file)
-        .map_err(|_| CliError::Cluster(format!("no cluster is up here ({} not found)", file.display())))?;
-    let state: ClusterState = serde_json::from_str(&text).map_err(|e| CliError::Cluster(e.to_string()))?;
-    stop(&state);
-    std::fs::remove_file(&file).map_err(|e| CliError::Cluster(e.to_string()))?;
+    let state = supervise::down(&args.dir)?;
     println!(
         "stopped scheduler {} and {} executors",
         state.scheduler,

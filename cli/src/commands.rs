@@ -1,75 +1,23 @@
-//! The subcommands' implementations.
+//! The job commands — `run`, `explain` and `validate` a job file, planned the same way by all three (mode,
+//! engine, places) — and, in the submodules, the glue of `generate`, `submit` / `status` / `runs` and
+//! `schedule`. The cluster's process commands are in [`crate::cluster`], Flight SQL's in [`crate::flight`].
+
+pub mod generate;
+pub mod runs;
+pub mod schedule;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
-use chrono::NaiveDate;
-use clap::{Args, Subcommand};
-use strata_cli::generate::{self, BarInterval, MarketSpec};
-use strata_cli::output::{Progress, event_json};
-use strata_connectors::delta::{self, WriteMode};
-use strata_connectors::location;
-use strata_planner::{Engine, EventSink, Params, PlannerError, RunMode, StrataOptions};
+use clap::Args;
+use strata_planner::{Engine, EventSink, Params, PlannerError, StrataOptions};
 use tracing_subscriber::EnvFilter;
 
-use crate::LogFormat;
+use crate::args::{FailpointArgs, LogFormat, ModeArgs, PlaceArgs};
+use crate::output::{Progress, event_json};
 
-/// Errors the CLI reports before exiting non-zero.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Planner(Box<PlannerError>),
-    #[error(transparent)]
-    Connector(Box<strata_connectors::ConnectorError>),
-    #[error("{0}")]
-    Cluster(String),
-    #[error("generating data: {0}")]
-    Generate(#[from] datafusion::arrow::error::ArrowError),
-}
-
-impl From<PlannerError> for CliError {
-    fn from(e: PlannerError) -> Self {
-        CliError::Planner(Box::new(e))
-    }
-}
-
-impl From<strata_connectors::ConnectorError> for CliError {
-    fn from(e: strata_connectors::ConnectorError) -> Self {
-        CliError::Connector(Box::new(e))
-    }
-}
-
-/// Where jobs read and write: shared by `run`, `explain`, `validate` and `schedule`.
-#[derive(Debug, Args, Clone)]
-pub struct PlaceArgs {
-    /// The warehouse: `CREATE TABLE a.b` writes the Delta table `<warehouse>/a/b`; relative LOCATIONs start here.
-    #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
-    pub warehouse: String,
-    /// Kafka bootstrap servers (host:port,…) for Kafka tables whose LOCATION names none (`kafka:///topic`).
-    #[arg(long, env = "STRATA_KAFKA_BROKERS", default_value = "")]
-    pub kafka_brokers: String,
-    /// Where runs are recorded: the warehouse's own ledger (`_strata/runs`) by default, or a PostgreSQL schema
-    /// (`postgres://host:port/db?schema=…`; credentials from the environment).
-    #[arg(long, env = "STRATA_LEDGER", default_value = "")]
-    pub ledger: String,
-    /// Crash tests only: abort the run at this point of its commit (`before-commit`, `between-commits`).
-    #[arg(long, env = "STRATA_FAILPOINT", hide = true)]
-    pub failpoint: Option<String>,
-}
-
-impl PlaceArgs {
-    /// The engine options these name.
-    pub fn options(&self) -> StrataOptions {
-        StrataOptions::default()
-            .with_warehouse(self.warehouse.clone())
-            .with_kafka_brokers(self.kafka_brokers.clone())
-            .with_ledger(self.ledger.clone())
-            .with_failpoint(self.failpoint.clone().unwrap_or_default())
-    }
-}
+// The CLI's error is named from here by the Flight SQL commands too.
+pub use crate::error::CliError;
 
 /// Arguments shared by `run`, `explain` and `validate`.
 #[derive(Debug, Args)]
@@ -81,6 +29,8 @@ pub struct JobArgs {
     pub params: Vec<String>,
     #[command(flatten)]
     pub places: PlaceArgs,
+    #[command(flatten)]
+    pub failpoint: FailpointArgs,
     /// Do not draw progress bars (they are also off when stderr is not a terminal or logs are JSON).
     #[arg(long)]
     pub no_progress: bool,
@@ -95,37 +45,9 @@ pub struct JobArgs {
     pub mode: ModeArgs,
 }
 
-/// How a run chooses what to recompute; incremental unless one of these is given.
-#[derive(Debug, Args, Clone, Default)]
-pub struct ModeArgs {
-    /// Recompute every table from all of its inputs, ignoring the last run's watermarks.
-    #[arg(long, conflicts_with = "backfill")]
-    pub full_refresh: bool,
-    /// Recompute the source rows with event times from FROM to TO (YYYY-MM-DD or RFC 3339, both inclusive) and
-    /// every range of every table they reach.
-    #[arg(long, num_args = 2, value_names = ["FROM", "TO"])]
-    pub backfill: Vec<String>,
-}
-
-impl ModeArgs {
-    /// The mode as the job service receives it: name, backfill start, backfill end.
-    pub fn wire(&self) -> (String, String, String) {
-        match (self.full_refresh, self.backfill.as_slice()) {
-            (true, _) => ("full-refresh".into(), String::new(), String::new()),
-            (false, [from, to]) => ("backfill".into(), from.clone(), to.clone()),
-            _ => ("incremental".into(), String::new(), String::new()),
-        }
-    }
-
-    pub fn mode(&self) -> Result<RunMode, CliError> {
-        let (mode, from, to) = self.wire();
-        RunMode::parse(&mode, &from, &to).map_err(CliError::Usage)
-    }
-}
-
 impl JobArgs {
     fn options(&self) -> StrataOptions {
-        self.places.options()
+        self.places.options().with_failpoint(self.failpoint.name())
     }
 
     fn params(&self) -> Result<Params, CliError> {
@@ -153,40 +75,6 @@ impl JobArgs {
                 .await?,
         )
     }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum GenerateCommand {
-    /// Daily (or minute) OHLCV bars for N symbols on the NYSE calendar, as a Delta table partitioned by year.
-    ///
-    /// Prices follow a geometric Brownian motion per symbol; the same arguments always give the same rows.
-    Market(MarketArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct MarketArgs {
-    /// Number of symbols (tickers AAAA, AAAB, …).
-    #[arg(long, default_value_t = 100)]
-    pub symbols: usize,
-    /// First calendar date (YYYY-MM-DD); only NYSE sessions produce bars.
-    #[arg(long)]
-    pub start: NaiveDate,
-    /// Last calendar date (YYYY-MM-DD), inclusive.
-    #[arg(long)]
-    pub end: NaiveDate,
-    /// Random seed: same seed, same data.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Fraction of rows given one defect (duplicate, NULL or non-positive price, high < low, ×50 spike,
-    /// out-of-order), for cleaning stages to remove.
-    #[arg(long, default_value_t = 0.0)]
-    pub defect_rate: f64,
-    /// Bar size.
-    #[arg(long, value_enum, default_value_t = BarInterval::Daily)]
-    pub interval: BarInterval,
-    /// Output Delta table (a directory); replaced if it exists.
-    #[arg(long)]
-    pub out: PathBuf,
 }
 
 pub fn init_tracing(format: LogFormat, filter: &str) {
@@ -227,71 +115,17 @@ pub async fn run(args: JobArgs, format: LogFormat) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The plans `run` would run, with the same mode and engine: a backfill's explain shows the ranges it rewrites.
 pub async fn explain(args: JobArgs) -> Result<(), CliError> {
-    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned = args.plan().await?;
     print!("{}", strata_planner::explain(&planned).await?);
+    print!("{}", crate::print::ranges(&planned.mode, &planned.ranges));
     Ok(())
 }
 
+/// Plans the job as `run` would (mode and engine included) and runs nothing.
 pub async fn validate(args: JobArgs) -> Result<(), CliError> {
-    let planned = strata_planner::load_and_plan(&args.path(), args.options(), &args.params()?).await?;
+    let planned = args.plan().await?;
     println!("{}: ok ({} stages)", args.path(), planned.dag.stages.len());
-    Ok(())
-}
-
-pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(), CliError> {
-    let GenerateCommand::Market(a) = command;
-    let started = Instant::now();
-    let spec = MarketSpec {
-        symbols: a.symbols,
-        start: a.start,
-        end: a.end,
-        seed: a.seed,
-        defect_rate: a.defect_rate,
-        interval: a.interval,
-    };
-    let data = generate::generate(&spec)?;
-    let generated_in = started.elapsed();
-    let out = std::path::absolute(&a.out).map_err(|e| CliError::Usage(format!("--out {}: {e}", a.out.display())))?;
-    let url = location::resolve(&out.to_string_lossy(), &out)?;
-    let written = delta::write(
-        &url,
-        data.schema.clone(),
-        data.batches,
-        &["year".to_string()],
-        WriteMode::Overwrite,
-    )
-    .await?;
-    let report = serde_json::json!({
-        "table": out.display().to_string(),
-        "version": written.version,
-        "rows": data.rows,
-        "symbols": spec.symbols,
-        "interval": spec.interval,
-        "defects": data.defects,
-        "defects_removable": data.defects.removable(),
-        "generate_ms": generated_in.as_millis() as u64,
-        "total_ms": started.elapsed().as_millis() as u64,
-    });
-    match format {
-        LogFormat::Json => println!("{report}"),
-        LogFormat::Human => {
-            println!(
-                "wrote {} rows ({} symbols) to {} (Delta version {}) in {:.2}s",
-                data.rows,
-                spec.symbols,
-                out.display(),
-                written.version,
-                started.elapsed().as_secs_f64()
-            );
-            if spec.defect_rate > 0.0 {
-                let d = data.defects;
-                println!(
-                    "defects: {} duplicates, {} null prices, {} non-positive prices, {} high<low, {} spikes, {} out of order",
-                    d.duplicates, d.null_prices, d.non_positive_prices, d.high_below_low, d.spikes, d.out_of_order
-                );
-            }
-        }
-    }
     Ok(())
 }

@@ -46,9 +46,9 @@ impl FlightAuthArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The warehouse whose tables (and run ledger) are served.
-    #[arg(long, env = "STRATA_WAREHOUSE", default_value = "./warehouse")]
-    pub warehouse: PathBuf,
+    /// The warehouse whose tables (and run ledger, `_strata.runs`) are served.
+    #[command(flatten)]
+    pub places: crate::args::PlaceArgs,
     /// Address to listen on (port 0: any free port; the address is printed).
     #[arg(long, env = "STRATA_FLIGHT_BIND", default_value = "127.0.0.1:32010")]
     pub bind: SocketAddr,
@@ -58,7 +58,14 @@ pub struct ServeArgs {
 
 /// Serve until the process is stopped. The first stdout line says where.
 pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
-    let options = args.auth.options(args.bind, args.warehouse.clone(), Backend::Embedded);
+    use crate::args::Place;
+    args.places.refuse(
+        "serve",
+        &[Place::KafkaBrokers, Place::Ledger],
+        "it serves the warehouse's tables and its own ledger",
+    )?;
+    let warehouse = PathBuf::from(&args.places.warehouse);
+    let options = args.auth.options(args.bind, warehouse, Backend::Embedded);
     let (addr, server) = flight::bind(options).await.map_err(flight_err)?;
     println!("Flight SQL listening on {addr}");
     let _ = std::io::stdout().flush();
@@ -66,7 +73,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
 }
 
 fn flight_err(e: flight::FlightError) -> CliError {
-    CliError::Cluster(e.to_string())
+    CliError::Flight(Box::new(e))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,11 +90,11 @@ pub struct QueryArgs {
     /// A read-only statement; `?` marks a parameter, bound in order to the --param values.
     pub sql: String,
     /// A Flight SQL server (`strata serve`, or a scheduler started with --flight-bind).
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "warehouse")]
+    #[arg(long, value_name = "HOST:PORT")]
     pub server: Option<String>,
-    /// Run the statement here, on this warehouse, instead of on a server.
-    #[arg(long)]
-    pub warehouse: Option<PathBuf>,
+    /// Without --server, the statement runs here, on the warehouse named by --warehouse or STRATA_WAREHOUSE.
+    #[command(flatten)]
+    pub places: crate::args::PlaceArgs,
     /// A parameter value, bound to the next `?`; repeatable.
     #[arg(long = "param", short = 'p', value_name = "VALUE")]
     pub params: Vec<String>,
@@ -104,8 +111,27 @@ pub struct QueryArgs {
     pub tls_ca: Option<PathBuf>,
 }
 
+/// The warehouse `query` runs on here: one named by flag or environment, never the default (a statement with
+/// neither a server nor a warehouse is more likely a forgotten --server than a query of `./warehouse`).
+fn local_warehouse(args: &QueryArgs) -> Result<Option<PathBuf>, CliError> {
+    use crate::args::{Given, Place};
+    args.places.refuse(
+        "query",
+        &[Place::KafkaBrokers, Place::Ledger],
+        "it reads the tables of a server or a warehouse",
+    )?;
+    let named = args.places.given(Place::Warehouse);
+    if args.server.is_some() && named == Given::CommandLine {
+        return Err(CliError::Usage(
+            "the argument '--server <HOST:PORT>' cannot be used with '--warehouse <WAREHOUSE>'".into(),
+        ));
+    }
+    Ok((named != Given::Default).then(|| PathBuf::from(&args.places.warehouse)))
+}
+
 pub async fn query(args: QueryArgs) -> Result<(), CliError> {
-    let (schema, batches) = match (&args.server, &args.warehouse) {
+    let warehouse = local_warehouse(&args)?;
+    let (schema, batches) = match (&args.server, &warehouse) {
         (Some(server), _) => {
             let password = match &args.password_file {
                 Some(path) => std::fs::read_to_string(path)

@@ -1,5 +1,25 @@
-//! The `strata` command-line tool: run, explain and validate SQL job files on the embedded engine, and generate
-//! market data to run them on. The binary is thin; this library holds what tests and benchmarks reuse.
+//! The `strata` command-line tool as a library: everything the binary does except declaring the command line,
+//! so that tests reach it without spawning processes. `main.rs` parses the arguments and dispatches to the
+//! command modules ([`commands`], [`cluster`], [`flight`]), which are glue over:
+//!
+//! * [`supervise`]: starting, waiting for and stopping the processes of a local cluster;
+//! * [`schedule`]: the cron runner of `strata schedule`;
+//! * [`remote`]: the client of a scheduler's job service;
+//! * [`print`]: what is printed about runs, from a ledger or a scheduler;
+//! * [`generate`] and [`output`]: synthetic market data, and progress on a terminal or as JSON lines.
+//!
+//! The arguments several commands share are declared once in [`args`]; every failure is a [`CliError`].
 
+pub mod args;
+pub mod cluster;
+pub mod commands;
+pub mod error;
+pub mod flight;
 pub mod generate;
 pub mod output;
+pub mod print;
+pub mod remote;
+pub mod schedule;
+pub mod supervise;
+
+pub use error::CliError;

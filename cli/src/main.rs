@@ -1,16 +1,15 @@
-//! `strata`: run SQL job files.
-
-mod cluster;
-mod commands;
-mod flight;
-mod ledger;
-mod schedule;
+//! `strata`: run SQL job files. The command line is declared here and dispatched to the `strata_cli` library,
+//! which does the work.
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-
-use commands::{GenerateCommand, JobArgs};
+use clap::{Parser, Subcommand};
+use strata_cli::args::LogFormat;
+use strata_cli::commands::generate::GenerateCommand;
+use strata_cli::commands::runs::{RunsArgs, StatusArgs, SubmitArgs};
+use strata_cli::commands::schedule::ScheduleArgs;
+use strata_cli::commands::{self, JobArgs};
+use strata_cli::{cluster, flight};
 
 /// Strata compiles a SQL job file — sources, views, materialized tables and inserts — into DataFusion plans and
 /// runs them on an embedded engine or a Ballista cluster, reading and writing Delta tables.
@@ -27,18 +26,13 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Human,
-    Json,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a job file: plan every stage, run them (independent stages concurrently), then commit each output table
     /// in one Delta commit. A failed job commits nothing.
     Run(JobArgs),
-    /// Show the stage DAG and each stage's optimized DataFusion plan, without running anything.
+    /// Show the stage DAG and each stage's optimized DataFusion plan, and what the run would rewrite of each
+    /// table with an event time, without running anything.
     Explain(JobArgs),
     /// Parse and plan a job file without running it; errors name `file:line:col`.
     Validate(JobArgs),
@@ -50,14 +44,15 @@ enum Command {
     /// Run a Strata executor that registers with a scheduler.
     Executor(cluster::ExecutorArgs),
     /// Send a job file to the scheduler, which plans and runs it; prints the run id (or waits with --wait).
-    Submit(cluster::SubmitArgs),
-    /// Show a run's state, per-stage progress and error (from the scheduler, or with --warehouse the ledger).
-    Status(cluster::StatusArgs),
-    /// List recent runs: the scheduler's, or with --warehouse the warehouse's run ledger.
-    Runs(cluster::RunsArgs),
+    Submit(SubmitArgs),
+    /// Show a run's state, per-stage progress and error: from the warehouse's run ledger, or with --scheduler
+    /// from a scheduler.
+    Status(StatusArgs),
+    /// List recent runs: the warehouse's run ledger's, or with --scheduler a scheduler's.
+    Runs(RunsArgs),
     /// Run the job files of a directory on the cron schedules they declare (`--! schedule '0 0 * * *'`), one run
     /// at a time per job, with retries; missed ticks are caught up as one backfill.
-    Schedule(schedule::ScheduleArgs),
+    Schedule(ScheduleArgs),
     /// Start or stop a local cluster (scheduler and executors on loopback).
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -82,18 +77,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let format = cli.log_format;
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => commands::run(args, cli.log_format).await,
+            Command::Run(args) => commands::run(args, format).await,
             Command::Explain(args) => commands::explain(args).await,
             Command::Validate(args) => commands::validate(args).await,
-            Command::Generate(g) => commands::generate(g, cli.log_format).await,
+            Command::Generate(g) => commands::generate::generate(g, format).await,
             Command::Scheduler(args) => cluster::scheduler(args).await,
             Command::Executor(args) => cluster::executor(args).await,
-            Command::Submit(args) => cluster::submit(args, cli.log_format).await,
-            Command::Status(args) => cluster::status(args, cli.log_format).await,
-            Command::Runs(args) => cluster::runs(args, cli.log_format).await,
-            Command::Schedule(args) => schedule::schedule(args).await,
+            Command::Submit(args) => commands::runs::submit(args, format).await,
+            Command::Status(args) => commands::runs::status(args, format).await,
+            Command::Runs(args) => commands::runs::runs(args, format).await,
+            Command::Schedule(args) => commands::schedule::schedule(args).await,
             Command::Cluster(cluster::ClusterCommand::Up(args)) => cluster::up(args).await,
             Command::Cluster(cluster::ClusterCommand::Down(args)) => cluster::down(args).await,
             Command::Serve(args) => flight::serve(args).await,
@@ -108,13 +104,58 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if cli.log_format == LogFormat::Json {
+            if format == LogFormat::Json {
                 let line = serde_json::json!({ "level": "ERROR", "error": e.to_string() });
                 eprintln!("{line}");
             } else {
                 eprintln!("error: {e}");
             }
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// clap checks a command line's declarations (duplicate ids, conflicts naming unknown arguments, …) only when
+    /// it parses; this checks them all at once.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_that_needs_a_place_takes_the_same_flags() {
+        for command in [
+            vec!["run", "j.sql"],
+            vec!["explain", "j.sql"],
+            vec!["validate", "j.sql"],
+            vec!["schedule", "jobs"],
+            vec!["submit", "j.sql"],
+            vec!["status", "r1"],
+            vec!["runs"],
+            vec!["scheduler"],
+            vec!["cluster", "up"],
+            vec!["serve"],
+            vec!["query", "SELECT 1"],
+        ] {
+            let mut argv = vec!["strata"];
+            argv.extend(&command);
+            argv.extend([
+                "--warehouse",
+                "/wh",
+                "--ledger",
+                "postgres:///db",
+                "--kafka-brokers",
+                "k:9092",
+            ]);
+            if let Err(e) = Cli::try_parse_from(argv.clone()) {
+                panic!("{command:?}: {e}");
+            }
         }
     }
 }

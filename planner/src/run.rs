@@ -47,7 +47,7 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
     let base = ledger::LedgerEvent {
         run_id: run_id.clone(),
         job: planned.job.path.to_string(),
-        event: "started",
+        event: ledger::RunEvent::Started,
         engine: planned.engine.name().to_string(),
         mode: planned.mode.describe(),
         params: serde_json::to_string(
@@ -64,12 +64,12 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
     let result = run_stages(planned, events, run_id).await;
     let end = match &result {
         Ok(summary) => ledger::LedgerEvent {
-            event: "succeeded",
+            event: ledger::RunEvent::Succeeded,
             summary: serde_json::to_string(summary).ok(),
             ..base
         },
         Err(e) => ledger::LedgerEvent {
-            event: "failed",
+            event: ledger::RunEvent::Failed,
             error: Some(e.to_string()),
             failed_stage: match e {
                 PlannerError::Stage { stage, .. } => Some(stage.clone()),

@@ -69,7 +69,9 @@ pub struct HealthResponse {
     pub alive_executors: u32,
 }
 
-/// State of a run or stage: `queued`, `running`, `succeeded`, `failed`.
+/// A run and its stages. States are the words of `strata_planner::ledger::RunState`: a run is `running`,
+/// `committing`, `succeeded` or `failed`; a stage `pending`, `running`, `retrying after: <error>`, `succeeded` or
+/// `failed`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RunInfo {
     #[prost(string, tag = "1")]

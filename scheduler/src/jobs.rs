@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use strata_planner::ledger::RunState;
 use strata_planner::report::JobEvent;
 use strata_planner::{Engine, EventSink, Params, RunMode, StrataOptions, plan_job_with, run_as};
 use strata_proto::job::service::job_service_server;
@@ -105,14 +106,14 @@ impl JobService {
             update(&runs, &run_id, |run| match event {
                 JobEvent::StageStarted { index, .. } => {
                     if let Some(stage) = run.stages.get_mut(index) {
-                        stage.state = "running".into();
+                        stage.state = RunState::Running.to_string();
                     }
                 }
                 JobEvent::StageFinished {
                     index, rows, elapsed, ..
                 } => {
                     if let Some(stage) = run.stages.get_mut(index) {
-                        stage.state = "succeeded".into();
+                        stage.state = RunState::Succeeded.to_string();
                         stage.rows = rows;
                         stage.elapsed_ms = elapsed.as_millis() as u64;
                     }
@@ -120,10 +121,10 @@ impl JobService {
                 JobEvent::StageRetried { index, error, .. } => {
                     if let Some(stage) = run.stages.get_mut(index) {
                         stage.retries += 1;
-                        stage.state = format!("retrying after: {error}");
+                        stage.state = RunState::retrying_after(error);
                     }
                 }
-                JobEvent::Committing { .. } => run.state = "committing".into(),
+                JobEvent::Committing { .. } => run.state = RunState::Committing.to_string(),
                 JobEvent::Committed { .. } | JobEvent::Planned { .. } => {}
             })
         })
@@ -171,14 +172,14 @@ impl job_service_server::JobService for JobService {
             .map(|s| StageInfo {
                 name: s.name.clone(),
                 kind: s.kind().to_string(),
-                state: "pending".into(),
+                state: RunState::Pending.to_string(),
                 ..Default::default()
             })
             .collect();
         let info = RunInfo {
             run_id: run_id.clone(),
             job: request.job_path.clone(),
-            state: "running".into(),
+            state: RunState::Running.to_string(),
             started_at_ms: now_ms(),
             stages,
             ..Default::default()
@@ -252,7 +253,7 @@ impl JobService {
                     let committing = self
                         .runs
                         .lock()
-                        .map(|g| g.runs.get(&run_id).is_some_and(|r| r.state == "committing"))
+                        .map(|g| g.runs.get(&run_id).is_some_and(|r| r.state == RunState::Committing.as_str()))
                         .unwrap_or(false);
                     if committing || self.alive_executors().await > 0 {
                         without_executors = Duration::ZERO;
@@ -274,7 +275,7 @@ impl JobService {
             run.ended_at_ms = now_ms();
             match outcome {
                 Ok(summary) => {
-                    run.state = "succeeded".into();
+                    run.state = RunState::Succeeded.to_string();
                     run.outputs = summary
                         .outputs
                         .iter()
@@ -301,10 +302,10 @@ impl JobService {
                 }
                 Err(error) => {
                     tracing::error!(run_id = %run.run_id, %error, "run failed");
-                    run.state = "failed".into();
+                    run.state = RunState::Failed.to_string();
                     for stage in &mut run.stages {
-                        if stage.state != "succeeded" {
-                            stage.state = "failed".into();
+                        if stage.state != RunState::Succeeded.as_str() {
+                            stage.state = RunState::Failed.to_string();
                         }
                     }
                     run.error = error;

@@ -32,6 +32,9 @@ pub enum SqlError {
     Syntax { location: SourceLocation, message: String },
     #[error("{location}: {message}")]
     Invalid { location: SourceLocation, message: String },
+    /// A malformed `--!` directive line: named by file and line, as a directive is a whole line.
+    #[error("{}:{}: {message}", location.file, location.line)]
+    Directive { location: SourceLocation, message: String },
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 }
@@ -40,7 +43,9 @@ impl SqlError {
     /// The job-file location at fault, when there is one.
     pub fn location(&self) -> Option<&SourceLocation> {
         match self {
-            SqlError::Syntax { location, .. } | SqlError::Invalid { location, .. } => Some(location),
+            SqlError::Syntax { location, .. }
+            | SqlError::Invalid { location, .. }
+            | SqlError::Directive { location, .. } => Some(location),
             _ => None,
         }
     }

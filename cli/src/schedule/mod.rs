@@ -1,115 +1,32 @@
-//! `strata schedule JOBS_DIR`: runs every job file of a directory on the cron schedule it declares.
+//! The cron runner behind `strata schedule`: runs the job files of a directory on the schedules they declare
+//! (`--! schedule '0 0 * * *' retries 3 backoff 60s`, parsed with the job-file dialect in `strata_sql::job`).
 //!
-//! A job file declares its schedule on a directive line (a comment to every other SQL tool):
-//!
-//! ```sql
-//! --! schedule '0 0 * * *' retries 3 backoff 60s
-//! ```
-//!
-//! Each job runs one run at a time (a lock file under the warehouse's `_strata/schedule/` keeps a second scheduler
-//! off it too). A due tick starts an incremental run; when several ticks were missed (the scheduler was down), one
-//! backfill covers the whole missed span. A failed run is retried with doubling backoff; every attempt is in the run
-//! ledger.
+//! Each job runs one run at a time (a lock file under the warehouse's `_strata/schedule/` keeps a second runner
+//! off it too, [`state`]). A due tick starts an incremental run; when several ticks were missed (the runner was
+//! down), one backfill covers the whole missed span. A failed run is retried with doubling backoff; every
+//! attempt is in the run ledger. A job seen for the first time starts from its latest tick: history is not
+//! replayed. What happens is told as [`Note`]s, which the command prints.
 
-pub mod cron;
+pub mod state;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use clap::Args;
-use cron::Cron;
-use strata_planner::{Engine, Params, RunMode};
+use state::JobState;
+use strata_planner::{Engine, Params, PlannerError, RunMode, StrataOptions};
+use strata_sql::job::{Schedule, schedule_directive};
 
-use crate::commands::CliError;
+use crate::error::CliError;
 
-#[derive(Debug, Args)]
-pub struct ScheduleArgs {
-    /// Directory of job files (searched recursively); files without a `--! schedule` line are skipped.
-    pub jobs: PathBuf,
-    #[command(flatten)]
-    pub places: crate::commands::PlaceArgs,
-    /// Run the stages on a Strata cluster (its scheduler's `HOST:PORT`) instead of the embedded engine; this
-    /// process plans and commits, as `strata run --cluster` does.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub cluster: Option<String>,
-    /// Run what is due once and exit, instead of running until stopped.
-    #[arg(long)]
-    pub once: bool,
-    /// Act as if it were this time (RFC 3339): for replaying a schedule and for tests. Only with --once.
-    #[arg(long, requires = "once")]
-    pub now: Option<String>,
-}
-
-/// A job's `--! schedule` directive.
+/// A job file with a schedule, and where its state lives.
 #[derive(Debug, Clone)]
-pub struct Schedule {
-    pub cron: Cron,
-    pub retries: u32,
-    pub backoff: Duration,
-}
-
-/// The schedule a job file declares, if any; a malformed directive is an error naming the file and line.
-pub fn directive(path: &Path, text: &str) -> Result<Option<Schedule>, CliError> {
-    for (n, line) in text.lines().enumerate() {
-        let Some(rest) = line.trim().strip_prefix("--!") else {
-            continue;
-        };
-        let err = |m: String| CliError::Usage(format!("{}:{}: {m}", path.display(), n + 1));
-        let rest = rest.trim();
-        let Some(rest) = rest.strip_prefix("schedule") else {
-            return Err(err(format!("unknown directive '--! {rest}'")));
-        };
-        let rest = rest.trim_start();
-        let (cron, tail) = match rest.strip_prefix('\'').and_then(|r| r.split_once('\'')) {
-            Some((cron, tail)) => (cron, tail),
-            None => {
-                return Err(err(
-                    "a schedule is written --! schedule 'cron expression' [retries N] [backoff 30s]".into(),
-                ));
-            }
-        };
-        let cron = Cron::parse(cron).map_err(err)?;
-        let mut schedule = Schedule {
-            cron,
-            retries: 2,
-            backoff: Duration::from_secs(60),
-        };
-        let words: Vec<&str> = tail.split_whitespace().collect();
-        for pair in words.chunks(2) {
-            match pair {
-                ["retries", n] => {
-                    schedule.retries = n.parse().map_err(|_| err(format!("retries '{n}' is not a number")))?
-                }
-                ["backoff", d] => {
-                    schedule.backoff = parse_duration(d)
-                        .ok_or_else(|| err(format!("backoff '{d}' is not a duration such as 30s, 5m or 1h")))?
-                }
-                other => return Err(err(format!("unexpected '{}' in the schedule", other.join(" ")))),
-            }
-        }
-        return Ok(Some(schedule));
-    }
-    Ok(None)
-}
-
-fn parse_duration(text: &str) -> Option<Duration> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = number.parse().ok()?;
-    Some(Duration::from_secs(match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return None,
-    }))
-}
-
-/// A scheduled job and where its state lives.
-struct Job {
-    path: PathBuf,
-    schedule: Schedule,
-    /// `_strata/schedule/<name>.json` (last tick done) and `.lock` (a run in progress).
-    state: PathBuf,
+pub struct ScheduledJob {
+    pub path: PathBuf,
+    pub schedule: Schedule,
+    pub state: JobState,
 }
 
 fn job_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -124,90 +41,38 @@ fn job_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn load_jobs(args: &ScheduleArgs) -> Result<Vec<Job>, CliError> {
+/// The `.sql` files under `jobs` (recursively) that declare a schedule, in path order, with their state under
+/// `<warehouse>/_strata/schedule/`. Files without a schedule are skipped; a malformed one is an error naming its
+/// file and line. Only the directive is read: a job's statements are parsed when it runs.
+pub fn load_jobs(jobs: &Path, warehouse: &Path) -> Result<Vec<ScheduledJob>, CliError> {
     let mut files = Vec::new();
-    job_files(&args.jobs, &mut files).map_err(|e| CliError::Usage(format!("{}: {e}", args.jobs.display())))?;
+    job_files(jobs, &mut files).map_err(CliError::io(jobs))?;
     files.sort();
-    let dir = Path::new(&args.places.warehouse).join("_strata").join("schedule");
-    let mut jobs = Vec::new();
+    let dir = warehouse.join("_strata").join("schedule");
+    let mut out = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-        let Some(schedule) = directive(&path, &text)? else {
+        let text = std::fs::read_to_string(&path).map_err(CliError::io(&path))?;
+        let Some(schedule) = schedule_directive(&path.to_string_lossy(), &text)? else {
             tracing::info!(job = %path.display(), "no schedule: skipped");
             continue;
         };
         let name = path
-            .strip_prefix(&args.jobs)
+            .strip_prefix(jobs)
             .unwrap_or(&path)
             .to_string_lossy()
             .replace(['/', '\\'], "__");
-        jobs.push(Job {
+        out.push(ScheduledJob {
+            state: JobState::new(&dir, &name),
             path,
             schedule,
-            state: dir.join(name),
         });
     }
-    Ok(jobs)
-}
-
-fn last_tick(job: &Job) -> Option<DateTime<Utc>> {
-    let text = std::fs::read_to_string(job.state.with_extension("json")).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    DateTime::parse_from_rfc3339(value["last_tick"].as_str()?)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn save_tick(job: &Job, tick: DateTime<Utc>) -> Result<(), CliError> {
-    let path = job.state.with_extension("json");
-    let io = |e: std::io::Error| CliError::Usage(format!("{}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::json!({ "last_tick": tick.to_rfc3339() }).to_string()).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)
-}
-
-/// Holds a job's lock file while it runs.
-struct Lock(PathBuf);
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Take the job's lock, unless a live process holds it. A lock left by a dead process is taken over.
-fn lock(job: &Job) -> Result<Option<Lock>, CliError> {
-    let path = job.state.with_extension("lock");
-    let io = |e: std::io::Error| CliError::Usage(format!("{}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    for _ in 0..2 {
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut file) => {
-                use std::io::Write;
-                write!(file, "{}", std::process::id()).map_err(io)?;
-                return Ok(Some(Lock(path)));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder: Option<u32> = std::fs::read_to_string(&path).ok().and_then(|p| p.trim().parse().ok());
-                if holder.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
-                    return Ok(None);
-                }
-                let _ = std::fs::remove_file(&path);
-            }
-            Err(e) => return Err(io(e)),
-        }
-    }
-    Ok(None)
+    Ok(out)
 }
 
 /// What is due for `job` at `now`: nothing, a normal run, or a backfill over missed ticks.
-fn due(job: &Job, now: DateTime<Utc>) -> Option<(DateTime<Utc>, RunMode)> {
-    let last = last_tick(job)?;
+pub fn due(job: &ScheduledJob, now: DateTime<Utc>) -> Option<(DateTime<Utc>, RunMode)> {
+    let last = job.state.last_tick()?;
     let ticks = job.schedule.cron.ticks(last, now);
     let latest = *ticks.last()?;
     if ticks.len() == 1 {
@@ -222,127 +87,278 @@ fn due(job: &Job, now: DateTime<Utc>) -> Option<(DateTime<Utc>, RunMode)> {
     ))
 }
 
-/// Run one due tick of `job`, retrying with doubling backoff. Returns false when every attempt failed.
-async fn run_due(job: &Job, args: &ScheduleArgs, tick: DateTime<Utc>, mode: RunMode) -> Result<bool, CliError> {
-    let Some(_lock) = lock(job)? else {
-        println!("{}: a run is already in progress; skipped", job.path.display());
-        // Not a failure: the tick stays due for when the running one ends.
-        return Ok(true);
-    };
-    let engine = match &args.cluster {
-        Some(scheduler) => Engine::Cluster {
-            scheduler: scheduler.clone(),
-        },
-        None => Engine::Embedded,
-    };
-    let mut wait = job.schedule.backoff;
-    let mut ok = false;
-    for attempt in 0..=job.schedule.retries {
-        if attempt > 0 {
-            tokio::time::sleep(wait).await;
-            wait *= 2;
-        }
-        let result = async {
-            let job_file =
-                strata_sql::JobFile::load(&job.path.to_string_lossy()).map_err(strata_planner::PlannerError::from)?;
-            let options = args.places.options();
-            let planned =
-                strata_planner::plan_job_with(job_file, options, &Params::default(), engine.clone(), mode).await?;
-            Ok::<_, CliError>(strata_planner::run(planned, None).await?)
-        }
-        .await;
-        match result {
-            Ok(summary) => {
-                println!(
-                    "{}: {} run {} for {} succeeded",
-                    job.path.display(),
-                    summary.mode,
-                    summary.run_id,
-                    tick.to_rfc3339()
-                );
-                ok = true;
-                break;
-            }
-            Err(e) => {
-                tracing::warn!(job = %job.path.display(), attempt, error = %e, "scheduled run failed");
-                println!("{}: attempt {} failed: {e}", job.path.display(), attempt + 1);
-            }
-        }
-    }
-    // The tick is done either way: the next tick's incremental run picks up from the last successful watermark.
-    save_tick(job, tick)?;
-    Ok(ok)
+/// Something the runner did that its user should hear about.
+#[derive(Debug, Clone)]
+pub enum Note {
+    /// A job seen for the first time, and its next tick.
+    Scheduled {
+        job: PathBuf,
+        cron: String,
+        next: Option<DateTime<Utc>>,
+    },
+    /// A due run was not started: another one of the job holds its lock.
+    Busy { job: PathBuf },
+    Succeeded {
+        job: PathBuf,
+        mode: String,
+        run_id: String,
+        tick: DateTime<Utc>,
+    },
+    /// One attempt (counted from 1) failed.
+    AttemptFailed { job: PathBuf, attempt: u32, error: String },
 }
 
-pub async fn schedule(args: ScheduleArgs) -> Result<(), CliError> {
-    let jobs = load_jobs(&args)?;
-    if jobs.is_empty() {
-        return Err(CliError::Usage(format!(
-            "no job in {} declares a schedule (--! schedule '0 0 * * *')",
-            args.jobs.display()
-        )));
-    }
-    let start = match &args.now {
-        Some(t) => DateTime::parse_from_rfc3339(t)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| CliError::Usage(format!("--now {t}: {e}")))?,
-        None => Utc::now(),
-    };
-    // A job seen for the first time starts from its latest tick: history is not replayed on first start.
-    for job in &jobs {
-        if last_tick(job).is_none()
-            && let Some(tick) = job.schedule.cron.last_at_or_before(start)
-        {
-            save_tick(job, tick)?;
-            println!(
-                "{}: scheduled '{}', next run {}",
-                job.path.display(),
-                job.schedule.cron.text(),
-                job.schedule
-                    .cron
-                    .next_after(start)
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default()
-            );
-        }
-    }
-    if args.once {
-        let mut failed = 0;
-        for job in &jobs {
-            if let Some((tick, mode)) = due(job, start) {
-                failed += usize::from(!run_due(job, &args, tick, mode).await?);
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Note::Scheduled { job, cron, next } => write!(
+                f,
+                "{}: scheduled '{cron}', next run {}",
+                job.display(),
+                next.map(|t| t.to_rfc3339()).unwrap_or_default()
+            ),
+            Note::Busy { job } => write!(f, "{}: a run is already in progress; skipped", job.display()),
+            Note::Succeeded {
+                job,
+                mode,
+                run_id,
+                tick,
+            } => write!(
+                f,
+                "{}: {mode} run {run_id} for {} succeeded",
+                job.display(),
+                tick.to_rfc3339()
+            ),
+            Note::AttemptFailed { job, attempt, error } => {
+                write!(f, "{}: attempt {attempt} failed: {error}", job.display())
             }
         }
-        return if failed == 0 {
-            Ok(())
-        } else {
-            Err(CliError::Usage(format!("{failed} scheduled run(s) failed")))
+    }
+}
+
+/// Where notes go.
+pub type Notes = Arc<dyn Fn(Note) + Send + Sync>;
+
+/// Runs scheduled jobs with one set of engine options on one engine.
+pub struct Runner {
+    options: StrataOptions,
+    engine: Engine,
+    notes: Notes,
+}
+
+impl Runner {
+    pub fn new(options: StrataOptions, engine: Engine, notes: Notes) -> Self {
+        Self { options, engine, notes }
+    }
+
+    /// Start every job seen for the first time from its latest tick at `now`.
+    pub fn start(&self, jobs: &[ScheduledJob], now: DateTime<Utc>) -> Result<(), CliError> {
+        for job in jobs {
+            if job.state.last_tick().is_none()
+                && let Some(tick) = job.schedule.cron.last_at_or_before(now)
+            {
+                job.state.save_tick(tick)?;
+                (self.notes)(Note::Scheduled {
+                    job: job.path.clone(),
+                    cron: job.schedule.cron.text().to_string(),
+                    next: job.schedule.cron.next_after(now),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Run one due tick of `job`, retrying with doubling backoff. Returns false when every attempt failed.
+    pub async fn run_due(&self, job: &ScheduledJob, tick: DateTime<Utc>, mode: RunMode) -> Result<bool, CliError> {
+        let Some(_lock) = job.state.lock()? else {
+            (self.notes)(Note::Busy { job: job.path.clone() });
+            // Not a failure: the tick stays due for when the running one ends.
+            return Ok(true);
         };
-    }
-    // Each job on its own task: one run at a time per job, jobs independent of each other.
-    let args = std::sync::Arc::new(args);
-    let mut tasks = tokio::task::JoinSet::new();
-    for job in jobs {
-        let args = args.clone();
-        tasks.spawn(async move {
-            loop {
-                let now = Utc::now();
-                if let Some((tick, mode)) = due(&job, now) {
-                    if let Err(e) = run_due(&job, &args, tick, mode).await {
-                        tracing::error!(job = %job.path.display(), error = %e, "scheduling failed");
-                    }
-                    continue;
-                }
-                let next = job
-                    .schedule
-                    .cron
-                    .next_after(now)
-                    .unwrap_or(now + chrono::Duration::hours(1));
-                let wait = (next - now).to_std().unwrap_or(Duration::from_secs(1));
-                tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+        let mut wait = job.schedule.backoff;
+        let mut ok = false;
+        for attempt in 0..=job.schedule.retries {
+            if attempt > 0 {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
             }
-        });
+            match self.attempt(job, mode).await {
+                Ok(summary) => {
+                    (self.notes)(Note::Succeeded {
+                        job: job.path.clone(),
+                        mode: summary.mode,
+                        run_id: summary.run_id,
+                        tick,
+                    });
+                    ok = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job.path.display(), attempt, error = %e, "scheduled run failed");
+                    (self.notes)(Note::AttemptFailed {
+                        job: job.path.clone(),
+                        attempt: attempt + 1,
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        // The tick is done either way: the next tick's incremental run picks up from the last successful watermark.
+        job.state.save_tick(tick)?;
+        Ok(ok)
     }
-    while tasks.join_next().await.is_some() {}
-    Ok(())
+
+    async fn attempt(&self, job: &ScheduledJob, mode: RunMode) -> Result<strata_planner::RunSummary, CliError> {
+        let file = strata_sql::JobFile::load(&job.path.to_string_lossy()).map_err(PlannerError::from)?;
+        let planned = strata_planner::plan_job_with(
+            file,
+            self.options.clone(),
+            &Params::default(),
+            self.engine.clone(),
+            mode,
+        )
+        .await?;
+        Ok(strata_planner::run(planned, None).await?)
+    }
+
+    /// Run what is due at `now`, once; returns how many due runs failed every attempt.
+    pub async fn once(&self, jobs: &[ScheduledJob], now: DateTime<Utc>) -> Result<usize, CliError> {
+        let mut failed = 0;
+        for job in jobs {
+            if let Some((tick, mode)) = due(job, now) {
+                failed += usize::from(!self.run_due(job, tick, mode).await?);
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Run every job on its own schedule until the process is stopped: one run at a time per job, jobs
+    /// independent of each other.
+    pub async fn forever(self: Arc<Self>, jobs: Vec<ScheduledJob>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for job in jobs {
+            let runner = self.clone();
+            tasks.spawn(async move {
+                loop {
+                    let now = Utc::now();
+                    if let Some((tick, mode)) = due(&job, now) {
+                        if let Err(e) = runner.run_due(&job, tick, mode).await {
+                            tracing::error!(job = %job.path.display(), error = %e, "scheduling failed");
+                        }
+                        continue;
+                    }
+                    let next = job
+                        .schedule
+                        .cron
+                        .next_after(now)
+                        .unwrap_or(now + chrono::Duration::hours(1));
+                    let wait = (next - now).to_std().unwrap_or(Duration::from_secs(1));
+                    tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn jobs_with_a_schedule_are_found_and_others_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = dir.path().join("jobs");
+        std::fs::create_dir_all(jobs.join("nested")).unwrap();
+        std::fs::write(
+            jobs.join("a.sql"),
+            "--! schedule '0 0 * * *'\nCREATE TABLE a.b AS SELECT 1 AS x;",
+        )
+        .unwrap();
+        std::fs::write(jobs.join("nested/b.sql"), "--! schedule '@hourly' retries 0").unwrap();
+        // Not parsed: only its (missing) directive matters.
+        std::fs::write(jobs.join("plain.sql"), "not SQL at all").unwrap();
+        std::fs::write(jobs.join("notes.txt"), "--! schedule 'nonsense'").unwrap();
+        let found = load_jobs(&jobs, &dir.path().join("wh")).unwrap();
+        let names: Vec<String> = found
+            .iter()
+            .map(|j| j.state.lock_file().display().to_string())
+            .collect();
+        assert_eq!(found.len(), 2, "{names:?}");
+        assert!(names[0].ends_with("wh/_strata/schedule/a.lock"), "{names:?}");
+        assert!(names[1].ends_with("wh/_strata/schedule/nested__b.lock"), "{names:?}");
+        assert_eq!(found[1].schedule.retries, 0);
+
+        std::fs::write(jobs.join("bad.sql"), "-- a job\n--! schedule '0 0 * *'\n").unwrap();
+        let err = load_jobs(&jobs, &dir.path().join("wh")).unwrap_err().to_string();
+        assert!(err.contains("bad.sql:2: '0 0 * *' is not a cron expression"), "{err}");
+    }
+
+    #[test]
+    fn one_missed_tick_is_a_run_and_several_a_backfill() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = dir.path().join("jobs");
+        std::fs::create_dir_all(&jobs).unwrap();
+        std::fs::write(jobs.join("daily.sql"), "--! schedule '0 0 * * *'\n").unwrap();
+        let job = load_jobs(&jobs, dir.path()).unwrap().remove(0);
+        let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = notes.clone();
+        let runner = Runner::new(
+            StrataOptions::default(),
+            Engine::Embedded,
+            Arc::new(move |n: Note| seen.lock().unwrap().push(n.to_string())),
+        );
+        // Never started: nothing is due, and the first start announces the next tick.
+        assert!(due(&job, at("2026-01-01T12:00:00Z")).is_none());
+        runner
+            .start(std::slice::from_ref(&job), at("2026-01-01T12:00:00Z"))
+            .unwrap();
+        assert_eq!(
+            notes.lock().unwrap().as_slice(),
+            [format!(
+                "{}: scheduled '0 0 * * *', next run 2026-01-02T00:00:00+00:00",
+                job.path.display()
+            )]
+        );
+        assert!(due(&job, at("2026-01-01T23:59:00Z")).is_none());
+        assert_eq!(
+            due(&job, at("2026-01-02T00:00:05Z")),
+            Some((at("2026-01-02T00:00:00Z"), RunMode::Incremental))
+        );
+        assert_eq!(
+            due(&job, at("2026-01-05T00:00:05Z")),
+            Some((
+                at("2026-01-05T00:00:00Z"),
+                RunMode::Backfill {
+                    from: at("2026-01-01T00:00:00Z").timestamp_micros(),
+                    to: at("2026-01-05T00:00:00Z").timestamp_micros(),
+                }
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_lock_is_held_is_skipped_and_stays_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = dir.path().join("jobs");
+        std::fs::create_dir_all(&jobs).unwrap();
+        std::fs::write(jobs.join("daily.sql"), "--! schedule '0 0 * * *'\n").unwrap();
+        let job = load_jobs(&jobs, dir.path()).unwrap().remove(0);
+        let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = notes.clone();
+        let runner = Runner::new(
+            StrataOptions::default(),
+            Engine::Embedded,
+            Arc::new(move |n: Note| seen.lock().unwrap().push(n.to_string())),
+        );
+        let _held = job.state.lock().unwrap().unwrap();
+        let tick = at("2026-01-02T00:00:00Z");
+        assert!(runner.run_due(&job, tick, RunMode::Incremental).await.unwrap());
+        assert!(notes.lock().unwrap()[0].ends_with("daily.sql: a run is already in progress; skipped"));
+        assert_eq!(job.state.last_tick(), None, "a skipped tick is not done");
+    }
 }

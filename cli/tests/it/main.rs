@@ -2,6 +2,7 @@
 //! independent Delta reader (the `deltalake` Python package), and check the CLI's error reporting.
 
 mod cluster;
+mod defaults;
 mod errors;
 mod expectations;
 mod flight;

@@ -11,7 +11,7 @@ use strata_connectors::delta::{self, WriteMode};
 use strata_connectors::{ConnectorError, location};
 use url::Url;
 
-use super::{LEDGER_TABLE, StoredEvent};
+use super::stored::{LEDGER_TABLE, StoredEvent};
 use crate::error::Result;
 
 fn schema() -> SchemaRef {

@@ -6,9 +6,15 @@
 //! The ledger is a Delta table in the warehouse, `_strata/runs` ([`delta`]), unless `strata.ledger` names a
 //! PostgreSQL schema (`postgres://host:port/db?schema=ops`), where it is the table `<schema>.runs` ([`postgres`]):
 //! the place operations teams already query.
+//!
+//! Rows hold a [`RunEvent`] (a start or an end) and readers fold them into runs with a [`RunState`]; the words
+//! of both are fixed ([`state`]), so ledgers written by any version read back the same. A row is [`stored`]'s
+//! `StoredEvent` in both stores; the stores and the states import nothing from this module.
 
 mod delta;
 mod postgres;
+mod state;
+mod stored;
 
 use std::path::{Path, PathBuf};
 
@@ -16,16 +22,17 @@ use serde::Serialize;
 
 use crate::error::Result;
 
-/// Where the ledger lives in the warehouse when no other place is configured.
-pub const LEDGER_TABLE: &str = "_strata.runs";
+pub use state::{RunEvent, RunState};
+pub use stored::LEDGER_TABLE;
+use stored::StoredEvent;
 
 /// One ledger row.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerEvent {
     pub run_id: String,
     pub job: String,
-    /// `started`, `succeeded` or `failed`.
-    pub event: &'static str,
+    /// The run's start, or its end.
+    pub event: RunEvent,
     pub engine: String,
     /// `incremental`, `full-refresh` or `backfill FROM TO`.
     pub mode: String,
@@ -35,24 +42,6 @@ pub struct LedgerEvent {
     pub failed_stage: Option<String>,
     /// The run summary as JSON (stages, outputs and versions, sources and offsets).
     pub summary: Option<String>,
-}
-
-/// A row as stored, with where and when it was written.
-#[derive(Debug, Clone)]
-struct StoredEvent {
-    run_id: String,
-    job: String,
-    event: String,
-    /// Microseconds since the epoch.
-    at: i64,
-    engine: String,
-    params: String,
-    host: String,
-    pid: i64,
-    error: Option<String>,
-    failed_stage: Option<String>,
-    summary: Option<String>,
-    mode: Option<String>,
 }
 
 /// Where a job's runs are recorded.
@@ -88,7 +77,7 @@ impl Ledger {
         let stored = StoredEvent {
             run_id: event.run_id,
             job: event.job,
-            event: event.event.to_string(),
+            event: event.event.as_str().to_string(),
             at: chrono::Utc::now().timestamp_micros(),
             engine: event.engine,
             params: event.params,
@@ -126,8 +115,8 @@ fn host() -> String {
 pub struct LedgerRun {
     pub run_id: String,
     pub job: String,
-    /// `running`, `succeeded`, `failed`, or `killed` (started, never ended, its process gone).
-    pub state: String,
+    /// Running, succeeded, failed, or killed (started, never ended, its process gone).
+    pub state: RunState,
     pub engine: String,
     /// How the run chose what to recompute (absent in ledgers written before modes existed).
     pub mode: Option<String>,
@@ -149,13 +138,21 @@ fn fold(events: Vec<StoredEvent>) -> Vec<LedgerRun> {
         let text = chrono::DateTime::from_timestamp_micros(e.at)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_default();
-        if e.event == "started" {
+        let event = match e.event.parse::<RunEvent>() {
+            Ok(event) => event,
+            Err(why) => {
+                // Written by a newer version, or by hand: not a run's start or end that this version knows.
+                tracing::debug!(run_id = %e.run_id, %why, "ledger row skipped");
+                continue;
+            }
+        };
+        if event == RunEvent::Started {
             let alive = e.host != this_host || Path::new(&format!("/proc/{}", e.pid)).exists();
             started.push(e.at);
             runs.push(LedgerRun {
                 run_id: e.run_id,
                 job: e.job,
-                state: if alive { "running" } else { "killed" }.into(),
+                state: if alive { RunState::Running } else { RunState::Killed },
                 engine: e.engine,
                 mode: e.mode,
                 params: serde_json::from_str(&e.params).unwrap_or(serde_json::Value::Null),
@@ -168,7 +165,7 @@ fn fold(events: Vec<StoredEvent>) -> Vec<LedgerRun> {
             });
         } else if let Some(i) = runs.iter().rposition(|r| r.run_id == e.run_id) {
             let run = &mut runs[i];
-            run.state = e.event;
+            run.state = event.state();
             run.finished_at = Some(text);
             run.elapsed_ms = Some((e.at - started[i]) / 1000);
             run.error = e.error;
@@ -183,17 +180,17 @@ fn fold(events: Vec<StoredEvent>) -> Vec<LedgerRun> {
 mod tests {
     use super::*;
 
-    fn event(run: &str, event: &str, at: i64, pid: i64) -> StoredEvent {
+    fn event(run: &str, event: RunEvent, at: i64, pid: i64) -> StoredEvent {
         StoredEvent {
             run_id: run.into(),
             job: "j.sql".into(),
-            event: event.into(),
+            event: event.as_str().into(),
             at,
             engine: "embedded".into(),
             params: "{}".into(),
             host: host(),
             pid,
-            error: (event == "failed").then(|| "boom".to_string()),
+            error: (event == RunEvent::Failed).then(|| "boom".to_string()),
             failed_stage: None,
             summary: None,
             mode: Some("incremental".into()),
@@ -204,23 +201,35 @@ mod tests {
     fn events_fold_into_runs() {
         let me = std::process::id() as i64;
         let runs = fold(vec![
-            event("a", "started", 1_000_000, me),
-            event("b", "started", 2_000_000, i64::from(i32::MAX)),
-            event("a", "failed", 4_000_000, me),
-            event("c", "started", 5_000_000, me),
+            event("a", RunEvent::Started, 1_000_000, me),
+            event("b", RunEvent::Started, 2_000_000, i64::from(i32::MAX)),
+            event("a", RunEvent::Failed, 4_000_000, me),
+            event("c", RunEvent::Started, 5_000_000, me),
         ]);
-        let states: Vec<(&str, &str, Option<i64>)> = runs
+        let states: Vec<(&str, RunState, Option<i64>)> = runs
             .iter()
-            .map(|r| (r.run_id.as_str(), r.state.as_str(), r.elapsed_ms))
+            .map(|r| (r.run_id.as_str(), r.state, r.elapsed_ms))
             .collect();
         assert_eq!(
             states,
             [
-                ("a", "failed", Some(3000)),
-                ("b", "killed", None),
-                ("c", "running", None)
+                ("a", RunState::Failed, Some(3000)),
+                ("b", RunState::Killed, None),
+                ("c", RunState::Running, None)
             ]
         );
         assert_eq!(runs[0].error.as_deref(), Some("boom"));
+        // The JSON of a run (what `strata runs --log-format json` prints) keeps the state's word.
+        assert_eq!(serde_json::to_value(&runs[1]).unwrap()["state"], "killed");
+    }
+
+    #[test]
+    fn rows_of_unknown_events_are_skipped() {
+        let me = std::process::id() as i64;
+        let mut odd = event("a", RunEvent::Succeeded, 2_000_000, me);
+        odd.event = "paused".into();
+        let runs = fold(vec![event("a", RunEvent::Started, 1_000_000, me), odd]);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].state, RunState::Running);
     }
 }

@@ -8,7 +8,8 @@ use strata_connectors::ConnectorError;
 use strata_connectors::postgres::{ConnectOptions, DEFAULT_SERVER_VAR, PgAddress, PgOptions, connect, quote_ident};
 use tokio_postgres::error::SqlState;
 
-use super::StoredEvent;
+use super::state::RunEvent;
+use super::stored::StoredEvent;
 use crate::error::Result;
 
 /// A ledger in a PostgreSQL schema.
@@ -120,8 +121,9 @@ impl PgLedger {
         let query = format!(
             "SELECT run_id, job, event, (extract(epoch FROM at) * 1000000)::bigint, engine, params, host, pid, error,
                     failed_stage, summary::text, mode
-             FROM {} ORDER BY at, event <> 'started'",
-            self.table()
+             FROM {} ORDER BY at, event <> '{}'",
+            self.table(),
+            RunEvent::Started.as_str()
         );
         let rows = match client.query(&query, &[]).await {
             Ok(rows) => rows,

@@ -432,7 +432,7 @@ async fn last_watermarks(ledger: &ledger::Ledger, job: &str) -> Result<Option<BT
     let last = runs
         .iter()
         .rev()
-        .filter(|r| r.state == "succeeded")
+        .filter(|r| r.state == ledger::RunState::Succeeded)
         .find(|r| r.job == job || (this.is_some() && canonical(&r.job) == this));
     Ok(last.map(|run| {
         run.summary

@@ -9,11 +9,15 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{IsOptional, Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Word};
 
-use super::{Expectation, JobFile, JobStatement, StatementKind, ViolationAction};
+use super::ast::{Expectation, JobFile, JobStatement, MergeSpec, StatementKind, ViolationAction};
+use super::names::normalize_ident;
+use super::schedule::schedule_directive;
 use crate::error::{Result, SourceLocation, SqlError};
 
 /// Parse the text of a job file. `path` is used only to name locations.
 pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
+    // Directives are whole comment lines: read from the text before (and whatever) the statements parse to.
+    let schedule = schedule_directive(path, text)?;
     let file: Arc<str> = path.into();
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, text)
@@ -51,7 +55,22 @@ pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
             message: "the job file has no statements".into(),
         });
     }
-    Ok(JobFile { path: file, statements })
+    Ok(JobFile {
+        path: file,
+        statements,
+        schedule,
+    })
+}
+
+impl JobFile {
+    /// Read and parse a job file from disk.
+    pub fn load(path: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| SqlError::Io {
+            path: path.to_string(),
+            source,
+        })?;
+        parse_job(path, &text)
+    }
 }
 
 fn at(file: &Arc<str>, loc: Location) -> SourceLocation {
@@ -325,7 +344,7 @@ fn parse_merge(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWith
         target,
         query,
         expectations,
-        merge: Some(Box::new(super::MergeSpec {
+        merge: Some(Box::new(MergeSpec {
             target_alias,
             source_alias: source_alias.unwrap_or_else(|| "source".into()),
             on: *merge.on,
@@ -377,7 +396,7 @@ fn parse_expectations(file: &Arc<str>, p: &mut Parser<'_>) -> Result<Vec<Expecta
         } else {
             ViolationAction::Warn
         };
-        let name = super::normalize_ident(&name);
+        let name = normalize_ident(&name);
         if rules.iter().any(|r: &Expectation| r.name == name) {
             return Err(ParserError::ParserError(format!(
                 "expectation '{name}' is declared twice at Line: {}, Column: {}",

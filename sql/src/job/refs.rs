@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{Expr, Query, TableFactor, Visit, Visitor};
 
-use super::{TableRef, name_location, normalize_ident, normalize_name};
+use super::names::{TableRef, name_location, normalize_ident, normalize_name};
 use crate::error::SourceLocation;
 
 /// Tables read by `query`, excluding names bound by its `WITH` clauses.

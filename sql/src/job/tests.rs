@@ -208,3 +208,30 @@ fn event_time_is_parsed_in_either_order() {
     let err = parse_job("t.sql", "CREATE TABLE a.b EVENT TIME ts AS SELECT 1 AS ts").unwrap_err();
     assert!(err.to_string().contains("t.sql:1:"), "{err}");
 }
+
+#[test]
+fn the_schedule_directive_is_part_of_the_job_file() {
+    let job = parse_job(
+        "nightly.sql",
+        "-- a job\n--! schedule '30 21 * * 1-5' retries 1 backoff 30s\nCREATE TABLE a.b AS SELECT 1 AS x;",
+    )
+    .unwrap();
+    let schedule = job.schedule.expect("a schedule");
+    assert_eq!(schedule.cron.text(), "30 21 * * 1-5");
+    assert_eq!(schedule.retries, 1);
+    assert_eq!(schedule.location.line, 2);
+    assert!(
+        parse_job("j.sql", "CREATE TABLE a.b AS SELECT 1 AS x;")
+            .unwrap()
+            .schedule
+            .is_none()
+    );
+    // A malformed directive is a job-file error like any other, located at its line.
+    let err = parse_job("j.sql", "--! schedule 'sometimes'\nCREATE TABLE a.b AS SELECT 1 AS x;").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("j.sql:1: 'sometimes' is not a cron expression"),
+        "{err}"
+    );
+    assert_eq!(err.location().map(|l| l.line), Some(1));
+}

@@ -3,6 +3,7 @@
 
 mod calendar_bucket;
 mod ohlcv;
+mod ohlcv_fields;
 mod ohlcv_groups;
 mod session_bucket;
 mod time;

@@ -1,10 +1,10 @@
 //! `ohlcv`: one bar from many — open, high, low, close, volume, vwap and row count — for any bucket.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit};
-use datafusion::common::cast::{as_date32_array, as_float64_array, as_int64_array, as_timestamp_microsecond_array};
+use datafusion::common::cast::{as_float64_array, as_int64_array};
 use datafusion::common::scalar::ScalarStructBuilder;
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -13,21 +13,10 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility, aggregate_doc_sections,
 };
 
+use super::ohlcv_fields::{FIELDS, times};
 use super::ohlcv_groups::BarGroups;
 
 const NAME: &str = "ohlcv";
-
-pub(super) static FIELDS: LazyLock<Fields> = LazyLock::new(|| {
-    Fields::from(vec![
-        Field::new("open", DataType::Float64, true),
-        Field::new("high", DataType::Float64, true),
-        Field::new("low", DataType::Float64, true),
-        Field::new("close", DataType::Float64, true),
-        Field::new("volume", DataType::Float64, true),
-        Field::new("vwap", DataType::Float64, true),
-        Field::new("trades", DataType::Int64, true),
-    ])
-});
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Ohlcv {
@@ -177,14 +166,6 @@ fn get(a: &Float64Array, i: usize) -> Option<f64> {
 
 fn get_i(a: &Int64Array, i: usize) -> Option<i64> {
     a.is_valid(i).then(|| a.value(i))
-}
-
-/// Times as i64 (microseconds or days; only their order matters).
-pub(super) fn times(array: &ArrayRef) -> Result<Vec<Option<i64>>> {
-    Ok(match array.data_type() {
-        DataType::Date32 => as_date32_array(array)?.iter().map(|d| d.map(i64::from)).collect(),
-        _ => as_timestamp_microsecond_array(array)?.iter().collect(),
-    })
 }
 
 impl Accumulator for Bar {

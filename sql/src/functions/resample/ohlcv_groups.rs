@@ -9,7 +9,7 @@ use datafusion::common::Result;
 use datafusion::common::cast::{as_float64_array, as_int64_array};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
-use super::ohlcv::{FIELDS, times};
+use super::ohlcv_fields::{FIELDS, times};
 
 /// Per-group bar state; sentinels mark "not seen yet" (`i64::MAX` first time, `i64::MIN` last time, ±∞ extremes).
 #[derive(Debug, Default)]

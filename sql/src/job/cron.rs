@@ -1,9 +1,12 @@
 //! Five-field cron expressions (minute, hour, day of month, month, day of week; UTC): `*`, numbers, lists, ranges
 //! and steps (`*/15`, `1-5`, `0,30`), and the nicknames `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`.
-//! As in cron, when both day fields are restricted a day matches either.
+//! As in cron, when both day fields are restricted a day matches either. It lives with the job-file dialect
+//! because a `--! schedule` directive is only valid when its expression is; evaluating it (the ticks) is the
+//! same type's other half.
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 
+/// A parsed cron expression; it ticks on whole UTC minutes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cron {
     minutes: Vec<bool>,
@@ -53,6 +56,7 @@ fn field(text: &str, lo: u32, hi: u32, name: &str) -> Result<Vec<bool>, String> 
 }
 
 impl Cron {
+    /// Parse an expression; the error says what is wrong with it, for the caller to locate.
     pub fn parse(text: &str) -> Result<Cron, String> {
         let expanded = match text.trim() {
             "@hourly" => "0 * * * *",
@@ -84,6 +88,7 @@ impl Cron {
         })
     }
 
+    /// The expression as written.
     pub fn text(&self) -> &str {
         &self.text
     }

@@ -1,0 +1,69 @@
+//! `strata schedule JOBS_DIR`: the cron runner ([`crate::schedule`]) on a directory of job files, printing what
+//! it does.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use strata_planner::Engine;
+
+use crate::args::{FailpointArgs, PlaceArgs};
+use crate::error::CliError;
+use crate::schedule::{Runner, load_jobs};
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Directory of job files (searched recursively); files without a `--! schedule` line are skipped.
+    pub jobs: PathBuf,
+    #[command(flatten)]
+    pub places: PlaceArgs,
+    #[command(flatten)]
+    pub failpoint: FailpointArgs,
+    /// Run the stages on a Strata cluster (its scheduler's `HOST:PORT`) instead of the embedded engine; this
+    /// process plans and commits, as `strata run --cluster` does.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub cluster: Option<String>,
+    /// Run what is due once and exit, instead of running until stopped.
+    #[arg(long)]
+    pub once: bool,
+    /// Act as if it were this time (RFC 3339): for replaying a schedule and for tests. Only with --once.
+    #[arg(long, requires = "once")]
+    pub now: Option<String>,
+}
+
+pub async fn schedule(args: ScheduleArgs) -> Result<(), CliError> {
+    let jobs = load_jobs(&args.jobs, Path::new(&args.places.warehouse))?;
+    if jobs.is_empty() {
+        return Err(CliError::Usage(format!(
+            "no job in {} declares a schedule (--! schedule '0 0 * * *')",
+            args.jobs.display()
+        )));
+    }
+    let start = match &args.now {
+        Some(t) => DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| CliError::Usage(format!("--now {t}: {e}")))?,
+        None => Utc::now(),
+    };
+    let engine = match &args.cluster {
+        Some(scheduler) => Engine::Cluster {
+            scheduler: scheduler.clone(),
+        },
+        None => Engine::Embedded,
+    };
+    let runner = Runner::new(
+        args.places.options().with_failpoint(args.failpoint.name()),
+        engine,
+        Arc::new(|note| println!("{note}")),
+    );
+    runner.start(&jobs, start)?;
+    if !args.once {
+        Arc::new(runner).forever(jobs).await;
+        return Ok(());
+    }
+    match runner.once(&jobs, start).await? {
+        0 => Ok(()),
+        failed => Err(CliError::ScheduledRunsFailed { failed }),
+    }
+}

@@ -1,0 +1,194 @@
+//! The one error type of the `strata` command line. Each failure has its own variant, wrapped errors stay
+//! reachable as its `source`, and the messages are the ones users (and the tests) read.
+
+use std::path::PathBuf;
+
+use strata_planner::PlannerError;
+
+/// Errors the CLI reports before exiting non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Arguments that do not fit together, or a value that does not parse.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Planner(Box<PlannerError>),
+    #[error(transparent)]
+    Connector(Box<strata_connectors::ConnectorError>),
+    /// A job file that cannot be read or whose directives are malformed.
+    #[error(transparent)]
+    JobFile(Box<strata_sql::SqlError>),
+    #[error("generating data: {0}")]
+    Generate(#[from] datafusion::arrow::error::ArrowError),
+    /// A file or directory the CLI reads or writes itself (job directories, schedule state, cluster logs).
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad scheduler address '{addr}': {source}")]
+    BadAddress {
+        addr: String,
+        #[source]
+        source: tonic::codegen::http::uri::InvalidUri,
+    },
+    #[error("cannot reach the Strata scheduler at {addr}: {source}")]
+    Unreachable {
+        addr: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The scheduler refused the request as asked: an invalid job, an unknown run.
+    #[error("{}", source.message())]
+    Rejected {
+        #[source]
+        source: Box<tonic::Status>,
+    },
+    /// Any other failure of a call to the scheduler.
+    #[error("scheduler at {addr}: {}", source.message())]
+    SchedulerCall {
+        addr: String,
+        #[source]
+        source: Box<tonic::Status>,
+    },
+    /// A run followed to its end (`submit --wait`) failed.
+    #[error("run {run_id} failed: {error}")]
+    RunFailed { run_id: String, error: String },
+    #[error(transparent)]
+    Scheduler(Box<strata_scheduler::SchedulerError>),
+    #[error(transparent)]
+    Executor(Box<strata_executor::ExecutorError>),
+    /// Serving or querying Arrow Flight SQL. Boxed as an error object so that this type does not name the
+    /// crate the Flight SQL code lives in.
+    #[error(transparent)]
+    Flight(Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot find the strata binary: {source}")]
+    CurrentExe {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a cluster is already up ({}); run `strata cluster down --dir {}` first", path.display(), dir.display())]
+    AlreadyUp { path: PathBuf, dir: PathBuf },
+    #[error("the scheduler did not start within {seconds} s; see {}", log.display())]
+    SchedulerDidNotStart { log: PathBuf, seconds: u64 },
+    #[error("the cluster did not come up within {seconds} s; see the logs in {}", dir.display())]
+    ClusterDidNotStart { dir: PathBuf, seconds: u64 },
+    #[error("no cluster is up here ({} not found)", path.display())]
+    NoCluster {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state file `cluster up` leaves for `cluster down` could not be written or removed.
+    #[error("{source}")]
+    StateFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state file is not what `cluster up` writes.
+    #[error("{source}")]
+    StateJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `schedule --once`: some due runs failed every attempt.
+    #[error("{failed} scheduled run(s) failed")]
+    ScheduledRunsFailed { failed: usize },
+}
+
+impl CliError {
+    /// An I/O failure on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> CliError {
+        let path = path.into();
+        move |source| CliError::Io { path, source }
+    }
+}
+
+impl From<PlannerError> for CliError {
+    fn from(e: PlannerError) -> Self {
+        CliError::Planner(Box::new(e))
+    }
+}
+
+impl From<strata_connectors::ConnectorError> for CliError {
+    fn from(e: strata_connectors::ConnectorError) -> Self {
+        CliError::Connector(Box::new(e))
+    }
+}
+
+impl From<strata_sql::SqlError> for CliError {
+    fn from(e: strata_sql::SqlError) -> Self {
+        CliError::JobFile(Box::new(e))
+    }
+}
+
+impl From<strata_scheduler::SchedulerError> for CliError {
+    fn from(e: strata_scheduler::SchedulerError) -> Self {
+        CliError::Scheduler(Box::new(e))
+    }
+}
+
+impl From<strata_executor::ExecutorError> for CliError {
+    fn from(e: strata_executor::ExecutorError) -> Self {
+        CliError::Executor(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn messages_read_as_before_and_keep_their_source() {
+        let gone = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let e = CliError::NoCluster {
+            path: "/c/cluster.json".into(),
+            source: gone(),
+        };
+        assert_eq!(e.to_string(), "no cluster is up here (/c/cluster.json not found)");
+        assert!(e.source().is_some());
+        let e = CliError::io("/jobs")(gone());
+        assert_eq!(e.to_string(), "/jobs: gone");
+        let e = CliError::RunFailed {
+            run_id: "r1".into(),
+            error: "boom".into(),
+        };
+        assert_eq!(e.to_string(), "run r1 failed: boom");
+        let e = CliError::SchedulerCall {
+            addr: "h:1".into(),
+            source: Box::new(tonic::Status::unavailable("down")),
+        };
+        assert_eq!(e.to_string(), "scheduler at h:1: down");
+        let e = CliError::Rejected {
+            source: Box::new(tonic::Status::not_found("no run 'x' on this scheduler")),
+        };
+        assert_eq!(e.to_string(), "no run 'x' on this scheduler");
+        let e = CliError::AlreadyUp {
+            path: "/c/cluster.json".into(),
+            dir: "/c".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "a cluster is already up (/c/cluster.json); run `strata cluster down --dir /c` first"
+        );
+        assert_eq!(
+            CliError::SchedulerDidNotStart {
+                log: "/c/scheduler.log".into(),
+                seconds: 60
+            }
+            .to_string(),
+            "the scheduler did not start within 60 s; see /c/scheduler.log"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! The parsed form of a job file: its statements (sources, views, tables, inserts and merges) with their
+//! locations, expectations and parameters, and its schedule. Parsing is [`super::parse`]'s; this module only
+//! describes the result.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::sql::parser::CreateExternalTable;
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Query};
+
+use super::names::{TableRef, name_location, normalize_name};
+use super::refs;
+use super::schedule::Schedule;
+use crate::error::SourceLocation;
+
+/// A parsed job file.
+#[derive(Debug, Clone)]
+pub struct JobFile {
+    /// The path as given (used in every error message).
+    pub path: Arc<str>,
+    pub statements: Vec<JobStatement>,
+    /// When the job runs, if its `--! schedule` line says.
+    pub schedule: Option<Schedule>,
+}
+
+impl JobFile {
+    /// Names of every `${param}` the job uses.
+    pub fn parameters(&self) -> BTreeSet<String> {
+        self.statements
+            .iter()
+            .flat_map(|s| s.parameters.iter().map(|(n, _)| n.clone()))
+            .collect()
+    }
+}
+
+/// One statement of a job file.
+#[derive(Debug, Clone)]
+pub struct JobStatement {
+    /// Where the statement starts.
+    pub location: SourceLocation,
+    /// The statement's text as written (for `explain`).
+    pub text: String,
+    pub kind: StatementKind,
+    /// `${param}` uses in this statement, with their locations.
+    pub parameters: Vec<(String, SourceLocation)>,
+}
+
+/// What a statement declares.
+#[derive(Debug, Clone)]
+pub enum StatementKind {
+    /// `CREATE EXTERNAL TABLE`: a source table.
+    Source(Box<CreateExternalTable>),
+    /// `CREATE VIEW`: a logical stage (materialized for the run when it declares expectations).
+    View {
+        name: ObjectName,
+        query: Box<Query>,
+        /// `CONSTRAINT name EXPECT (condition) [ON VIOLATION …]` rules on its rows.
+        expectations: Vec<Expectation>,
+    },
+    /// `CREATE TABLE … AS`: a materialized stage.
+    Table {
+        name: ObjectName,
+        partitioned_by: Vec<Ident>,
+        /// `EVENT TIME (column)`: the column holding each row's event time (or the start of its bucket), which
+        /// makes the table incremental: runs rewrite only the time range new or backfilled data touches.
+        event_time: Option<Ident>,
+        query: Box<Query>,
+        /// `CONSTRAINT name EXPECT (condition) [ON VIOLATION …]` rules on its rows.
+        expectations: Vec<Expectation>,
+    },
+    /// `INSERT INTO … <query>`: an append; or `MERGE INTO target USING source ON …` (`merge` is set, `query` is the
+    /// source).
+    Insert {
+        target: ObjectName,
+        query: Box<Query>,
+        merge: Option<Box<MergeSpec>>,
+        /// `INSERT INTO t (CONSTRAINT …) <query>`: rules on the inserted rows.
+        expectations: Vec<Expectation>,
+    },
+}
+
+/// What happens to rows that fail an expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViolationAction {
+    /// Keep the rows; count them (the default).
+    Warn,
+    /// Leave the rows out; count them.
+    Drop,
+    /// Move the rows to the table's quarantine table, with the rule names and the run id; count them.
+    Quarantine,
+    /// Stop the run: nothing is committed.
+    Fail,
+}
+
+impl ViolationAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            ViolationAction::Warn => "warn",
+            ViolationAction::Drop => "drop",
+            ViolationAction::Quarantine => "quarantine",
+            ViolationAction::Fail => "fail",
+        }
+    }
+}
+
+/// A named data-quality rule on a stage's rows. A row violates it when the condition is false or NULL.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub name: String,
+    pub condition: datafusion::sql::sqlparser::ast::Expr,
+    pub action: ViolationAction,
+    pub location: SourceLocation,
+}
+
+/// A `MERGE INTO` statement's matching and actions (its source query is the statement's query).
+#[derive(Debug, Clone)]
+pub struct MergeSpec {
+    pub target_alias: String,
+    pub source_alias: String,
+    pub on: datafusion::sql::sqlparser::ast::Expr,
+    pub clauses: Vec<datafusion::sql::sqlparser::ast::MergeClause>,
+}
+
+impl JobStatement {
+    /// The table this statement defines or writes, normalized.
+    pub fn target(&self) -> TableRef {
+        let (name, fallback) = match &self.kind {
+            StatementKind::Source(s) => (&s.name, &self.location),
+            StatementKind::View { name, .. } | StatementKind::Table { name, .. } => (name, &self.location),
+            StatementKind::Insert { target, .. } => (target, &self.location),
+        };
+        TableRef {
+            name: normalize_name(name),
+            location: name_location(name, fallback),
+        }
+    }
+
+    /// The query of a view, table or insert.
+    pub fn query(&self) -> Option<&Query> {
+        match &self.kind {
+            StatementKind::Source(_) => None,
+            StatementKind::View { query, .. }
+            | StatementKind::Table { query, .. }
+            | StatementKind::Insert { query, .. } => Some(query),
+        }
+    }
+
+    /// The expectations a view, table or insert declares on its rows.
+    pub fn expectations(&self) -> &[Expectation] {
+        match &self.kind {
+            StatementKind::Source(_) => &[],
+            StatementKind::View { expectations, .. }
+            | StatementKind::Table { expectations, .. }
+            | StatementKind::Insert { expectations, .. } => expectations,
+        }
+    }
+
+    /// Tables this statement reads, in order of appearance (CTE names excluded).
+    pub fn references(&self) -> Vec<TableRef> {
+        self.query()
+            .map(|q| refs::table_references(q, &self.location))
+            .unwrap_or_default()
+    }
+
+    /// Functions this statement calls, with their locations.
+    pub fn function_calls(&self) -> Vec<TableRef> {
+        self.query()
+            .map(|q| refs::function_calls(q, &self.location))
+            .unwrap_or_default()
+    }
+
+    /// A short word for the statement kind.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            StatementKind::Source(_) => "source",
+            StatementKind::View { .. } => "view",
+            StatementKind::Table { .. } => "table",
+            StatementKind::Insert { merge: Some(_), .. } => "merge",
+            StatementKind::Insert { .. } => "insert",
+        }
+    }
+}
