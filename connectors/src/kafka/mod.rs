@@ -50,10 +50,7 @@ impl Format {
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
             "avro" => Ok(Format::Avro),
-            other => Err(ConnectorError::Kafka {
-                context: "format".into(),
-                message: format!("unsupported format '{other}': use 'json', 'csv' or 'avro'"),
-            }),
+            other => Err(ConnectorError::KafkaFormat { format: other.into() }),
         }
     }
 
@@ -81,10 +78,11 @@ impl StartingPoint {
             "earliest" => Ok(StartingPoint::Earliest),
             "latest" => Ok(StartingPoint::Latest),
             _ => {
-                let ts = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| ConnectorError::Kafka {
-                    context: "starting_offsets".into(),
-                    message: format!("'{s}' is not earliest, latest or an RFC 3339 timestamp"),
-                })?;
+                let ts =
+                    chrono::DateTime::parse_from_rfc3339(s).map_err(|source| ConnectorError::KafkaStartingOffsets {
+                        value: s.into(),
+                        source,
+                    })?;
                 Ok(StartingPoint::Timestamp(ts.timestamp_millis()))
             }
         }
@@ -126,6 +124,20 @@ impl TopicAddress {
             location: text,
             message: e.to_string(),
         })
+    }
+
+    /// Wraps an error of librdkafka's on this topic (of one partition's read, with `partition`).
+    pub(crate) fn kafka_err(
+        &self,
+        partition: Option<i32>,
+    ) -> impl FnOnce(rdkafka::error::KafkaError) -> ConnectorError {
+        let (topic, brokers) = (self.topic.clone(), self.brokers.clone());
+        move |source| ConnectorError::Kafka {
+            topic,
+            brokers,
+            partition,
+            source: Box::new(source),
+        }
     }
 }
 
@@ -169,9 +181,10 @@ impl KafkaOptions {
             key_column: None,
             client: BTreeMap::new(),
         };
-        let bad = |key: &str, message: String| ConnectorError::Kafka {
-            context: format!("option '{key}'"),
-            message,
+        let bad = |key: &str, value: &str, expected: &'static str| ConnectorError::KafkaOption {
+            option: key.into(),
+            value: value.into(),
+            expected,
         };
         for (key, value) in options {
             let key = key.to_ascii_lowercase();
@@ -185,7 +198,7 @@ impl KafkaOptions {
                         .parse()
                         .ok()
                         .filter(|n| *n > 0)
-                        .ok_or_else(|| bad(&key, format!("'{value}' is not a positive integer")))?;
+                        .ok_or_else(|| bad(&key, value, "a positive integer"))?;
                     out.max_per_partition = Some(n);
                 }
                 "dead_letter" => out.dead_letter = Some(value.to_ascii_lowercase()),
@@ -193,12 +206,12 @@ impl KafkaOptions {
                     out.ignore_unknown_fields = match value.to_ascii_lowercase().as_str() {
                         "ignore" => true,
                         "error" => false,
-                        _ => return Err(bad(&key, format!("'{value}': use 'error' or 'ignore'"))),
+                        _ => return Err(bad(&key, value, "'error' or 'ignore'")),
                     }
                 }
                 "csv.delimiter" => {
                     let [b] = value.as_bytes() else {
-                        return Err(bad(&key, "a delimiter is one character".into()));
+                        return Err(bad(&key, value, "one character"));
                     };
                     out.csv_delimiter = *b;
                 }
@@ -206,14 +219,14 @@ impl KafkaOptions {
                     out.avro_confluent = match value.to_ascii_lowercase().as_str() {
                         "confluent" => true,
                         "none" => false,
-                        _ => return Err(bad(&key, format!("'{value}': use 'none' or 'confluent'"))),
+                        _ => return Err(bad(&key, value, "'none' or 'confluent'")),
                     }
                 }
                 "avro.schema_id" => {
                     out.avro_schema_id = Some(
                         value
                             .parse()
-                            .map_err(|_| bad(&key, format!("'{value}' is not a schema id")))?,
+                            .map_err(|_| bad(&key, value, "a schema id (an unsigned 32-bit integer)"))?,
                     );
                 }
                 "key" => out.key_column = Some(value.to_ascii_lowercase()),
@@ -221,15 +234,7 @@ impl KafkaOptions {
                     Some(setting) => {
                         out.client.insert(setting.to_string(), value.clone());
                     }
-                    None => {
-                        return Err(bad(
-                            other,
-                            "unknown option; Kafka tables take format, starting_offsets, consumer, \
-                             max_messages_per_partition, dead_letter, unknown_fields, csv.delimiter, avro.framing, \
-                             avro.schema_id, key and kafka.*"
-                                .into(),
-                        ));
-                    }
+                    None => return Err(ConnectorError::KafkaUnknownOption { option: other.into() }),
                 },
             }
         }
@@ -273,14 +278,6 @@ pub fn client_config(brokers: &str, settings: &BTreeMap<String, String>) -> Clie
     config
 }
 
-fn kafka_err(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> ConnectorError {
-    let context = context.into();
-    move |e| ConnectorError::Kafka {
-        context,
-        message: e.to_string(),
-    }
-}
-
 /// Metadata and offset lookups for one topic (no group membership, no side effects).
 pub struct TopicClient {
     consumer: BaseConsumer,
@@ -291,15 +288,11 @@ impl TopicClient {
     pub fn connect(address: &TopicAddress, settings: &BTreeMap<String, String>) -> Result<Self> {
         let consumer: BaseConsumer = client_config(&address.brokers, settings)
             .create()
-            .map_err(kafka_err(format!("topic '{}'", address.topic)))?;
+            .map_err(address.kafka_err(None))?;
         Ok(Self {
             consumer,
             address: address.clone(),
         })
-    }
-
-    fn context(&self) -> String {
-        format!("topic '{}' at {}", self.address.topic, self.address.brokers)
     }
 
     /// The topic's partition ids; a missing topic is an error that names it.
@@ -307,24 +300,26 @@ impl TopicClient {
         let metadata = self
             .consumer
             .fetch_metadata(Some(&self.address.topic), REQUEST_TIMEOUT)
-            .map_err(kafka_err(self.context()))?;
+            .map_err(self.address.kafka_err(None))?;
+        let no_topic = || ConnectorError::KafkaNoTopic {
+            topic: self.address.topic.clone(),
+            brokers: self.address.brokers.clone(),
+        };
         let topic = metadata
             .topics()
             .iter()
             .find(|t| t.name() == self.address.topic)
-            .ok_or_else(|| ConnectorError::Kafka {
-                context: self.context(),
-                message: "the topic does not exist".into(),
-            })?;
+            .ok_or_else(no_topic)?;
         if let Some(err) = topic.error() {
             let code = rdkafka::types::RDKafkaErrorCode::from(err);
-            return Err(ConnectorError::Kafka {
-                context: self.context(),
-                message: if code == rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition {
-                    "the topic does not exist".into()
-                } else {
-                    code.to_string()
-                },
+            return Err(if code == rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition {
+                no_topic()
+            } else {
+                ConnectorError::KafkaTopic {
+                    topic: self.address.topic.clone(),
+                    brokers: self.address.brokers.clone(),
+                    source: code,
+                }
             });
         }
         let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
@@ -336,7 +331,7 @@ impl TopicClient {
     pub fn watermarks(&self, partition: i32) -> Result<(i64, i64)> {
         self.consumer
             .fetch_watermarks(&self.address.topic, partition, REQUEST_TIMEOUT)
-            .map_err(kafka_err(format!("{}, partition {partition}", self.context())))
+            .map_err(self.address.kafka_err(Some(partition)))
     }
 
     /// The first offset at or after `millis` in each partition (the high watermark where there is none).
@@ -344,12 +339,12 @@ impl TopicClient {
         let mut list = TopicPartitionList::new();
         for &p in partitions {
             list.add_partition_offset(&self.address.topic, p, Offset::Offset(millis))
-                .map_err(kafka_err(self.context()))?;
+                .map_err(self.address.kafka_err(None))?;
         }
         let found = self
             .consumer
             .offsets_for_times(list, REQUEST_TIMEOUT)
-            .map_err(kafka_err(self.context()))?;
+            .map_err(self.address.kafka_err(None))?;
         let mut out = BTreeMap::new();
         for e in found.elements() {
             let offset = match e.offset() {

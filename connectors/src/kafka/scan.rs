@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::decode::{MessageDecoder, RawMessage};
 use super::{KafkaOptions, TopicAddress, client_config, staged_schema};
+use crate::error::ConnectorError;
 
 /// How many messages are decoded into one batch.
 const BATCH_MESSAGES: usize = 8192;
@@ -230,11 +231,10 @@ impl ExecutionPlan for KafkaScanExec {
     }
 }
 
-fn kafka_error(scan: &KafkaScan, partition: i32, e: impl fmt::Display) -> DataFusionError {
-    DataFusionError::Execution(format!(
-        "Kafka topic '{}' partition {partition}: {e}",
-        scan.address.topic
-    ))
+/// librdkafka's error while reading `partition`, for the scan's stream.
+fn kafka_error(scan: &KafkaScan, partition: i32) -> impl FnOnce(KafkaError) -> DataFusionError {
+    let wrap = scan.address.kafka_err(Some(partition));
+    move |e| DataFusionError::from(wrap(e))
 }
 
 /// Read `range`, handing full buffers of messages to `emit` (which returns false to stop early).
@@ -257,14 +257,12 @@ fn read_range(
         .set("enable.partition.eof", "true")
         // A start before the log's beginning (retention) is an error, not a silent jump.
         .set("auto.offset.reset", "error");
-    let consumer: BaseConsumer<ScanContext> = config
-        .create_with_context(ScanContext)
-        .map_err(|e| kafka_error(scan, p, e))?;
+    let consumer: BaseConsumer<ScanContext> = config.create_with_context(ScanContext).map_err(kafka_error(scan, p))?;
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(&scan.address.topic, p, Offset::Offset(range.start))
-        .map_err(|e| kafka_error(scan, p, e))?;
-    consumer.assign(&assignment).map_err(|e| kafka_error(scan, p, e))?;
+        .map_err(kafka_error(scan, p))?;
+    consumer.assign(&assignment).map_err(kafka_error(scan, p))?;
 
     let mut end: Option<i64> = None;
     let mut buffer: Vec<RawMessage> = Vec::with_capacity(BATCH_MESSAGES);
@@ -273,15 +271,13 @@ fn read_range(
         match consumer.poll(Duration::from_millis(200)) {
             None => {
                 if last_progress.elapsed() > IDLE_TIMEOUT {
-                    return Err(kafka_error(
-                        scan,
-                        p,
-                        format!(
-                            "no message and no end of partition for {} s (reading from offset {})",
-                            IDLE_TIMEOUT.as_secs(),
-                            buffer.last().map(|m| m.offset + 1).unwrap_or(range.start)
-                        ),
-                    ));
+                    return Err(DataFusionError::from(ConnectorError::KafkaIdle {
+                        topic: scan.address.topic.clone(),
+                        brokers: scan.address.brokers.clone(),
+                        partition: p,
+                        seconds: IDLE_TIMEOUT.as_secs(),
+                        offset: buffer.last().map(|m| m.offset + 1).unwrap_or(range.start),
+                    }));
                 }
             }
             Some(Ok(m)) => {
@@ -309,7 +305,7 @@ fn read_range(
                 }
             }
             Some(Err(KafkaError::PartitionEOF(_))) => break,
-            Some(Err(e)) => return Err(kafka_error(scan, p, e)),
+            Some(Err(e)) => return Err(kafka_error(scan, p)(e)),
         }
     }
     if !buffer.is_empty() {

@@ -5,13 +5,13 @@
 use tokio_postgres::Client;
 
 use super::types::{PgColumn, PgType};
-use super::{TableName, describe, quote_ident};
+use super::{TableName, quote_ident};
 use crate::error::{ConnectorError, Result};
 
-fn catalog_err(table: &TableName, e: &tokio_postgres::Error) -> ConnectorError {
-    ConnectorError::Postgres {
-        context: format!("table '{table}'"),
-        message: describe(e),
+fn catalog_err(table: &TableName) -> impl Fn(tokio_postgres::Error) -> ConnectorError + '_ {
+    move |source| ConnectorError::PostgresQuery {
+        table: table.to_string(),
+        source,
     }
 }
 
@@ -43,14 +43,11 @@ pub async fn describe_table(client: &Client, table: &TableName) -> Result<Option
     let exists = client
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
         .await
-        .map_err(|e| catalog_err(table, &e))?;
+        .map_err(catalog_err(table))?;
     if !exists.get::<_, bool>(0) {
         return Ok(None);
     }
-    let rows = client
-        .query(COLUMNS_SQL, &[&name])
-        .await
-        .map_err(|e| catalog_err(table, &e))?;
+    let rows = client.query(COLUMNS_SQL, &[&name]).await.map_err(catalog_err(table))?;
     let mut columns = Vec::with_capacity(rows.len());
     let mut generated = Vec::new();
     let mut unsupported = Vec::new();
@@ -61,8 +58,8 @@ pub async fn describe_table(client: &Client, table: &TableName) -> Result<Option
         let sql_type: String = row.get(3);
         let pg_type = match PgType::from_catalog(oid, typmod, &sql_type) {
             Ok(t) => t,
-            Err(ConnectorError::Postgres { message, .. }) => {
-                unsupported.push((column, message));
+            Err(ConnectorError::PostgresType { problem }) => {
+                unsupported.push((column, problem.to_string()));
                 continue;
             }
             Err(other) => return Err(other),
@@ -80,7 +77,7 @@ pub async fn describe_table(client: &Client, table: &TableName) -> Result<Option
     let unique_keys = client
         .query(UNIQUE_SQL, &[&name])
         .await
-        .map_err(|e| catalog_err(table, &e))?
+        .map_err(catalog_err(table))?
         .into_iter()
         .map(|r| r.get::<_, Vec<String>>(0))
         .collect();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ConnectorError, Result};
+use crate::error::{ConnectorError, Result, TypeMapping};
 
 /// Precision and scale given to an unconstrained `numeric`: values that do not fit exactly are errors, not rounded.
 pub const UNCONSTRAINED_NUMERIC: (u8, i8) = (38, 10);
@@ -60,9 +60,10 @@ impl PgType {
                 let precision = ((typmod - 4) >> 16) & 0xffff;
                 let scale = (((typmod - 4) & 0x7ff) ^ 1024) - 1024;
                 if precision > 38 {
-                    return Err(ConnectorError::Postgres {
-                        context: "type mapping".into(),
-                        message: format!("{sql_type}: precision above 38 has no exact Arrow type"),
+                    return Err(ConnectorError::PostgresType {
+                        problem: TypeMapping::Precision {
+                            sql_type: sql_type.into(),
+                        },
                     });
                 }
                 PgType::Numeric {
@@ -77,13 +78,10 @@ impl PgType {
                 constrained: false,
             },
             _ => {
-                return Err(ConnectorError::Postgres {
-                    context: "type mapping".into(),
-                    message: format!(
-                        "type {sql_type} is not supported (supported: boolean, smallint, integer, bigint, real, \
-                         double precision, numeric, text, varchar, char, date, timestamp, timestamptz, bytea, uuid, \
-                         json, jsonb)"
-                    ),
+                return Err(ConnectorError::PostgresType {
+                    problem: TypeMapping::Unsupported {
+                        sql_type: sql_type.into(),
+                    },
                 });
             }
         })
@@ -109,9 +107,10 @@ impl PgType {
             DataType::Timestamp(_, Some(_)) => PgType::Timestamptz,
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView => PgType::Bytea,
             other => {
-                return Err(ConnectorError::Postgres {
-                    context: "type mapping".into(),
-                    message: format!("no PostgreSQL column type for Arrow {other}"),
+                return Err(ConnectorError::PostgresType {
+                    problem: TypeMapping::NoColumnType {
+                        data_type: other.clone(),
+                    },
                 });
             }
         })
