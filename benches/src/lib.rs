@@ -1,5 +1,7 @@
 //! Shared inputs for Strata's benchmarks: deterministic price series and a session with Strata's functions.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};

@@ -2,6 +2,8 @@
 //! plus Strata's job service on the same port. Clients submit whole job files; the scheduler plans them and
 //! runs their stage DAG itself (so a submitting process may exit), keeping each run's state for `strata status`.
 
+#![warn(missing_docs)]
+
 pub mod flight;
 mod jobs;
 

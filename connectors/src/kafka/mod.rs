@@ -26,10 +26,14 @@ use url::Url;
 
 use crate::error::{ConnectorError, Result};
 
-/// Columns every staged Kafka row carries besides the declared ones.
+/// The Kafka partition a staged row was read from (Int32). Every staged row carries this column and the ones
+/// below besides the declared ones.
 pub const PARTITION_COLUMN: &str = "__kafka_partition";
+/// The message's offset in its partition (Int64).
 pub const OFFSET_COLUMN: &str = "__kafka_offset";
+/// The message's timestamp (UTC milliseconds); null when the broker sent none.
 pub const TIMESTAMP_COLUMN: &str = "__kafka_timestamp";
+/// The message key's bytes; null for an unkeyed message.
 pub const KEY_COLUMN: &str = "__kafka_key";
 /// The raw message value, kept only for messages that could not be decoded.
 pub const VALUE_COLUMN: &str = "__kafka_value";
@@ -39,12 +43,16 @@ pub const ERROR_COLUMN: &str = "__kafka_error";
 /// How message values are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Format {
+    /// One JSON object per message.
     Json,
+    /// One CSV record per message (no header), split on `csv.delimiter`.
     Csv,
+    /// One Avro binary datum per message, optionally in the Confluent wire format.
     Avro,
 }
 
 impl Format {
+    /// The format a `format` option names (`json`, `csv` or `avro`, any case).
     pub fn parse(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "json" => Ok(Format::Json),
@@ -54,6 +62,7 @@ impl Format {
         }
     }
 
+    /// The format as a `format` option names it.
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
@@ -66,13 +75,17 @@ impl Format {
 /// Where a first run (no stored offsets) starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StartingPoint {
+    /// Each partition's first retained message (its low watermark).
     Earliest,
+    /// Each partition's end when the first run plans: only messages produced after it are read.
     Latest,
     /// The first message at or after this time (milliseconds since the epoch).
     Timestamp(i64),
 }
 
 impl StartingPoint {
+    /// The starting point a `starting_offsets` option names: `earliest`, `latest` (any case) or an RFC 3339
+    /// timestamp.
     pub fn parse(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "earliest" => Ok(StartingPoint::Earliest),
@@ -92,11 +105,14 @@ impl StartingPoint {
 /// A topic on a cluster: `kafka://host:port[,host:port…]/topic`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicAddress {
+    /// Bootstrap brokers, `host:port[,host:port…]`.
     pub brokers: String,
+    /// The topic's name.
     pub topic: String,
 }
 
 impl TopicAddress {
+    /// Parse `kafka://host:port[,host:port…]/topic`.
     pub fn parse(location: &str) -> Result<Self> {
         let invalid = |message: &str| ConnectorError::InvalidLocation {
             location: location.to_string(),
@@ -118,6 +134,7 @@ impl TopicAddress {
         })
     }
 
+    /// The address as a `kafka://brokers/topic` URL.
     pub fn url(&self) -> Result<Url> {
         let text = format!("kafka://{}/{}", self.brokers, self.topic);
         Url::parse(&text).map_err(|e| ConnectorError::InvalidLocation {
@@ -144,7 +161,9 @@ impl TopicAddress {
 /// Everything a Kafka table declares in `OPTIONS`, checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KafkaOptions {
+    /// How message values are encoded.
     pub format: Format,
+    /// Where a partition without a stored offset starts.
     pub starting: StartingPoint,
     /// Names the job's offsets (Delta transaction app ids) and its monitoring consumer group.
     pub consumer: Option<String>,
@@ -154,6 +173,7 @@ pub struct KafkaOptions {
     pub dead_letter: Option<String>,
     /// JSON fields not in the declared schema make a message malformed unless this is set.
     pub ignore_unknown_fields: bool,
+    /// The CSV field delimiter (one byte; `,` unless given).
     pub csv_delimiter: u8,
     /// Avro values carry the Confluent wire header (magic byte, schema id).
     pub avro_confluent: bool,
@@ -285,6 +305,8 @@ pub struct TopicClient {
 }
 
 impl TopicClient {
+    /// A client for `address` with the table's `kafka.*` settings. librdkafka connects lazily: an unreachable
+    /// broker fails the first request, not this.
     pub fn connect(address: &TopicAddress, settings: &BTreeMap<String, String>) -> Result<Self> {
         let consumer: BaseConsumer = client_config(&address.brokers, settings)
             .create()

@@ -65,6 +65,7 @@ pub struct Resume {
 }
 
 impl Resume {
+    /// Whether the run is a recovery read: some tables lag the others, and only their missing range is read.
     pub fn is_recovery(&self) -> bool {
         !self.stop.is_empty()
     }

@@ -56,6 +56,7 @@ impl ConsumerContext for ScanContext {}
 /// What one scan partition reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRange {
+    /// The Kafka partition.
     pub partition: i32,
     /// First offset to read.
     pub start: i64,
@@ -69,9 +70,13 @@ pub struct PartitionRange {
 /// A bounded read of one topic: which partitions, from where, decoded how.
 #[derive(Debug, Clone)]
 pub struct KafkaScan {
+    /// The topic read.
     pub address: TopicAddress,
+    /// The columns the table declares.
     pub declared: SchemaRef,
+    /// The table's options: format, decoding, client settings.
     pub options: KafkaOptions,
+    /// One range per Kafka partition read.
     pub ranges: Vec<PartitionRange>,
     /// Expose one plan partition that reads every Kafka partition concurrently. Ballista 55 gives a task several
     /// partitions of a stage and narrows only the leaves it knows (file and memory scans); a leaf it does not
@@ -80,6 +85,7 @@ pub struct KafkaScan {
 }
 
 impl KafkaScan {
+    /// A decoder of this read's messages into staged rows.
     pub fn decoder(&self) -> MessageDecoder {
         MessageDecoder::new(&self.declared, &self.options)
     }
@@ -88,11 +94,13 @@ impl KafkaScan {
 /// The provider a job's source stage scans. Its schema is the staged schema (declared columns and Kafka's own).
 #[derive(Debug)]
 pub struct KafkaTable {
+    /// The read this table's scans perform.
     pub scan: KafkaScan,
     schema: SchemaRef,
 }
 
 impl KafkaTable {
+    /// A provider whose scans perform `scan`.
     pub fn new(scan: KafkaScan) -> Self {
         let schema = staged_schema(&scan.declared);
         Self { scan, schema }
@@ -123,13 +131,16 @@ impl TableProvider for KafkaTable {
 /// Reads each assigned range of a topic; partition `i` of the plan is `ranges[i]`.
 #[derive(Debug)]
 pub struct KafkaScanExec {
+    /// The read.
     pub scan: KafkaScan,
+    /// Indices into the staged schema of the columns produced; `None` for all of them.
     pub projection: Option<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
 impl KafkaScanExec {
+    /// A plan performing `scan` and producing the `projection` of its staged schema (an index out of range fails).
     pub fn new(scan: KafkaScan, projection: Option<Vec<usize>>) -> Result<Self> {
         let schema = project_schema(&staged_schema(&scan.declared), projection.as_ref())?;
         let properties = Arc::new(PlanProperties::new(

@@ -20,6 +20,7 @@ const IN_FLIGHT: usize = 10_000;
 /// What a finished production sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Produced {
+    /// Messages the brokers acknowledged.
     pub messages: u64,
 }
 

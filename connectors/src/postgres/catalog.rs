@@ -18,7 +18,9 @@ fn catalog_err(table: &TableName) -> impl Fn(tokio_postgres::Error) -> Connector
 /// A table's columns as the catalog lists them (generated columns are flagged: they are never written).
 #[derive(Debug, Clone)]
 pub struct TableInfo {
+    /// The columns Strata maps, in table order (generated ones included).
     pub columns: Vec<PgColumn>,
+    /// Names of the generated columns: they are read, never written.
     pub generated: Vec<String>,
     /// Columns of types Strata does not map, with the reason.
     pub unsupported: Vec<(String, String)>,

@@ -212,6 +212,7 @@ pub struct CopyDecoder {
 }
 
 impl CopyDecoder {
+    /// A decoder of a COPY stream of `columns`, emitting batches of `batch_size` rows (at least one).
     pub fn new(columns: &[PgColumn], batch_size: usize) -> Self {
         Self {
             columns: columns.to_vec(),
@@ -226,6 +227,7 @@ impl CopyDecoder {
         }
     }
 
+    /// The Arrow schema of the batches.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -257,6 +259,7 @@ impl CopyDecoder {
         self.flush().map(Some)
     }
 
+    /// Rows decoded so far.
     pub fn rows(&self) -> u64 {
         self.rows_total
     }

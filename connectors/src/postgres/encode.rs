@@ -76,6 +76,7 @@ pub struct CopyEncoder {
 }
 
 impl CopyEncoder {
+    /// An encoder of rows whose columns are `columns`, in order.
     pub fn new(columns: &[PgColumn]) -> Self {
         Self {
             columns: columns.to_vec(),

@@ -46,8 +46,11 @@ pub const DEFAULT_SERVER_VAR: &str = "STRATA_POSTGRES";
 /// A server and database, without credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PgAddress {
+    /// The server's host name or address.
     pub host: String,
+    /// The server's port (5432 unless given).
     pub port: u16,
+    /// The database.
     pub dbname: String,
     /// A user written in the location (`postgres://user@host/db`); never a password.
     pub user: Option<String>,
@@ -129,18 +132,25 @@ impl fmt::Debug for Secret {
 /// the password itself, from the file or its own environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialSource {
+    /// The `user` option: it wins over the location's user and the environment.
     pub user: Option<String>,
+    /// The `password_file` option: a file holding the password (one trailing newline is dropped).
     pub password_file: Option<PathBuf>,
 }
 
 /// Resolved credentials.
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// The user to log in as.
     pub user: String,
+    /// The password, when one was found; it never prints.
     pub password: Option<Secret>,
 }
 
 impl CredentialSource {
+    /// The credentials for `address`. The user: the `user` option, else the location's, else `STRATA_PG_USER`,
+    /// `PGUSER`, else `postgres`. The password: the password file (the option, else `STRATA_PG_PASSWORD_FILE`), else
+    /// `STRATA_PG_PASSWORD`, else `PGPASSWORD`; an unreadable file is an error that names it.
     pub fn resolve(&self, address: &PgAddress) -> Result<Credentials> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let user = self
@@ -171,10 +181,13 @@ impl CredentialSource {
 /// Connection settings shared by reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectOptions {
+    /// Where the user and password come from.
     pub credentials: CredentialSource,
+    /// How long the socket connect may take; a whole attempt (TLS and authentication too) may take twice that.
     pub connect_timeout: Duration,
     /// How often a lost connection is retried (connects, and a sink's whole transaction).
     pub retries: u32,
+    /// Whether and how connections use TLS.
     pub tls: TlsMode,
     /// PEM file of the certificate authorities that sign the server's certificate.
     pub root_cert: Option<PathBuf>,

@@ -12,11 +12,15 @@ use crate::error::{ConnectorError, Result};
 /// A table name as written in the `table` option: `name` or `schema.name`, each part optionally double-quoted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableName {
+    /// The schema, when the name is `schema.name`; otherwise the server's search path decides.
     pub schema: Option<String>,
+    /// The table's name.
     pub name: String,
 }
 
 impl TableName {
+    /// Parse `name` or `schema.name`: unquoted parts are lower-cased, as PostgreSQL folds them; double-quoted parts
+    /// keep their case (`""` is a quote).
     pub fn parse(text: &str) -> Result<Self> {
         let mut parts = Vec::new();
         let mut current = String::new();
@@ -73,6 +77,7 @@ impl fmt::Display for TableName {
 /// A table's options, as given in `OPTIONS (…)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PgOptions {
+    /// The table (`table`; required).
     pub table: TableName,
     /// Upsert key of a sink (`key 'symbol, day'`); a sink without one appends.
     pub key: Vec<String>,
@@ -80,7 +85,9 @@ pub struct PgOptions {
     pub indexes: Vec<Vec<String>>,
     /// Column whose value range splits a read into parallel ranges (integer, date or timestamp).
     pub partition_column: Option<String>,
+    /// How many ranges a read is split into (`partitions`); the session's target partitions unless given.
     pub partitions: Option<usize>,
+    /// Connection settings: credentials, timeouts, retries, TLS.
     pub connect: ConnectOptions,
 }
 

@@ -34,8 +34,11 @@ const BATCH_ROWS: usize = 8192;
 /// A PostgreSQL table as a job reads it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PgSource {
+    /// The server and database.
     pub address: PgAddress,
+    /// The table's options.
     pub options: PgOptions,
+    /// The columns read (the declared ones, else the catalog's), with their PostgreSQL types.
     pub columns: Vec<PgColumn>,
     /// The column whose range splits the read (`partition_column`, else the primary key's first column when it
     /// is an integer, date or timestamp).
@@ -84,11 +87,13 @@ pub fn splittable(t: PgType) -> bool {
 /// The provider a job's source registers.
 #[derive(Debug)]
 pub struct PgTable {
+    /// The read this table's scans perform.
     pub source: PgSource,
     schema: SchemaRef,
 }
 
 impl PgTable {
+    /// A provider for `source`; its schema is the Arrow schema of the source's columns.
     pub fn new(source: PgSource) -> Self {
         let schema = arrow_schema(&source.columns);
         Self { source, schema }
@@ -247,9 +252,13 @@ async fn split(source: &PgSource, column: &str, filters: &Predicate, n: usize) -
 /// complete predicate: the pushed filters and the range's bounds.
 #[derive(Debug)]
 pub struct PgScanExec {
+    /// The table read.
     pub source: PgSource,
+    /// Indices into `source.columns` of the columns read; `None` for all of them.
     pub projection: Option<Vec<usize>>,
+    /// One complete predicate per range: the pushed filters and the range's bounds.
     pub ranges: Vec<Predicate>,
+    /// The most rows each range's query returns (a pushed-down `LIMIT`).
     pub limit: Option<usize>,
     columns: Vec<PgColumn>,
     schema: SchemaRef,
@@ -257,6 +266,9 @@ pub struct PgScanExec {
 }
 
 impl PgScanExec {
+    /// A scan of `source`'s `projection`, one plan partition per predicate of `ranges` (one reading everything when
+    /// it is empty, one for all of them when `single_task`), each returning at most `limit` rows. A projection index
+    /// out of range fails.
     pub fn new(
         source: PgSource,
         projection: Option<Vec<usize>>,

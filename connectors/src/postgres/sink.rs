@@ -25,7 +25,9 @@ const SEQUENCE: &str = "__strata_seq";
 /// A PostgreSQL table a job inserts into.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PgSink {
+    /// The server and database.
     pub address: PgAddress,
+    /// The table's options: its key and indexes among them.
     pub options: PgOptions,
     /// The columns the job writes, in the order of its rows.
     pub columns: Vec<PgColumn>,
@@ -36,6 +38,7 @@ pub struct PgSink {
 /// What a write did.
 #[derive(Debug, Clone, Copy)]
 pub struct SinkOutcome {
+    /// Rows sent: for an upsert the rows staged, duplicates of a key included.
     pub rows: u64,
     /// Connection losses survived.
     pub retries: u32,

@@ -9,10 +9,13 @@ use serde::{Deserialize, Serialize};
 /// and checks that it names the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TlsMode {
+    /// No TLS: the connection is plain text.
     Disable,
     /// TLS when the server offers it (libpq's default).
     Prefer,
+    /// TLS or no connection.
     Require,
+    /// TLS with the server's certificate verified and its host name checked (`verify-ca` means this too).
     VerifyFull,
 }
 

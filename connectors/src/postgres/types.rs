@@ -14,26 +14,42 @@ pub const UNCONSTRAINED_NUMERIC: (u8, i8) = (38, 10);
 /// The column types Strata reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PgType {
+    /// `boolean` (Arrow Boolean).
     Bool,
+    /// `smallint` (Arrow Int16).
     Int2,
+    /// `integer` (Arrow Int32).
     Int4,
+    /// `bigint` (Arrow Int64).
     Int8,
+    /// `real` (Arrow Float32).
     Float4,
+    /// `double precision` (Arrow Float64).
     Float8,
     /// `numeric(precision, scale)`; `constrained` is false for a bare `numeric`.
     Numeric {
+        /// Total decimal digits (at most 38).
         precision: u8,
+        /// Digits after the decimal point; a negative scale rounds to tens, hundreds, ….
         scale: i8,
+        /// Whether the column declares its precision and scale (`numeric(p,s)`).
         constrained: bool,
     },
     /// text, varchar, char(n), name.
     Text,
+    /// `date` (Arrow Date32).
     Date,
+    /// `timestamp` without time zone: microseconds, no zone.
     Timestamp,
+    /// `timestamptz`: microseconds, in UTC.
     Timestamptz,
+    /// `bytea` (Arrow Binary).
     Bytea,
+    /// `uuid`, as its text form.
     Uuid,
+    /// `json`, as text.
     Json,
+    /// `jsonb`, as text.
     Jsonb,
 }
 
@@ -116,6 +132,7 @@ impl PgType {
         })
     }
 
+    /// The Arrow type the column's values are read as and written from.
     pub fn arrow(self) -> DataType {
         match self {
             PgType::Bool => DataType::Boolean,
@@ -175,8 +192,11 @@ impl PgType {
 /// A table column as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PgColumn {
+    /// The column's name.
     pub name: String,
+    /// Its type.
     pub pg_type: PgType,
+    /// Whether it may hold NULL.
     pub nullable: bool,
     /// `format_type` text, for messages.
     pub sql_type: String,
