@@ -1,6 +1,8 @@
 //! Shared inputs for Strata's benchmarks: a session with Strata's functions over deterministic prices (the price
 //! fixtures themselves are [`strata_sql::testing`], shared with the test suites).
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use datafusion::error::Result;

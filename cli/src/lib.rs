@@ -10,6 +10,8 @@
 //!
 //! The arguments several commands share are declared once in [`args`]; every failure is a [`CliError`].
 
+#![warn(missing_docs)]
+
 pub mod args;
 pub mod cluster;
 pub mod commands;

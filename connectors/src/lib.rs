@@ -2,6 +2,8 @@
 //! commit per table) and Kafka (bounded, exactly-once reads into Delta; idempotent production) and
 //! PostgreSQL (parallel binary-COPY reads, transactional upserts). Each is usable on the embedded engine and, through the codecs in `strata-proto`, on a cluster.
 
+#![warn(missing_docs)]
+
 pub mod delta;
 pub mod error;
 pub mod kafka;

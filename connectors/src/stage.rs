@@ -27,6 +27,7 @@ pub struct StageTable {
 }
 
 impl StageTable {
+    /// An empty stage output with `schema`: the stage's rows or files are added once it has run.
     pub fn new(schema: SchemaRef) -> Self {
         Self {
             schema,

@@ -1,6 +1,8 @@
 //! The Strata executor: a Ballista executor that decodes plans with Strata's codecs and functions, so it runs
 //! Strata's stages — Delta file scans, the parallel Delta write, every indicator and resampling function.
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,10 +12,13 @@ use strata_planner::engine;
 /// Errors starting or running an executor.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
+    /// Ballista failed to start or run the executor.
     #[error("executor: {0}")]
     Ballista(#[from] ballista_core::error::BallistaError),
+    /// Binding a port or preparing the work directory failed.
     #[error("executor: {0}")]
     Io(#[from] std::io::Error),
+    /// The scheduler address is not `host:port`.
     #[error("executor: scheduler address '{0}' is not HOST:PORT")]
     Scheduler(String),
 }
@@ -29,6 +34,7 @@ impl From<ExecutorError> for datafusion::error::DataFusionError {
 pub struct ExecutorOptions {
     /// The scheduler, `host:port`.
     pub scheduler: String,
+    /// The address the executor's servers listen on.
     pub bind_host: String,
     /// Host name the scheduler, other executors and clients use to reach this executor.
     pub external_host: String,

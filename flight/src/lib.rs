@@ -18,6 +18,8 @@
 //! tokio::spawn(server);
 //! ```
 
+#![warn(missing_docs)]
+
 mod auth;
 mod backend;
 mod catalog;

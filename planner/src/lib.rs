@@ -2,6 +2,8 @@
 //! stage into a bound DataFusion logical plan before anything runs, and runs the DAG on the embedded engine —
 //! independent stages concurrently, output tables committed only when every stage has succeeded.
 
+#![warn(missing_docs)]
+
 mod commit;
 pub mod config;
 pub mod dag;

@@ -2,6 +2,8 @@
 //! scheduler and the executors ([`codec`]), and the job service a client uses to submit job files and follow
 //! their runs ([`job`]).
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod job;
 

@@ -3,6 +3,8 @@
 //! runs their stage DAG itself (so a submitting process may exit), keeping each run's state for `strata status`.
 //! When asked, it also serves Arrow Flight SQL (`strata-flight`) with queries running on its executors.
 
+#![warn(missing_docs)]
+
 mod jobs;
 
 use std::net::SocketAddr;

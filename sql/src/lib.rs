@@ -3,6 +3,8 @@
 //! land — the market-analytics function library that the embedded engine, the scheduler and every executor
 //! install from one registry.
 
+#![warn(missing_docs)]
+
 pub mod calendar;
 pub mod error;
 pub mod functions;

@@ -31,8 +31,11 @@ use crate::error::ConnectorError;
 /// One data file, relative to the table root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataFile {
+    /// Path of the file relative to the table root, as its `add` action records it.
     pub path: String,
+    /// Size of the file in bytes.
     pub size: u64,
+    /// Partition column → value as Delta records it (text; `None` for a null partition value).
     pub partition_values: HashMap<String, Option<String>>,
 }
 
@@ -50,9 +53,13 @@ impl From<&Add> for DataFile {
 /// values from each file's partition values.
 #[derive(Debug, Clone)]
 pub struct DeltaFiles {
+    /// The table's root.
     pub table_url: Url,
+    /// The table's columns in order, partition columns included.
     pub schema: SchemaRef,
+    /// The table's partition columns.
     pub partition_columns: Vec<String>,
+    /// The data files of the pinned version.
     pub files: Vec<DataFile>,
 }
 

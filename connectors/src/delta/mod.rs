@@ -35,7 +35,9 @@ pub enum WriteMode {
 /// What a committed write produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOutcome {
+    /// The table version the commit created (the current one when there was nothing to commit).
     pub version: u64,
+    /// Rows written.
     pub rows: u64,
 }
 

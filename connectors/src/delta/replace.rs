@@ -18,12 +18,16 @@ use crate::error::{ConnectorError, Result};
 /// One data file of a table, with the statistics of one column.
 #[derive(Debug, Clone)]
 pub struct FileRange {
+    /// The data file.
     pub file: DataFile,
+    /// The `remove` action that drops the file in a rewrite.
     pub remove: Remove,
     /// The column's smallest and largest value as the statistics write them (`2024-01-31`,
     /// `2024-01-31T00:00:00.000Z`); `None` when the file has no statistics for it.
     pub min: Option<String>,
+    /// The column's largest value, written like `min`.
     pub max: Option<String>,
+    /// The column's null count in the file; `None` when the file has no statistics for it.
     pub nulls: Option<u64>,
 }
 
@@ -69,8 +73,11 @@ pub fn column_ranges(table: &DeltaTable, column: &str) -> Result<Vec<FileRange>>
 /// What a range rewrite replaces: the files it touches in the version it was planned against.
 #[derive(Debug, Clone)]
 pub struct Replace {
+    /// The table's root.
     pub table_url: url::Url,
+    /// The version the rewrite was planned against; the commit is built on it.
     pub version: u64,
+    /// The `remove` actions of the touched files.
     pub removes: Vec<Remove>,
     /// The files left as they are: with the files the run writes, they make up the table's new version.
     pub untouched: Vec<DataFile>,

@@ -49,18 +49,22 @@ pub struct WriteTarget {
     pub table_url: Url,
     /// The schema files are written with (Delta-normalized, partition columns included).
     pub table_schema: SchemaRef,
+    /// The table's partition columns, in order.
     pub partition_columns: Vec<String>,
 }
 
 /// Logical plan node: write the input's rows as uncommitted files of `target`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeltaWriteNode {
+    /// The plan whose rows are written.
     pub input: LogicalPlan,
+    /// The table they are written for.
     pub target: WriteTarget,
     schema: DFSchemaRef,
 }
 
 impl DeltaWriteNode {
+    /// A node writing `input` to `target`; its output has one row per written file (`add` as JSON, `rows`).
     pub fn new(input: LogicalPlan, target: WriteTarget) -> Result<Self> {
         let schema = Arc::new(DFSchema::try_from(WRITE_RESULT_SCHEMA.as_ref().clone())?);
         Ok(Self { input, target, schema })
@@ -156,6 +160,7 @@ pub struct DeltaWriteExec {
 }
 
 impl DeltaWriteExec {
+    /// Write each partition of `input` as files of `target`: one output partition per input partition.
     pub fn new(input: Arc<dyn ExecutionPlan>, target: WriteTarget) -> Self {
         let partitions = input.output_partitioning().partition_count();
         let properties = Arc::new(PlanProperties::new(
@@ -171,10 +176,12 @@ impl DeltaWriteExec {
         }
     }
 
+    /// The plan whose rows are written.
     pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
         &self.input
     }
 
+    /// The table the files are written for.
     pub fn target(&self) -> &WriteTarget {
         &self.target
     }

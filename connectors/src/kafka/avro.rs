@@ -15,9 +15,9 @@ use serde_json::{Map, Number, Value as Json};
 use crate::error::{ConnectorError, Result};
 
 fn unsupported(column: &str, t: &DataType) -> ConnectorError {
-    ConnectorError::Kafka {
-        context: "avro".into(),
-        message: format!("column '{column}': type {t} has no Avro mapping here"),
+    ConnectorError::KafkaAvroType {
+        column: column.into(),
+        data_type: t.clone(),
     }
 }
 
@@ -49,10 +49,7 @@ pub fn schema(declared: &Schema) -> Result<AvroSchema> {
         fields.push(field);
     }
     let record = serde_json::json!({"type": "record", "name": "strata_row", "fields": fields});
-    AvroSchema::parse(&record).map_err(|e| ConnectorError::Kafka {
-        context: "avro schema".into(),
-        message: e.to_string(),
-    })
+    AvroSchema::parse(&record).map_err(|source| ConnectorError::KafkaAvroSchema { source })
 }
 
 /// Strip the Confluent wire header.
@@ -116,12 +113,10 @@ fn to_json(value: Avro) -> Result<Json, String> {
 
 /// Encode one row (as arrow-json wrote it) as an Avro datum of `schema`, framed when `schema_id` is given.
 pub fn encode(schema: &AvroSchema, declared: &Schema, row: &[u8], schema_id: Option<u32>) -> Result<Vec<u8>> {
-    let bad = |message: String| ConnectorError::Kafka {
-        context: "avro encoding".into(),
-        message,
-    };
-    let Json::Object(map) = serde_json::from_slice::<Json>(row).map_err(|e| bad(e.to_string()))? else {
-        return Err(bad("a row is not an object".into()));
+    let Json::Object(map) =
+        serde_json::from_slice::<Json>(row).map_err(|source| ConnectorError::KafkaAvroRow { source })?
+    else {
+        return Err(ConnectorError::KafkaAvroNotObject);
     };
     let mut record = Vec::with_capacity(declared.fields().len());
     for f in declared.fields() {
@@ -129,17 +124,25 @@ pub fn encode(schema: &AvroSchema, declared: &Schema, row: &[u8], schema_id: Opt
         let value = if v.is_null() {
             Avro::Null
         } else {
-            from_json(&v, f.data_type()).ok_or_else(|| bad(format!("column '{}': cannot encode {v}", f.name())))?
+            from_json(&v, f.data_type()).ok_or_else(|| ConnectorError::KafkaAvroValue {
+                column: f.name().clone(),
+                value: v.clone(),
+            })?
         };
         let value = match (f.is_nullable(), value) {
             (true, Avro::Null) => Avro::Union(0, Box::new(Avro::Null)),
             (true, v) => Avro::Union(1, Box::new(v)),
-            (false, Avro::Null) => return Err(bad(format!("column '{}' is NOT NULL but the row has none", f.name()))),
+            (false, Avro::Null) => {
+                return Err(ConnectorError::KafkaAvroNull {
+                    column: f.name().clone(),
+                });
+            }
             (false, v) => v,
         };
         record.push((f.name().clone(), value));
     }
-    let datum = apache_avro::to_avro_datum(schema, Avro::Record(record)).map_err(|e| bad(e.to_string()))?;
+    let datum = apache_avro::to_avro_datum(schema, Avro::Record(record))
+        .map_err(|source| ConnectorError::KafkaAvroDatum { source })?;
     Ok(match schema_id {
         Some(id) => {
             let mut framed = Vec::with_capacity(datum.len() + 5);

@@ -23,10 +23,16 @@ use super::{Format, KafkaOptions, staged_schema};
 /// One consumed message, copied out of librdkafka's buffers.
 #[derive(Debug, Clone)]
 pub struct RawMessage {
+    /// The Kafka partition it was read from.
     pub partition: i32,
+    /// Its offset in that partition.
     pub offset: i64,
+    /// Its timestamp (create or log-append time, as the topic keeps it) in milliseconds since the Unix epoch;
+    /// `None` when the broker sent none.
     pub timestamp: Option<i64>,
+    /// The key's bytes; `None` for an unkeyed message.
     pub key: Option<Vec<u8>>,
+    /// The value's bytes; `None` for a tombstone (a null value).
     pub value: Option<Vec<u8>>,
 }
 
@@ -46,6 +52,8 @@ pub struct MessageDecoder {
 }
 
 impl MessageDecoder {
+    /// A decoder of messages of a table whose columns are `declared`, decoded as `options` say (format, unknown
+    /// fields, CSV delimiter, Avro framing).
     pub fn new(declared: &Schema, options: &KafkaOptions) -> Self {
         let staged = staged_schema(declared);
         let declared_required = declared.fields().iter().map(|f| !f.is_nullable()).collect();
@@ -66,6 +74,7 @@ impl MessageDecoder {
         }
     }
 
+    /// The schema of every decoded batch: the declared columns (all nullable), then Kafka's own.
     pub fn staged_schema(&self) -> SchemaRef {
         self.staged.clone()
     }

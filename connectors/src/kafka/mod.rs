@@ -26,10 +26,14 @@ use url::Url;
 
 use crate::error::{ConnectorError, Result};
 
-/// Columns every staged Kafka row carries besides the declared ones.
+/// The Kafka partition a staged row was read from (Int32). Every staged row carries this column and the ones
+/// below besides the declared ones.
 pub const PARTITION_COLUMN: &str = "__kafka_partition";
+/// The message's offset in its partition (Int64).
 pub const OFFSET_COLUMN: &str = "__kafka_offset";
+/// The message's timestamp (UTC milliseconds); null when the broker sent none.
 pub const TIMESTAMP_COLUMN: &str = "__kafka_timestamp";
+/// The message key's bytes; null for an unkeyed message.
 pub const KEY_COLUMN: &str = "__kafka_key";
 /// The raw message value, kept only for messages that could not be decoded.
 pub const VALUE_COLUMN: &str = "__kafka_value";
@@ -39,24 +43,26 @@ pub const ERROR_COLUMN: &str = "__kafka_error";
 /// How message values are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Format {
+    /// One JSON object per message.
     Json,
+    /// One CSV record per message (no header), split on `csv.delimiter`.
     Csv,
+    /// One Avro binary datum per message, optionally in the Confluent wire format.
     Avro,
 }
 
 impl Format {
+    /// The format a `format` option names (`json`, `csv` or `avro`, any case).
     pub fn parse(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
             "avro" => Ok(Format::Avro),
-            other => Err(ConnectorError::Kafka {
-                context: "format".into(),
-                message: format!("unsupported format '{other}': use 'json', 'csv' or 'avro'"),
-            }),
+            other => Err(ConnectorError::KafkaFormat { format: other.into() }),
         }
     }
 
+    /// The format as a `format` option names it.
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
@@ -69,22 +75,27 @@ impl Format {
 /// Where a first run (no stored offsets) starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StartingPoint {
+    /// Each partition's first retained message (its low watermark).
     Earliest,
+    /// Each partition's end when the first run plans: only messages produced after it are read.
     Latest,
     /// The first message at or after this time (milliseconds since the epoch).
     Timestamp(i64),
 }
 
 impl StartingPoint {
+    /// The starting point a `starting_offsets` option names: `earliest`, `latest` (any case) or an RFC 3339
+    /// timestamp.
     pub fn parse(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "earliest" => Ok(StartingPoint::Earliest),
             "latest" => Ok(StartingPoint::Latest),
             _ => {
-                let ts = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| ConnectorError::Kafka {
-                    context: "starting_offsets".into(),
-                    message: format!("'{s}' is not earliest, latest or an RFC 3339 timestamp"),
-                })?;
+                let ts =
+                    chrono::DateTime::parse_from_rfc3339(s).map_err(|source| ConnectorError::KafkaStartingOffsets {
+                        value: s.into(),
+                        source,
+                    })?;
                 Ok(StartingPoint::Timestamp(ts.timestamp_millis()))
             }
         }
@@ -94,11 +105,14 @@ impl StartingPoint {
 /// A topic on a cluster: `kafka://host:port[,host:port…]/topic`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicAddress {
+    /// Bootstrap brokers, `host:port[,host:port…]`.
     pub brokers: String,
+    /// The topic's name.
     pub topic: String,
 }
 
 impl TopicAddress {
+    /// Parse `kafka://host:port[,host:port…]/topic`.
     pub fn parse(location: &str) -> Result<Self> {
         let invalid = |message: &str| ConnectorError::InvalidLocation {
             location: location.to_string(),
@@ -120,6 +134,7 @@ impl TopicAddress {
         })
     }
 
+    /// The address as a `kafka://brokers/topic` URL.
     pub fn url(&self) -> Result<Url> {
         let text = format!("kafka://{}/{}", self.brokers, self.topic);
         Url::parse(&text).map_err(|e| ConnectorError::InvalidLocation {
@@ -127,12 +142,28 @@ impl TopicAddress {
             message: e.to_string(),
         })
     }
+
+    /// Wraps an error of librdkafka's on this topic (of one partition's read, with `partition`).
+    pub(crate) fn kafka_err(
+        &self,
+        partition: Option<i32>,
+    ) -> impl FnOnce(rdkafka::error::KafkaError) -> ConnectorError {
+        let (topic, brokers) = (self.topic.clone(), self.brokers.clone());
+        move |source| ConnectorError::Kafka {
+            topic,
+            brokers,
+            partition,
+            source: Box::new(source),
+        }
+    }
 }
 
 /// Everything a Kafka table declares in `OPTIONS`, checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KafkaOptions {
+    /// How message values are encoded.
     pub format: Format,
+    /// Where a partition without a stored offset starts.
     pub starting: StartingPoint,
     /// Names the job's offsets (Delta transaction app ids) and its monitoring consumer group.
     pub consumer: Option<String>,
@@ -142,6 +173,7 @@ pub struct KafkaOptions {
     pub dead_letter: Option<String>,
     /// JSON fields not in the declared schema make a message malformed unless this is set.
     pub ignore_unknown_fields: bool,
+    /// The CSV field delimiter (one byte; `,` unless given).
     pub csv_delimiter: u8,
     /// Avro values carry the Confluent wire header (magic byte, schema id).
     pub avro_confluent: bool,
@@ -169,9 +201,10 @@ impl KafkaOptions {
             key_column: None,
             client: BTreeMap::new(),
         };
-        let bad = |key: &str, message: String| ConnectorError::Kafka {
-            context: format!("option '{key}'"),
-            message,
+        let bad = |key: &str, value: &str, expected: &'static str| ConnectorError::KafkaOption {
+            option: key.into(),
+            value: value.into(),
+            expected,
         };
         for (key, value) in options {
             let key = key.to_ascii_lowercase();
@@ -185,7 +218,7 @@ impl KafkaOptions {
                         .parse()
                         .ok()
                         .filter(|n| *n > 0)
-                        .ok_or_else(|| bad(&key, format!("'{value}' is not a positive integer")))?;
+                        .ok_or_else(|| bad(&key, value, "a positive integer"))?;
                     out.max_per_partition = Some(n);
                 }
                 "dead_letter" => out.dead_letter = Some(value.to_ascii_lowercase()),
@@ -193,12 +226,12 @@ impl KafkaOptions {
                     out.ignore_unknown_fields = match value.to_ascii_lowercase().as_str() {
                         "ignore" => true,
                         "error" => false,
-                        _ => return Err(bad(&key, format!("'{value}': use 'error' or 'ignore'"))),
+                        _ => return Err(bad(&key, value, "'error' or 'ignore'")),
                     }
                 }
                 "csv.delimiter" => {
                     let [b] = value.as_bytes() else {
-                        return Err(bad(&key, "a delimiter is one character".into()));
+                        return Err(bad(&key, value, "one character"));
                     };
                     out.csv_delimiter = *b;
                 }
@@ -206,14 +239,14 @@ impl KafkaOptions {
                     out.avro_confluent = match value.to_ascii_lowercase().as_str() {
                         "confluent" => true,
                         "none" => false,
-                        _ => return Err(bad(&key, format!("'{value}': use 'none' or 'confluent'"))),
+                        _ => return Err(bad(&key, value, "'none' or 'confluent'")),
                     }
                 }
                 "avro.schema_id" => {
                     out.avro_schema_id = Some(
                         value
                             .parse()
-                            .map_err(|_| bad(&key, format!("'{value}' is not a schema id")))?,
+                            .map_err(|_| bad(&key, value, "a schema id (an unsigned 32-bit integer)"))?,
                     );
                 }
                 "key" => out.key_column = Some(value.to_ascii_lowercase()),
@@ -221,15 +254,7 @@ impl KafkaOptions {
                     Some(setting) => {
                         out.client.insert(setting.to_string(), value.clone());
                     }
-                    None => {
-                        return Err(bad(
-                            other,
-                            "unknown option; Kafka tables take format, starting_offsets, consumer, \
-                             max_messages_per_partition, dead_letter, unknown_fields, csv.delimiter, avro.framing, \
-                             avro.schema_id, key and kafka.*"
-                                .into(),
-                        ));
-                    }
+                    None => return Err(ConnectorError::KafkaUnknownOption { option: other.into() }),
                 },
             }
         }
@@ -273,14 +298,6 @@ pub fn client_config(brokers: &str, settings: &BTreeMap<String, String>) -> Clie
     config
 }
 
-fn kafka_err(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> ConnectorError {
-    let context = context.into();
-    move |e| ConnectorError::Kafka {
-        context,
-        message: e.to_string(),
-    }
-}
-
 /// Metadata and offset lookups for one topic (no group membership, no side effects).
 pub struct TopicClient {
     consumer: BaseConsumer,
@@ -288,18 +305,16 @@ pub struct TopicClient {
 }
 
 impl TopicClient {
+    /// A client for `address` with the table's `kafka.*` settings. librdkafka connects lazily: an unreachable
+    /// broker fails the first request, not this.
     pub fn connect(address: &TopicAddress, settings: &BTreeMap<String, String>) -> Result<Self> {
         let consumer: BaseConsumer = client_config(&address.brokers, settings)
             .create()
-            .map_err(kafka_err(format!("topic '{}'", address.topic)))?;
+            .map_err(address.kafka_err(None))?;
         Ok(Self {
             consumer,
             address: address.clone(),
         })
-    }
-
-    fn context(&self) -> String {
-        format!("topic '{}' at {}", self.address.topic, self.address.brokers)
     }
 
     /// The topic's partition ids; a missing topic is an error that names it.
@@ -307,24 +322,26 @@ impl TopicClient {
         let metadata = self
             .consumer
             .fetch_metadata(Some(&self.address.topic), REQUEST_TIMEOUT)
-            .map_err(kafka_err(self.context()))?;
+            .map_err(self.address.kafka_err(None))?;
+        let no_topic = || ConnectorError::KafkaNoTopic {
+            topic: self.address.topic.clone(),
+            brokers: self.address.brokers.clone(),
+        };
         let topic = metadata
             .topics()
             .iter()
             .find(|t| t.name() == self.address.topic)
-            .ok_or_else(|| ConnectorError::Kafka {
-                context: self.context(),
-                message: "the topic does not exist".into(),
-            })?;
+            .ok_or_else(no_topic)?;
         if let Some(err) = topic.error() {
             let code = rdkafka::types::RDKafkaErrorCode::from(err);
-            return Err(ConnectorError::Kafka {
-                context: self.context(),
-                message: if code == rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition {
-                    "the topic does not exist".into()
-                } else {
-                    code.to_string()
-                },
+            return Err(if code == rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition {
+                no_topic()
+            } else {
+                ConnectorError::KafkaTopic {
+                    topic: self.address.topic.clone(),
+                    brokers: self.address.brokers.clone(),
+                    source: code,
+                }
             });
         }
         let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
@@ -336,7 +353,7 @@ impl TopicClient {
     pub fn watermarks(&self, partition: i32) -> Result<(i64, i64)> {
         self.consumer
             .fetch_watermarks(&self.address.topic, partition, REQUEST_TIMEOUT)
-            .map_err(kafka_err(format!("{}, partition {partition}", self.context())))
+            .map_err(self.address.kafka_err(Some(partition)))
     }
 
     /// The first offset at or after `millis` in each partition (the high watermark where there is none).
@@ -344,12 +361,12 @@ impl TopicClient {
         let mut list = TopicPartitionList::new();
         for &p in partitions {
             list.add_partition_offset(&self.address.topic, p, Offset::Offset(millis))
-                .map_err(kafka_err(self.context()))?;
+                .map_err(self.address.kafka_err(None))?;
         }
         let found = self
             .consumer
             .offsets_for_times(list, REQUEST_TIMEOUT)
-            .map_err(kafka_err(self.context()))?;
+            .map_err(self.address.kafka_err(None))?;
         let mut out = BTreeMap::new();
         for e in found.elements() {
             let offset = match e.offset() {

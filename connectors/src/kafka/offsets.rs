@@ -65,6 +65,7 @@ pub struct Resume {
 }
 
 impl Resume {
+    /// Whether the run is a recovery read: some tables lag the others, and only their missing range is read.
     pub fn is_recovery(&self) -> bool {
         !self.stop.is_empty()
     }
@@ -102,12 +103,8 @@ pub fn resume(partitions: &[i32], tables: &[Option<BTreeMap<i32, Option<i64>>>])
             (true, _) => ahead.push(t),
             (false, true) => {}
             (false, false) => {
-                return Err(ConnectorError::Kafka {
-                    context: "stored offsets".into(),
-                    message: format!(
-                        "the output tables' stored offsets disagree in a way one interrupted run cannot explain: \
-                         {tables:?}"
-                    ),
+                return Err(ConnectorError::KafkaOffsets {
+                    tables: tables.to_vec(),
                 });
             }
         }

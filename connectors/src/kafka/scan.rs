@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::decode::{MessageDecoder, RawMessage};
 use super::{KafkaOptions, TopicAddress, client_config, staged_schema};
+use crate::error::ConnectorError;
 
 /// How many messages are decoded into one batch.
 const BATCH_MESSAGES: usize = 8192;
@@ -55,6 +56,7 @@ impl ConsumerContext for ScanContext {}
 /// What one scan partition reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRange {
+    /// The Kafka partition.
     pub partition: i32,
     /// First offset to read.
     pub start: i64,
@@ -68,9 +70,13 @@ pub struct PartitionRange {
 /// A bounded read of one topic: which partitions, from where, decoded how.
 #[derive(Debug, Clone)]
 pub struct KafkaScan {
+    /// The topic read.
     pub address: TopicAddress,
+    /// The columns the table declares.
     pub declared: SchemaRef,
+    /// The table's options: format, decoding, client settings.
     pub options: KafkaOptions,
+    /// One range per Kafka partition read.
     pub ranges: Vec<PartitionRange>,
     /// Expose one plan partition that reads every Kafka partition concurrently. Ballista 55 gives a task several
     /// partitions of a stage and narrows only the leaves it knows (file and memory scans); a leaf it does not
@@ -79,6 +85,7 @@ pub struct KafkaScan {
 }
 
 impl KafkaScan {
+    /// A decoder of this read's messages into staged rows.
     pub fn decoder(&self) -> MessageDecoder {
         MessageDecoder::new(&self.declared, &self.options)
     }
@@ -87,11 +94,13 @@ impl KafkaScan {
 /// The provider a job's source stage scans. Its schema is the staged schema (declared columns and Kafka's own).
 #[derive(Debug)]
 pub struct KafkaTable {
+    /// The read this table's scans perform.
     pub scan: KafkaScan,
     schema: SchemaRef,
 }
 
 impl KafkaTable {
+    /// A provider whose scans perform `scan`.
     pub fn new(scan: KafkaScan) -> Self {
         let schema = staged_schema(&scan.declared);
         Self { scan, schema }
@@ -122,13 +131,16 @@ impl TableProvider for KafkaTable {
 /// Reads each assigned range of a topic; partition `i` of the plan is `ranges[i]`.
 #[derive(Debug)]
 pub struct KafkaScanExec {
+    /// The read.
     pub scan: KafkaScan,
+    /// Indices into the staged schema of the columns produced; `None` for all of them.
     pub projection: Option<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
 impl KafkaScanExec {
+    /// A plan performing `scan` and producing the `projection` of its staged schema (an index out of range fails).
     pub fn new(scan: KafkaScan, projection: Option<Vec<usize>>) -> Result<Self> {
         let schema = project_schema(&staged_schema(&scan.declared), projection.as_ref())?;
         let properties = Arc::new(PlanProperties::new(
@@ -230,11 +242,10 @@ impl ExecutionPlan for KafkaScanExec {
     }
 }
 
-fn kafka_error(scan: &KafkaScan, partition: i32, e: impl fmt::Display) -> DataFusionError {
-    DataFusionError::Execution(format!(
-        "Kafka topic '{}' partition {partition}: {e}",
-        scan.address.topic
-    ))
+/// librdkafka's error while reading `partition`, for the scan's stream.
+fn kafka_error(scan: &KafkaScan, partition: i32) -> impl FnOnce(KafkaError) -> DataFusionError {
+    let wrap = scan.address.kafka_err(Some(partition));
+    move |e| DataFusionError::from(wrap(e))
 }
 
 /// Read `range`, handing full buffers of messages to `emit` (which returns false to stop early).
@@ -257,14 +268,12 @@ fn read_range(
         .set("enable.partition.eof", "true")
         // A start before the log's beginning (retention) is an error, not a silent jump.
         .set("auto.offset.reset", "error");
-    let consumer: BaseConsumer<ScanContext> = config
-        .create_with_context(ScanContext)
-        .map_err(|e| kafka_error(scan, p, e))?;
+    let consumer: BaseConsumer<ScanContext> = config.create_with_context(ScanContext).map_err(kafka_error(scan, p))?;
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(&scan.address.topic, p, Offset::Offset(range.start))
-        .map_err(|e| kafka_error(scan, p, e))?;
-    consumer.assign(&assignment).map_err(|e| kafka_error(scan, p, e))?;
+        .map_err(kafka_error(scan, p))?;
+    consumer.assign(&assignment).map_err(kafka_error(scan, p))?;
 
     let mut end: Option<i64> = None;
     let mut buffer: Vec<RawMessage> = Vec::with_capacity(BATCH_MESSAGES);
@@ -273,15 +282,13 @@ fn read_range(
         match consumer.poll(Duration::from_millis(200)) {
             None => {
                 if last_progress.elapsed() > IDLE_TIMEOUT {
-                    return Err(kafka_error(
-                        scan,
-                        p,
-                        format!(
-                            "no message and no end of partition for {} s (reading from offset {})",
-                            IDLE_TIMEOUT.as_secs(),
-                            buffer.last().map(|m| m.offset + 1).unwrap_or(range.start)
-                        ),
-                    ));
+                    return Err(DataFusionError::from(ConnectorError::KafkaIdle {
+                        topic: scan.address.topic.clone(),
+                        brokers: scan.address.brokers.clone(),
+                        partition: p,
+                        seconds: IDLE_TIMEOUT.as_secs(),
+                        offset: buffer.last().map(|m| m.offset + 1).unwrap_or(range.start),
+                    }));
                 }
             }
             Some(Ok(m)) => {
@@ -309,7 +316,7 @@ fn read_range(
                 }
             }
             Some(Err(KafkaError::PartitionEOF(_))) => break,
-            Some(Err(e)) => return Err(kafka_error(scan, p, e)),
+            Some(Err(e)) => return Err(kafka_error(scan, p)(e)),
         }
     }
     if !buffer.is_empty() {

@@ -20,14 +20,8 @@ const IN_FLIGHT: usize = 10_000;
 /// What a finished production sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Produced {
+    /// Messages the brokers acknowledged.
     pub messages: u64,
-}
-
-fn sink_err(address: &TopicAddress, message: impl std::fmt::Display) -> ConnectorError {
-    ConnectorError::Kafka {
-        context: format!("topic '{}' at {}", address.topic, address.brokers),
-        message: message.to_string(),
-    }
 }
 
 /// Encode each row of `batch` as one message value of the table whose columns are `declared`.
@@ -78,9 +72,9 @@ pub fn encode(batch: &RecordBatch, format: Format, delimiter: u8) -> Result<Vec<
         }
     }
     if rows.len() != batch.num_rows() {
-        return Err(ConnectorError::Kafka {
-            context: "encoding".into(),
-            message: format!("{} rows became {} messages", batch.num_rows(), rows.len()),
+        return Err(ConnectorError::KafkaEncoding {
+            rows: batch.num_rows(),
+            messages: rows.len(),
         });
     }
     Ok(rows)
@@ -101,7 +95,14 @@ pub async fn produce(
     if !options.client.contains_key("message.timeout.ms") {
         config.set("message.timeout.ms", "30000");
     }
-    let producer: FutureProducer = config.create().map_err(|e| sink_err(address, e))?;
+    let producer: FutureProducer = config.create().map_err(address.kafka_err(None))?;
+    let (topic, brokers) = (&address.topic, &address.brokers);
+    let key_err = |column: &str, problem| ConnectorError::KafkaKeyColumn {
+        topic: topic.clone(),
+        brokers: brokers.clone(),
+        column: column.into(),
+        problem,
+    };
     let mut messages = 0u64;
     for batch in batches.iter().filter(|b| b.num_rows() > 0) {
         let values = encode_rows(batch, options, declared)?;
@@ -110,14 +111,14 @@ pub async fn produce(
                 let index = batch
                     .schema()
                     .index_of(column)
-                    .map_err(|_| sink_err(address, format!("key column '{column}' is not a column of the rows")))?;
+                    .map_err(|_| key_err(column, "is not a column of the rows"))?;
                 let keys =
                     cast(batch.column(index), &DataType::Utf8).map_err(datafusion::error::DataFusionError::from)?;
                 let keys = keys
                     .as_any()
                     .downcast_ref::<StringArray>()
                     .cloned()
-                    .ok_or_else(|| sink_err(address, "key column did not cast to text"))?;
+                    .ok_or_else(|| key_err(column, "did not cast to text"))?;
                 Some(keys)
             }
             None => None,
@@ -135,8 +136,12 @@ pub async fn produce(
                 producer.send(record, Duration::from_secs(30))
             });
             for result in join_all(sends).await {
-                if let Err((e, _)) = result {
-                    return Err(sink_err(address, format!("delivery failed: {e}")));
+                if let Err((source, _)) = result {
+                    return Err(ConnectorError::KafkaDelivery {
+                        topic: topic.clone(),
+                        brokers: brokers.clone(),
+                        source: Box::new(source),
+                    });
                 }
             }
             messages += chunk.len() as u64;
@@ -145,10 +150,23 @@ pub async fn produce(
     let flushing = producer.clone();
     tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(30)))
         .await
-        .map_err(|e| sink_err(address, e))?
-        .map_err(|e| sink_err(address, format!("flush failed: {e}")))?;
-    if let Some((code, reason)) = producer.client().fatal_error() {
-        return Err(sink_err(address, format!("producer failed: {code:?}: {reason}")));
+        .map_err(|source| ConnectorError::KafkaFlushTask {
+            topic: topic.clone(),
+            brokers: brokers.clone(),
+            source,
+        })?
+        .map_err(|source| ConnectorError::KafkaFlush {
+            topic: topic.clone(),
+            brokers: brokers.clone(),
+            source: Box::new(source),
+        })?;
+    if let Some((source, reason)) = producer.client().fatal_error() {
+        return Err(ConnectorError::KafkaProducer {
+            topic: topic.clone(),
+            brokers: brokers.clone(),
+            source,
+            reason,
+        });
     }
     tracing::debug!(topic = %address.topic, messages, "produced");
     Ok(Produced { messages })

@@ -5,20 +5,22 @@
 use tokio_postgres::Client;
 
 use super::types::{PgColumn, PgType};
-use super::{TableName, describe, quote_ident};
+use super::{TableName, quote_ident};
 use crate::error::{ConnectorError, Result};
 
-fn catalog_err(table: &TableName, e: &tokio_postgres::Error) -> ConnectorError {
-    ConnectorError::Postgres {
-        context: format!("table '{table}'"),
-        message: describe(e),
+fn catalog_err(table: &TableName) -> impl Fn(tokio_postgres::Error) -> ConnectorError + '_ {
+    move |source| ConnectorError::PostgresQuery {
+        table: table.to_string(),
+        source,
     }
 }
 
 /// A table's columns as the catalog lists them (generated columns are flagged: they are never written).
 #[derive(Debug, Clone)]
 pub struct TableInfo {
+    /// The columns Strata maps, in table order (generated ones included).
     pub columns: Vec<PgColumn>,
+    /// Names of the generated columns: they are read, never written.
     pub generated: Vec<String>,
     /// Columns of types Strata does not map, with the reason.
     pub unsupported: Vec<(String, String)>,
@@ -43,14 +45,11 @@ pub async fn describe_table(client: &Client, table: &TableName) -> Result<Option
     let exists = client
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
         .await
-        .map_err(|e| catalog_err(table, &e))?;
+        .map_err(catalog_err(table))?;
     if !exists.get::<_, bool>(0) {
         return Ok(None);
     }
-    let rows = client
-        .query(COLUMNS_SQL, &[&name])
-        .await
-        .map_err(|e| catalog_err(table, &e))?;
+    let rows = client.query(COLUMNS_SQL, &[&name]).await.map_err(catalog_err(table))?;
     let mut columns = Vec::with_capacity(rows.len());
     let mut generated = Vec::new();
     let mut unsupported = Vec::new();
@@ -61,8 +60,8 @@ pub async fn describe_table(client: &Client, table: &TableName) -> Result<Option
         let sql_type: String = row.get(3);
         let pg_type = match PgType::from_catalog(oid, typmod, &sql_type) {
             Ok(t) => t,
-            Err(ConnectorError::Postgres { message, .. }) => {
-                unsupported.push((column, message));
+            Err(ConnectorError::PostgresType { problem }) => {
+                unsupported.push((column, problem.to_string()));
                 continue;
             }
             Err(other) => return Err(other),
@@ -80,7 +79,7 @@ pub async fn describe_table(client: &Client, table: &TableName) -> Result<Option
     let unique_keys = client
         .query(UNIQUE_SQL, &[&name])
         .await
-        .map_err(|e| catalog_err(table, &e))?
+        .map_err(catalog_err(table))?
         .into_iter()
         .map(|r| r.get::<_, Vec<String>>(0))
         .collect();

@@ -21,13 +21,6 @@ pub const EPOCH_DAYS: i32 = 10_957;
 /// Microseconds from 1970-01-01 to 2000-01-01.
 pub const EPOCH_MICROS: i64 = 946_684_800_000_000;
 
-fn decode_err(message: String) -> ConnectorError {
-    ConnectorError::Postgres {
-        context: "COPY decode".into(),
-        message,
-    }
-}
-
 enum Builder {
     Bool(BooleanBuilder),
     I16(Int16Builder),
@@ -219,6 +212,7 @@ pub struct CopyDecoder {
 }
 
 impl CopyDecoder {
+    /// A decoder of a COPY stream of `columns`, emitting batches of `batch_size` rows (at least one).
     pub fn new(columns: &[PgColumn], batch_size: usize) -> Self {
         Self {
             columns: columns.to_vec(),
@@ -233,6 +227,7 @@ impl CopyDecoder {
         }
     }
 
+    /// The Arrow schema of the batches.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -256,10 +251,7 @@ impl CopyDecoder {
     /// The last, partial batch. Fails if the stream ended without its trailer (a cut connection).
     pub fn finish(mut self) -> Result<Option<RecordBatch>> {
         if !self.trailer_seen || !self.carry.is_empty() {
-            return Err(decode_err(format!(
-                "the COPY stream ended early after {} rows",
-                self.rows_total
-            )));
+            return Err(ConnectorError::PostgresCopyEnded { rows: self.rows_total });
         }
         if self.rows_in_batch == 0 {
             return Ok(None);
@@ -267,6 +259,7 @@ impl CopyDecoder {
         self.flush().map(Some)
     }
 
+    /// Rows decoded so far.
     pub fn rows(&self) -> u64 {
         self.rows_total
     }
@@ -275,7 +268,8 @@ impl CopyDecoder {
         let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
         let options = RecordBatchOptions::new().with_row_count(Some(self.rows_in_batch));
         self.rows_in_batch = 0;
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options).map_err(|e| decode_err(e.to_string()))
+        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
+            .map_err(|source| ConnectorError::PostgresCopyBatch { source })
     }
 
     /// Decode from `data`; returns how many bytes were used (the rest is an incomplete tuple).
@@ -286,11 +280,11 @@ impl CopyDecoder {
                 return Ok(0);
             }
             if &data[..11] != SIGNATURE {
-                return Err(decode_err("not a binary COPY stream".into()));
+                return Err(ConnectorError::PostgresCopySignature);
             }
             let flags = u32::from_be_bytes([data[11], data[12], data[13], data[14]]);
             if flags & 0xFFFE_0000 != 0 || flags & (1 << 16) != 0 {
-                return Err(decode_err(format!("unsupported COPY flags {flags:#x}")));
+                return Err(ConnectorError::PostgresCopyFlags { flags });
             }
             let extension = u32::from_be_bytes([data[15], data[16], data[17], data[18]]) as usize;
             if data.len() < 19 + extension {
@@ -302,7 +296,7 @@ impl CopyDecoder {
         let ncols = self.columns.len();
         while pos + 2 <= data.len() {
             if self.trailer_seen {
-                return Err(decode_err("data after the COPY trailer".into()));
+                return Err(ConnectorError::PostgresCopyTrailer);
             }
             let count = i16::from_be_bytes([data[pos], data[pos + 1]]);
             if count == -1 {
@@ -311,7 +305,7 @@ impl CopyDecoder {
                 continue;
             }
             if count as usize != ncols {
-                return Err(decode_err(format!("a tuple has {count} fields, expected {ncols}")));
+                return Err(ConnectorError::PostgresCopyFields { count, expected: ncols });
             }
             // Find the tuple's end before decoding anything, so an incomplete tuple is left whole.
             let mut end = pos + 2;
@@ -337,14 +331,14 @@ impl CopyDecoder {
                 field += 4;
                 let value = (len >= 0).then(|| &data[field..field + len as usize]);
                 field += len.max(0) as usize;
-                builder.append(value).map_err(|e| {
-                    decode_err(format!(
-                        "column '{}' ({}), row {}: {e}",
-                        self.columns[i].name,
-                        self.columns[i].sql_type,
-                        self.rows_total + 1
-                    ))
-                })?;
+                builder
+                    .append(value)
+                    .map_err(|problem| ConnectorError::PostgresCopyValue {
+                        column: self.columns[i].name.clone(),
+                        sql_type: self.columns[i].sql_type.clone(),
+                        row: self.rows_total + 1,
+                        problem,
+                    })?;
             }
             pos = end;
             self.rows_in_batch += 1;

@@ -13,13 +13,6 @@ use super::decode::{EPOCH_DAYS, EPOCH_MICROS, SIGNATURE};
 use super::types::{PgColumn, PgType};
 use crate::error::{ConnectorError, Result};
 
-fn encode_err(message: String) -> ConnectorError {
-    ConnectorError::Postgres {
-        context: "COPY encode".into(),
-        message,
-    }
-}
-
 /// The stream header: signature, no flags, no extension.
 pub fn header(out: &mut BytesMut) {
     out.put_slice(SIGNATURE);
@@ -83,6 +76,7 @@ pub struct CopyEncoder {
 }
 
 impl CopyEncoder {
+    /// An encoder of rows whose columns are `columns`, in order.
     pub fn new(columns: &[PgColumn]) -> Self {
         Self {
             columns: columns.to_vec(),
@@ -93,11 +87,10 @@ impl CopyEncoder {
     /// counting from it (the staging table's arrival order, for resolving duplicate keys).
     pub fn encode(&self, batch: &RecordBatch, sequence: Option<i64>, out: &mut BytesMut) -> Result<()> {
         if batch.num_columns() != self.columns.len() {
-            return Err(encode_err(format!(
-                "{} columns to write, the table takes {}",
-                batch.num_columns(),
-                self.columns.len()
-            )));
+            return Err(ConnectorError::PostgresCopyColumns {
+                given: batch.num_columns(),
+                expected: self.columns.len(),
+            });
         }
         let arrays: Vec<ArrayRef> = batch
             .columns()
@@ -105,7 +98,7 @@ impl CopyEncoder {
             .zip(&self.columns)
             .map(|(a, c)| cast(a, &c.pg_type.arrow()))
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| encode_err(e.to_string()))?;
+            .map_err(|source| ConnectorError::PostgresCopyCast { source })?;
         let fields = self.columns.len() as i16 + i16::from(sequence.is_some());
         out.reserve(batch.num_rows() * (2 + self.columns.len() * 12));
         for row in 0..batch.num_rows() {
@@ -116,7 +109,11 @@ impl CopyEncoder {
                     continue;
                 }
                 self.put_value(array, column, row, out)
-                    .map_err(|e| encode_err(format!("column '{}' ({}): {e}", column.name, column.sql_type)))?;
+                    .map_err(|problem| ConnectorError::PostgresCopyEncodeValue {
+                        column: column.name.clone(),
+                        sql_type: column.sql_type.clone(),
+                        problem,
+                    })?;
             }
             if let Some(start) = sequence {
                 out.put_i32(8);

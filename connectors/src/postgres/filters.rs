@@ -17,11 +17,14 @@ use super::types::{PgColumn, PgType};
 /// A query's SQL with its parameter values (bound through `set_config`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Predicate {
+    /// Conditions, ANDed together, reading their values as `current_setting('strata.pN')`.
     pub sql: Vec<String>,
+    /// The values of `strata.p1`, `strata.p2`, … in order.
     pub params: Vec<String>,
 }
 
 impl Predicate {
+    /// Bind `value` as the next parameter; returns the SQL that reads it as `pg_type`.
     pub fn param(&mut self, value: String, pg_type: PgType) -> String {
         self.params.push(value);
         format!("current_setting('strata.p{}')::{}", self.params.len(), pg_type.sql())
@@ -65,6 +68,7 @@ fn literal_text(value: &ScalarValue, column: &PgColumn) -> Option<String> {
     })
 }
 
+/// The text of the decimal `v × 10^-scale`: `12345` at scale 2 is `123.45`, at scale -2 `1234500`.
 pub fn decimal_text(v: i128, scale: i8) -> String {
     if scale <= 0 {
         return format!("{v}{}", "0".repeat((-scale) as usize));
@@ -76,6 +80,8 @@ pub fn decimal_text(v: i128, scale: i8) -> String {
     format!("{}{int}.{frac}", if v < 0 { "-" } else { "" })
 }
 
+/// `micros` since the Unix epoch as PostgreSQL timestamp text (`2024-05-01 10:00:00.000000`, with `+00` when
+/// `zoned`); `None` when chrono cannot represent it.
 pub fn timestamp_text(micros: i64, zoned: bool) -> Option<String> {
     let t = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
     let text = t.format("%Y-%m-%d %H:%M:%S%.6f").to_string();

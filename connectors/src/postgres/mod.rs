@@ -21,6 +21,7 @@ pub mod sink;
 mod tls;
 pub mod types;
 
+pub use crate::error::describe_postgres as describe;
 pub use options::{PgOptions, TableName};
 pub use tls::TlsMode;
 
@@ -42,18 +43,14 @@ const PASSWORD_FILE_VAR: &str = "STRATA_PG_PASSWORD_FILE";
 /// `host:port` for locations written `postgres:///db`.
 pub const DEFAULT_SERVER_VAR: &str = "STRATA_POSTGRES";
 
-fn pg_err(context: impl Into<String>, message: impl Into<String>) -> ConnectorError {
-    ConnectorError::Postgres {
-        context: context.into(),
-        message: message.into(),
-    }
-}
-
 /// A server and database, without credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PgAddress {
+    /// The server's host name or address.
     pub host: String,
+    /// The server's port (5432 unless given).
     pub port: u16,
+    /// The database.
     pub dbname: String,
     /// A user written in the location (`postgres://user@host/db`); never a password.
     pub user: Option<String>,
@@ -135,18 +132,25 @@ impl fmt::Debug for Secret {
 /// the password itself, from the file or its own environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialSource {
+    /// The `user` option: it wins over the location's user and the environment.
     pub user: Option<String>,
+    /// The `password_file` option: a file holding the password (one trailing newline is dropped).
     pub password_file: Option<PathBuf>,
 }
 
 /// Resolved credentials.
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// The user to log in as.
     pub user: String,
+    /// The password, when one was found; it never prints.
     pub password: Option<Secret>,
 }
 
 impl CredentialSource {
+    /// The credentials for `address`. The user: the `user` option, else the location's, else `STRATA_PG_USER`,
+    /// `PGUSER`, else `postgres`. The password: the password file (the option, else `STRATA_PG_PASSWORD_FILE`), else
+    /// `STRATA_PG_PASSWORD`, else `PGPASSWORD`; an unreadable file is an error that names it.
     pub fn resolve(&self, address: &PgAddress) -> Result<Credentials> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let user = self
@@ -161,11 +165,10 @@ impl CredentialSource {
             .or_else(|| env(PASSWORD_FILE_VAR).map(PathBuf::from));
         let password = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    pg_err(
-                        address.display(),
-                        format!("cannot read the password file {}: {e}", path.display()),
-                    )
+                let text = std::fs::read_to_string(&path).map_err(|source| ConnectorError::PostgresPasswordFile {
+                    server: address.display(),
+                    path: path.clone(),
+                    source,
                 })?;
                 Some(Secret(text.trim_end_matches(['\n', '\r']).to_string()))
             }
@@ -178,10 +181,13 @@ impl CredentialSource {
 /// Connection settings shared by reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectOptions {
+    /// Where the user and password come from.
     pub credentials: CredentialSource,
+    /// How long the socket connect may take; a whole attempt (TLS and authentication too) may take twice that.
     pub connect_timeout: Duration,
     /// How often a lost connection is retried (connects, and a sink's whole transaction).
     pub retries: u32,
+    /// Whether and how connections use TLS.
     pub tls: TlsMode,
     /// PEM file of the certificate authorities that sign the server's certificate.
     pub root_cert: Option<PathBuf>,
@@ -217,31 +223,6 @@ where
 /// The delay before retry `attempt` (1-based): 200 ms doubling, capped at 5 s.
 pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((200u64 << attempt.saturating_sub(1).min(5)).min(5_000))
-}
-
-/// A server error as PostgreSQL reports it (`tokio_postgres::Error`'s own text is only "db error").
-pub fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut text = format!("{} ({})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!("; {detail}"));
-            }
-            if let Some(hint) = db.hint() {
-                text.push_str(&format!("; hint: {hint}"));
-            }
-            text
-        }
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            text
-        }
-    }
 }
 
 /// Whether an error means the connection (not the statement) failed, so that redoing the work may succeed.
@@ -302,39 +283,60 @@ pub async fn connect(address: &PgAddress, options: &ConnectOptions, application_
                 None => open(&config, NoTls, server).await,
             }
         };
-        let result = tokio::time::timeout(options.connect_timeout * 2, opening).await;
-        let error = match result {
+        let limit = options.connect_timeout * 2;
+        let error = match tokio::time::timeout(limit, opening).await {
             Ok(Ok(client)) => return Ok(client),
-            Ok(Err(e)) => {
-                let transient = is_transient(&e);
-                let message = match e.code() {
-                    Some(&SqlState::INVALID_PASSWORD) | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) => {
-                        format!(
-                            "authentication failed for user '{}': {} (check STRATA_PG_USER and STRATA_PG_PASSWORD \
-                             or the password file, and sslmode)",
-                            credentials.user,
-                            describe(&e)
-                        )
-                    }
-                    _ => describe(&e),
-                };
-                if !transient {
-                    return Err(pg_err(address.display(), format!("cannot connect: {message}")));
+            Ok(Err(source)) => match source.code() {
+                Some(&SqlState::INVALID_PASSWORD) | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) => {
+                    return Err(ConnectorError::PostgresAuth {
+                        server: address.display(),
+                        user: credentials.user,
+                        source,
+                    });
                 }
-                message
-            }
-            Err(_) => format!("no answer within {} s", (options.connect_timeout * 2).as_secs()),
+                _ if !is_transient(&source) => {
+                    return Err(ConnectorError::PostgresConnect {
+                        server: address.display(),
+                        attempts: None,
+                        source,
+                    });
+                }
+                _ => ConnectError::Failed(source),
+            },
+            Err(elapsed) => ConnectError::Timeout(elapsed),
         };
         if attempt >= options.retries {
-            return Err(pg_err(
-                address.display(),
-                format!("cannot connect after {} attempts: {error}", attempt + 1),
-            ));
+            let (server, attempts) = (address.display(), attempt + 1);
+            return Err(match error {
+                ConnectError::Failed(source) => ConnectorError::PostgresConnect {
+                    server,
+                    attempts: Some(attempts),
+                    source,
+                },
+                ConnectError::Timeout(source) => ConnectorError::PostgresConnectTimeout {
+                    server,
+                    attempts,
+                    seconds: limit.as_secs(),
+                    source,
+                },
+            });
         }
         attempt += 1;
+        let error = match &error {
+            ConnectError::Failed(e) => describe(e),
+            ConnectError::Timeout(_) => format!("no answer within {} s", limit.as_secs()),
+        };
         tracing::warn!(server = %address.display(), attempt, error = %error, "PostgreSQL connect failed; retrying");
         tokio::time::sleep(backoff(attempt)).await;
     }
+}
+
+/// A failed connection attempt that a retry may fix.
+enum ConnectError {
+    /// Refused, dropped or otherwise lost before the session started.
+    Failed(tokio_postgres::Error),
+    /// No session within the attempt's time limit.
+    Timeout(tokio::time::error::Elapsed),
 }
 
 /// Quote an identifier (`"a""b"`), so names from the catalog or the job are never read as SQL.

@@ -6,17 +6,21 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectOptions, TlsMode, pg_err, quote_ident};
-use crate::error::Result;
+use super::{ConnectOptions, TlsMode, quote_ident};
+use crate::error::{ConnectorError, Result};
 
 /// A table name as written in the `table` option: `name` or `schema.name`, each part optionally double-quoted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableName {
+    /// The schema, when the name is `schema.name`; otherwise the server's search path decides.
     pub schema: Option<String>,
+    /// The table's name.
     pub name: String,
 }
 
 impl TableName {
+    /// Parse `name` or `schema.name`: unquoted parts are lower-cased, as PostgreSQL folds them; double-quoted parts
+    /// keep their case (`""` is a quote).
     pub fn parse(text: &str) -> Result<Self> {
         let mut parts = Vec::new();
         let mut current = String::new();
@@ -35,7 +39,7 @@ impl TableName {
             }
         }
         parts.push(current);
-        let bad = || pg_err("table option", format!("'{text}' is not `name` or `schema.name`"));
+        let bad = || ConnectorError::PostgresTableName { text: text.into() };
         if quoted || parts.iter().any(String::is_empty) {
             return Err(bad());
         }
@@ -73,6 +77,7 @@ impl fmt::Display for TableName {
 /// A table's options, as given in `OPTIONS (…)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PgOptions {
+    /// The table (`table`; required).
     pub table: TableName,
     /// Upsert key of a sink (`key 'symbol, day'`); a sink without one appends.
     pub key: Vec<String>,
@@ -80,7 +85,9 @@ pub struct PgOptions {
     pub indexes: Vec<Vec<String>>,
     /// Column whose value range splits a read into parallel ranges (integer, date or timestamp).
     pub partition_column: Option<String>,
+    /// How many ranges a read is split into (`partitions`); the session's target partitions unless given.
     pub partitions: Option<usize>,
+    /// Connection settings: credentials, timeouts, retries, TLS.
     pub connect: ConnectOptions,
 }
 
@@ -94,7 +101,11 @@ fn column_list(text: &str) -> Vec<String> {
 impl PgOptions {
     /// Options from `OPTIONS (…)`; unknown keys are errors (a typo must not be ignored).
     pub fn parse(raw: &[(String, String)]) -> Result<Self> {
-        let err = |m: String| pg_err("options", m);
+        let bad = |option: &str, value: &str, expected: &'static str| ConnectorError::PostgresOption {
+            option: option.into(),
+            value: value.into(),
+            expected,
+        };
         let mut table = None;
         let mut options = PgOptions {
             table: TableName {
@@ -121,23 +132,19 @@ impl PgOptions {
                         .parse()
                         .ok()
                         .filter(|n| *n >= 1)
-                        .ok_or_else(|| err(format!("partitions must be a positive integer, not '{value}'")))?;
+                        .ok_or_else(|| bad(&key, value, "a positive integer"))?;
                     options.partitions = Some(n);
                 }
                 "user" => options.connect.credentials.user = Some(value.clone()),
                 "password_file" => options.connect.credentials.password_file = Some(PathBuf::from(value)),
-                "password" => {
-                    return Err(err(
-                        "passwords do not belong in job files: set STRATA_PG_PASSWORD or the password_file option"
-                            .into(),
-                    ));
-                }
+                // The value is dropped here: an error must never carry a password.
+                "password" => return Err(ConnectorError::PostgresPasswordOption),
                 "connect_timeout" => {
                     let secs: u64 = value
                         .parse()
                         .ok()
                         .filter(|s| *s > 0)
-                        .ok_or_else(|| err(format!("connect_timeout is seconds, not '{value}'")))?;
+                        .ok_or_else(|| bad(&key, value, "a positive number of seconds"))?;
                     options.connect.connect_timeout = Duration::from_secs(secs);
                 }
                 "sslmode" => {
@@ -146,28 +153,17 @@ impl PgOptions {
                         "prefer" => TlsMode::Prefer,
                         "require" => TlsMode::Require,
                         "verify-ca" | "verify-full" => TlsMode::VerifyFull,
-                        other => {
-                            return Err(err(format!(
-                                "sslmode '{other}': use disable, prefer, require or verify-full"
-                            )));
-                        }
+                        _ => return Err(bad(&key, value, "disable, prefer, require or verify-full")),
                     };
                 }
                 "sslrootcert" => options.connect.root_cert = Some(PathBuf::from(value)),
                 "retries" => {
-                    options.connect.retries = value
-                        .parse()
-                        .map_err(|_| err(format!("retries must be a number, not '{value}'")))?;
+                    options.connect.retries = value.parse().map_err(|_| bad(&key, value, "a number"))?;
                 }
-                other => {
-                    return Err(err(format!(
-                        "unknown option '{other}' (known: table, key, indexes, partition_column, partitions, user, \
-                         password_file, connect_timeout, retries, sslmode, sslrootcert)"
-                    )));
-                }
+                other => return Err(ConnectorError::PostgresUnknownOption { option: other.into() }),
             }
         }
-        options.table = table.ok_or_else(|| err("name the table: OPTIONS (table 'schema.name')".into()))?;
+        options.table = table.ok_or(ConnectorError::PostgresNoTable)?;
         Ok(options)
     }
 }

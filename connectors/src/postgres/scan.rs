@@ -25,7 +25,7 @@ use tokio_postgres::{Client, IsolationLevel};
 use super::decode::CopyDecoder;
 use super::filters::{Predicate, filter_sql, timestamp_text};
 use super::types::{PgColumn, PgType, arrow_schema};
-use super::{PgAddress, PgOptions, connect, describe, quote_ident};
+use super::{PgAddress, PgOptions, connect, quote_ident};
 use crate::error::ConnectorError;
 
 /// Rows per Arrow batch.
@@ -34,8 +34,11 @@ const BATCH_ROWS: usize = 8192;
 /// A PostgreSQL table as a job reads it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PgSource {
+    /// The server and database.
     pub address: PgAddress,
+    /// The table's options.
     pub options: PgOptions,
+    /// The columns read (the declared ones, else the catalog's), with their PostgreSQL types.
     pub columns: Vec<PgColumn>,
     /// The column whose range splits the read (`partition_column`, else the primary key's first column when it
     /// is an integer, date or timestamp).
@@ -45,11 +48,32 @@ pub struct PgSource {
     pub single_task: bool,
 }
 
-fn external(table: &str, e: impl fmt::Display) -> DataFusionError {
-    DataFusionError::External(Box::new(ConnectorError::Postgres {
-        context: format!("table '{table}'"),
-        message: e.to_string(),
-    }))
+/// A driver error on `table`, for DataFusion.
+fn query_err(table: &str) -> impl Fn(tokio_postgres::Error) -> DataFusionError + '_ {
+    move |source| {
+        DataFusionError::from(ConnectorError::PostgresQuery {
+            table: table.into(),
+            source,
+        })
+    }
+}
+
+/// A COPY decoding error on `table`, for DataFusion.
+fn read_err(table: &str) -> impl Fn(ConnectorError) -> DataFusionError + '_ {
+    move |e| {
+        DataFusionError::from(ConnectorError::PostgresRead {
+            table: table.into(),
+            source: Box::new(e),
+        })
+    }
+}
+
+/// A value range's bound of `kind` (date, timestamp) that has no value.
+fn bound_err(table: &str, kind: &'static str) -> DataFusionError {
+    DataFusionError::from(ConnectorError::PostgresRangeBound {
+        table: table.into(),
+        kind,
+    })
 }
 
 /// Whether partition columns of this type can be split by value.
@@ -63,11 +87,13 @@ pub fn splittable(t: PgType) -> bool {
 /// The provider a job's source registers.
 #[derive(Debug)]
 pub struct PgTable {
+    /// The read this table's scans perform.
     pub source: PgSource,
     schema: SchemaRef,
 }
 
 impl PgTable {
+    /// A provider for `source`; its schema is the Arrow schema of the source's columns.
     pub fn new(source: PgSource) -> Self {
         let schema = arrow_schema(&source.columns);
         Self { source, schema }
@@ -131,21 +157,19 @@ impl TableProvider for PgTable {
 async fn begin<'a>(
     client: &'a mut Client,
     params: &[String],
-) -> std::result::Result<tokio_postgres::Transaction<'a>, String> {
+) -> std::result::Result<tokio_postgres::Transaction<'a>, tokio_postgres::Error> {
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
-        .await
-        .map_err(|e| describe(&e))?;
+        .await?;
     if !params.is_empty() {
         tx.execute(
             "SELECT count(set_config('strata.p' || i, v, true)) FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i)",
             &[&params],
         )
-        .await
-        .map_err(|e| describe(&e))?;
+        .await?;
     }
     Ok(tx)
 }
@@ -154,11 +178,12 @@ async fn begin<'a>(
 /// first range.
 async fn split(source: &PgSource, column: &str, filters: &Predicate, n: usize) -> Result<Vec<Predicate>> {
     let table = source.options.table.to_string();
-    let c = source
-        .columns
-        .iter()
-        .find(|c| c.name == column)
-        .ok_or_else(|| external(&table, format!("partition column '{column}' is not a column")))?;
+    let c = source.columns.iter().find(|c| c.name == column).ok_or_else(|| {
+        DataFusionError::from(ConnectorError::PostgresPartitionColumn {
+            table: table.clone(),
+            column: column.into(),
+        })
+    })?;
     let q = quote_ident(column);
     let as_int = |agg: &str| match c.pg_type {
         PgType::Date => format!("({agg}({q}) - DATE '1970-01-01')::int8"),
@@ -177,13 +202,8 @@ async fn split(source: &PgSource, column: &str, filters: &Predicate, n: usize) -
     let mut client = connect(&source.address, &source.options.connect, "strata-read")
         .await
         .map_err(DataFusionError::from)?;
-    let tx = begin(&mut client, &filters.params)
-        .await
-        .map_err(|e| external(&table, e))?;
-    let row = tx
-        .query_one(&sql, &[])
-        .await
-        .map_err(|e| external(&table, describe(&e)))?;
+    let tx = begin(&mut client, &filters.params).await.map_err(query_err(&table))?;
+    let row = tx.query_one(&sql, &[]).await.map_err(query_err(&table))?;
     let (Some(lo), Some(hi)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) else {
         return Ok(vec![filters.clone()]);
     };
@@ -194,11 +214,12 @@ async fn split(source: &PgSource, column: &str, filters: &Predicate, n: usize) -
         let v = v as i64;
         match c.pg_type {
             PgType::Date => Ok(chrono::DateTime::from_timestamp(v * 86_400, 0)
-                .ok_or_else(|| external(&table, "date out of range"))?
+                .ok_or_else(|| bound_err(&table, "date"))?
                 .date_naive()
                 .to_string()),
-            PgType::Timestamp | PgType::Timestamptz => timestamp_text(v, c.pg_type == PgType::Timestamptz)
-                .ok_or_else(|| external(&table, "timestamp out of range")),
+            PgType::Timestamp | PgType::Timestamptz => {
+                timestamp_text(v, c.pg_type == PgType::Timestamptz).ok_or_else(|| bound_err(&table, "timestamp"))
+            }
             _ => Ok(v.to_string()),
         }
     };
@@ -231,9 +252,13 @@ async fn split(source: &PgSource, column: &str, filters: &Predicate, n: usize) -
 /// complete predicate: the pushed filters and the range's bounds.
 #[derive(Debug)]
 pub struct PgScanExec {
+    /// The table read.
     pub source: PgSource,
+    /// Indices into `source.columns` of the columns read; `None` for all of them.
     pub projection: Option<Vec<usize>>,
+    /// One complete predicate per range: the pushed filters and the range's bounds.
     pub ranges: Vec<Predicate>,
+    /// The most rows each range's query returns (a pushed-down `LIMIT`).
     pub limit: Option<usize>,
     columns: Vec<PgColumn>,
     schema: SchemaRef,
@@ -241,6 +266,9 @@ pub struct PgScanExec {
 }
 
 impl PgScanExec {
+    /// A scan of `source`'s `projection`, one plan partition per predicate of `ranges` (one reading everything when
+    /// it is empty, one for all of them when `single_task`), each returning at most `limit` rows. A projection index
+    /// out of range fails.
     pub fn new(
         source: PgSource,
         projection: Option<Vec<usize>>,
@@ -359,17 +387,14 @@ impl ExecutionPlan for PgScanExec {
                 let mut client = connect(&source.address, &source.options.connect, "strata-read")
                     .await
                     .map_err(DataFusionError::from)?;
-                let txn = begin(&mut client, &params).await.map_err(|e| external(&table, e))?;
+                let txn = begin(&mut client, &params).await.map_err(query_err(&table))?;
                 let cancel = txn.cancel_token();
-                let stream = txn
-                    .copy_out(sql.as_str())
-                    .await
-                    .map_err(|e| external(&table, describe(&e)))?;
+                let stream = txn.copy_out(sql.as_str()).await.map_err(query_err(&table))?;
                 let mut stream = std::pin::pin!(stream);
                 let mut decoder = CopyDecoder::new(&columns, BATCH_ROWS);
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| external(&table, describe(&e)))?;
-                    for batch in decoder.push(&chunk).map_err(|e| external(&table, e))? {
+                    let chunk = chunk.map_err(query_err(&table))?;
+                    for batch in decoder.push(&chunk).map_err(read_err(&table))? {
                         if tx.send(Ok(batch)).await.is_err() {
                             // The reader went away: stop the server's work too.
                             let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
@@ -378,10 +403,10 @@ impl ExecutionPlan for PgScanExec {
                     }
                 }
                 let rows = decoder.rows();
-                if let Some(batch) = decoder.finish().map_err(|e| external(&table, e))? {
+                if let Some(batch) = decoder.finish().map_err(read_err(&table))? {
                     let _ = tx.send(Ok(batch)).await;
                 }
-                txn.commit().await.map_err(|e| external(&table, describe(&e)))?;
+                txn.commit().await.map_err(query_err(&table))?;
                 tracing::debug!(table, rows, "PostgreSQL range read");
                 Ok(())
             });

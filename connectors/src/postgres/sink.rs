@@ -25,7 +25,9 @@ const SEQUENCE: &str = "__strata_seq";
 /// A PostgreSQL table a job inserts into.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PgSink {
+    /// The server and database.
     pub address: PgAddress,
+    /// The table's options: its key and indexes among them.
     pub options: PgOptions,
     /// The columns the job writes, in the order of its rows.
     pub columns: Vec<PgColumn>,
@@ -36,31 +38,29 @@ pub struct PgSink {
 /// What a write did.
 #[derive(Debug, Clone, Copy)]
 pub struct SinkOutcome {
+    /// Rows sent: for an upsert the rows staged, duplicates of a key included.
     pub rows: u64,
     /// Connection losses survived.
     pub retries: u32,
 }
 
+/// Why one attempt at the write's transaction failed.
 enum Failure {
-    /// Nothing was committed; the whole transaction may be redone.
-    Retryable(String),
+    /// The connection was lost before committing: nothing was committed; the whole transaction may be redone.
+    Retryable(tokio_postgres::Error),
     /// The connection was lost while committing: the server may or may not have committed.
-    Ambiguous(String),
-    Fatal(String),
-}
-
-fn sink_err(sink: &PgSink, message: String) -> ConnectorError {
-    ConnectorError::Postgres {
-        context: format!("table '{}' at {}", sink.options.table, sink.address.display()),
-        message,
-    }
+    Ambiguous(tokio_postgres::Error),
+    /// The server refused the work: redoing it cannot help.
+    Fatal(tokio_postgres::Error),
+    /// The rows could not be encoded.
+    Encode(ConnectorError),
 }
 
 fn classify(e: tokio_postgres::Error) -> Failure {
     if is_transient(&e) {
-        Failure::Retryable(describe(&e))
+        Failure::Retryable(e)
     } else {
-        Failure::Fatal(describe(&e))
+        Failure::Fatal(e)
     }
 }
 
@@ -76,35 +76,46 @@ pub async fn write(sink: &PgSink, batches: &[RecordBatch]) -> Result<SinkOutcome
             }
             Err(f) => f,
         };
+        let (table, server) = (sink.options.table.to_string(), sink.address.display());
         match failure {
-            Failure::Retryable(message) if attempt < retries => {
+            Failure::Retryable(e) if attempt < retries => {
                 attempt += 1;
-                tracing::warn!(table = %sink.options.table, attempt, error = %message,
+                tracing::warn!(table = %sink.options.table, attempt, error = %describe(&e),
                     "PostgreSQL connection lost during the write; the transaction was rolled back, redoing it");
                 tokio::time::sleep(backoff(attempt)).await;
             }
-            Failure::Ambiguous(message) if !sink.options.key.is_empty() && attempt < retries => {
+            Failure::Ambiguous(e) if !sink.options.key.is_empty() && attempt < retries => {
                 attempt += 1;
-                tracing::warn!(table = %sink.options.table, attempt, error = %message,
+                tracing::warn!(table = %sink.options.table, attempt, error = %describe(&e),
                     "PostgreSQL connection lost while committing; redoing the idempotent upsert");
                 tokio::time::sleep(backoff(attempt)).await;
             }
-            Failure::Ambiguous(message) => {
-                return Err(sink_err(
-                    sink,
-                    format!(
-                        "the connection was lost while committing ({message}): the rows may or may not have been \
-                         appended; declare a key to make the write idempotent"
-                    ),
-                ));
+            Failure::Ambiguous(source) => {
+                return Err(ConnectorError::PostgresCommitLost { table, server, source });
             }
-            Failure::Retryable(message) => {
-                return Err(sink_err(
-                    sink,
-                    format!("{message} (after {} attempts; nothing was committed)", attempt + 1),
-                ));
+            Failure::Retryable(source) => {
+                return Err(ConnectorError::PostgresWrite {
+                    table,
+                    server,
+                    attempts: Some(attempt + 1),
+                    source,
+                });
             }
-            Failure::Fatal(message) => return Err(sink_err(sink, format!("{message} (nothing was committed)"))),
+            Failure::Fatal(source) => {
+                return Err(ConnectorError::PostgresWrite {
+                    table,
+                    server,
+                    attempts: None,
+                    source,
+                });
+            }
+            Failure::Encode(e) => {
+                return Err(ConnectorError::PostgresWriteRows {
+                    table,
+                    server,
+                    source: Box::new(e),
+                });
+            }
         }
     }
 }
@@ -158,9 +169,9 @@ async fn attempt_write(
     };
     tx.commit().await.map_err(|e| {
         if is_transient(&e) {
-            Failure::Ambiguous(describe(&e))
+            Failure::Ambiguous(e)
         } else {
-            Failure::Fatal(describe(&e))
+            Failure::Fatal(e)
         }
     })?;
     Ok(rows)
@@ -182,7 +193,7 @@ async fn copy_in(
     for batch in batches {
         encoder
             .encode(batch, sequence.then_some(next), &mut buf)
-            .map_err(|e| Failure::Fatal(e.to_string()))?;
+            .map_err(Failure::Encode)?;
         next += batch.num_rows() as i64;
         if buf.len() >= CHUNK_BYTES {
             copy.send(buf.split().freeze()).await.map_err(classify)?;

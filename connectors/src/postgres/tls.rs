@@ -1,7 +1,7 @@
 //! TLS for PostgreSQL connections (rustls), with libpq's `sslmode` meanings.
 
-use super::{ConnectOptions, PgAddress, pg_err};
-use crate::error::Result;
+use super::{ConnectOptions, PgAddress};
+use crate::error::{ConnectorError, Result};
 use serde::{Deserialize, Serialize};
 
 /// Whether connections use TLS, as libpq's `sslmode`: `prefer` and `require` verify the server's certificate only
@@ -9,10 +9,13 @@ use serde::{Deserialize, Serialize};
 /// and checks that it names the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TlsMode {
+    /// No TLS: the connection is plain text.
     Disable,
     /// TLS when the server offers it (libpq's default).
     Prefer,
+    /// TLS or no connection.
     Require,
+    /// TLS with the server's certificate verified and its host name checked (`verify-ca` means this too).
     VerifyFull,
 }
 
@@ -63,10 +66,14 @@ pub(super) fn config(
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
+    let tls_err = |source| ConnectorError::PostgresTls {
+        server: address.display(),
+        source,
+    };
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| pg_err(address.display(), format!("TLS: {e}")))?;
+        .map_err(tls_err)?;
     if options.root_cert.is_none() && options.tls != TlsMode::VerifyFull {
         let config = builder
             .dangerous()
@@ -79,13 +86,17 @@ pub(super) fn config(
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
-                .map_err(|e| pg_err(address.display(), format!("sslrootcert {}: {e}", path.display())))?;
+                .map_err(|source| ConnectorError::PostgresRootCert {
+                    server: address.display(),
+                    path: path.clone(),
+                    source,
+                })?;
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(pg_err(
-                    address.display(),
-                    format!("sslrootcert {}: no certificate in it", path.display()),
-                ));
+                return Err(ConnectorError::PostgresNoRootCert {
+                    server: address.display(),
+                    path: path.clone(),
+                });
             }
         }
         None => {
@@ -95,7 +106,7 @@ pub(super) fn config(
     let config =
         rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
-            .map_err(|e| pg_err(address.display(), format!("TLS: {e}")))?
+            .map_err(tls_err)?
             .with_root_certificates(roots)
             .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ConnectorError, Result};
+use crate::error::{ConnectorError, Result, TypeMapping};
 
 /// Precision and scale given to an unconstrained `numeric`: values that do not fit exactly are errors, not rounded.
 pub const UNCONSTRAINED_NUMERIC: (u8, i8) = (38, 10);
@@ -14,26 +14,42 @@ pub const UNCONSTRAINED_NUMERIC: (u8, i8) = (38, 10);
 /// The column types Strata reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PgType {
+    /// `boolean` (Arrow Boolean).
     Bool,
+    /// `smallint` (Arrow Int16).
     Int2,
+    /// `integer` (Arrow Int32).
     Int4,
+    /// `bigint` (Arrow Int64).
     Int8,
+    /// `real` (Arrow Float32).
     Float4,
+    /// `double precision` (Arrow Float64).
     Float8,
     /// `numeric(precision, scale)`; `constrained` is false for a bare `numeric`.
     Numeric {
+        /// Total decimal digits (at most 38).
         precision: u8,
+        /// Digits after the decimal point; a negative scale rounds to tens, hundreds, ….
         scale: i8,
+        /// Whether the column declares its precision and scale (`numeric(p,s)`).
         constrained: bool,
     },
     /// text, varchar, char(n), name.
     Text,
+    /// `date` (Arrow Date32).
     Date,
+    /// `timestamp` without time zone: microseconds, no zone.
     Timestamp,
+    /// `timestamptz`: microseconds, in UTC.
     Timestamptz,
+    /// `bytea` (Arrow Binary).
     Bytea,
+    /// `uuid`, as its text form.
     Uuid,
+    /// `json`, as text.
     Json,
+    /// `jsonb`, as text.
     Jsonb,
 }
 
@@ -60,9 +76,10 @@ impl PgType {
                 let precision = ((typmod - 4) >> 16) & 0xffff;
                 let scale = (((typmod - 4) & 0x7ff) ^ 1024) - 1024;
                 if precision > 38 {
-                    return Err(ConnectorError::Postgres {
-                        context: "type mapping".into(),
-                        message: format!("{sql_type}: precision above 38 has no exact Arrow type"),
+                    return Err(ConnectorError::PostgresType {
+                        problem: TypeMapping::Precision {
+                            sql_type: sql_type.into(),
+                        },
                     });
                 }
                 PgType::Numeric {
@@ -77,13 +94,10 @@ impl PgType {
                 constrained: false,
             },
             _ => {
-                return Err(ConnectorError::Postgres {
-                    context: "type mapping".into(),
-                    message: format!(
-                        "type {sql_type} is not supported (supported: boolean, smallint, integer, bigint, real, \
-                         double precision, numeric, text, varchar, char, date, timestamp, timestamptz, bytea, uuid, \
-                         json, jsonb)"
-                    ),
+                return Err(ConnectorError::PostgresType {
+                    problem: TypeMapping::Unsupported {
+                        sql_type: sql_type.into(),
+                    },
                 });
             }
         })
@@ -109,14 +123,16 @@ impl PgType {
             DataType::Timestamp(_, Some(_)) => PgType::Timestamptz,
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView => PgType::Bytea,
             other => {
-                return Err(ConnectorError::Postgres {
-                    context: "type mapping".into(),
-                    message: format!("no PostgreSQL column type for Arrow {other}"),
+                return Err(ConnectorError::PostgresType {
+                    problem: TypeMapping::NoColumnType {
+                        data_type: other.clone(),
+                    },
                 });
             }
         })
     }
 
+    /// The Arrow type the column's values are read as and written from.
     pub fn arrow(self) -> DataType {
         match self {
             PgType::Bool => DataType::Boolean,
@@ -176,8 +192,11 @@ impl PgType {
 /// A table column as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PgColumn {
+    /// The column's name.
     pub name: String,
+    /// Its type.
     pub pg_type: PgType,
+    /// Whether it may hold NULL.
     pub nullable: bool,
     /// `format_type` text, for messages.
     pub sql_type: String,

@@ -20,22 +20,20 @@ pub struct PgLedger {
     schema: String,
 }
 
-fn pg_err(context: &str, e: impl std::fmt::Display) -> DataFusionError {
-    DataFusionError::from(ConnectorError::Postgres {
-        context: context.to_string(),
-        message: e.to_string(),
-    })
+fn pg_err(ledger: String) -> impl FnOnce(tokio_postgres::Error) -> DataFusionError {
+    move |source| DataFusionError::from(ConnectorError::PostgresLedger { ledger, source })
 }
 
 impl PgLedger {
     pub fn parse(location: &str) -> Result<PgLedger> {
-        let url = url::Url::parse(location).map_err(|e| pg_err("ledger location", e))?;
+        let url = url::Url::parse(location)
+            .map_err(|source| DataFusionError::from(ConnectorError::PostgresLedgerUrl { source }))?;
         let mut schema = "strata".to_string();
         let mut options = Vec::new();
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
                 "schema" => schema = value.to_string(),
-                "table" => return Err(pg_err("ledger location", "the ledger's table is always <schema>.runs").into()),
+                "table" => return Err(DataFusionError::from(ConnectorError::PostgresLedgerTable).into()),
                 _ => options.push((key.to_string(), value.to_string())),
             }
         }
@@ -68,7 +66,6 @@ impl PgLedger {
 
     pub(super) async fn append(&self, e: &StoredEvent) -> Result<()> {
         let client = self.client().await?;
-        let context = format!("ledger {}", self.describe());
         let create = format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {table} (
@@ -82,10 +79,7 @@ impl PgLedger {
         // Two first runs may race to create the table: the loser's retry finds it there.
         if let Err(first) = client.batch_execute(&create).await {
             tracing::debug!(error = %first, "creating the ledger table raced; retrying");
-            client
-                .batch_execute(&create)
-                .await
-                .map_err(|e| pg_err(&context, strata_connectors::postgres::describe(&e)))?;
+            client.batch_execute(&create).await.map_err(pg_err(self.describe()))?;
         }
         let insert = format!(
             "INSERT INTO {} (run_id, job, event, at, engine, params, host, pid, error, failed_stage, summary, mode)
@@ -112,7 +106,7 @@ impl PgLedger {
                 ],
             )
             .await
-            .map_err(|e| pg_err(&context, strata_connectors::postgres::describe(&e)))?;
+            .map_err(pg_err(self.describe()))?;
         Ok(())
     }
 
@@ -131,14 +125,11 @@ impl PgLedger {
             {
                 return Ok(Vec::new());
             }
-            Err(e) => {
-                let context = format!("ledger {}", self.describe());
-                return Err(pg_err(&context, strata_connectors::postgres::describe(&e)).into());
-            }
+            Err(e) => return Err(pg_err(self.describe())(e).into()),
         };
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let read = |e: tokio_postgres::Error| pg_err("ledger row", e);
+            let read = |e: tokio_postgres::Error| pg_err(self.describe())(e);
             out.push(StoredEvent {
                 run_id: row.try_get(0).map_err(read)?,
                 job: row.try_get(1).map_err(read)?,

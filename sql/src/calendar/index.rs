@@ -30,6 +30,7 @@ pub struct SessionIndex {
 }
 
 impl SessionIndex {
+    /// The index of `calendar`'s sessions from [`FIRST_YEAR`] to [`LAST_YEAR`].
     pub fn build(calendar: &dyn ExchangeCalendar) -> Self {
         let start = NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).unwrap_or(NaiveDate::MIN);
         let end = NaiveDate::from_ymd_opt(LAST_YEAR, 12, 31).unwrap_or(NaiveDate::MAX);
@@ -71,10 +72,12 @@ impl SessionIndex {
         self.sessions.get(i).copied()
     }
 
+    /// How many sessions the index holds.
     pub fn len(&self) -> usize {
         self.sessions.len()
     }
 
+    /// Whether the index holds no session (a calendar without sessions in the covered years).
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty()
     }

@@ -20,16 +20,19 @@ use datafusion::catalog::TableFunctionImpl;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use datafusion::prelude::SessionContext;
 
+/// Every Strata scalar function: the resampling buckets and the row-wise cleaning checks.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut out = resample::scalar_functions();
     out.extend(cleaning::scalar_functions());
     out
 }
 
+/// Every Strata aggregate function: the `ohlcv` bar.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     resample::aggregate_functions()
 }
 
+/// Every Strata window function: the indicators and the rolling cleaning scores.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     let mut out = indicators::functions();
     out.extend(cleaning::window_functions());
@@ -65,6 +68,7 @@ pub fn window_columns(name: &str) -> Option<usize> {
         .map(|i| i.columns().len())
 }
 
+/// Every Strata table function with the name it is registered under: the exchange calendar tables.
 pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
     resample::table_functions()
 }

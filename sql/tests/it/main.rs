@@ -1,5 +1,8 @@
 //! SQL-level tests of Strata's function library, run through DataFusion, against independent references.
 
+// A test crate: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod fibonacci;
 mod functions;
 mod talib;

@@ -23,10 +23,12 @@ pub fn window_indicators() -> Vec<Arc<dyn Indicator>> {
     ]
 }
 
+/// The rolling cleaning scores as window functions: `zscore`, `mad_score`, `return_spike`.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     window_indicators().into_iter().map(IndicatorUdwf::udwf).collect()
 }
 
+/// The row-wise cleaning checks: `ohlc_valid`.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![Arc::new(ScalarUDF::from(ohlc_valid::OhlcValid::new()))]
 }

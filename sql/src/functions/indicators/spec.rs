@@ -6,6 +6,7 @@ use std::fmt::Debug;
 /// A numeric parameter, given as a literal after the column arguments.
 #[derive(Debug, Clone, Copy)]
 pub struct Param {
+    /// The parameter's name, as the reference and error messages show it.
     pub name: &'static str,
     /// Used when the call omits the parameter; `None` makes it required.
     pub default: Option<f64>,
@@ -14,6 +15,7 @@ pub struct Param {
 }
 
 impl Param {
+    /// A period: a whole number of rows, at least 1; `default` when the call omits it (`None`: required).
     pub const fn period(name: &'static str, default: Option<f64>) -> Self {
         Self {
             name,
@@ -22,6 +24,7 @@ impl Param {
         }
     }
 
+    /// Any number; `default` when the call omits it (`None`: required).
     pub const fn number(name: &'static str, default: Option<f64>) -> Self {
         Self {
             name,
@@ -36,7 +39,9 @@ impl Param {
 /// Incremental and backfill runs read this much history around the rows they rewrite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
+    /// Rows before the row; `None`: every earlier row.
     pub before: Option<u64>,
+    /// Rows after the row; `None`: every later row.
     pub after: Option<u64>,
 }
 
@@ -67,11 +72,13 @@ impl Extent {
 /// Reference documentation of one function.
 #[derive(Debug, Clone, Copy)]
 pub struct Doc {
+    /// What the function computes, in a sentence or two.
     pub description: &'static str,
     /// The formula, in words or symbols.
     pub formula: &'static str,
     /// Which rows are NULL before the window is full.
     pub warm_up: &'static str,
+    /// A SQL call that shows its use.
     pub example: &'static str,
 }
 
@@ -80,6 +87,7 @@ pub struct Doc {
 /// Rows where any column argument is NULL (or NaN) are skipped: the indicator is computed over the remaining rows,
 /// in order, and the skipped rows get NULL. A partition shorter than the warm-up gives only NULLs.
 pub trait Indicator: Debug + Send + Sync + 'static {
+    /// The SQL function's name (lower case).
     fn name(&self) -> &'static str;
     /// Names of the column arguments, in order.
     fn columns(&self) -> &'static [&'static str];
@@ -95,6 +103,7 @@ pub trait Indicator: Debug + Send + Sync + 'static {
     fn check(&self, _params: &[f64]) -> Result<(), String> {
         Ok(())
     }
+    /// The reference documentation (the functions page, DataFusion's function documentation).
     fn doc(&self) -> Doc;
     /// Which rows around a row its value depends on, for these parameters.
     fn extent(&self, _params: &[f64]) -> Extent {

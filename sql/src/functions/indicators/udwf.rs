@@ -44,6 +44,7 @@ impl Hash for IndicatorUdwf {
 }
 
 impl IndicatorUdwf {
+    /// The window function of `indicator`; its DataFusion documentation is built from the indicator's `Doc`.
     pub fn new(indicator: Arc<dyn Indicator>) -> Self {
         let d = indicator.doc();
         let mut builder = Documentation::builder(
@@ -73,6 +74,7 @@ impl IndicatorUdwf {
         }
     }
 
+    /// `indicator` as a window function, ready to register.
     pub fn udwf(indicator: Arc<dyn Indicator>) -> Arc<WindowUDF> {
         Arc::new(WindowUDF::new_from_impl(Self::new(indicator)))
     }

@@ -16,6 +16,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 pub use ohlcv::Ohlcv;
 
+/// The bucketing functions: `calendar_bucket` and `session_bucket`.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::from(calendar_bucket::CalendarBucket::new())),
@@ -23,10 +24,12 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
+/// The `ohlcv` bar aggregate.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![Arc::new(AggregateUDF::from(ohlcv::Ohlcv::new()))]
 }
 
+/// The exchange calendar's table functions with their names: `trading_sessions` and `exchange_holidays`.
 pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
     vec![
         ("trading_sessions", Arc::new(trading_sessions::TradingSessions)),
