@@ -1,6 +1,9 @@
 //! Criterion benchmarks per function family: indicator kernels on one long series, and the SQL functions through
 //! DataFusion on many symbols (indicators under one window, session and calendar bars, bad-tick cleaning).
 
+// A benchmark crate: a failed unwrap stops the benchmark with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use strata_benches::session;

@@ -10,7 +10,9 @@ use crate::error::CliError;
 /// Log format: `human` for terminals, `json` for log collectors (one JSON object per line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Text for people: readable logs and summaries, progress bars on a terminal.
     Human,
+    /// JSON lines for machines: logs and progress events on stderr, results on stdout.
     Json,
 }
 
@@ -35,8 +37,11 @@ pub const DEFAULT_WAREHOUSE: &str = "./warehouse";
 /// One of the place arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
+    /// `--warehouse` / `STRATA_WAREHOUSE`: where tables are read and written.
     Warehouse,
+    /// `--kafka-brokers` / `STRATA_KAFKA_BROKERS`: the Kafka bootstrap servers of `kafka:///topic` tables.
     KafkaBrokers,
+    /// `--ledger` / `STRATA_LEDGER`: where runs are recorded.
     Ledger,
 }
 
@@ -113,8 +118,13 @@ impl FailpointArgs {
 /// over `STRATA_SCHEDULER`), and refuses a flag it has no use for instead of ignoring it.
 #[derive(Debug, Clone)]
 pub struct PlaceArgs {
+    /// The warehouse, a local directory or a URL (`./warehouse` by default): `CREATE TABLE a.b` writes
+    /// `<warehouse>/a/b`.
     pub warehouse: String,
+    /// Kafka bootstrap servers (`host:port,…`) for Kafka tables whose LOCATION names none; empty: none.
     pub kafka_brokers: String,
+    /// Where runs are recorded: empty for the warehouse's own ledger (`_strata/runs`), or a PostgreSQL schema
+    /// (`postgres://host:port/db?schema=…`).
     pub ledger: String,
     given: [Given; 3],
 }
@@ -195,6 +205,8 @@ impl ModeArgs {
         }
     }
 
+    /// The mode these flags select; a usage error when a backfill end is neither a date nor an RFC 3339 time, or
+    /// the backfill ends before it starts.
     pub fn mode(&self) -> Result<RunMode, CliError> {
         let (mode, from, to) = self.wire();
         RunMode::parse(&mode, &from, &to).map_err(CliError::Usage)

@@ -10,6 +10,8 @@ use crate::args::{FailpointArgs, Place, PlaceArgs, SchedulerAddr, absolute};
 use crate::error::CliError;
 use crate::supervise::{self, LISTENING, LocalCluster};
 
+/// `strata scheduler`: where it listens, the places of submitted jobs, when executors count as lost, and an
+/// optional Flight SQL endpoint.
 #[derive(Debug, Args)]
 pub struct SchedulerArgs {
     /// Address to listen on.
@@ -22,6 +24,7 @@ pub struct SchedulerArgs {
     /// (each warehouse's own by default).
     #[command(flatten)]
     pub places: PlaceArgs,
+    /// Crash tests only: where submitted runs abort their commit.
     #[command(flatten)]
     pub failpoint: FailpointArgs,
     /// Seconds without a heartbeat after which an executor is considered lost.
@@ -33,14 +36,18 @@ pub struct SchedulerArgs {
     /// Also serve Arrow Flight SQL over the warehouse on this address (users and TLS below).
     #[arg(long, env = "STRATA_FLIGHT_BIND")]
     pub flight_bind: Option<std::net::SocketAddr>,
+    /// Who may connect to the Flight SQL endpoint of --flight-bind.
     #[command(flatten)]
     pub flight: crate::flight::FlightAuthArgs,
 }
 
+/// `strata executor`: the scheduler it registers with, where it listens, and its work directory and task slots.
 #[derive(Debug, Args)]
 pub struct ExecutorArgs {
+    /// The scheduler to register with.
     #[command(flatten)]
     pub addr: SchedulerAddr,
+    /// Address to listen on, for both the Flight and the gRPC port.
     #[arg(long, env = "STRATA_BIND_HOST", default_value = "127.0.0.1")]
     pub bind_host: String,
     /// Host name others reach this executor by (default: the bind host).
@@ -60,6 +67,7 @@ pub struct ExecutorArgs {
     pub vcores: usize,
 }
 
+/// `strata cluster`: start or stop a local cluster.
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Start a scheduler and N executors on loopback, in the background.
@@ -68,6 +76,7 @@ pub enum ClusterCommand {
     Down(StateDir),
 }
 
+/// The directory of a local cluster, which `cluster up` fills and `cluster down` reads.
 #[derive(Debug, Args)]
 pub struct StateDir {
     /// Where the local cluster keeps its pids, logs and work directories.
@@ -75,8 +84,10 @@ pub struct StateDir {
     pub dir: PathBuf,
 }
 
+/// `strata cluster up`: where the cluster lives, how many executors it has, and its scheduler's port and places.
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    /// Where the cluster keeps its state file, logs and work directories.
     #[command(flatten)]
     pub state: StateDir,
     /// Number of executor processes.
@@ -94,6 +105,8 @@ pub struct UpArgs {
     pub places: PlaceArgs,
 }
 
+/// Serve the Strata scheduler until the process is stopped. The first stdout line says where it listens (a second
+/// one where Flight SQL does, with --flight-bind); --kafka-brokers is refused.
 pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
     args.places.refuse(
         "scheduler",
@@ -130,6 +143,7 @@ pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
     .map_err(CliError::from)
 }
 
+/// Serve an executor that registers with the scheduler (heartbeat every second) until the process is stopped.
 pub async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
     let external_host = args.external_host.clone().unwrap_or_else(|| args.bind_host.clone());
     strata_executor::serve(strata_executor::ExecutorOptions {
@@ -146,6 +160,8 @@ pub async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
     .map_err(CliError::from)
 }
 
+/// Start a local cluster in the background, wait until every executor has registered, and print its scheduler's
+/// address; an error if a cluster is already up in the directory.
 pub async fn up(args: UpArgs) -> Result<(), CliError> {
     let dir = std::path::absolute(&args.state.dir).map_err(|e| CliError::Usage(e.to_string()))?;
     let strata = std::env::current_exe().map_err(|source| CliError::CurrentExe { source })?;
@@ -168,6 +184,8 @@ pub async fn up(args: UpArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Stop the local cluster of the directory (TERM, then KILL after a grace period) and forget it; an error if none
+/// is up there.
 pub async fn down(args: StateDir) -> Result<(), CliError> {
     let state = supervise::down(&args.dir)?;
     println!(

@@ -27,8 +27,10 @@ pub struct JobArgs {
     /// A job parameter, bound wherever the job writes `${NAME}`, typed by how it is used; repeatable.
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// Where the job reads and writes, and where its run is recorded.
     #[command(flatten)]
     pub places: PlaceArgs,
+    /// Crash tests only: where the run aborts its commit.
     #[command(flatten)]
     pub failpoint: FailpointArgs,
     /// Do not draw progress bars (they are also off when stderr is not a terminal or logs are JSON).
@@ -41,6 +43,7 @@ pub struct JobArgs {
     /// Run the stages on a Ballista scheduler and executor started inside this process.
     #[arg(long)]
     pub standalone: bool,
+    /// How the run chooses what to recompute (incremental by default).
     #[command(flatten)]
     pub mode: ModeArgs,
 }
@@ -77,6 +80,8 @@ impl JobArgs {
     }
 }
 
+/// Install the process's log subscriber: to stderr, in `format`, filtered by `filter` (RUST_LOG syntax; `warn`
+/// when it does not parse). Call it once: it panics if a global subscriber is already set.
 pub fn init_tracing(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
@@ -100,6 +105,8 @@ fn event_sink(format: LogFormat, no_progress: bool) -> (Option<EventSink>, Optio
     }
 }
 
+/// Plan and run the job, then print its summary on stdout (text, or one JSON object in `json` format); progress
+/// goes to stderr, as bars on a terminal or as JSON lines.
 pub async fn run(args: JobArgs, format: LogFormat) -> Result<(), CliError> {
     let planned = args.plan().await?;
     let (sink, progress) = event_sink(format, args.no_progress);

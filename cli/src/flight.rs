@@ -30,6 +30,8 @@ pub struct FlightAuthArgs {
 }
 
 impl FlightAuthArgs {
+    /// The options of an endpoint serving `warehouse` on `bind` from `backend`, with these users, TLS and insecure
+    /// settings; they are checked when the server is built.
     pub fn options(&self, bind: SocketAddr, warehouse: PathBuf, backend: Backend) -> FlightOptions {
         let mut options = FlightOptions::new(bind, warehouse)
             .with_insecure(self.insecure)
@@ -44,6 +46,7 @@ impl FlightAuthArgs {
     }
 }
 
+/// `strata serve`: the warehouse to serve, where to listen, and who may connect.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The warehouse whose tables (and run ledger, `_strata.runs`) are served.
@@ -52,6 +55,7 @@ pub struct ServeArgs {
     /// Address to listen on (port 0: any free port; the address is printed).
     #[arg(long, env = "STRATA_FLIGHT_BIND", default_value = "127.0.0.1:32010")]
     pub bind: SocketAddr,
+    /// Who may connect: the users file, TLS, or --insecure.
     #[command(flatten)]
     pub auth: FlightAuthArgs,
 }
@@ -76,15 +80,21 @@ fn flight_err(e: flight::FlightError) -> CliError {
     CliError::Flight(Box::new(e))
 }
 
+/// How `strata query` prints its result on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum QueryFormat {
+    /// A text table, for reading.
     Table,
+    /// CSV with a header line.
     Csv,
+    /// One JSON object per row, one per line.
     Json,
     /// Arrow IPC stream (binary).
     Arrow,
 }
 
+/// `strata query`: the statement and its parameters, where it runs, the server login, and how the result is
+/// printed.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// A read-only statement; `?` marks a parameter, bound in order to the --param values.
@@ -98,6 +108,7 @@ pub struct QueryArgs {
     /// A parameter value, bound to the next `?`; repeatable.
     #[arg(long = "param", short = 'p', value_name = "VALUE")]
     pub params: Vec<String>,
+    /// How to print the result.
     #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
     pub format: QueryFormat,
     /// User for the server's login; the password comes from STRATA_FLIGHT_PASSWORD or --password-file.
@@ -129,6 +140,8 @@ fn local_warehouse(args: &QueryArgs) -> Result<Option<PathBuf>, CliError> {
     Ok((named != Given::Default).then(|| PathBuf::from(&args.places.warehouse)))
 }
 
+/// Run the statement on the server (logging in as --user, over TLS with --tls-ca) or here on the named warehouse,
+/// and print its result in --format.
 pub async fn query(args: QueryArgs) -> Result<(), CliError> {
     let warehouse = local_warehouse(&args)?;
     let (schema, batches) = match (&args.server, &warehouse) {
@@ -198,6 +211,7 @@ fn print(schema: &SchemaRef, batches: &[RecordBatch], format: QueryFormat) -> Re
     Ok(())
 }
 
+/// `strata passwd`: the user whose users-file line is printed.
 #[derive(Debug, Args)]
 pub struct PasswdArgs {
     /// The user name.

@@ -26,6 +26,7 @@ impl Progress {
         std::io::stderr().is_terminal()
     }
 
+    /// No spinners yet, drawing on stderr.
     pub fn new() -> Self {
         Self {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
@@ -33,6 +34,8 @@ impl Progress {
         }
     }
 
+    /// Show `event`: a spinner when a stage starts, its rows and time when it finishes, a line per commit and per
+    /// retry.
     pub fn event(&self, event: JobEvent) {
         let Ok(mut bars) = self.bars.lock() else {
             return;

@@ -18,8 +18,11 @@ use crate::error::CliError;
 /// What `cluster up` leaves for `cluster down` (and for scripts: the scheduler address and the pids).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
+    /// The scheduler's address as it printed it, `HOST:PORT` on loopback.
     pub scheduler: String,
+    /// The scheduler's process id.
     pub scheduler_pid: u32,
+    /// The executors' process ids, in start order.
     pub executor_pids: Vec<u32>,
 }
 
@@ -138,6 +141,7 @@ const START_WAIT: Duration = Duration::from_secs(60);
 pub struct LocalCluster {
     /// Where its state file, logs and executor work directories go.
     pub dir: PathBuf,
+    /// Number of executor processes.
     pub executors: usize,
     /// Scheduler port on loopback (0: any free port).
     pub port: u16,

@@ -144,10 +144,12 @@ impl Users {
         Ok(Self { users })
     }
 
+    /// Whether no user is listed.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }
 
+    /// How many users are listed.
     pub fn len(&self) -> usize {
         self.users.len()
     }

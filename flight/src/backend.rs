@@ -51,10 +51,15 @@ pub enum Backend {
     /// `strata serve`: DataFusion in this process.
     Embedded,
     /// Inside the scheduler at `address` (`host:port`): queries run on its executors.
-    Scheduler { address: String },
+    Scheduler {
+        /// The scheduler's own address (loopback when it listens on every interface), which the sessions are
+        /// Ballista clients of.
+        address: String,
+    },
 }
 
 impl Backend {
+    /// `embedded` or `scheduler`, for logs.
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Embedded => "embedded",

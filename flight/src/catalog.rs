@@ -25,6 +25,7 @@ pub const CATALOG: &str = "strata";
 pub const DEFAULT_SCHEMA: &str = "public";
 /// The run ledger's schema and table: `<warehouse>/_strata/runs`.
 pub const LEDGER_SCHEMA: &str = "_strata";
+/// The run ledger's table in [`LEDGER_SCHEMA`]: clients query `_strata.runs`.
 pub const LEDGER_TABLE: &str = "runs";
 /// Table types, as GetTableTypes reports them.
 pub const TABLE: &str = "TABLE";

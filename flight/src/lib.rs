@@ -12,7 +12,7 @@
 //! scheduler process, executing on its executors ([`Backend::Scheduler`]); this crate never depends on the
 //! scheduler, which starts it through [`bind`].
 //!
-//! ```ignore
+//! ```text
 //! let options = FlightOptions::new("127.0.0.1:0".parse()?, "warehouse".into()).with_users_file("users".into());
 //! let (addr, server) = strata_flight::bind(options).await?;
 //! tokio::spawn(server);

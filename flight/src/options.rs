@@ -37,21 +37,25 @@ impl FlightOptions {
         }
     }
 
+    /// Authenticate callers against this users file.
     pub fn with_users_file(mut self, path: PathBuf) -> Self {
         self.users_file = Some(path);
         self
     }
 
+    /// Serve TLS with this PEM certificate chain and private key.
     pub fn with_tls(mut self, cert: PathBuf, key: PathBuf) -> Self {
         self.tls = Some((cert, key));
         self
     }
 
+    /// Whether calls without credentials are accepted, as user `anonymous` (local development only).
     pub fn with_insecure(mut self, insecure: bool) -> Self {
         self.insecure = insecure;
         self
     }
 
+    /// Where queries run: embedded (the default) or on the scheduler's executors.
     pub fn with_backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
         self

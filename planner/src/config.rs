@@ -119,26 +119,31 @@ impl ConfigExtension for StrataOptions {
 }
 
 impl StrataOptions {
+    /// Sets [`warehouse`](Self::warehouse), the warehouse root directory or URL.
     pub fn with_warehouse(mut self, warehouse: impl Into<String>) -> Self {
         self.warehouse = warehouse.into();
         self
     }
 
+    /// Sets [`kafka_brokers`](Self::kafka_brokers) (`host:port[,host:port…]`).
     pub fn with_kafka_brokers(mut self, brokers: impl Into<String>) -> Self {
         self.kafka_brokers = brokers.into();
         self
     }
 
+    /// Sets [`ledger`](Self::ledger): empty for the warehouse's Delta ledger, or a `postgres://` URL.
     pub fn with_ledger(mut self, ledger: impl Into<String>) -> Self {
         self.ledger = ledger.into();
         self
     }
 
+    /// Sets [`failpoint`](Self::failpoint) (crash tests only): a [`Failpoint`] name, or empty for none.
     pub fn with_failpoint(mut self, failpoint: impl Into<String>) -> Self {
         self.failpoint = failpoint.into();
         self
     }
 
+    /// The warehouse root as a local path (taken verbatim: a URL is not resolved).
     pub fn warehouse_path(&self) -> PathBuf {
         PathBuf::from(&self.warehouse)
     }
@@ -164,6 +169,7 @@ impl Failpoint {
         }
     }
 
+    /// The failpoint's name as [`parse`](Self::parse) accepts it (`before-commit`, `between-commits`).
     pub fn name(self) -> &'static str {
         match self {
             Failpoint::BeforeCommit => "before-commit",

@@ -13,16 +13,19 @@ pub struct Stage {
     pub index: usize,
     /// Display name: the table defined or written.
     pub name: String,
+    /// The parsed statement this stage runs.
     pub statement: JobStatement,
     /// Stages that must finish first.
     pub deps: BTreeSet<usize>,
 }
 
 impl Stage {
+    /// Where the stage's statement starts in the job file.
     pub fn location(&self) -> &SourceLocation {
         &self.statement.location
     }
 
+    /// The statement's kind: `source`, `view`, `table`, `insert` or `merge`.
     pub fn kind(&self) -> &'static str {
         self.statement.kind_name()
     }
@@ -31,6 +34,7 @@ impl Stage {
 /// Stages and a topological order of them.
 #[derive(Debug, Clone)]
 pub struct StageDag {
+    /// Every stage, in file order: `stages[i].index == i`.
     pub stages: Vec<Stage>,
     /// Stage indices, each after all of its dependencies; ties kept in file order.
     pub order: Vec<usize>,

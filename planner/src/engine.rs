@@ -26,14 +26,19 @@ pub enum Engine {
     /// A Ballista scheduler and executor started inside this process.
     Standalone,
     /// A running Ballista scheduler at `host:port` (with Strata's executors).
-    Cluster { scheduler: String },
+    Cluster {
+        /// The scheduler's gRPC address, `host:port` (no scheme).
+        scheduler: String,
+    },
 }
 
 impl Engine {
+    /// Whether stages run on Ballista (standalone or cluster) rather than embedded.
     pub fn is_distributed(&self) -> bool {
         !matches!(self, Engine::Embedded)
     }
 
+    /// The engine's name: `embedded`, `standalone` or `cluster`.
     pub fn name(&self) -> &'static str {
         match self {
             Engine::Embedded => "embedded",

@@ -11,19 +11,29 @@ pub enum PlannerError {
     Sql(Box<SqlError>),
     /// The job is ill-formed: unknown table, cycle, duplicate definition, bad parameter, plan error.
     #[error("{location}: {message}")]
-    Job { location: SourceLocation, message: String },
+    Job {
+        /// Where in the job file the problem is.
+        location: SourceLocation,
+        /// What is wrong, without the location (the message prints it first).
+        message: String,
+    },
     /// A stage failed while running.
     #[error("stage '{stage}' ({location}) failed: {source}")]
     Stage {
+        /// The stage's display name ([`Stage::name`](crate::dag::Stage::name)).
         stage: String,
+        /// Where the stage's statement starts.
         location: SourceLocation,
+        /// The DataFusion (or Ballista) error the stage failed with.
         #[source]
         source: Box<DataFusionError>,
     },
     /// Committing an output table failed.
     #[error("committing table '{table}' failed: {source}")]
     Commit {
+        /// The table being committed: an output, dead-letter or quarantine table.
         table: String,
+        /// The connector's error.
         #[source]
         source: Box<strata_connectors::ConnectorError>,
     },
@@ -32,13 +42,19 @@ pub enum PlannerError {
         "{location}: expectation '{rule}' on '{table}' failed for {violations} rows (ON VIOLATION FAIL); nothing was committed"
     )]
     Expectation {
+        /// The table (or view) the expectation is declared on.
         table: String,
+        /// The expectation's (normalized) name.
         rule: String,
+        /// How many rows violated it.
         violations: u64,
+        /// Where the expectation is declared.
         location: SourceLocation,
     },
+    /// A connector error (Delta, Kafka, the run ledger, …) not attributed to a stage or a commit.
     #[error(transparent)]
     Connector(Box<strata_connectors::ConnectorError>),
+    /// A DataFusion error not attributed to a stage or a job-file location.
     #[error(transparent)]
     DataFusion(Box<DataFusionError>),
 }
@@ -84,6 +100,7 @@ impl From<PlannerError> for DataFusionError {
     }
 }
 
+/// `Result` with [`PlannerError`] as the default error.
 pub type Result<T, E = PlannerError> = std::result::Result<T, E>;
 
 /// An error at `stmt`'s location.

@@ -33,14 +33,17 @@ impl Params {
         Ok(Self(map))
     }
 
+    /// The raw value given for `name`; `None` when it was not given.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 
+    /// The names given, in no particular order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
 
+    /// Set `name` to `value`, replacing any earlier value (no name check: [`parse`](Self::parse) does that).
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.0.insert(name.into(), value.into());
     }

@@ -39,8 +39,11 @@ use crate::stage::PlannedStage;
 
 /// A job whose every stage planned successfully.
 pub struct PlannedJob {
+    /// The parsed job file.
     pub job: JobFile,
+    /// Its stages and the order they run in.
     pub dag: StageDag,
+    /// The session the stages were planned in and run in (on a cluster: a client of the scheduler).
     pub ctx: SessionContext,
     pub(crate) stages: Vec<PlannedStage>,
     /// Where the stages execute.

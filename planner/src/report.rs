@@ -10,32 +10,50 @@ use serde::Serialize;
 pub enum JobEvent {
     /// The job's stages, in topological order, before anything runs.
     Planned {
+        /// Each stage's display name and kind (`source`, `view`, `table`, `insert` or `merge`).
         stages: Vec<(String, &'static str)>,
     },
+    /// A stage began running.
     StageStarted {
+        /// The stage's position in the job file ([`Stage::index`](crate::dag::Stage::index)).
         index: usize,
+        /// The stage's display name.
         name: String,
     },
+    /// A stage ran to its end.
     StageFinished {
+        /// The stage's position in the job file.
         index: usize,
+        /// The stage's display name.
         name: String,
+        /// Rows the stage produced; `None` for sources and views, which run nothing by themselves.
         rows: Option<u64>,
+        /// Wall-clock time the stage took, retries included.
         elapsed: Duration,
     },
     /// A stage failed on the cluster and runs again (`attempt` counts from 1).
     StageRetried {
+        /// The stage's position in the job file.
         index: usize,
+        /// The stage's display name.
         name: String,
+        /// Which retry this is, from 1.
         attempt: u32,
+        /// The error of the failed attempt.
         error: String,
     },
     /// All stages succeeded; output tables are being committed.
     Committing {
+        /// How many output tables are committed (dead-letter tables not counted).
         tables: usize,
     },
+    /// One table was committed: an output or a dead-letter table.
     Committed {
+        /// The table's name.
         table: String,
+        /// The Delta version the commit made; 0 for a Kafka topic or a PostgreSQL table, which have none.
         version: u64,
+        /// Rows written (messages, for a topic).
         rows: u64,
     },
 }
@@ -46,38 +64,54 @@ pub type EventSink = Arc<dyn Fn(JobEvent) + Send + Sync>;
 /// One stage of a finished run.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageReport {
+    /// The stage's display name.
     pub stage: String,
+    /// `source`, `view`, `table`, `insert` or `merge`.
     pub kind: &'static str,
     /// Rows the stage produced (`None` for sources and views, which produce nothing by themselves).
     pub rows_out: Option<u64>,
+    /// Wall-clock milliseconds the stage took.
     pub elapsed_ms: u128,
 }
 
 /// One committed output table.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutputReport {
+    /// The table's name.
     pub table: String,
+    /// The table's URL (a Delta table's directory, or the sink it names).
     pub location: String,
+    /// The Delta version committed; 0 for a Kafka topic or a PostgreSQL table, which have none.
     pub version: u64,
+    /// Rows written (messages, for a topic).
     pub rows_written: u64,
+    /// How it was written: `overwrite`, `append`, `replace range`, `merge`, `upsert` or `produce`.
     pub mode: &'static str,
 }
 
 /// A rule's outcome in a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExpectationReport {
+    /// The table (or view) the rule is declared on.
     pub table: String,
+    /// The rule's name.
     pub rule: String,
+    /// What happened to violating rows: `warn`, `drop`, `quarantine` or `fail`.
     pub action: &'static str,
+    /// Rows for which the rule's condition was false or NULL.
     pub violations: u64,
 }
 
 /// The result of a successful run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
+    /// The job file's path, as given.
     pub job: String,
+    /// The run's id, as recorded in the ledger.
     pub run_id: String,
+    /// The stages that ran, in run (topological) order.
     pub stages: Vec<StageReport>,
+    /// Every table committed, dead-letter tables included.
     pub outputs: Vec<OutputReport>,
     /// Kafka sources: what was read and the lag left behind.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -94,6 +128,7 @@ pub struct RunSummary {
     /// run reads what is newer.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub watermarks: std::collections::BTreeMap<String, i64>,
+    /// Wall-clock milliseconds of the whole run, commit included.
     pub elapsed_ms: u128,
 }
 
@@ -228,10 +263,13 @@ fn table(rows: &[[String; 4]]) -> String {
 /// What a run read from one Kafka source.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
+    /// The source's name in the job.
     pub table: String,
+    /// The Kafka topic it reads.
     pub topic: String,
     /// Messages read, malformed ones included.
     pub messages: u64,
+    /// Messages that failed to decode (sent to the dead-letter table).
     pub malformed: u64,
     /// The dead-letter table, when this run wrote to it.
     pub dead_letter: Option<String>,
@@ -239,12 +277,14 @@ pub struct SourceReport {
     pub recovery: bool,
     /// Messages left in the topic after this run (sum over partitions).
     pub lag: i64,
+    /// Each partition of the topic this run covered: its offsets and lag.
     pub partitions: Vec<PartitionReport>,
 }
 
 /// One partition of a Kafka source after a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct PartitionReport {
+    /// The partition's number.
     pub partition: i32,
     /// First offset this run read from.
     pub from: i64,

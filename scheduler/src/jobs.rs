@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ballista_scheduler::scheduler_server::SchedulerServer;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+
 use strata_planner::ledger::RunState;
 use strata_planner::report::JobEvent;
 use strata_planner::{Engine, EventSink, Params, RunMode, StrataOptions, plan_job_with, run_as};
@@ -18,7 +21,8 @@ use strata_proto::job::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::Scheduler;
+/// The Ballista scheduler type Strata runs.
+pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -61,6 +65,9 @@ pub struct JobService {
 }
 
 impl JobService {
+    /// A job service running jobs on `scheduler`, which this process reaches at `address` (`host:port`). Submitted
+    /// jobs default to `warehouse` and are recorded in `ledger` (empty: each warehouse's own); an executor silent
+    /// for `executor_timeout` is lost, and a run fails once no executor has been alive for `no_executor_timeout`.
     pub fn new(
         scheduler: Scheduler,
         address: String,

@@ -15,29 +15,30 @@ use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::create_scheduler;
-use ballista_scheduler::scheduler_server::SchedulerServer;
-use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use strata_planner::engine;
 use strata_proto::job::service::job_service_server::JobServiceServer;
 
-pub use jobs::JobService;
-
-/// The Ballista scheduler type Strata runs.
-pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
+pub use jobs::{JobService, Scheduler};
 
 /// Errors starting or serving the scheduler.
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
+    /// The scheduler's address could not be bound (already in use, not this host's, or not permitted).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for ([`SchedulerOptions::bind`]).
         addr: SocketAddr,
+        /// Why binding failed.
         #[source]
         source: std::io::Error,
     },
+    /// Ballista could not set up the scheduler (its cluster state or the scheduler itself).
     #[error("scheduler: {0}")]
     Ballista(#[from] ballista_core::error::BallistaError),
+    /// Serving failed after the address was bound.
     #[error("scheduler: {0}")]
     Serve(#[from] std::io::Error),
+    /// The Flight SQL server could not start.
     #[error(transparent)]
     Flight(#[from] strata_flight::FlightError),
 }
@@ -72,7 +73,9 @@ pub struct SchedulerOptions {
 /// Where a started scheduler listens.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
+    /// The address the scheduler and the job service listen on, with the port actually bound.
     pub scheduler: SocketAddr,
+    /// Where Flight SQL listens; `None` when it is not served.
     pub flight: Option<SocketAddr>,
 }
 

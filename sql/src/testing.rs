@@ -102,12 +102,19 @@ pub fn session_close_micros(date: NaiveDate) -> i64 {
 /// One row of the [`ohlcv_schema`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bar<'a> {
+    /// The instrument's symbol (`symbol`).
     pub symbol: &'a str,
+    /// The bar's time (`ts`), in microseconds since the epoch (UTC).
     pub ts: i64,
+    /// The first trade's price.
     pub open: f64,
+    /// The highest price.
     pub high: f64,
+    /// The lowest price.
     pub low: f64,
+    /// The last trade's price.
     pub close: f64,
+    /// The traded volume.
     pub volume: f64,
 }
 

@@ -12,6 +12,7 @@ use crate::args::LogFormat;
 use crate::error::CliError;
 use crate::generate::{self, BarInterval, MarketSpec};
 
+/// `strata generate`: the kinds of synthetic data it writes.
 #[derive(Debug, Subcommand)]
 pub enum GenerateCommand {
     /// Daily (or minute) OHLCV bars for N symbols on the NYSE calendar, as a Delta table partitioned by year.
@@ -20,6 +21,7 @@ pub enum GenerateCommand {
     Market(MarketArgs),
 }
 
+/// `strata generate market`: what to generate and where to write it.
 #[derive(Debug, Args)]
 pub struct MarketArgs {
     /// Number of symbols (tickers AAAA, AAAB, …).
@@ -46,6 +48,8 @@ pub struct MarketArgs {
     pub out: PathBuf,
 }
 
+/// Generate the data and write it over the Delta table at `--out` (partitioned by `year`), then print what was
+/// written: rows, Delta version, defects and timings (one JSON object in `json` format).
 pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(), CliError> {
     let GenerateCommand::Market(a) = command;
     let started = Instant::now();

@@ -13,10 +13,12 @@ use crate::error::CliError;
 use crate::print;
 use crate::remote::{self, call_error};
 
+/// `strata submit`: the job file, the scheduler that runs it, and the run's parameters, places and mode.
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
     /// The job file.
     pub job: PathBuf,
+    /// The scheduler that plans and runs the job.
     #[command(flatten)]
     pub addr: SchedulerAddr,
     /// A job parameter `NAME=VALUE`; repeatable.
@@ -29,19 +31,25 @@ pub struct SubmitArgs {
     /// Wait for the run to end; exit non-zero if it fails.
     #[arg(long)]
     pub wait: bool,
+    /// How the run chooses what to recompute (incremental by default).
     #[command(flatten)]
     pub mode: ModeArgs,
 }
 
+/// `strata status`: which run, and where to find it.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The run's id; from a ledger, its first eight characters or more will do.
     pub run_id: String,
+    /// Where to find the run: a scheduler, or a run ledger.
     #[command(flatten)]
     pub from: RunSourceArgs,
 }
 
+/// `strata runs`: where to find runs, and how many to show.
 #[derive(Debug, Args)]
 pub struct RunsArgs {
+    /// Where to find the runs: a scheduler, or a run ledger.
     #[command(flatten)]
     pub from: RunSourceArgs,
     /// Show at most this many runs, newest first (0: all).
@@ -57,6 +65,7 @@ pub struct RunSourceArgs {
     /// --warehouse or --ledger given here reads the ledger even when STRATA_SCHEDULER is set.
     #[arg(long, env = "STRATA_SCHEDULER", value_name = "HOST:PORT")]
     pub scheduler: Option<String>,
+    /// The ledger to read: --ledger's, or the warehouse's own; --kafka-brokers is refused.
     #[command(flatten)]
     pub places: PlaceArgs,
 }
@@ -64,7 +73,9 @@ pub struct RunSourceArgs {
 /// Where runs are read from.
 #[derive(Debug)]
 pub enum RunSource {
+    /// The job service of the scheduler at this `HOST:PORT`: the runs it holds.
     Scheduler(String),
+    /// A run ledger: every run recorded in it, by any process.
     Ledger(Ledger),
 }
 
@@ -86,6 +97,8 @@ impl RunSourceArgs {
     }
 }
 
+/// Send the job file (its text, parameters, mode and warehouse) to the scheduler and print the run id; with
+/// `--wait`, follow the run to its end, print it, and fail if the run failed. --ledger is refused.
 pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError> {
     args.places.refuse(
         "submit",
@@ -154,6 +167,7 @@ pub fn find_run<'a>(runs: &'a [LedgerRun], run_id: &str) -> Option<&'a LedgerRun
         .find(|r| r.run_id == run_id || (run_id.len() >= 8 && r.run_id.starts_with(run_id)))
 }
 
+/// Print one run, from the ledger or the scheduler (see [`RunSourceArgs::source`]), as text or one JSON object.
 pub async fn status(args: StatusArgs, format: LogFormat) -> Result<(), CliError> {
     let scheduler = match args.from.source("status")? {
         RunSource::Scheduler(scheduler) => scheduler,
@@ -178,6 +192,8 @@ pub async fn status(args: StatusArgs, format: LogFormat) -> Result<(), CliError>
     Ok(())
 }
 
+/// Print the latest runs, newest first and at most `--limit` (0: all), from the ledger or the scheduler (see
+/// [`RunSourceArgs::source`]), as a table or one JSON object per run.
 pub async fn runs(args: RunsArgs, format: LogFormat) -> Result<(), CliError> {
     let scheduler = match args.from.source("runs")? {
         RunSource::Scheduler(scheduler) => scheduler,

@@ -12,12 +12,16 @@ use crate::args::{FailpointArgs, PlaceArgs};
 use crate::error::CliError;
 use crate::schedule::{Runner, load_jobs};
 
+/// `strata schedule`: the jobs directory, the places of its runs, the engine, and whether to run once.
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
     /// Directory of job files (searched recursively); files without a `--! schedule` line are skipped.
     pub jobs: PathBuf,
+    /// Where the jobs read and write and their runs are recorded; the schedule state is kept under the warehouse
+    /// (`_strata/schedule/`).
     #[command(flatten)]
     pub places: PlaceArgs,
+    /// Crash tests only: where scheduled runs abort their commit.
     #[command(flatten)]
     pub failpoint: FailpointArgs,
     /// Run the stages on a Strata cluster (its scheduler's `HOST:PORT`) instead of the embedded engine; this
@@ -32,6 +36,8 @@ pub struct ScheduleArgs {
     pub now: Option<String>,
 }
 
+/// Run the scheduled jobs of the directory, printing each note: until stopped, or with `--once` what is due now
+/// (an error when a due run failed every attempt). An error too when no job declares a schedule.
 pub async fn schedule(args: ScheduleArgs) -> Result<(), CliError> {
     let jobs = load_jobs(&args.jobs, Path::new(&args.places.warehouse))?;
     if jobs.is_empty() {

@@ -34,12 +34,17 @@ pub enum BarInterval {
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct MarketSpec {
+    /// Number of symbols, from 1 to 26⁴ (tickers `AAAA`, `AAAB`, …; see [`ticker`]).
     pub symbols: usize,
+    /// First calendar date; only NYSE sessions produce bars.
     pub start: NaiveDate,
+    /// Last calendar date, inclusive; not before `start`.
     pub end: NaiveDate,
+    /// Random seed: the same spec always gives the same rows.
     pub seed: u64,
     /// Probability in `[0, 1]` that a generated row carries one defect.
     pub defect_rate: f64,
+    /// Bar size.
     pub interval: BarInterval,
 }
 
@@ -79,9 +84,14 @@ impl DefectCounts {
 /// Generated data, ready to write.
 #[derive(Debug)]
 pub struct Generated {
+    /// The schema of every batch: [`market_schema`].
     pub schema: SchemaRef,
+    /// One batch per group of consecutive symbols, in symbol order; each symbol's rows are in time order but for
+    /// the out-of-order defects.
     pub batches: Vec<RecordBatch>,
+    /// Rows in all batches, defective ones included.
     pub rows: usize,
+    /// The defects injected, by kind.
     pub defects: DefectCounts,
 }
 

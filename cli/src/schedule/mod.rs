@@ -24,8 +24,11 @@ use crate::error::CliError;
 /// A job file with a schedule, and where its state lives.
 #[derive(Debug, Clone)]
 pub struct ScheduledJob {
+    /// The job file.
     pub path: PathBuf,
+    /// Its `--! schedule` directive: cron expression, retries and backoff.
     pub schedule: Schedule,
+    /// Its last tick done and its lock, under `<warehouse>/_strata/schedule/`.
     pub state: JobState,
 }
 
@@ -92,20 +95,38 @@ pub fn due(job: &ScheduledJob, now: DateTime<Utc>) -> Option<(DateTime<Utc>, Run
 pub enum Note {
     /// A job seen for the first time, and its next tick.
     Scheduled {
+        /// The job file.
         job: PathBuf,
+        /// Its cron expression, as written.
         cron: String,
+        /// Its next tick after now; none if there is none within four years.
         next: Option<DateTime<Utc>>,
     },
     /// A due run was not started: another one of the job holds its lock.
-    Busy { job: PathBuf },
-    Succeeded {
+    Busy {
+        /// The job file.
         job: PathBuf,
+    },
+    /// A run of a due tick succeeded.
+    Succeeded {
+        /// The job file.
+        job: PathBuf,
+        /// The run's mode: `incremental`, or `backfill` after missed ticks.
         mode: String,
+        /// The run's id in the ledger.
         run_id: String,
+        /// The tick it ran for.
         tick: DateTime<Utc>,
     },
     /// One attempt (counted from 1) failed.
-    AttemptFailed { job: PathBuf, attempt: u32, error: String },
+    AttemptFailed {
+        /// The job file.
+        job: PathBuf,
+        /// The attempt's number, from 1.
+        attempt: u32,
+        /// Why it failed.
+        error: String,
+    },
 }
 
 impl fmt::Display for Note {
@@ -147,6 +168,7 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// A runner that plans every run with `options`, runs it on `engine`, and tells `notes` what happens.
     pub fn new(options: StrataOptions, engine: Engine, notes: Notes) -> Self {
         Self { options, engine, notes }
     }
@@ -244,6 +266,11 @@ impl Runner {
                     if let Some((tick, mode)) = due(&job, now) {
                         if let Err(e) = runner.run_due(&job, tick, mode).await {
                             tracing::error!(job = %job.path.display(), error = %e, "scheduling failed");
+                        }
+                        // A tick still due after its turn (another process holds the job's lock, or its state could
+                        // not be saved) is tried again after a pause, not in a busy loop.
+                        if due(&job, Utc::now()).is_some_and(|(again, _)| again == tick) {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
                         }
                         continue;
                     }

@@ -1,6 +1,9 @@
 //! End-to-end tests of the `strata` binary: generate data, run the stock pipeline, read the output with an
 //! independent Delta reader (the `deltalake` Python package), and check the CLI's error reporting.
 
+// A test crate: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod cluster;
 mod defaults;
 mod errors;

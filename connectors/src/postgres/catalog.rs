@@ -4,8 +4,9 @@
 
 use tokio_postgres::Client;
 
+use super::connection::quote_ident;
+use super::options::TableName;
 use super::types::{PgColumn, PgType};
-use super::{TableName, quote_ident};
 use crate::error::{ConnectorError, Result};
 
 fn catalog_err(table: &TableName) -> impl Fn(tokio_postgres::Error) -> ConnectorError + '_ {

@@ -11,7 +11,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use serde::{Deserialize, Serialize};
 
-use super::quote_ident;
+use super::connection::quote_ident;
 use super::types::{PgColumn, PgType};
 
 /// A query's SQL with its parameter values (bound through `set_config`).

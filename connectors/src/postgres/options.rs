@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectOptions, TlsMode, quote_ident};
+use super::connection::{ConnectOptions, quote_ident};
+use super::tls::TlsMode;
 use crate::error::{ConnectorError, Result};
 
 /// A table name as written in the `table` option: `name` or `schema.name`, each part optionally double-quoted.

@@ -22,10 +22,11 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{Client, IsolationLevel};
 
+use super::connection::{PgAddress, connect, quote_ident};
 use super::decode::CopyDecoder;
 use super::filters::{Predicate, filter_sql, timestamp_text};
+use super::options::PgOptions;
 use super::types::{PgColumn, PgType, arrow_schema};
-use super::{PgAddress, PgOptions, connect, quote_ident};
 use crate::error::ConnectorError;
 
 /// Rows per Arrow batch.

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
 use super::catalog::{create_index_sql, create_table_sql};
+use super::connection::{PgAddress, backoff, connect, is_transient, quote_ident};
 use super::encode::{CopyEncoder, header, trailer};
+use super::options::PgOptions;
 use super::types::PgColumn;
-use super::{PgAddress, PgOptions, backoff, connect, describe, is_transient, quote_ident};
-use crate::error::{ConnectorError, Result};
+use crate::error::{ConnectorError, Result, describe_postgres as describe};
 
 /// Bytes sent to the server per COPY message.
 const CHUNK_BYTES: usize = 1 << 20;

@@ -1,6 +1,10 @@
 //! TLS for PostgreSQL connections (rustls), with libpq's `sslmode` meanings.
+//!
+//! A leaf of `postgres`: it imports nothing from its parent or its siblings, so the connection settings
+//! (`connection`, which holds a [`TlsMode`]) can build on it without an import circle.
 
-use super::{ConnectOptions, PgAddress};
+use std::path::Path;
+
 use crate::error::{ConnectorError, Result};
 use serde::{Deserialize, Serialize};
 
@@ -59,22 +63,24 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
     }
 }
 
-/// The TLS client configuration: `root_cert`'s authorities, else the system's.
+/// The TLS client configuration for `server` (as `postgres://host:port/db`, for errors) under `mode`:
+/// `root_cert`'s authorities, else the system's.
 pub(super) fn config(
-    address: &PgAddress,
-    options: &ConnectOptions,
+    server: &str,
+    mode: TlsMode,
+    root_cert: Option<&Path>,
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let tls_err = |source| ConnectorError::PostgresTls {
-        server: address.display(),
+        server: server.to_string(),
         source,
     };
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?;
-    if options.root_cert.is_none() && options.tls != TlsMode::VerifyFull {
+    if root_cert.is_none() && mode != TlsMode::VerifyFull {
         let config = builder
             .dangerous()
             .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
@@ -82,20 +88,20 @@ pub(super) fn config(
         return Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config));
     }
     let mut roots = rustls::RootCertStore::empty();
-    match &options.root_cert {
+    match root_cert {
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
                 .map_err(|source| ConnectorError::PostgresRootCert {
-                    server: address.display(),
-                    path: path.clone(),
+                    server: server.to_string(),
+                    path: path.to_path_buf(),
                     source,
                 })?;
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {
                 return Err(ConnectorError::PostgresNoRootCert {
-                    server: address.display(),
-                    path: path.clone(),
+                    server: server.to_string(),
+                    path: path.to_path_buf(),
                 });
             }
         }

@@ -29,16 +29,22 @@ use stored::StoredEvent;
 /// One ledger row.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerEvent {
+    /// The run's id (a UUID unless the caller chose one); a run's start and end rows share it.
     pub run_id: String,
+    /// The job file's path, as given.
     pub job: String,
     /// The run's start, or its end.
     pub event: RunEvent,
+    /// The engine's name ([`Engine::name`](crate::engine::Engine::name)): `embedded`, `standalone` or `cluster`.
     pub engine: String,
     /// `incremental`, `full-refresh` or `backfill FROM TO`.
     pub mode: String,
     /// Parameters as JSON.
     pub params: String,
+    /// The error message of a failed run's end; `None` otherwise.
     pub error: Option<String>,
+    /// What failed, for a failed end: the stage's name, `commit of <table>` or `expectation <rule> of <table>`;
+    /// `None` for other ends, and for errors outside stages, commits and expectations.
     pub failed_stage: Option<String>,
     /// The run summary as JSON (stages, outputs and versions, sources and offsets).
     pub summary: Option<String>,
@@ -48,7 +54,10 @@ pub struct LedgerEvent {
 #[derive(Debug, Clone)]
 pub enum Ledger {
     /// `<warehouse>/_strata/runs`.
-    Delta { warehouse: PathBuf },
+    Delta {
+        /// The warehouse's root directory.
+        warehouse: PathBuf,
+    },
     /// `<schema>.runs` in a PostgreSQL database.
     Postgres(postgres::PgLedger),
 }
@@ -113,19 +122,29 @@ fn host() -> String {
 /// A run as the ledger tells it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LedgerRun {
+    /// The run's id.
     pub run_id: String,
+    /// The job file's path, as given to the run.
     pub job: String,
     /// Running, succeeded, failed, or killed (started, never ended, its process gone).
     pub state: RunState,
+    /// The engine it ran on: `embedded`, `standalone` or `cluster`.
     pub engine: String,
     /// How the run chose what to recompute (absent in ledgers written before modes existed).
     pub mode: Option<String>,
+    /// The parameters, a JSON object of name to value (`null` when the row's JSON does not parse).
     pub params: serde_json::Value,
+    /// When the run started, `YYYY-MM-DD HH:MM:SS UTC`.
     pub started_at: String,
+    /// When the run ended, in the same format; `None` while it runs or when it was killed.
     pub finished_at: Option<String>,
+    /// Milliseconds from start to end; `None` until the run ends.
     pub elapsed_ms: Option<i64>,
+    /// A failed run's error message; `None` otherwise.
     pub error: Option<String>,
+    /// What a failed run failed in ([`LedgerEvent::failed_stage`]); `None` otherwise.
     pub failed_stage: Option<String>,
+    /// A succeeded run's summary ([`LedgerEvent::summary`]); `None` otherwise, or when it does not parse.
     pub summary: Option<serde_json::Value>,
 }
 

@@ -21,7 +21,9 @@ pub enum RunState {
     Retrying,
     /// Every stage done, the output tables being committed.
     Committing,
+    /// Ended without error (a run: with its outputs committed).
     Succeeded,
+    /// Ended with an error.
     Failed,
     /// Started, never ended, and its process is gone.
     Killed,
@@ -31,6 +33,7 @@ pub enum RunState {
 const RETRYING_AFTER: &str = "retrying after: ";
 
 impl RunState {
+    /// Every state, in declaration order.
     pub const ALL: [RunState; 7] = [
         RunState::Pending,
         RunState::Running,
@@ -41,6 +44,8 @@ impl RunState {
         RunState::Killed,
     ];
 
+    /// The state's word, as stored and sent: `pending`, `running`, `retrying`, `committing`, `succeeded`,
+    /// `failed` or `killed`.
     pub fn as_str(self) -> &'static str {
         match self {
             RunState::Pending => "pending",
@@ -103,13 +108,17 @@ impl Serialize for RunState {
 /// What one ledger row records: a run's start, or its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum RunEvent {
+    /// The run started (the default).
     #[default]
     Started,
+    /// The run ended and committed its outputs.
     Succeeded,
+    /// The run ended with an error.
     Failed,
 }
 
 impl RunEvent {
+    /// Every event, in the order a run records them.
     pub const ALL: [RunEvent; 3] = [RunEvent::Started, RunEvent::Succeeded, RunEvent::Failed];
 
     /// The word stored in the ledger's `event` column.

@@ -46,10 +46,16 @@ pub enum RunMode {
     /// Everything, every table replaced.
     FullRefresh,
     /// Source rows with event times in `[from, to]` (microseconds, inclusive), and what they reach downstream.
-    Backfill { from: i64, to: i64 },
+    Backfill {
+        /// The first event time, in microseconds since the epoch (UTC).
+        from: i64,
+        /// The last event time (inclusive), in microseconds since the epoch (UTC); never before `from`.
+        to: i64,
+    },
 }
 
 impl RunMode {
+    /// The mode's name, as [`parse`](Self::parse) takes it: `incremental`, `full-refresh` or `backfill`.
     pub fn name(&self) -> &'static str {
         match self {
             RunMode::Incremental => "incremental",
@@ -98,6 +104,7 @@ enum Changed {
 /// What a run did with one table with an event time, for the run summary and the ledger.
 #[derive(Debug, Clone, Serialize)]
 pub struct RangeReport {
+    /// The table's name.
     pub table: String,
     /// `rewritten`, `unchanged` or `whole`.
     pub action: &'static str,

@@ -15,8 +15,11 @@ pub enum Shape {
     /// Each output row comes from input rows at its own event time, plus the rows its windows read: `before` and
     /// `after` rows of the same `partition` (`None`: all of them).
     Rows {
+        /// Rows before each row that the windows read, at most; `None` for all earlier rows.
         before: Option<u64>,
+        /// Rows after each row that the windows read, at most; `None` for all later rows.
         after: Option<u64>,
+        /// The windows' `PARTITION BY` columns the counts are taken within; empty for the whole table.
         partition: BTreeSet<String>,
     },
     /// Rows are groups of a bucket of the event time (a week, a 5-session bar); the event column is the bucket's

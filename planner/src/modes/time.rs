@@ -6,18 +6,23 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, lit};
 use serde::Serialize;
 
+/// One day in microseconds.
 pub const DAY: i64 = 86_400_000_000;
 
 /// An inclusive range of event times; `None` is unbounded on that side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct TimeRange {
+    /// The first event time, in microseconds since the epoch; `None` from the beginning.
     pub lo: Option<i64>,
+    /// The last event time (inclusive), in microseconds since the epoch; `None` to the end.
     pub hi: Option<i64>,
 }
 
 impl TimeRange {
+    /// Every event time: unbounded on both sides.
     pub const ALL: TimeRange = TimeRange { lo: None, hi: None };
 
+    /// Whether the range is unbounded on both sides ([`TimeRange::ALL`]).
     pub fn is_all(&self) -> bool {
         self.lo.is_none() && self.hi.is_none()
     }
@@ -41,12 +46,15 @@ impl TimeRange {
         }
     }
 
+    /// The range for reports: `<lo> .. <hi>` ([`format_micros`]), `beginning` or `end` for an open side.
     pub fn describe(&self) -> String {
         let side = |v: Option<i64>, open: &str| v.map(format_micros).unwrap_or_else(|| open.to_string());
         format!("{} .. {}", side(self.lo, "beginning"), side(self.hi, "end"))
     }
 }
 
+/// `v` (microseconds since the epoch) as text: `YYYY-MM-DD` at midnight UTC, else RFC 3339 with microseconds and
+/// `Z`; the bare number when out of chrono's range.
 pub fn format_micros(v: i64) -> String {
     match chrono::DateTime::from_timestamp_micros(v) {
         Some(t) if v.rem_euclid(DAY) == 0 => t.format("%Y-%m-%d").to_string(),

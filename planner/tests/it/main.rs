@@ -1,6 +1,9 @@
 //! Integration tests: real job files planned and run over real Delta tables on disk, on the embedded engine and
 //! (where marked) also on an in-process Ballista cluster, which must give the same results.
 
+// A test crate: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod failure;
 mod params;
 mod pipeline;

@@ -4,7 +4,8 @@ use std::sync::OnceLock;
 
 use chrono::{Datelike, NaiveDate};
 
-use super::{ExchangeCalendar, Nyse};
+use super::nyse::Nyse;
+use super::rules::ExchangeCalendar;
 
 /// First and last years the built-in index covers.
 pub const FIRST_YEAR: i32 = 1970;

@@ -2,7 +2,7 @@
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 
-use super::{ExchangeCalendar, easter_sunday, nth_weekday};
+use super::rules::{ExchangeCalendar, easter_sunday, nth_weekday};
 
 /// NYSE regular sessions: weekdays minus the exchange's holidays and unscheduled closures.
 ///

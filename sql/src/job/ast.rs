@@ -18,6 +18,7 @@ use crate::error::SourceLocation;
 pub struct JobFile {
     /// The path as given (used in every error message).
     pub path: Arc<str>,
+    /// The statements in file order; never empty (a file without statements does not parse).
     pub statements: Vec<JobStatement>,
     /// When the job runs, if its `--! schedule` line says.
     pub schedule: Option<Schedule>,
@@ -40,6 +41,7 @@ pub struct JobStatement {
     pub location: SourceLocation,
     /// The statement's text as written (for `explain`).
     pub text: String,
+    /// What the statement declares, parsed.
     pub kind: StatementKind,
     /// `${param}` uses in this statement, with their locations.
     pub parameters: Vec<(String, SourceLocation)>,
@@ -52,18 +54,23 @@ pub enum StatementKind {
     Source(Box<CreateExternalTable>),
     /// `CREATE VIEW`: a logical stage (materialized for the run when it declares expectations).
     View {
+        /// The view's name as written ([`JobStatement::target`] has it normalized).
         name: ObjectName,
+        /// The view's `AS` query.
         query: Box<Query>,
         /// `CONSTRAINT name EXPECT (condition) [ON VIOLATION …]` rules on its rows.
         expectations: Vec<Expectation>,
     },
     /// `CREATE TABLE … AS`: a materialized stage.
     Table {
+        /// The table's name as written ([`JobStatement::target`] has it normalized).
         name: ObjectName,
+        /// `PARTITIONED BY (col, …)`: the Delta partition columns; empty when unpartitioned.
         partitioned_by: Vec<Ident>,
         /// `EVENT TIME (column)`: the column holding each row's event time (or the start of its bucket), which
         /// makes the table incremental: runs rewrite only the time range new or backfilled data touches.
         event_time: Option<Ident>,
+        /// The table's `AS` query.
         query: Box<Query>,
         /// `CONSTRAINT name EXPECT (condition) [ON VIOLATION …]` rules on its rows.
         expectations: Vec<Expectation>,
@@ -71,8 +78,11 @@ pub enum StatementKind {
     /// `INSERT INTO … <query>`: an append; or `MERGE INTO target USING source ON …` (`merge` is set, `query` is the
     /// source).
     Insert {
+        /// The table appended or merged into, as written ([`JobStatement::target`] has it normalized).
         target: ObjectName,
+        /// The rows to insert; for a merge, its `USING` source (a table becomes `SELECT * FROM table`).
         query: Box<Query>,
+        /// Set for `MERGE INTO`: its aliases, `ON` condition and `WHEN` clauses; `None` for a plain insert.
         merge: Option<Box<MergeSpec>>,
         /// `INSERT INTO t (CONSTRAINT …) <query>`: rules on the inserted rows.
         expectations: Vec<Expectation>,
@@ -93,6 +103,7 @@ pub enum ViolationAction {
 }
 
 impl ViolationAction {
+    /// The action's lower-case name: `warn`, `drop`, `quarantine` or `fail`.
     pub fn name(self) -> &'static str {
         match self {
             ViolationAction::Warn => "warn",
@@ -106,18 +117,26 @@ impl ViolationAction {
 /// A named data-quality rule on a stage's rows. A row violates it when the condition is false or NULL.
 #[derive(Debug, Clone)]
 pub struct Expectation {
+    /// The rule's name, normalized like an identifier; unique among the statement's rules.
     pub name: String,
+    /// The condition every row must meet (`EXPECT (condition)`).
     pub condition: datafusion::sql::sqlparser::ast::Expr,
+    /// What happens to violating rows: `ON VIOLATION …`, [`ViolationAction::Warn`] when not given.
     pub action: ViolationAction,
+    /// Where the rule's `CONSTRAINT` keyword is.
     pub location: SourceLocation,
 }
 
 /// A `MERGE INTO` statement's matching and actions (its source query is the statement's query).
 #[derive(Debug, Clone)]
 pub struct MergeSpec {
+    /// The target's alias (`MERGE INTO t AS x`), or `target` when none is given.
     pub target_alias: String,
+    /// The source's alias (`USING … AS s`), or `source` when none is given.
     pub source_alias: String,
+    /// The `ON` condition matching source rows to target rows.
     pub on: datafusion::sql::sqlparser::ast::Expr,
+    /// The `WHEN [NOT] MATCHED … THEN …` clauses, in the order written.
     pub clauses: Vec<datafusion::sql::sqlparser::ast::MergeClause>,
 }
 

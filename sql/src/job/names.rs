@@ -10,6 +10,7 @@ use crate::error::SourceLocation;
 pub struct TableRef {
     /// Normalized name: unquoted parts lower-cased, joined with `.`.
     pub name: String,
+    /// Where the name starts; the statement's start when the parser recorded no span.
     pub location: SourceLocation,
 }
 

@@ -23,6 +23,7 @@ pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(60);
 /// A job's `--! schedule` directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
+    /// When runs start: the directive's quoted 5-field cron expression (UTC).
     pub cron: Cron,
     /// Retries after a failed run, at most.
     pub retries: u32,

@@ -18,6 +18,7 @@ use super::ohlcv_groups::BarGroups;
 
 const NAME: &str = "ohlcv";
 
+/// The `ohlcv(time, open, high, low, close, volume)` aggregate: one bar struct ([`Ohlcv::fields`]) per group.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Ohlcv {
     signature: Signature,
@@ -25,6 +26,7 @@ pub struct Ohlcv {
 }
 
 impl Ohlcv {
+    /// The aggregate with its signature and reference documentation; register it with `AggregateUDF::from`.
     pub fn new() -> Self {
         let doc = Documentation::builder(
             aggregate_doc_sections::DOC_SECTION_GENERAL,
