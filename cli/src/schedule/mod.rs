@@ -296,6 +296,28 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    /// A daily job in a temporary directory (kept alive by the first value), and a runner that records its notes.
+    fn daily_job() -> (
+        tempfile::TempDir,
+        ScheduledJob,
+        Runner,
+        Arc<std::sync::Mutex<Vec<String>>>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = dir.path().join("jobs");
+        std::fs::create_dir_all(&jobs).unwrap();
+        std::fs::write(jobs.join("daily.sql"), "--! schedule '0 0 * * *'\n").unwrap();
+        let job = load_jobs(&jobs, dir.path()).unwrap().remove(0);
+        let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = notes.clone();
+        let runner = Runner::new(
+            StrataOptions::default(),
+            Engine::Embedded,
+            Arc::new(move |n: Note| seen.lock().unwrap().push(n.to_string())),
+        );
+        (dir, job, runner, notes)
+    }
+
     #[test]
     fn jobs_with_a_schedule_are_found_and_others_skipped() {
         let dir = tempfile::tempdir().unwrap();
@@ -327,18 +349,7 @@ mod tests {
 
     #[test]
     fn one_missed_tick_is_a_run_and_several_a_backfill() {
-        let dir = tempfile::tempdir().unwrap();
-        let jobs = dir.path().join("jobs");
-        std::fs::create_dir_all(&jobs).unwrap();
-        std::fs::write(jobs.join("daily.sql"), "--! schedule '0 0 * * *'\n").unwrap();
-        let job = load_jobs(&jobs, dir.path()).unwrap().remove(0);
-        let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = notes.clone();
-        let runner = Runner::new(
-            StrataOptions::default(),
-            Engine::Embedded,
-            Arc::new(move |n: Note| seen.lock().unwrap().push(n.to_string())),
-        );
+        let (_dir, job, runner, notes) = daily_job();
         // Never started: nothing is due, and the first start announces the next tick.
         assert!(due(&job, at("2026-01-01T12:00:00Z")).is_none());
         runner
@@ -370,18 +381,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_whose_lock_is_held_is_skipped_and_stays_due() {
-        let dir = tempfile::tempdir().unwrap();
-        let jobs = dir.path().join("jobs");
-        std::fs::create_dir_all(&jobs).unwrap();
-        std::fs::write(jobs.join("daily.sql"), "--! schedule '0 0 * * *'\n").unwrap();
-        let job = load_jobs(&jobs, dir.path()).unwrap().remove(0);
-        let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = notes.clone();
-        let runner = Runner::new(
-            StrataOptions::default(),
-            Engine::Embedded,
-            Arc::new(move |n: Note| seen.lock().unwrap().push(n.to_string())),
-        );
+        let (_dir, job, runner, notes) = daily_job();
         let _held = job.state.lock().unwrap().unwrap();
         let tick = at("2026-01-02T00:00:00Z");
         assert!(runner.run_due(&job, tick, RunMode::Incremental).await.unwrap());
