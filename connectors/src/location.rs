@@ -27,6 +27,41 @@ pub fn resolve(location: &str, warehouse: &Path) -> Result<Url> {
     Url::from_directory_path(clean(&path)).map_err(|_| invalid(format!("cannot turn {} into a URL", path.display())))
 }
 
+/// A directory on this machine, given as a path or a `file://` URL — a warehouse, or where data is generated. A URL
+/// of any other scheme (`s3://`, `gs://`, `hdfs://`, …) is refused with an error naming it: such a string is never
+/// taken for a relative path (which would write under a local folder named `s3:`). Object-store warehouses are not
+/// supported yet.
+pub fn local_dir(location: &str) -> Result<PathBuf> {
+    match Url::parse(location) {
+        // One-letter schemes are Windows drive letters (`C:\data`), not URLs.
+        Ok(url) if url.scheme().len() > 1 => {
+            if url.scheme() != "file" {
+                return Err(ConnectorError::InvalidLocation {
+                    location: redacted(&url),
+                    message: format!(
+                        "'{}://' is not a local directory, and warehouses on object stores are not supported yet: \
+                         give a local directory",
+                        url.scheme()
+                    ),
+                });
+            }
+            url.to_file_path().map_err(|()| ConnectorError::InvalidLocation {
+                location: redacted(&url),
+                message: "not a local file path".into(),
+            })
+        }
+        _ => Ok(PathBuf::from(location)),
+    }
+}
+
+/// `url` without a password or user name, for messages.
+fn redacted(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_password(None);
+    let _ = url.set_username("");
+    url.to_string()
+}
+
 /// The location of a table the warehouse owns: `schema.table` lives in `<warehouse>/schema/table`.
 pub fn warehouse_table(name: &str, warehouse: &Path) -> Result<Url> {
     let rel: PathBuf = name.split('.').collect();
@@ -86,5 +121,18 @@ mod tests {
         assert_eq!(u.as_str(), "s3://bucket/t/");
         let u = warehouse_table("silver.daily_bars", Path::new("/data/./wh/../wh")).unwrap();
         assert_eq!(u.as_str(), "file:///data/wh/silver/daily_bars/");
+    }
+
+    #[test]
+    fn a_url_is_never_taken_for_a_local_directory() {
+        assert_eq!(local_dir("./warehouse").unwrap(), PathBuf::from("./warehouse"));
+        assert_eq!(local_dir("/data/wh").unwrap(), PathBuf::from("/data/wh"));
+        assert_eq!(local_dir("file:///data/wh").unwrap(), PathBuf::from("/data/wh"));
+        for url in ["s3://lake/wh", "gs://b/wh", "hdfs://nn:8020/wh", "ftp://host/wh"] {
+            let err = local_dir(url).unwrap_err().to_string();
+            assert!(err.contains(url) && err.contains("not supported yet"), "{err}");
+        }
+        let err = local_dir("s3://key:secret@lake/wh").unwrap_err().to_string();
+        assert!(!err.contains("secret") && !err.contains("key"), "{err}");
     }
 }

@@ -143,9 +143,10 @@ impl StrataOptions {
         self
     }
 
-    /// The warehouse root as a local path (taken verbatim: a URL is not resolved).
-    pub fn warehouse_path(&self) -> PathBuf {
-        PathBuf::from(&self.warehouse)
+    /// The warehouse root as a local path: a path, or a `file://` URL. An object-store URL is an error naming it,
+    /// never a relative path.
+    pub fn warehouse_path(&self) -> crate::error::Result<PathBuf> {
+        Ok(strata_connectors::location::local_dir(&self.warehouse)?)
     }
 }
 

@@ -125,7 +125,7 @@ pub async fn plan_job_with(
 ) -> Result<PlannedJob> {
     let dag = StageDag::build(&job)?;
     check_parameters(&job, params)?;
-    let warehouse: PathBuf = options.warehouse_path();
+    let warehouse: PathBuf = options.warehouse_path()?;
     let ledger = Ledger::open(&warehouse, &options.ledger)?;
     let modes = Modes::new(mode, &job.path, ledger.clone(), engine.clone());
     let kafka_brokers = options.kafka_brokers.clone();

@@ -52,6 +52,8 @@ pub struct MarketArgs {
 /// written: rows, Delta version, defects and timings (one JSON object in `json` format).
 pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(), CliError> {
     let GenerateCommand::Market(a) = command;
+    // Refused before anything is generated: an object-store URL must not become a local folder named `s3:`.
+    location::local_dir(&a.out.to_string_lossy())?;
     let started = Instant::now();
     let spec = MarketSpec {
         symbols: a.symbols,

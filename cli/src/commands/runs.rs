@@ -2,7 +2,7 @@
 //! or as a run ledger records them. With no scheduler named, `status` and `runs` read the ledger of the default
 //! warehouse — the one `strata run` records in — so they answer right after a first local run.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use strata_planner::ledger::{Ledger, LedgerRun};
@@ -90,7 +90,7 @@ impl RunSourceArgs {
         match self.scheduler.as_deref().filter(|s| !s.is_empty()) {
             Some(scheduler) if !ledger_named => Ok(RunSource::Scheduler(scheduler.to_string())),
             _ => Ok(RunSource::Ledger(Ledger::open(
-                Path::new(&places.warehouse),
+                &strata_connectors::location::local_dir(&places.warehouse)?,
                 &places.ledger,
             )?)),
         }
@@ -226,6 +226,8 @@ pub async fn runs(args: RunsArgs, format: LogFormat) -> Result<(), CliError> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use clap::Parser;
     use strata_planner::ledger::RunState;
 

@@ -1,7 +1,7 @@
 //! `strata schedule JOBS_DIR`: the cron runner ([`crate::schedule`]) on a directory of job files, printing what
 //! it does.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -39,7 +39,8 @@ pub struct ScheduleArgs {
 /// Run the scheduled jobs of the directory, printing each note: until stopped, or with `--once` what is due now
 /// (an error when a due run failed every attempt). An error too when no job declares a schedule.
 pub async fn schedule(args: ScheduleArgs) -> Result<(), CliError> {
-    let jobs = load_jobs(&args.jobs, Path::new(&args.places.warehouse))?;
+    let warehouse = strata_connectors::location::local_dir(&args.places.warehouse)?;
+    let jobs = load_jobs(&args.jobs, &warehouse)?;
     if jobs.is_empty() {
         return Err(CliError::Usage(format!(
             "no job in {} declares a schedule (--! schedule '0 0 * * *')",

@@ -60,3 +60,45 @@ fn missing_files_and_bad_arguments_fail_clearly() {
         assert!(help.contains(cmd), "{help}");
     }
 }
+
+#[test]
+fn an_object_store_url_is_refused_never_taken_for_a_local_folder() {
+    // From an empty working directory: a URL taken for a relative path would show up here as a folder `s3:`.
+    let cwd = tempfile::tempdir().unwrap();
+    let job = repo_root().join("jobs/stock_market/pipeline.sql");
+    let job = job.to_str().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(args)
+            .current_dir(cwd.path())
+            .env_remove("STRATA_WAREHOUSE")
+            .env_remove("STRATA_LEDGER")
+            .output()
+            .unwrap()
+    };
+    for args in [
+        vec!["run", job, "--warehouse", "s3://lake/wh"],
+        vec!["validate", job, "--warehouse", "gs://lake/wh"],
+        vec!["explain", job, "--warehouse", "hdfs://nn:8020/wh"],
+        vec![
+            "generate",
+            "market",
+            "--symbols",
+            "2",
+            "--out",
+            "s3://lake/wh/bronze/market_daily",
+        ],
+        vec!["query", "--warehouse", "ftp://host/wh", "SELECT 1"],
+    ] {
+        let out = run(&args);
+        let url = args[args.len() - 1 - usize::from(args[0] == "query")];
+        assert!(!out.status.success(), "{args:?} must fail");
+        let err = stderr(&out);
+        assert!(
+            err.contains(url) && err.contains("not supported yet"),
+            "{args:?}: {err}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().collect();
+    assert!(left.is_empty(), "nothing may be written: {left:?}");
+}
