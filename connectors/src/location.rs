@@ -55,7 +55,7 @@ pub fn local_dir(location: &str) -> Result<PathBuf> {
 }
 
 /// `url` without a password or user name, for messages.
-fn redacted(url: &Url) -> String {
+pub(crate) fn redacted(url: &Url) -> String {
     let mut url = url.clone();
     let _ = url.set_password(None);
     let _ = url.set_username("");

@@ -92,11 +92,7 @@ impl PgAddress {
 /// A location as it may be shown: any user info removed.
 fn redact(location: &str) -> String {
     match Url::parse(location) {
-        Ok(mut url) => {
-            let _ = url.set_password(None);
-            let _ = url.set_username("");
-            url.to_string()
-        }
+        Ok(url) => crate::location::redacted(&url),
         Err(_) => "<unparsable location>".into(),
     }
 }
