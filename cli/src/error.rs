@@ -119,12 +119,27 @@ pub enum CliError {
         seconds: u64,
     },
     /// The scheduler did not report every executor of `cluster up` alive in time; the cluster has been stopped.
-    #[error("the cluster did not come up within {seconds} s; see the logs in {}", dir.display())]
+    #[error("the cluster did not come up within {seconds} s; see the logs in {}{logs}", dir.display())]
     ClusterDidNotStart {
         /// The cluster's directory, holding every process's log.
         dir: PathBuf,
         /// How long `cluster up` waited.
         seconds: u64,
+        /// The last lines of the scheduler's and every executor's log, each under its name.
+        logs: String,
+    },
+    /// A process of `cluster up` exited while the cluster was starting (an executor after its last restart);
+    /// the cluster has been stopped.
+    #[error("{name} exited while the cluster was starting ({status}); the end of {}:\n{tail}", log.display())]
+    ProcessExited {
+        /// `scheduler` or `executor-N`.
+        name: String,
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// Its log file.
+        log: PathBuf,
+        /// The last lines of its log.
+        tail: String,
     },
     /// `cluster down` could not read the directory's state file: no cluster is up there.
     #[error("no cluster is up here ({} not found)", path.display())]

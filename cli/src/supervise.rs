@@ -7,7 +7,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -64,11 +64,23 @@ pub fn remove_state(dir: &Path) -> Result<(), CliError> {
     std::fs::remove_file(&path).map_err(|source| CliError::StateFile { path, source })
 }
 
-/// Start `program args` in the background with stdout and stderr to `<dir>/<name>.log`; returns its pid.
-pub fn spawn(program: &Path, dir: &Path, name: &str, args: &[String], envs: &[(&str, &str)]) -> Result<u32, CliError> {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).map_err(CliError::io(dir))?;
-    let err = log.try_clone().map_err(CliError::io(dir))?;
-    let child = std::process::Command::new(program)
+/// Start `program args` in the background with stdout and stderr appended to `<dir>/<name>.log`.
+pub fn spawn_child(
+    program: &Path,
+    dir: &Path,
+    name: &str,
+    args: &[String],
+    envs: &[(&str, &str)],
+) -> Result<std::process::Child, CliError> {
+    let path = log_file(dir, name);
+    // Appended, so a restarted process's log keeps what its first attempt said.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(CliError::io(&path))?;
+    let err = log.try_clone().map_err(CliError::io(&path))?;
+    std::process::Command::new(program)
         .args(args)
         .envs(envs.iter().copied())
         .stdin(Stdio::null())
@@ -80,8 +92,19 @@ pub fn spawn(program: &Path, dir: &Path, name: &str, args: &[String], envs: &[(&
         .map_err(|source| CliError::Spawn {
             what: name.to_string(),
             source,
-        })?;
-    Ok(child.id())
+        })
+}
+
+/// The log file of process `name` of the cluster in `dir`.
+pub fn log_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.log"))
+}
+
+/// The last `lines` lines of `path` (empty if it cannot be read), for error messages.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// The line a scheduler prints once it listens, followed by its address.
@@ -95,16 +118,30 @@ pub fn listening_address(output: &str) -> Option<String> {
         .map(|addr| addr.trim().to_string())
 }
 
-/// The address a scheduler writing its output to `log` listens on, once it says so within `wait`.
-pub async fn listening(log: &Path, wait: Duration) -> Option<String> {
+/// What a starting scheduler's log says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Listening {
+    /// It listens at this address.
+    At(String),
+    /// The process exited before saying so.
+    Exited(std::process::ExitStatus),
+    /// It said nothing of the kind in time.
+    Silent,
+}
+
+/// Where `scheduler`, writing its output to `log`, listens, once it says so within `wait`.
+pub async fn listening(log: &Path, wait: Duration, scheduler: &mut Child) -> Listening {
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
         if let Some(addr) = std::fs::read_to_string(log).ok().as_deref().and_then(listening_address) {
-            return Some(addr);
+            return Listening::At(addr);
+        }
+        if let Ok(Some(status)) = scheduler.try_wait() {
+            return Listening::Exited(status);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    None
+    Listening::Silent
 }
 
 /// Send `sig` to `pid`; whether the process exists (signal 0 only checks).
@@ -167,6 +204,16 @@ impl LocalCluster {
             });
         }
         std::fs::create_dir_all(dir).map_err(CliError::io(dir))?;
+        // Logs are appended (a restarted executor keeps its first attempt's words), so a new cluster starts new
+        // ones: an earlier cluster's "listening" line must never be read as this scheduler's address.
+        for name in std::iter::once("scheduler".to_string()).chain((0..self.executors).map(|i| format!("executor-{i}")))
+        {
+            let log = log_file(dir, &name);
+            match std::fs::remove_file(&log) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(CliError::io(&log)(e)),
+                _ => {}
+            }
+        }
         // Port 0: the scheduler binds a free port itself and says which (no window for another process to take it).
         let args: Vec<String> = vec![
             "--log".into(),
@@ -183,20 +230,20 @@ impl LocalCluster {
             "" => Vec::new(),
             brokers => vec![("STRATA_KAFKA_BROKERS", brokers)],
         };
-        let scheduler_pid = spawn(program, dir, "scheduler", &args, &brokers)?;
-        let log = dir.join("scheduler.log");
-        let Some(scheduler) = listening(&log, START_WAIT).await else {
-            signal(scheduler_pid, libc::SIGKILL);
-            return Err(CliError::SchedulerDidNotStart {
-                log,
-                seconds: START_WAIT.as_secs(),
-            });
+        let mut scheduler = spawn_child(program, dir, "scheduler", &args, &brokers)?;
+        let log = log_file(dir, "scheduler");
+        let address = match listening(&log, START_WAIT, &mut scheduler).await {
+            Listening::At(address) => address,
+            Listening::Exited(status) => return Err(exited("scheduler", status, dir)),
+            Listening::Silent => {
+                stop_children(&mut [&mut scheduler], STOP_GRACE);
+                return Err(CliError::SchedulerDidNotStart {
+                    log,
+                    seconds: START_WAIT.as_secs(),
+                });
+            }
         };
-        let mut state = ClusterState {
-            scheduler: scheduler.clone(),
-            scheduler_pid,
-            executor_pids: Vec::new(),
-        };
+        let mut executors: Vec<Started> = Vec::with_capacity(self.executors);
         for i in 0..self.executors {
             let name = format!("executor-{i}");
             let work = dir.join(&name);
@@ -205,47 +252,151 @@ impl LocalCluster {
                 "info".into(),
                 "executor".into(),
                 "--scheduler".into(),
-                scheduler.clone(),
+                address.clone(),
                 "--work-dir".into(),
                 work.display().to_string(),
                 "--vcores".into(),
                 self.vcores.to_string(),
             ];
-            match spawn(program, dir, &name, &args, &[]) {
-                Ok(pid) => state.executor_pids.push(pid),
+            match spawn_child(program, dir, &name, &args, &[]) {
+                Ok(child) => executors.push(Started {
+                    name,
+                    args,
+                    child,
+                    starts: 1,
+                }),
                 Err(e) => {
-                    stop(&state.pids(), STOP_GRACE);
+                    stop_all(&mut scheduler, &mut executors);
                     return Err(e);
                 }
             }
         }
-        write_state(dir, &state)?;
-        if !ready(&scheduler, self.executors, START_WAIT).await {
-            stop(&state.pids(), STOP_GRACE);
+        let mut state = ClusterState {
+            scheduler: address.clone(),
+            scheduler_pid: scheduler.id(),
+            executor_pids: executors.iter().map(|e| e.child.id()).collect(),
+        };
+        let result = async {
+            write_state(dir, &state)?;
+            self.wait_ready(program, &mut scheduler, &mut executors, &mut state)
+                .await
+        }
+        .await;
+        if let Err(e) = result {
+            stop_all(&mut scheduler, &mut executors);
             let _ = std::fs::remove_file(state_file(dir));
-            return Err(CliError::ClusterDidNotStart {
-                dir: dir.clone(),
-                seconds: START_WAIT.as_secs(),
-            });
+            return Err(e);
         }
         Ok(state)
     }
+
+    /// Wait until the scheduler reports every executor alive. An executor that exits meanwhile is started again
+    /// (up to [`START_ATTEMPTS`] times): Ballista binds the ports an executor was given only after it registers,
+    /// so another process can take one first. The scheduler exiting, or an executor exiting every time, fails at
+    /// once with the end of its log.
+    async fn wait_ready(
+        &self,
+        program: &Path,
+        scheduler: &mut Child,
+        executors: &mut [Started],
+        state: &mut ClusterState,
+    ) -> Result<(), CliError> {
+        let dir = &self.dir;
+        let deadline = Instant::now() + START_WAIT;
+        loop {
+            if alive_executors(&state.scheduler).await >= self.executors {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = scheduler.try_wait() {
+                return Err(exited("scheduler", status, dir));
+            }
+            for (i, e) in executors.iter_mut().enumerate() {
+                let Ok(Some(status)) = e.child.try_wait() else {
+                    continue;
+                };
+                if e.starts >= START_ATTEMPTS {
+                    return Err(exited(&e.name, status, dir));
+                }
+                tracing::warn!(executor = %e.name, %status, "an executor exited while the cluster was starting; starting it again");
+                e.child = spawn_child(program, dir, &e.name, &e.args, &[])?;
+                e.starts += 1;
+                state.executor_pids[i] = e.child.id();
+                write_state(dir, state)?;
+            }
+            if Instant::now() > deadline {
+                let logs = std::iter::once("scheduler")
+                    .chain(executors.iter().map(|e| e.name.as_str()))
+                    .map(|name| format!("\n--- {name} ---\n{}", log_tail(&log_file(dir, name), TAIL_LINES)))
+                    .collect();
+                return Err(CliError::ClusterDidNotStart {
+                    dir: dir.clone(),
+                    seconds: START_WAIT.as_secs(),
+                    logs,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
-/// Whether the scheduler at `addr` answers with at least `executors` alive within `wait`.
-async fn ready(addr: &str, executors: usize, wait: Duration) -> bool {
-    let deadline = Instant::now() + wait;
-    loop {
-        if let Ok(mut c) = crate::remote::connect(addr).await
-            && let Ok(h) = c.health(HealthRequest {}).await
-            && h.into_inner().alive_executors as usize >= executors
-        {
-            return true;
+/// How many times `cluster up` starts an executor that keeps exiting before it gives up.
+pub const START_ATTEMPTS: u32 = 3;
+
+/// How many lines of a log an error message quotes.
+const TAIL_LINES: usize = 20;
+
+/// A process `cluster up` started and how to start it again.
+struct Started {
+    name: String,
+    args: Vec<String>,
+    child: Child,
+    starts: u32,
+}
+
+/// The error for process `name` of the cluster in `dir` having exited with `status`.
+fn exited(name: &str, status: std::process::ExitStatus, dir: &Path) -> CliError {
+    let log = log_file(dir, name);
+    CliError::ProcessExited {
+        name: name.to_string(),
+        status,
+        tail: log_tail(&log, TAIL_LINES),
+        log,
+    }
+}
+
+/// Stop what a failed `cluster up` started.
+fn stop_all(scheduler: &mut Child, executors: &mut [Started]) {
+    let mut children: Vec<&mut Child> = executors.iter_mut().map(|e| &mut e.child).collect();
+    children.push(scheduler);
+    stop_children(&mut children, STOP_GRACE);
+}
+
+/// Stop (and reap) children of this process: TERM, up to `grace` for them to exit, then KILL. Unlike [`stop`],
+/// an exited child does not count as running until it is reaped.
+fn stop_children(children: &mut [&mut Child], grace: Duration) {
+    for c in children.iter() {
+        signal(c.id(), libc::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && children.iter_mut().any(|c| matches!(c.try_wait(), Ok(None))) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for c in children.iter_mut() {
+        if matches!(c.try_wait(), Ok(None)) {
+            let _ = c.kill();
+            let _ = c.wait();
         }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How many executors the scheduler at `addr` reports alive (0 if it does not answer).
+async fn alive_executors(addr: &str) -> usize {
+    match crate::remote::connect(addr).await {
+        Ok(mut c) => match c.health(HealthRequest {}).await {
+            Ok(h) => h.into_inner().alive_executors as usize,
+            Err(_) => 0,
+        },
+        Err(_) => 0,
     }
 }
 
@@ -329,12 +480,54 @@ mod tests {
             "-c".to_string(),
             format!("echo starting; echo '{LISTENING}127.0.0.1:5'"),
         ];
-        spawn(Path::new("/bin/sh"), dir.path(), "fake", &script, &[]).unwrap();
-        let addr = listening(&dir.path().join("fake.log"), Duration::from_secs(10)).await;
-        assert_eq!(addr.as_deref(), Some("127.0.0.1:5"));
+        let mut fake = spawn_child(Path::new("/bin/sh"), dir.path(), "fake", &script, &[]).unwrap();
+        let addr = listening(&dir.path().join("fake.log"), Duration::from_secs(10), &mut fake).await;
+        assert_eq!(addr, Listening::At("127.0.0.1:5".into()));
+        let silent = ["-c".to_string(), "sleep 5".to_string()];
+        let mut sleeper = spawn_child(Path::new("/bin/sh"), dir.path(), "sleeper", &silent, &[]).unwrap();
+        let log = dir.path().join("sleeper.log");
         assert_eq!(
-            listening(&dir.path().join("none.log"), Duration::from_millis(200)).await,
-            None
+            listening(&log, Duration::from_millis(300), &mut sleeper).await,
+            Listening::Silent
         );
+        stop_children(&mut [&mut sleeper], Duration::from_secs(1));
+        let failing = ["-c".to_string(), "echo no; exit 3".to_string()];
+        let mut failing = spawn_child(Path::new("/bin/sh"), dir.path(), "failing", &failing, &[]).unwrap();
+        let log = dir.path().join("failing.log");
+        let Listening::Exited(status) = listening(&log, Duration::from_secs(10), &mut failing).await else {
+            panic!("a scheduler that exits is noticed");
+        };
+        assert_eq!(status.code(), Some(3));
+    }
+
+    #[tokio::test]
+    async fn an_executor_that_keeps_exiting_fails_the_start_at_once_with_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        // A stand-in `strata`: the scheduler says where it listens (nothing answers there), every executor fails.
+        let program = dir.path().join("strata");
+        let script = format!(
+            "#!/bin/sh\nif [ \"$3\" = scheduler ]; then echo '{LISTENING}127.0.0.1:1'; exec sleep 30; fi\n\
+             echo \"cannot bind 127.0.0.1:7: address in use\"; exit 1\n"
+        );
+        std::fs::write(&program, script).unwrap();
+        std::fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let cluster = cluster(&dir.path().join("c"));
+        let started = Instant::now();
+        let err = cluster.up(&program).await.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no waiting out the start deadline"
+        );
+        let CliError::ProcessExited { name, status, tail, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!((name.as_str(), status.code()), ("executor-0", Some(1)));
+        assert_eq!(tail.matches("address in use").count() as u32, START_ATTEMPTS, "{tail}");
+        assert!(
+            err.to_string()
+                .starts_with("executor-0 exited while the cluster was starting"),
+            "{err}"
+        );
+        assert!(!state_file(&cluster.dir).exists(), "a failed start leaves no cluster");
     }
 }

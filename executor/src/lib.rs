@@ -50,8 +50,16 @@ pub struct ExecutorOptions {
     pub heartbeat_seconds: u64,
 }
 
-fn free_port(host: &str) -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind((host, 0))?.local_addr()?.port())
+/// For a port of 0, a listener on a free port of `host` (held until the port is chosen); none for a fixed port.
+fn probe(port: u16, host: &str) -> std::io::Result<Option<std::net::TcpListener>> {
+    match port {
+        0 => std::net::TcpListener::bind((host, 0)).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn bound_port(listener: &std::net::TcpListener) -> std::io::Result<u16> {
+    Ok(listener.local_addr()?.port())
 }
 
 /// Register with the scheduler and run tasks until the process ends.
@@ -61,15 +69,13 @@ pub async fn serve(options: ExecutorOptions) -> Result<(), ExecutorError> {
         .rsplit_once(':')
         .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_string(), p)))
         .ok_or_else(|| ExecutorError::Scheduler(options.scheduler.clone()))?;
-    // Ballista advertises the configured ports verbatim, so 0 must become a real port first.
-    let flight_port = match options.flight_port {
-        0 => free_port(&options.bind_host)?,
-        p => p,
-    };
-    let grpc_port = match options.grpc_port {
-        0 => free_port(&options.bind_host)?,
-        p => p,
-    };
+    // Ballista advertises the configured ports verbatim, so 0 must become a real port first. Both probes stay
+    // bound until both ports are known, so the two can never be the same port.
+    let flight_probe = probe(options.flight_port, &options.bind_host)?;
+    let grpc_probe = probe(options.grpc_port, &options.bind_host)?;
+    let flight_port = flight_probe.as_ref().map_or(Ok(options.flight_port), bound_port)?;
+    let grpc_port = grpc_probe.as_ref().map_or(Ok(options.grpc_port), bound_port)?;
+    drop((flight_probe, grpc_probe));
     std::fs::create_dir_all(&options.work_dir)?;
     let vcores = match options.vcores {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
