@@ -68,7 +68,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
         &[Place::KafkaBrokers, Place::Ledger],
         "it serves the warehouse's tables and its own ledger",
     )?;
-    let warehouse = strata_connectors::location::local_dir(&args.places.warehouse)?;
+    let warehouse = strata_connectors::location::local_dir(&args.places.warehouse, "the warehouse `serve` serves")?;
     let options = args.auth.options(args.bind, warehouse, Backend::Embedded);
     let (addr, server) = flight::bind(options).await.map_err(flight_err)?;
     println!("Flight SQL listening on {addr}");
@@ -140,7 +140,10 @@ fn local_warehouse(args: &QueryArgs) -> Result<Option<PathBuf>, CliError> {
     if named == Given::Default {
         return Ok(None);
     }
-    Ok(Some(strata_connectors::location::local_dir(&args.places.warehouse)?))
+    Ok(Some(strata_connectors::location::local_dir(
+        &args.places.warehouse,
+        "the warehouse `query` reads",
+    )?))
 }
 
 /// Run the statement on the server (logging in as --user, over TLS with --tls-ca) or here on the named warehouse,

@@ -70,6 +70,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     commands::init_tracing(cli.log_format, &cli.log);
+    // Every process of the binary (run, scheduler, executor, serve) opens s3:// tables the same way.
+    strata_connectors::store::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

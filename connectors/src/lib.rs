@@ -10,5 +10,6 @@ pub mod kafka;
 pub mod location;
 pub mod postgres;
 pub mod stage;
+pub mod store;
 
 pub use error::{ConnectorError, Result};

@@ -93,6 +93,7 @@ pub async fn serve(options: ExecutorOptions) -> Result<(), ExecutorError> {
         vcores,
         executor_heartbeat_interval_seconds: options.heartbeat_seconds.max(1),
         override_config_producer: Some(engine::config_producer()),
+        override_runtime_producer: Some(engine::runtime_producer(Some(options.work_dir.display().to_string()))),
         override_function_registry: Some(Arc::new(engine::function_registry())),
         override_logical_codec: Some(Arc::new(strata_proto::StrataLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(strata_proto::StrataPhysicalCodec::default())),

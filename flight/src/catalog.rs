@@ -205,7 +205,8 @@ pub async fn open(
         }
         e => Status::internal(format!("cannot open Delta table {table}: {e}")),
     };
-    let url = strata_connectors::location::resolve(&table.location(), warehouse).map_err(status)?;
+    let warehouse = strata_connectors::location::Warehouse::local(warehouse).map_err(status)?;
+    let url = strata_connectors::location::resolve(&table.location(), &warehouse).map_err(status)?;
     let delta = strata_connectors::delta::open(&url).await.map_err(status)?;
     engine.delta_provider(&delta, ctx).await.map_err(status)
 }

@@ -24,7 +24,11 @@ use crate::server::bind;
 type Client = FlightSqlServiceClient<Channel>;
 
 async fn write_table(warehouse: &Path, name: &str, batch: RecordBatch) {
-    let url = strata_connectors::location::warehouse_table(name, warehouse).unwrap();
+    let url = strata_connectors::location::warehouse_table(
+        name,
+        &strata_connectors::location::Warehouse::local(warehouse).unwrap(),
+    )
+    .unwrap();
     delta::write(&url, batch.schema(), vec![batch], &[], WriteMode::Overwrite)
         .await
         .unwrap();

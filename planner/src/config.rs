@@ -2,8 +2,8 @@
 //! embedded engine, the scheduler (per query) and every executor all start from [`session_state`].
 
 use std::any::Any;
-use std::path::PathBuf;
 use std::sync::Arc;
+use strata_connectors::location::Warehouse;
 
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -143,10 +143,10 @@ impl StrataOptions {
         self
     }
 
-    /// The warehouse root as a local path: a path, or a `file://` URL. An object-store URL is an error naming it,
-    /// never a relative path.
-    pub fn warehouse_path(&self) -> crate::error::Result<PathBuf> {
-        Ok(strata_connectors::location::local_dir(&self.warehouse)?)
+    /// The warehouse root: a local directory (a path or a `file://` URL) or an `s3://` prefix. Any other URL is
+    /// an error naming it, never a relative path.
+    pub fn warehouse(&self) -> crate::error::Result<Warehouse> {
+        Ok(Warehouse::parse(&self.warehouse)?)
     }
 }
 
@@ -207,6 +207,7 @@ pub fn session_state(config: SessionConfig) -> SessionState {
     let mut state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_runtime_env(strata_connectors::store::runtime_env())
         .with_query_planner(Arc::new(StrataQueryPlanner))
         .build();
     strata_connectors::delta::register_table_factory(&mut state);

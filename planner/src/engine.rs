@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
-use ballista_core::ConfigProducer;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::serde::BallistaCodec;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::{ConfigProducer, RuntimeProducer};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -107,6 +107,20 @@ pub fn scheduler_session(config: SessionConfig) -> Result<SessionState> {
     Ok(session_state(config))
 }
 
+/// The runtime executors run tasks with: spill files under `temp_dir` (none: the system's), and Strata's
+/// object-store registry, shared by every task (an `s3://` bucket's store is built once, from the environment).
+pub fn runtime_producer(temp_dir: Option<String>) -> RuntimeProducer {
+    strata_connectors::store::install();
+    let registry = Arc::new(strata_connectors::store::StoreRegistry::default());
+    Arc::new(move |_| {
+        let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(registry.clone());
+        if let Some(dir) = &temp_dir {
+            builder = builder.with_temp_file_path(dir.clone());
+        }
+        Ok(Arc::new(builder.build()?))
+    })
+}
+
 /// The function registry executors decode plans with.
 pub fn function_registry() -> BallistaFunctionRegistry {
     BallistaFunctionRegistry::from(&session_state(cluster_config(StrataOptions::default())))
@@ -166,13 +180,13 @@ pub async fn start_standalone() -> Result<String> {
         }
     }
     let client = client.ok_or_else(|| DataFusionError::Execution("in-process scheduler did not start".into()))?;
-    let runtime = Arc::new(RuntimeEnvBuilder::new().build()?);
+    let runtime = runtime_producer(None);
     let vcores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     ballista_executor::new_standalone_executor_from_builder(
         client,
         vcores,
         producer,
-        Arc::new(move |_| Ok(runtime.clone())),
+        runtime,
         codec,
         function_registry(),
     )

@@ -67,7 +67,7 @@ pub fn plan(
     query: LogicalPlan,
     rules: &[Expectation],
     table: &str,
-    warehouse: &std::path::Path,
+    warehouse: &strata_connectors::location::Warehouse,
     params: &crate::params::Params,
 ) -> Result<(LogicalPlan, Expectations)> {
     let columns: Vec<String> = query.schema().fields().iter().map(|f| f.name().clone()).collect();

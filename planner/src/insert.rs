@@ -29,7 +29,7 @@ pub(crate) async fn insert_target(
     planned: &[Option<PlannedStage>],
     sinks: &HashMap<String, Sink>,
     stmt: &JobStatement,
-    warehouse: &std::path::Path,
+    warehouse: &strata_connectors::location::Warehouse,
 ) -> Result<(Output, Option<SchemaRef>, Option<Arc<StageTable>>)> {
     let name = stmt.target().name;
     let definer = dag

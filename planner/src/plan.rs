@@ -4,8 +4,8 @@
 //! (`crate::declare`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
+use strata_connectors::location::Warehouse;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{MemorySchemaProvider, TableProvider};
@@ -50,8 +50,8 @@ pub struct PlannedJob {
     pub engine: Engine,
     /// The Kafka topics the job reads, with this run's ranges.
     pub(crate) kafka: Vec<KafkaSource>,
-    /// The warehouse directory (cluster runs stage Kafka messages under it; the run ledger lives in it).
-    pub warehouse: PathBuf,
+    /// The warehouse (cluster runs stage Kafka messages under it; the run ledger lives in it).
+    pub warehouse: Warehouse,
     /// The job's parameters, by name.
     pub params: Vec<(String, String)>,
     /// Where the run is recorded.
@@ -125,7 +125,7 @@ pub async fn plan_job_with(
 ) -> Result<PlannedJob> {
     let dag = StageDag::build(&job)?;
     check_parameters(&job, params)?;
-    let warehouse: PathBuf = options.warehouse_path()?;
+    let warehouse: Warehouse = options.warehouse()?;
     let ledger = Ledger::open(&warehouse, &options.ledger)?;
     let modes = Modes::new(mode, &job.path, ledger.clone(), engine.clone());
     let kafka_brokers = options.kafka_brokers.clone();

@@ -61,7 +61,12 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         ..Default::default()
     };
     ledger.record(base.clone()).await?;
+    let staging = planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}"))?;
     let result = run_stages(planned, events, run_id).await;
+    // However the run ended, its staged files go (Kafka messages, flagged rows: nothing a table references).
+    if let Err(e) = strata_connectors::store::remove_all(&staging).await {
+        tracing::warn!(dir = %staging, error = %e, "could not remove the staging directory");
+    }
     let end = match &result {
         Ok(summary) => ledger::LedgerEvent {
             event: ledger::RunEvent::Succeeded,
@@ -113,7 +118,6 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
     } else {
         (write_targets(&planned).await?, HashMap::new())
     };
-    let _staging_dir = StagingDir(planned.warehouse.join(STAGING_DIR).join(&run_id));
     let n = dag.stages.len();
     let mut waiting: Vec<usize> = dag.stages.iter().map(|s| s.deps.len()).collect();
     let mut launched = vec![false; n];
@@ -320,19 +324,6 @@ async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarg
 /// Where cluster runs stage Kafka messages (uncommitted Parquet files), under the warehouse; removed after the run.
 const STAGING_DIR: &str = ".strata-staging";
 
-/// Removes a run's staging directory when the run ends, however it ends.
-struct StagingDir(std::path::PathBuf);
-
-impl Drop for StagingDir {
-    fn drop(&mut self) {
-        if self.0.exists()
-            && let Err(e) = std::fs::remove_dir_all(&self.0)
-        {
-            tracing::warn!(dir = %self.0.display(), error = %e, "could not remove the staging directory");
-        }
-    }
-}
-
 /// On a cluster, stages whose rows must be read again write them as files every executor can read: a Kafka
 /// source's messages, and a table's rows with their expectation flags.
 async fn staging_targets(planned: &PlannedJob, run_id: &str) -> Result<HashMap<usize, WriteTarget>> {
@@ -348,10 +339,7 @@ async fn staging_targets(planned: &PlannedJob, run_id: &str) -> Result<HashMap<u
     }
     let mut targets = HashMap::new();
     for (stage, name, table) in staged {
-        let dir = planned.warehouse.join(STAGING_DIR).join(run_id).join(name);
-        let dir = std::path::absolute(&dir).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let url = url::Url::from_directory_path(&dir)
-            .map_err(|_| DataFusionError::Internal(format!("cannot stage in {}", dir.display())))?;
+        let url = planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}/{name}"))?;
         let schema = datafusion::catalog::TableProvider::schema(table);
         let target = write_target(&url, &schema, &[], WriteMode::Overwrite)
             .await

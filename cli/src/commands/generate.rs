@@ -1,12 +1,11 @@
 //! `strata generate market`: synthetic OHLCV bars written as a Delta table.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use strata_connectors::delta::{self, WriteMode};
-use strata_connectors::location;
+use strata_connectors::location::Warehouse;
 
 use crate::args::LogFormat;
 use crate::error::CliError;
@@ -43,17 +42,17 @@ pub struct MarketArgs {
     /// Bar size.
     #[arg(long, value_enum, default_value_t = BarInterval::Daily)]
     pub interval: BarInterval,
-    /// Output Delta table (a directory); replaced if it exists.
+    /// Output Delta table: a directory or an `s3://bucket/path` URL; replaced if it exists.
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: String,
 }
 
 /// Generate the data and write it over the Delta table at `--out` (partitioned by `year`), then print what was
 /// written: rows, Delta version, defects and timings (one JSON object in `json` format).
 pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(), CliError> {
     let GenerateCommand::Market(a) = command;
-    // Refused before anything is generated: an object-store URL must not become a local folder named `s3:`.
-    location::local_dir(&a.out.to_string_lossy())?;
+    // Checked before anything is generated: an unsupported URL is refused, never taken for a local folder `s3:`.
+    let out = Warehouse::parse(&a.out)?;
     let started = Instant::now();
     let spec = MarketSpec {
         symbols: a.symbols,
@@ -65,10 +64,8 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
     };
     let data = generate::generate(&spec)?;
     let generated_in = started.elapsed();
-    let out = std::path::absolute(&a.out).map_err(|e| CliError::Usage(format!("--out {}: {e}", a.out.display())))?;
-    let url = location::resolve(&out.to_string_lossy(), &out)?;
     let written = delta::write(
-        &url,
+        out.url(),
         data.schema.clone(),
         data.batches,
         &["year".to_string()],
@@ -76,7 +73,7 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
     )
     .await?;
     let report = serde_json::json!({
-        "table": out.display().to_string(),
+        "table": out.to_string(),
         "version": written.version,
         "rows": data.rows,
         "symbols": spec.symbols,
@@ -93,7 +90,7 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
                 "wrote {} rows ({} symbols) to {} (Delta version {}) in {:.2}s",
                 data.rows,
                 spec.symbols,
-                out.display(),
+                out,
                 written.version,
                 started.elapsed().as_secs_f64()
             );

@@ -90,7 +90,7 @@ impl RunSourceArgs {
         match self.scheduler.as_deref().filter(|s| !s.is_empty()) {
             Some(scheduler) if !ledger_named => Ok(RunSource::Scheduler(scheduler.to_string())),
             _ => Ok(RunSource::Ledger(Ledger::open(
-                &strata_connectors::location::local_dir(&places.warehouse)?,
+                &strata_connectors::location::Warehouse::parse(&places.warehouse)?,
                 &places.ledger,
             )?)),
         }
@@ -253,7 +253,7 @@ mod tests {
         ));
         assert!(matches!(
             source(&["--scheduler", "h:1", "--warehouse", "/wh"]),
-            Ok(RunSource::Ledger(Ledger::Delta { warehouse })) if warehouse == Path::new("/wh")
+            Ok(RunSource::Ledger(Ledger::Delta { warehouse })) if warehouse.local_dir().as_deref() == Some(Path::new("/wh"))
         ));
         assert!(matches!(
             source(&["--scheduler", "h:1", "--ledger", "postgres://h/db?schema=ops"]),

@@ -39,7 +39,7 @@ pub struct ScheduleArgs {
 /// Run the scheduled jobs of the directory, printing each note: until stopped, or with `--once` what is due now
 /// (an error when a due run failed every attempt). An error too when no job declares a schedule.
 pub async fn schedule(args: ScheduleArgs) -> Result<(), CliError> {
-    let warehouse = strata_connectors::location::local_dir(&args.places.warehouse)?;
+    let warehouse = strata_connectors::location::local_dir(&args.places.warehouse, "the warehouse of `schedule`")?;
     let jobs = load_jobs(&args.jobs, &warehouse)?;
     if jobs.is_empty() {
         return Err(CliError::Usage(format!(

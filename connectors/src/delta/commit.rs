@@ -30,7 +30,8 @@ pub fn delta_schema(arrow: &SchemaRef) -> Result<(StructType, SchemaRef)> {
     Ok((kernel, Arc::new(back)))
 }
 
-async fn load(url: &Url) -> Result<DeltaTable> {
+/// The table at `url`, loaded when it exists (an object-store table not written yet is no error).
+pub(crate) async fn load(url: &Url) -> Result<DeltaTable> {
     let mut table = DeltaTableBuilder::from_url(table_url(url)?)
         .and_then(|b| b.build())
         .map_err(delta_err(url))?;

@@ -148,7 +148,7 @@ pub async fn write_with_transactions(
             .build()
             .map_err(delta_err(url))?
     } else {
-        DeltaTable::try_from_url(table_url).await.map_err(delta_err(url))?
+        commit::load(url).await?
     };
     let exists = table.version().is_some();
     let mut builder = table

@@ -47,6 +47,15 @@ pub enum ConnectorError {
         /// What is wrong with it.
         message: String,
     },
+    /// An object store could not be set up for a location (credentials are never part of the message).
+    #[error("object store for '{location}': {source}")]
+    ObjectStore {
+        /// The location, without credentials.
+        location: String,
+        /// `object_store`'s error.
+        #[source]
+        source: object_store::Error,
+    },
     /// delta-rs failed on a table.
     #[error("Delta table '{location}': {source}")]
     Delta {

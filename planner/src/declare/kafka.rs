@@ -12,6 +12,7 @@ use datafusion::logical_expr::{LogicalPlanBuilder, col};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::CreateExternalTable;
 use strata_connectors::kafka::{self, KafkaOptions, TopicAddress, TopicClient};
+use strata_connectors::location::Warehouse;
 use strata_connectors::stage::StageTable;
 use strata_connectors::{ConnectorError, location};
 use strata_sql::StatementKind;
@@ -37,7 +38,7 @@ pub(crate) async fn declare(
     index: usize,
     create: &CreateExternalTable,
     job_path: &str,
-    warehouse: &Path,
+    warehouse: &Warehouse,
     default_brokers: &str,
 ) -> Result<Declared> {
     let stmt = &dag.stages[index].statement;

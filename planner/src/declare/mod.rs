@@ -10,8 +10,8 @@ mod listing;
 mod options;
 mod postgres;
 
-use std::path::Path;
 use std::sync::Arc;
+use strata_connectors::location::Warehouse;
 
 use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
@@ -32,7 +32,7 @@ pub(crate) struct Declaring<'a> {
     pub ctx: &'a SessionContext,
     pub dag: &'a StageDag,
     pub job_path: &'a str,
-    pub warehouse: &'a Path,
+    pub warehouse: &'a Warehouse,
     /// Kafka bootstrap servers for locations that name none.
     pub kafka_brokers: &'a str,
     pub engine: &'a Engine,
@@ -107,6 +107,21 @@ fn file_source(
     create: &CreateExternalTable,
 ) -> Result<(CreateExternalTable, Option<String>, Url)> {
     let written = options::written_location(create);
+    // Credentials come from the environment, never from a job file (which is shared, versioned and logged).
+    if let Some((key, _)) = create
+        .options
+        .iter()
+        .find(|(k, _)| strata_connectors::store::is_secret_key(k))
+    {
+        return Err(job_err(
+            stmt,
+            format!(
+                "option '{key}' of table '{}' is a credential: job files may not hold secrets; give it as \
+                 AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN in the environment",
+                stmt.target().name
+            ),
+        ));
+    }
     let (create, event_time) = options::event_time_option(create);
     let url = location::resolve(&written, at.warehouse).map_err(|e| job_err(stmt, e))?;
     Ok((create, event_time, url))

@@ -1,6 +1,5 @@
 //! The ledger as a Delta table in the warehouse, `_strata/runs`: one append commit per event.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
@@ -8,6 +7,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use strata_connectors::delta::{self, WriteMode};
+use strata_connectors::location::Warehouse;
 use strata_connectors::{ConnectorError, location};
 use url::Url;
 
@@ -32,11 +32,11 @@ fn schema() -> SchemaRef {
     ]))
 }
 
-fn url(warehouse: &Path) -> Result<Url> {
+fn url(warehouse: &Warehouse) -> Result<Url> {
     Ok(location::warehouse_table(LEDGER_TABLE, warehouse).map_err(DataFusionError::from)?)
 }
 
-pub(super) async fn append(warehouse: &Path, e: &StoredEvent) -> Result<()> {
+pub(super) async fn append(warehouse: &Warehouse, e: &StoredEvent) -> Result<()> {
     let text = |v: &str| Arc::new(StringArray::from(vec![v.to_string()])) as Arc<dyn Array>;
     let optional = |v: &Option<String>| Arc::new(StringArray::from(vec![v.clone()])) as Arc<dyn Array>;
     let batch = RecordBatch::try_new(
@@ -64,7 +64,7 @@ pub(super) async fn append(warehouse: &Path, e: &StoredEvent) -> Result<()> {
 }
 
 /// Every event, in time order; none when the warehouse has no ledger yet.
-pub(super) async fn events(warehouse: &Path) -> Result<Vec<StoredEvent>> {
+pub(super) async fn events(warehouse: &Warehouse) -> Result<Vec<StoredEvent>> {
     let url = url(warehouse)?;
     let table = match delta::open(&url).await {
         Ok(table) => table,

@@ -16,9 +16,10 @@ mod postgres;
 mod state;
 mod stored;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
+use strata_connectors::location::Warehouse;
 
 use crate::error::Result;
 
@@ -55,8 +56,8 @@ pub struct LedgerEvent {
 pub enum Ledger {
     /// `<warehouse>/_strata/runs`.
     Delta {
-        /// The warehouse's root directory.
-        warehouse: PathBuf,
+        /// The warehouse.
+        warehouse: Warehouse,
     },
     /// `<schema>.runs` in a PostgreSQL database.
     Postgres(postgres::PgLedger),
@@ -64,10 +65,10 @@ pub enum Ledger {
 
 impl Ledger {
     /// The ledger `location` names (`postgres://…?schema=…`), or the warehouse's own when it is empty.
-    pub fn open(warehouse: &Path, location: &str) -> Result<Ledger> {
+    pub fn open(warehouse: &Warehouse, location: &str) -> Result<Ledger> {
         if location.trim().is_empty() {
             return Ok(Ledger::Delta {
-                warehouse: warehouse.to_path_buf(),
+                warehouse: warehouse.clone(),
             });
         }
         Ok(Ledger::Postgres(postgres::PgLedger::parse(location)?))
@@ -76,7 +77,7 @@ impl Ledger {
     /// Where the ledger is, for messages (never with credentials).
     pub fn describe(&self) -> String {
         match self {
-            Ledger::Delta { warehouse } => format!("the ledger of {}", warehouse.display()),
+            Ledger::Delta { warehouse } => format!("the ledger of {warehouse}"),
             Ledger::Postgres(pg) => format!("the ledger {}", pg.describe()),
         }
     }

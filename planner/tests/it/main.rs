@@ -35,7 +35,11 @@ pub type Row = strata_sql::testing::BronzeRow<'static>;
 /// Write `rows` as the bronze table `<warehouse>/bronze/market_daily` (replacing it).
 pub async fn write_bronze(warehouse: &Path, rows: &[Row], mode: WriteMode) {
     let batch = bronze_batch(rows).unwrap();
-    let url = strata_connectors::location::resolve("bronze/market_daily", warehouse).unwrap();
+    let url = strata_connectors::location::resolve(
+        "bronze/market_daily",
+        &strata_connectors::location::Warehouse::local(warehouse).unwrap(),
+    )
+    .unwrap();
     delta::write(&url, bronze_schema(), vec![batch], &["year".to_string()], mode)
         .await
         .unwrap();
@@ -89,7 +93,11 @@ pub async fn run_sql_with(
 
 /// All rows of a warehouse Delta table, ordered by `order_by`, rendered as a table for comparisons.
 pub async fn query_table(warehouse: &Path, table: &str, sql_tail: &str) -> Vec<RecordBatch> {
-    let url = strata_connectors::location::warehouse_table(table, warehouse).unwrap();
+    let url = strata_connectors::location::warehouse_table(
+        table,
+        &strata_connectors::location::Warehouse::local(warehouse).unwrap(),
+    )
+    .unwrap();
     let ctx = strata_planner::new_context(options(warehouse));
     let t = delta::open(&url).await.unwrap();
     ctx.register_table("t", delta::provider(&t, &ctx.state()).await.unwrap())
@@ -103,7 +111,11 @@ pub async fn query_table(warehouse: &Path, table: &str, sql_tail: &str) -> Vec<R
 }
 
 pub async fn table_version(warehouse: &Path, table: &str) -> Option<u64> {
-    let url = strata_connectors::location::warehouse_table(table, warehouse).unwrap();
+    let url = strata_connectors::location::warehouse_table(
+        table,
+        &strata_connectors::location::Warehouse::local(warehouse).unwrap(),
+    )
+    .unwrap();
     delta::version(&url).await.unwrap()
 }
 

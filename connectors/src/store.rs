@@ -1,0 +1,268 @@
+//! Object stores: which URL schemes Strata reads and writes, and how every process opens them.
+//!
+//! Guarantees:
+//! - Every process (embedded run, scheduler, executors, Flight SQL server) opens a location the same way: the
+//!   store is built from the environment the way AWS tools read it (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
+//!   `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ALLOW_HTTP`, web identity and instance
+//!   credentials through `object_store`'s chain). Nothing that opens a store is ever put in a plan: an executor
+//!   reading `s3://bucket/…` builds its own store from its own environment.
+//! - Delta commits on `s3://` use conditional puts (`If-None-Match: *`): of two writers racing for one version,
+//!   one wins and the other retries or fails with a conflict; no commit is lost.
+//! - Only the schemes in [`SCHEMES`] are accepted; any other URL is refused by name, never taken for a path.
+
+use std::sync::{Arc, Once};
+
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use deltalake::logstore::{
+    LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
+    object_store_factories,
+};
+use deltalake::{DeltaResult, DeltaTableError, Path};
+use futures::StreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use url::Url;
+
+use crate::error::{ConnectorError, Result};
+use crate::location::redacted;
+
+/// The URL schemes a location may have: local files and S3-compatible stores (`s3a://` is Hadoop's name for
+/// `s3://`).
+pub const SCHEMES: &[&str] = &["file", "s3", "s3a"];
+
+/// Whether `scheme` names an object store (not the local file system).
+pub fn is_object_store(scheme: &str) -> bool {
+    matches!(scheme, "s3" | "s3a")
+}
+
+/// Refuse a URL Strata cannot open: an unsupported scheme, credentials inside the URL, an object-store URL
+/// without a bucket. The error names the location without any user name or password.
+pub fn check_url(url: &Url) -> Result<()> {
+    let invalid = |message: String| ConnectorError::InvalidLocation {
+        location: redacted(url),
+        message,
+    };
+    if !SCHEMES.contains(&url.scheme()) {
+        return Err(invalid(format!(
+            "'{}://' is not a supported store: use a local path, file://, s3:// or s3a://",
+            url.scheme()
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "credentials do not belong in a location: give them as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY \
+             in the environment"
+                .into(),
+        ));
+    }
+    if is_object_store(url.scheme()) && url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid(
+            "an object-store location needs a bucket: s3://BUCKET/path".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Option keys that carry credentials: a job file may not give them (the environment does).
+const SECRET_KEYS: &[&str] = &[
+    "access_key_id",
+    "aws_access_key_id",
+    "secret_access_key",
+    "aws_secret_access_key",
+    "session_token",
+    "aws_session_token",
+    "token",
+    "aws_token",
+    "password",
+    "secret",
+];
+
+/// Whether an option key names a credential.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let key = key.strip_prefix("storage.").unwrap_or(&key);
+    SECRET_KEYS.contains(&key) || key.contains("secret") || key.contains("password")
+}
+
+/// The store at the root of `url`'s bucket: the environment's settings, then `options` (non-secret per-location
+/// settings such as `endpoint` or `region`; unknown keys are ignored, as delta-rs passes its own).
+pub fn s3_store<'a>(
+    url: &Url,
+    options: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<Arc<dyn ObjectStore>> {
+    let root = bucket_root(url);
+    let mut builder = AmazonS3Builder::from_env().with_url(root.as_str());
+    for (key, value) in options {
+        if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            builder = builder.with_config(key, value.clone());
+        }
+    }
+    let store = builder.build().map_err(|source| ConnectorError::ObjectStore {
+        location: redacted(url),
+        source,
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// `scheme://bucket/` of an object-store URL.
+fn bucket_root(url: &Url) -> Url {
+    let mut root = url.clone();
+    root.set_path("/");
+    root.set_query(None);
+    root.set_fragment(None);
+    root
+}
+
+/// Teach delta-rs to open `s3://` and `s3a://` tables with [`s3_store`]. Idempotent; every process calls it
+/// before opening a table (the session builders do).
+pub fn install() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for scheme in ["s3://", "s3a://"] {
+            if let Ok(url) = Url::parse(scheme) {
+                object_store_factories().insert(url.clone(), Arc::new(S3Stores));
+                logstore_factories().insert(url, Arc::new(S3LogStores));
+            }
+        }
+    });
+}
+
+/// delta-rs's object-store factory for S3-compatible stores.
+struct S3Stores;
+
+impl ObjectStoreFactory for S3Stores {
+    fn parse_url_opts(&self, url: &Url, config: &StorageConfig) -> DeltaResult<(ObjectStoreRef, Path)> {
+        let store = s3_store(url, &config.raw).map_err(|e| DeltaTableError::Generic(e.to_string()))?;
+        let path = Path::from_url_path(url.path()).map_err(|e| DeltaTableError::Generic(e.to_string()))?;
+        Ok((store, path))
+    }
+}
+
+/// delta-rs's log stores for S3-compatible stores: the default log store, whose commits are conditional puts.
+struct S3LogStores;
+
+impl LogStoreFactory for S3LogStores {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(prefixed_store, root_store, location, options))
+    }
+}
+
+/// The object-store registry every Strata session uses: stores registered on it (delta-rs registers its tables'
+/// stores at scan time), and an `s3://` bucket's store built on first use from the environment.
+#[derive(Debug, Default)]
+pub struct StoreRegistry {
+    inner: DefaultObjectStoreRegistry,
+}
+
+impl ObjectStoreRegistry for StoreRegistry {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.inner.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> DfResult<Arc<dyn ObjectStore>> {
+        self.inner.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &Url) -> DfResult<Arc<dyn ObjectStore>> {
+        match self.inner.get_store(url) {
+            Ok(store) => Ok(store),
+            Err(_) if is_object_store(url.scheme()) => {
+                let store = s3_store(url, std::iter::empty()).map_err(DataFusionError::from)?;
+                self.inner.register_store(&bucket_root(url), store.clone());
+                Ok(store)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Remove everything under the directory `url` (a run's staging files); nothing there is no error.
+pub async fn remove_all(url: &Url) -> Result<()> {
+    if let Some(dir) = crate::location::local_path(url) {
+        return match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ConnectorError::InvalidLocation {
+                location: dir.display().to_string(),
+                message: format!("cannot remove: {e}"),
+            }),
+            _ => Ok(()),
+        };
+    }
+    let err = |source: object_store::Error| ConnectorError::ObjectStore {
+        location: redacted(url),
+        source,
+    };
+    let store = s3_store(url, std::iter::empty())?;
+    let prefix = Path::from_url_path(url.path()).map_err(|e| err(e.into()))?;
+    let mut listing = store.list(Some(&prefix));
+    while let Some(meta) = listing.next().await {
+        let meta = meta.map_err(err)?;
+        match store.delete(&meta.location).await {
+            Err(object_store::Error::NotFound { .. }) | Ok(()) => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The runtime every Strata session and executor runs with: DataFusion's defaults, with [`StoreRegistry`] as its
+/// object stores.
+pub fn runtime_env() -> Arc<RuntimeEnv> {
+    install();
+    let mut runtime = RuntimeEnv::default();
+    runtime.object_store_registry = Arc::new(StoreRegistry::default());
+    Arc::new(runtime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_supported_schemes_without_credentials_pass() {
+        for ok in ["file:///data/wh/", "s3://lake/wh/", "s3a://lake/wh/"] {
+            check_url(&Url::parse(ok).unwrap()).unwrap();
+        }
+        for (bad, says) in [
+            ("hdfs://nn:8020/wh", "'hdfs://' is not a supported store"),
+            ("ftp://host/wh", "'ftp://' is not a supported store"),
+            ("gs://b/wh", "'gs://' is not a supported store"),
+            ("s3://AKIAKEY:topsecret@lake/wh", "credentials do not belong"),
+        ] {
+            let err = check_url(&Url::parse(bad).unwrap()).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+            assert!(!err.contains("topsecret") && !err.contains("AKIAKEY"), "{err}");
+        }
+    }
+
+    #[test]
+    fn credential_keys_are_recognised() {
+        for key in [
+            "aws_secret_access_key",
+            "SECRET_ACCESS_KEY",
+            "storage.aws_session_token",
+            "password",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in ["endpoint", "region", "aws_allow_http", "format"] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_bucket_store_is_built_lazily_and_cached() {
+        let registry = StoreRegistry::default();
+        let a = registry.get_store(&Url::parse("s3://lake/wh/t/").unwrap()).unwrap();
+        let b = registry.get_store(&Url::parse("s3://lake/other/").unwrap()).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(registry.get_store(&Url::parse("hdfs://nn/x").unwrap()).is_err());
+    }
+}
