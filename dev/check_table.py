@@ -1,8 +1,10 @@
 """Read a Delta table with the `deltalake` package (an independent reader) and print facts about it as JSON.
 
-    check_table.py TABLE_DIR [COLUMN ...]
+    check_table.py TABLE [COLUMN ...]
 
-Prints {"version", "rows", "columns": {COLUMN: {"distinct", "values"}}, "txns": {app_id: version}}.
+TABLE is a directory or a URL (`s3://…`, with the store's endpoint and credentials in the AWS_* environment).
+Prints {"version", "rows", "columns": {COLUMN: {"distinct", "values"}}, "txns": {app_id: version}}; "txns" (Kafka
+offsets, read from the log's files) only for a local table.
 """
 import json
 import os
@@ -11,10 +13,15 @@ import sys
 import deltalake
 
 path = sys.argv[1]
-if not os.path.isdir(os.path.join(path, "_delta_log")):
+local = "://" not in path
+if local and not os.path.isdir(os.path.join(path, "_delta_log")):
     print(json.dumps({"version": None, "rows": 0, "columns": {}, "txns": {}}), flush=True)
     os._exit(0)
-table = deltalake.DeltaTable(path)
+try:
+    table = deltalake.DeltaTable(path)
+except deltalake.exceptions.TableNotFoundError:
+    print(json.dumps({"version": None, "rows": 0, "columns": {}, "txns": {}}), flush=True)
+    os._exit(0)
 data = table.to_pyarrow_table()
 columns = {}
 for name in sys.argv[2:]:
@@ -24,7 +31,7 @@ for name in sys.argv[2:]:
 # Transaction actions (Kafka offsets) as the log records them: the latest version per app id.
 txns = {}
 log = os.path.join(path, "_delta_log")
-for name in sorted(os.listdir(log)):
+for name in sorted(os.listdir(log)) if local else []:
     if name.endswith(".json"):
         with open(os.path.join(log, name)) as f:
             for line in f:

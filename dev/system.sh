@@ -1,17 +1,30 @@
-# Sourced by dev scripts: the Debian packages the build needs. rdkafka builds its bundled librdkafka with the
-# library's own configure script and make (no cmake, no curl headers), so a C compiler and make are all it takes;
-# zlib is found on the system or built from source by libz-sys. Installs only what is missing (needs root or sudo).
+# Sourced by dev scripts: the Debian packages the build and the test suite need. rdkafka builds its bundled
+# librdkafka with the library's own configure script and make (no cmake, no curl headers), so a C compiler and make
+# are all the build takes; zlib is found on the system or built from source by libz-sys. Installs only what is
+# missing (needs root or sudo).
 strata_system_packages() {
   local missing=()
   command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
   command -v make >/dev/null 2>&1 || missing+=(make)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "== installing Debian packages: ${missing[*]}" >&2
+  strata_apt_install "${missing[@]}"
+}
+
+# What the test suite's services need besides the build: curl (the object store's readiness probe) and Python's venv.
+strata_test_packages() {
+  local missing=()
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+  strata_apt_install "${missing[@]}"
+}
+
+strata_apt_install() {
+  [ $# -eq 0 ] && return 0
+  echo "== installing Debian packages: $*" >&2
   local sudo=()
   [ "$(id -u)" -ne 0 ] && sudo=(sudo)
   # A stale package index can offer a -dev package older than the installed library: refresh it and retry.
-  if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
+  if ! "${sudo[@]}" apt-get install -y --no-install-recommends "$@" >&2; then
     "${sudo[@]}" apt-get update >&2
-    "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2
+    "${sudo[@]}" apt-get install -y --no-install-recommends "$@" >&2
   fi
 }

@@ -2,8 +2,8 @@
 # The whole Strata test suite, on a fresh machine or a warm one.
 #
 # Installs what the tests need and is missing (a C compiler and make for rdkafka's bundled librdkafka, a
-# Python venv with the independent `deltalake` reader, the `tansu` Kafka-protocol broker and a PostgreSQL server,
-# both started on loopback for the run and removed after it), then runs formatting and lint checks and every test of every crate. The build cache lives outside the clone, in $CARGO_TARGET_DIR (default
+# Python venv with the independent `deltalake` reader, the `tansu` Kafka-protocol broker, a PostgreSQL server and
+# SeaweedFS as an S3-compatible store, all started on loopback for the run and removed after it), then runs formatting and lint checks and every test of every crate. The build cache lives outside the clone, in $CARGO_TARGET_DIR (default
 # ~/.cache/strata/target), so repeated runs and CI reuse it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,6 +15,7 @@ mkdir -p "$CARGO_TARGET_DIR"
 # shellcheck source=dev/system.sh
 source dev/system.sh
 strata_system_packages
+strata_test_packages
 
 # shellcheck source=dev/python.sh
 source dev/python.sh
@@ -34,6 +35,13 @@ strata_postgres_start >/dev/null
 trap 'strata_kafka_stop; strata_postgres_stop' EXIT
 echo "   listening on $STRATA_POSTGRES"
 
+# shellcheck source=dev/s3.sh
+source dev/s3.sh
+echo "== S3-compatible store (SeaweedFS weed mini, checked credentials)"
+strata_s3_start >/dev/null
+trap 'strata_kafka_stop; strata_postgres_stop; strata_s3_stop' EXIT
+echo "   listening on $STRATA_S3"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -42,7 +50,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 log="$(mktemp)"
-trap 'rm -f "$log"; strata_kafka_stop; strata_postgres_stop' EXIT
+trap 'rm -f "$log"; strata_kafka_stop; strata_postgres_stop; strata_s3_stop' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -21,8 +21,8 @@ use deltalake::logstore::{
 };
 use deltalake::{DeltaResult, DeltaTableError, Path};
 use futures::StreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::{ObjectStore, ObjectStoreExt, RetryConfig};
 use url::Url;
 
 use crate::error::{ConnectorError, Result};
@@ -86,6 +86,11 @@ pub fn is_secret_key(key: &str) -> bool {
     SECRET_KEYS.contains(&key) || key.contains("secret") || key.contains("password")
 }
 
+/// How often a failed request to an object store is retried (with backoff), and for how long at most: an
+/// unreachable endpoint fails a run within seconds rather than the minutes `object_store` waits by default.
+const RETRIES: usize = 5;
+const RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The store at the root of `url`'s bucket: the environment's settings, then `options` (non-secret per-location
 /// settings such as `endpoint` or `region`; unknown keys are ignored, as delta-rs passes its own).
 pub fn s3_store<'a>(
@@ -93,7 +98,11 @@ pub fn s3_store<'a>(
     options: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> Result<Arc<dyn ObjectStore>> {
     let root = bucket_root(url);
-    let mut builder = AmazonS3Builder::from_env().with_url(root.as_str());
+    let mut builder = AmazonS3Builder::from_env().with_url(root.as_str()).with_retry(RetryConfig {
+        max_retries: RETRIES,
+        retry_timeout: RETRY_TIMEOUT,
+        ..RetryConfig::default()
+    });
     for (key, value) in options {
         if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
             builder = builder.with_config(key, value.clone());

@@ -1,7 +1,9 @@
 //! The same jobs in three modes — embedded, in-process Ballista (standalone), and a real cluster of one scheduler
-//! and two executor processes — must write the same tables; the cluster must survive losing one executor and fail
-//! clearly, committing nothing, when it loses them all.
+//! and two executor processes — with warehouses on the local disk and on an S3-compatible store, must write the
+//! same tables; the cluster must survive losing one executor and fail clearly, committing nothing, when it loses
+//! them all.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -22,10 +24,10 @@ struct JobCase {
 
 impl JobCase {
     /// `strata run` arguments for this case into `warehouse`.
-    fn run_args(&self, warehouse: &Path, extra: &[&str]) -> Vec<String> {
+    fn run_args(&self, warehouse: impl AsRef<OsStr>, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = vec!["run".into(), self.file.into(), "--no-progress".into()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        args.extend(["--warehouse".to_string(), warehouse.display().to_string()]);
+        args.extend(["--warehouse".to_string(), text(&warehouse).to_string()]);
         for p in self.params {
             args.extend(["--param".to_string(), p.to_string()]);
         }
@@ -187,13 +189,13 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn up(root: &Path, executors: usize, warehouse: &Path) -> Self {
+    fn up(root: &Path, executors: usize, warehouse: impl AsRef<OsStr>) -> Self {
         let dir = root.join("cluster");
         let n = executors.to_string();
         #[rustfmt::skip]
         let out = strata(&[
             "cluster", "up", "--executors", &n, "--port", "0", "--vcores", "2", "--dir", dir.to_str().unwrap(),
-            "--warehouse", warehouse.to_str().unwrap(),
+            "--warehouse", text(&warehouse),
         ]);
         assert!(out.status.success(), "cluster up: {}", stderr(&out));
         let state: serde_json::Value =
@@ -216,20 +218,19 @@ impl Cluster {
         serde_json::from_str(stdout(&out).trim()).unwrap()
     }
 
-    fn submit(&self, job: &str, warehouse: &Path) -> String {
+    fn submit(&self, job: &str, warehouse: impl AsRef<OsStr>) -> String {
         self.submit_with(job, warehouse, &[])
     }
 
-    fn submit_with(&self, job: &str, warehouse: &Path, params: &[&str]) -> String {
+    fn submit_with(&self, job: &str, warehouse: impl AsRef<OsStr>, params: &[&str]) -> String {
         let params: Vec<&str> = params.iter().flat_map(|p| ["--param", p]).collect();
         self.submit_args(job, warehouse, &params)
     }
 
-    fn submit_args(&self, job: &str, warehouse: &Path, extra: &[&str]) -> String {
+    fn submit_args(&self, job: &str, warehouse: impl AsRef<OsStr>, extra: &[&str]) -> String {
         #[rustfmt::skip]
         let mut args = vec![
-            "--log-format", "json", "submit", job, "--scheduler", &self.scheduler, "--warehouse",
-            warehouse.to_str().unwrap(),
+            "--log-format", "json", "submit", job, "--scheduler", &self.scheduler, "--warehouse", text(&warehouse),
         ];
         args.extend_from_slice(extra);
         let out = strata(&args);
@@ -290,8 +291,14 @@ fn run_job(args: &[&str]) -> Output {
     out
 }
 
-/// Compare `tables` of two warehouses with the independent reader; returns its report and success.
-fn compare(a: &Path, b: &Path, tables: &[&str]) -> (bool, String) {
+/// A warehouse (a path or a URL) as text.
+fn text(warehouse: &impl AsRef<OsStr>) -> &str {
+    warehouse.as_ref().to_str().unwrap()
+}
+
+/// Compare `tables` of two warehouses (paths or `s3://` URLs) with the independent reader; returns its report and
+/// success.
+fn compare(a: impl AsRef<OsStr>, b: impl AsRef<OsStr>, tables: &[&str]) -> (bool, String) {
     let out = Command::new(python())
         .arg(repo_root().join("dev/compare_delta.py"))
         .arg(a)
@@ -327,17 +334,29 @@ fn delta_log(table: &Path) -> Vec<String> {
     files
 }
 
+/// The three engines a job runs on, in the matrix's order.
+const MODES: [&str; 3] = ["embedded", "standalone", "cluster"];
+
 #[test]
-fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cluster() {
+fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cluster_on_disk_and_on_s3() {
     let root = tempfile::tempdir().unwrap();
-    for case in jobs() {
+    let s3 = crate::storage::S3::get();
+    let s3_root = s3.fresh("matrix");
+    for (n, case) in jobs().into_iter().enumerate() {
         let inputs = root.path().join("inputs");
         (case.setup)(&inputs, 12, 11);
-        let modes = ["embedded", "standalone", "cluster"];
-        for mode in modes {
-            copy_dir(&inputs, &root.path().join(mode));
+        // Every mode's warehouse starts from the same bytes, on the local disk and under an s3:// prefix.
+        let mut places: Vec<(String, String)> = Vec::new();
+        for mode in MODES {
+            let dir = root.path().join(mode);
+            copy_dir(&inputs, &dir);
+            places.push((mode.to_string(), dir.display().to_string()));
         }
-        let wh = |mode: &str| root.path().join(mode);
+        for mode in MODES {
+            let url = format!("{s3_root}/{n}/{mode}");
+            s3.upload(&inputs, &url);
+            places.push((format!("s3-{mode}"), url));
+        }
         // PostgreSQL outputs: dropped before each mode (so each mode creates them), digested after it.
         let pg = (!case.postgres.is_empty()).then(|| crate::postgres::Pg::connect(case.database));
         let reset = || {
@@ -347,66 +366,32 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         };
         let digests = || -> Vec<String> { case.postgres.iter().map(|t| pg.as_ref().unwrap().digest(t)).collect() };
         let mut pg_results = Vec::new();
-
-        reset();
-        let args = case.run_args(&wh("embedded"), &[]);
-        run_job(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        pg_results.push(digests());
-        reset();
-        let args = case.run_args(&wh("standalone"), &["--standalone"]);
-        run_job(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        pg_results.push(digests());
-        reset();
-        let cluster = Cluster::up(root.path(), 2, &wh("cluster"));
-        let run_id = cluster.submit_with(case.file, &wh("cluster"), case.params);
-        let status = cluster.wait(&run_id, Duration::from_secs(300));
-        assert_eq!(status["state"], "succeeded", "{status}\n{}", cluster.logs());
-        // The scheduler recorded the run in the warehouse's ledger.
-        let ledger = strata(&[
-            "--log-format",
-            "json",
-            "runs",
-            "--warehouse",
-            wh("cluster").to_str().unwrap(),
-        ]);
-        let recorded: serde_json::Value =
-            serde_json::from_str(stdout(&ledger).lines().next().unwrap_or("null")).unwrap();
-        assert_eq!(recorded["run_id"], run_id.as_str(), "{}", stdout(&ledger));
-        assert_eq!(recorded["state"], "succeeded");
-        assert_eq!(recorded["engine"], "cluster");
-        if case.file.contains("stock_stream") {
-            // The submitted run reports what it read from the topic and the lag it left.
-            let source = &status["sources"][0];
-            assert_eq!(source["topic"], "raw-stock-data", "{status}");
-            assert_eq!(source["messages"], 2000, "{status}");
-            assert_eq!(source["malformed"], 20, "{status}");
-            assert_eq!(source["lag"], 0, "{status}");
+        for (i, (label, wh)) in places.iter().enumerate() {
+            reset();
+            let engine = MODES[i % MODES.len()];
+            if engine == "cluster" {
+                on_a_cluster(&case, &root.path().join(format!("{label}-processes")), wh);
+            } else {
+                let extra: &[&str] = if engine == "standalone" { &["--standalone"] } else { &[] };
+                let args = case.run_args(wh, extra);
+                run_job(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+            pg_results.push(digests());
         }
-        let delta_outputs = status["outputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|o| {
-                let location = o["location"].as_str().unwrap_or_default();
-                !location.starts_with("kafka:") && !location.starts_with("postgres:")
-            })
-            .count();
-        assert_eq!(delta_outputs, case.tables.len(), "{status}");
-        drop(cluster);
-        pg_results.push(digests());
-        for (mode, digests) in ["standalone", "cluster"].iter().zip(&pg_results[1..]) {
+        for ((label, _), digests) in places.iter().zip(&pg_results).skip(1) {
             assert_eq!(
                 digests, &pg_results[0],
-                "{}: PostgreSQL tables embedded vs {mode}",
+                "{}: PostgreSQL tables embedded vs {label}",
                 case.file
             );
         }
         assert!(pg_results[0].iter().all(|d| !d.starts_with("0:")), "{pg_results:?}");
         drop(pg);
 
-        for mode in ["standalone", "cluster"] {
-            let (same, report) = compare(&wh("embedded"), &wh(mode), case.tables);
-            assert!(same, "{} embedded vs {mode}:\n{report}", case.file);
+        let embedded = &places[0].1;
+        for (label, wh) in &places[1..] {
+            let (same, report) = compare(embedded, wh, case.tables);
+            assert!(same, "{} embedded vs {label}:\n{report}", case.file);
             assert_eq!(
                 report.lines().filter(|l| l.starts_with("same ")).count(),
                 case.tables.len(),
@@ -419,9 +404,42 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         (case.setup)(&other, 12, 12);
         let args = case.run_args(&other, &[]);
         run_job(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let (same, report) = compare(&wh("embedded"), &other, case.tables);
+        let (same, report) = compare(embedded, &other, case.tables);
         assert!(!same && report.contains("DIFF"), "{report}");
     }
+}
+
+/// Run `case` on a two-executor cluster (its processes under `dir`) into `wh`, and check what the scheduler
+/// reports and records.
+fn on_a_cluster(case: &JobCase, dir: &Path, wh: &str) {
+    let cluster = Cluster::up(dir, 2, wh);
+    let run_id = cluster.submit_with(case.file, wh, case.params);
+    let status = cluster.wait(&run_id, Duration::from_secs(300));
+    assert_eq!(status["state"], "succeeded", "{status}\n{}", cluster.logs());
+    // The scheduler recorded the run in the warehouse's ledger.
+    let ledger = strata(&["--log-format", "json", "runs", "--warehouse", wh]);
+    let recorded: serde_json::Value = serde_json::from_str(stdout(&ledger).lines().next().unwrap_or("null")).unwrap();
+    assert_eq!(recorded["run_id"], run_id.as_str(), "{}", stdout(&ledger));
+    assert_eq!(recorded["state"], "succeeded");
+    assert_eq!(recorded["engine"], "cluster");
+    if case.file.contains("stock_stream") {
+        // The submitted run reports what it read from the topic and the lag it left.
+        let source = &status["sources"][0];
+        assert_eq!(source["topic"], "raw-stock-data", "{status}");
+        assert_eq!(source["messages"], 2000, "{status}");
+        assert_eq!(source["malformed"], 20, "{status}");
+        assert_eq!(source["lag"], 0, "{status}");
+    }
+    let delta_outputs = status["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            let location = o["location"].as_str().unwrap_or_default();
+            !location.starts_with("kafka:") && !location.starts_with("postgres:")
+        })
+        .count();
+    assert_eq!(delta_outputs, case.tables.len(), "{status}");
 }
 
 #[test]

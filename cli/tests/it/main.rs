@@ -16,6 +16,7 @@ mod merge;
 mod pipeline;
 mod postgres;
 mod schedule;
+mod storage;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
