@@ -1,9 +1,10 @@
 """Read a Delta table with the `deltalake` package (an independent reader) and print facts about it as JSON.
 
-    check_table.py TABLE [COLUMN ...]
+    check_table.py TABLE [--version N] [COLUMN ...]
 
 TABLE is a directory or a URL (`s3://…`, with the store's endpoint and credentials in the AWS_* environment).
-Prints {"version", "rows", "columns": {COLUMN: {"distinct", "values"}}, "txns": {app_id: version}}; "txns" (Kafka
+Prints {"version", "rows", "files", "columns": {COLUMN: {"distinct", "values"}}, "txns": {app_id: version}}, of the
+latest version or of version N; "files" are the data files the version references; "txns" (Kafka
 offsets, read from the log's files) only for a local table.
 """
 import json
@@ -11,20 +12,25 @@ import os
 import sys
 
 import deltalake
+import pyarrow as pa
 
 path = sys.argv[1]
+args = sys.argv[2:]
+version = None
+if args[:1] == ["--version"]:
+    version, args = int(args[1]), args[2:]
 local = "://" not in path
 if local and not os.path.isdir(os.path.join(path, "_delta_log")):
     print(json.dumps({"version": None, "rows": 0, "columns": {}, "txns": {}}), flush=True)
     os._exit(0)
 try:
-    table = deltalake.DeltaTable(path)
+    table = deltalake.DeltaTable(path, version=version)
 except deltalake.exceptions.TableNotFoundError:
     print(json.dumps({"version": None, "rows": 0, "columns": {}, "txns": {}}), flush=True)
     os._exit(0)
 data = table.to_pyarrow_table()
 columns = {}
-for name in sys.argv[2:]:
+for name in args:
     values = data.column(name).to_pylist()
     values = [v.hex() if isinstance(v, bytes) else v for v in values]
     columns[name] = {"distinct": len(set(values)), "values": values}
@@ -38,7 +44,11 @@ for name in sorted(os.listdir(log)) if local else []:
                 action = json.loads(line)
                 if "txn" in action:
                     txns[action["txn"]["appId"]] = action["txn"]["version"]
-print(json.dumps({"version": table.version(), "rows": data.num_rows, "columns": columns, "txns": txns}), flush=True)
+paths = table.get_add_actions(flatten=True).column("path")
+files = sorted(paths.to_pylist() if hasattr(paths, "to_pylist") else pa.array(paths).to_pylist())
+report = {"version": table.version(), "rows": data.num_rows, "files": files, "columns": columns,
+          "txns": txns}
+print(json.dumps(report), flush=True)
 # Skip interpreter teardown: Arrow's and delta-rs' native threads were seen aborting it under load
 # ("terminate called without an active exception"), after the answer was complete.
 os._exit(0)

@@ -3,6 +3,7 @@
 //! `schedule`. The cluster's process commands are in [`crate::cluster`], Flight SQL's in [`crate::flight`].
 
 pub mod generate;
+pub mod maintain;
 pub mod runs;
 pub mod schedule;
 

@@ -53,6 +53,12 @@ enum Command {
     /// Run the job files of a directory on the cron schedules they declare (`--! schedule '0 0 * * *'`), one run
     /// at a time per job, with retries; missed ticks are caught up as one backfill.
     Schedule(ScheduleArgs),
+    /// Compact tables' small files into larger ones (optionally Z-ordered by columns), in one commit per table;
+    /// readers of earlier versions are unaffected.
+    Optimize(commands::maintain::OptimizeArgs),
+    /// Delete the files of tables that no version within the retention needs (removed ones, and those of failed
+    /// or retried stages).
+    Vacuum(commands::maintain::VacuumArgs),
     /// Start or stop a local cluster (scheduler and executors on loopback).
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -92,6 +98,8 @@ fn main() -> ExitCode {
             Command::Status(args) => commands::runs::status(args, format).await,
             Command::Runs(args) => commands::runs::runs(args, format).await,
             Command::Schedule(args) => commands::schedule::schedule(args).await,
+            Command::Optimize(args) => commands::maintain::optimize(args, format).await,
+            Command::Vacuum(args) => commands::maintain::vacuum(args, format).await,
             Command::Cluster(cluster::ClusterCommand::Up(args)) => cluster::up(args).await,
             Command::Cluster(cluster::ClusterCommand::Down(args)) => cluster::down(args).await,
             Command::Serve(args) => flight::serve(args).await,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use url::Url;
+pub use url::Url;
 
 use crate::error::{ConnectorError, Result};
 

@@ -98,11 +98,13 @@ pub fn s3_store<'a>(
     options: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> Result<Arc<dyn ObjectStore>> {
     let root = bucket_root(url);
-    let mut builder = AmazonS3Builder::from_env().with_url(root.as_str()).with_retry(RetryConfig {
-        max_retries: RETRIES,
-        retry_timeout: RETRY_TIMEOUT,
-        ..RetryConfig::default()
-    });
+    let mut builder = AmazonS3Builder::from_env()
+        .with_url(root.as_str())
+        .with_retry(RetryConfig {
+            max_retries: RETRIES,
+            retry_timeout: RETRY_TIMEOUT,
+            ..RetryConfig::default()
+        });
     for (key, value) in options {
         if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
             builder = builder.with_config(key, value.clone());

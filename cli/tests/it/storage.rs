@@ -1,5 +1,5 @@
 //! Warehouses on an S3-compatible store (SeaweedFS on loopback, started by `dev/test.sh`): concurrent commits
-//! lose nothing, and bad locations or credentials fail by name, write nothing and never show a secret. The mode
+//! lose nothing, optimize and vacuum keep every row, and bad locations or credentials fail by name, write nothing and never show a secret. The mode
 //! matrix on `s3://` is in `cluster.rs`.
 
 use std::path::Path;
@@ -56,6 +56,14 @@ impl S3 {
                 self.store.put(&path, PutPayload::from(bytes)).await.unwrap();
             }
         });
+    }
+
+    /// Write `bytes` as the object at `url`.
+    pub fn put(&self, url: &str, bytes: &[u8]) {
+        let path = StorePath::from(key(url));
+        self.runtime
+            .block_on(self.store.put(&path, PutPayload::from(bytes.to_vec())))
+            .unwrap();
     }
 
     /// Every object key under the prefix `url`.
@@ -273,3 +281,163 @@ fn four_writers_appending_at_once_to_one_s3_table_lose_no_commit() {
     let runs = stdout(&ledger).lines().filter(|l| l.contains("\"succeeded\"")).count();
     assert_eq!(runs, WRITERS * APPENDS + 1, "{}", stdout(&ledger));
 }
+
+/// The independent reader's facts about `table` (latest version, or `version`).
+fn check_table(table: &str, version: Option<u64>, columns: &[&str]) -> serde_json::Value {
+    let mut cmd = Command::new(python());
+    cmd.arg(repo_root().join("dev/check_table.py")).arg(table);
+    if let Some(v) = version {
+        cmd.args(["--version", &v.to_string()]);
+    }
+    let out = cmd.args(columns).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(stdout(&out).trim()).unwrap()
+}
+
+fn strings(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Optimize and vacuum on a local and an `s3://` table of many small files: same rows, fewer files, a reader that
+/// pinned the old version before the optimize still reads it, and vacuum deletes exactly the files no version
+/// needs (the compacted ones and a failed stage's stray file), nothing else.
+#[test]
+fn optimize_then_vacuum_keep_the_rows_shrink_the_files_and_spare_a_pinned_reader() {
+    const APPENDS: u64 = 12;
+    let s3 = S3::get();
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("append.sql");
+    std::fs::write(
+        &job,
+        "INSERT INTO bronze.events SELECT CAST(${n} AS BIGINT) AS n, 'AAPL' AS symbol;\n",
+    )
+    .unwrap();
+    let job = job.to_str().unwrap();
+    let local = dir.path().join("wh").display().to_string();
+    for wh in [local, s3.fresh("maintain")] {
+        for n in 0..APPENDS {
+            let out = strata_in(
+                dir.path(),
+                &[
+                    "run",
+                    job,
+                    "--no-progress",
+                    "--warehouse",
+                    &wh,
+                    "--param",
+                    &format!("n={n}"),
+                ],
+                &[],
+            );
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        let table = format!("{wh}/bronze/events");
+        let before = check_table(&table, None, &["n"]);
+        assert_eq!(before["version"], APPENDS - 1, "{before}");
+        let old_files = strings(&before["files"]);
+        assert_eq!(old_files.len() as u64, APPENDS, "{before}");
+        // A stage that failed left a data file no version references.
+        let stray = "part-00000-from-a-failed-stage.snappy.parquet";
+        match wh.strip_prefix("s3://") {
+            Some(_) => s3.put(&format!("{table}/{stray}"), b"PAR1 not a real file"),
+            None => std::fs::write(format!("{table}/{stray}"), b"PAR1 not a real file").unwrap(),
+        }
+
+        // A reader pins the current version, then reads it while and after the table is optimized.
+        let mut reader = Command::new(python())
+            .arg("-c")
+            .arg(PINNED_READER)
+            .arg(&table)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(reader.stdout.take().unwrap()));
+        assert_eq!(lines.next().unwrap().unwrap(), "pinned");
+        let out = strata_in(
+            dir.path(),
+            &[
+                "--log-format",
+                "json",
+                "optimize",
+                "bronze.events",
+                "--zorder-by",
+                "symbol",
+                "--warehouse",
+                &wh,
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let optimized: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        assert_eq!(optimized["optimized"]["files_before"], APPENDS, "{optimized}");
+        assert_eq!(optimized["optimized"]["files_after"], 1, "{optimized}");
+        std::io::Write::write_all(reader.stdin.as_mut().unwrap(), b"read\n").unwrap();
+        let pinned = lines.next().unwrap().unwrap();
+        assert!(reader.wait().unwrap().success());
+        assert_eq!(pinned, format!("{} rows of version {}", APPENDS, APPENDS - 1));
+
+        let after = check_table(&table, None, &["n"]);
+        assert_eq!(after["version"], APPENDS, "one commit: {after}");
+        let mut ns: Vec<i64> = after["columns"]["n"]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        ns.sort();
+        assert_eq!(ns, (0..APPENDS as i64).collect::<Vec<_>>(), "the same rows");
+        let new_files = strings(&after["files"]);
+
+        // The default retention keeps everything; a forced zero retention deletes exactly what no version needs.
+        let out = strata_in(
+            dir.path(),
+            &["vacuum", "bronze.events", "--retain", "0", "--warehouse", &wh],
+            &[],
+        );
+        assert!(
+            !out.status.success() && stderr(&out).contains("--force"),
+            "{}",
+            stderr(&out)
+        );
+        let out = strata_in(
+            dir.path(),
+            &[
+                "--log-format",
+                "json",
+                "vacuum",
+                "bronze.events",
+                "--retain",
+                "0",
+                "--force",
+                "--warehouse",
+                &wh,
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let vacuumed: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        let deleted = strings(&vacuumed["vacuumed"]["files_deleted"]);
+        let mut expected: std::collections::BTreeSet<String> = old_files.difference(&new_files).cloned().collect();
+        expected.insert(stray.to_string());
+        assert_eq!(deleted, expected, "vacuum deletes exactly the unreferenced files");
+        let rows = check_table(&table, None, &[]);
+        assert_eq!(rows["rows"], APPENDS, "{rows}");
+        assert_eq!(strings(&rows["files"]), new_files);
+    }
+}
+
+/// Pin the table's latest version, say so, wait for a line on stdin, then read that version's rows.
+const PINNED_READER: &str = r#"
+import os, sys
+import deltalake
+table = deltalake.DeltaTable(sys.argv[1])
+print("pinned", flush=True)
+sys.stdin.readline()
+print(f"{table.to_pyarrow_table().num_rows} rows of version {table.version()}", flush=True)
+os._exit(0)
+"#;

@@ -3,6 +3,7 @@
 
 pub mod commit;
 pub mod files;
+pub mod maintain;
 pub mod replace;
 pub mod write_exec;
 
