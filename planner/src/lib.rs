@@ -16,6 +16,7 @@ mod finalize;
 mod insert;
 mod kafka;
 pub mod ledger;
+pub mod maintain;
 mod merge;
 pub mod modes;
 mod outcome;

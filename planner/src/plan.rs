@@ -68,6 +68,8 @@ pub struct PlannedJob {
     pub(crate) replaces: HashMap<String, Replace>,
     /// Where a crash test aborts the commit phase (`strata.failpoint`).
     pub(crate) failpoint: Option<Failpoint>,
+    /// The job's `--! optimize` / `--! vacuum` directives, after the commits.
+    pub(crate) maintenance: Vec<crate::maintain::PlannedMaintenance>,
 }
 
 /// An output table and the stages that write it.
@@ -204,7 +206,9 @@ pub async fn plan_job_with(
                 .map_err(|e| df_err(&dag.stages[i].statement, e))?;
         }
     }
+    let maintenance = crate::maintain::plan(&job.maintenance, &stages)?;
     Ok(PlannedJob {
+        maintenance,
         job,
         dag,
         ctx,

@@ -128,6 +128,9 @@ pub struct RunSummary {
     /// run reads what is newer.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub watermarks: std::collections::BTreeMap<String, i64>,
+    /// The job's `--! optimize` / `--! vacuum` directives, carried out after the commits.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<crate::maintain::MaintenanceReport>,
     /// Wall-clock milliseconds of the whole run, commit included.
     pub elapsed_ms: u128,
 }
@@ -183,6 +186,10 @@ impl RunSummary {
             for s in self.sources.iter().filter(|s| s.messages == 0) {
                 out.push_str(&format!("no new messages in '{}'\n", s.topic));
             }
+        }
+        for m in &self.maintenance {
+            let verb = if m.failed { "failed" } else { "done" };
+            out.push_str(&format!("{} {} {verb}: {}\n", m.action, m.table, m.outcome));
         }
         if !self.expectations.is_empty() {
             let mut rows: Vec<[String; 4]> = vec![[

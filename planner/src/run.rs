@@ -42,7 +42,7 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
 
 /// [`run`] under a run id chosen by the caller (the scheduler's job service). The run is recorded in the
 /// warehouse's ledger when it starts and when it ends.
-pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: String) -> Result<RunSummary> {
+pub async fn run_as(mut planned: PlannedJob, events: Option<EventSink>, run_id: String) -> Result<RunSummary> {
     let ledger = planned.ledger.clone();
     let base = ledger::LedgerEvent {
         run_id: run_id.clone(),
@@ -62,10 +62,14 @@ pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
     };
     ledger.record(base.clone()).await?;
     let staging = planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}"))?;
-    let result = run_stages(planned, events, run_id).await;
+    let maintenance = std::mem::take(&mut planned.maintenance);
+    let mut result = run_stages(planned, events, run_id).await;
     // However the run ended, its staged files go (Kafka messages, flagged rows: nothing a table references).
     if let Err(e) = strata_connectors::store::remove_all(&staging).await {
         tracing::warn!(dir = %staging, error = %e, "could not remove the staging directory");
+    }
+    if let Ok(summary) = &mut result {
+        summary.maintenance = crate::maintain::run(&maintenance).await;
     }
     let end = match &result {
         Ok(summary) => ledger::LedgerEvent {
@@ -252,6 +256,7 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         mode: planned.mode.name().to_string(),
         ranges: planned.ranges.clone(),
         watermarks: planned.watermarks.clone(),
+        maintenance: Vec::new(),
         elapsed_ms: started.elapsed().as_millis(),
     };
     tracing::info!(job = %summary.job, run_id = %summary.run_id, elapsed_ms = summary.elapsed_ms as u64, "run succeeded");

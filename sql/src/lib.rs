@@ -12,4 +12,7 @@ pub mod job;
 pub mod testing;
 
 pub use error::{Result, SourceLocation, SqlError};
-pub use job::{Expectation, JobFile, JobStatement, MergeSpec, StatementKind, TableRef, ViolationAction};
+pub use job::{
+    Expectation, JobFile, JobStatement, Maintenance, MaintenanceKind, MergeSpec, StatementKind, TableRef,
+    ViolationAction,
+};

@@ -441,3 +441,71 @@ sys.stdin.readline()
 print(f"{table.to_pyarrow_table().num_rows} rows of version {table.version()}", flush=True)
 os._exit(0)
 "#;
+
+/// `--! optimize` / `--! vacuum` in a job file: checked at planning, carried out after a successful run's commits
+/// (a refused vacuum is reported and leaves the run succeeded), on an `s3://` warehouse.
+#[test]
+fn a_job_file_asks_for_maintenance_after_its_commits() {
+    let s3 = S3::get();
+    let dir = tempfile::tempdir().unwrap();
+    let wh = s3.fresh("directives");
+    let job = dir.path().join("compact.sql");
+    std::fs::write(
+        &job,
+        "--! optimize bronze.events zorder by symbol\n\
+         INSERT INTO bronze.events SELECT CAST(${n} AS BIGINT) AS n, 'AAPL' AS symbol;\n\
+         --! vacuum bronze.events retain 0\n",
+    )
+    .unwrap();
+    let job = job.to_str().unwrap();
+    let mut last = serde_json::Value::Null;
+    for n in 0..4 {
+        #[rustfmt::skip]
+        let out = strata_in(dir.path(), &["--log-format", "json", "run", job, "--no-progress", "--warehouse", &wh, "--param", &format!("n={n}")], &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        last = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    }
+    let maintenance = &last["maintenance"];
+    assert_eq!(maintenance[0]["action"], "optimize", "{last}");
+    assert_eq!(maintenance[0]["failed"], false, "{last}");
+    // Each run appended one file and compacted the table again: two files before, one after.
+    assert!(
+        maintenance[0]["outcome"].as_str().unwrap().starts_with("2 files -> 1"),
+        "{last}"
+    );
+    assert_eq!(maintenance[1]["action"], "vacuum");
+    assert_eq!(
+        maintenance[1]["failed"], true,
+        "a job never forces a short retention: {last}"
+    );
+    assert!(
+        maintenance[1]["outcome"].as_str().unwrap().contains("--force"),
+        "{last}"
+    );
+    let table = check_table(&format!("{wh}/bronze/events"), None, &["n"]);
+    assert_eq!(
+        (table["rows"].as_u64(), table["files"].as_array().unwrap().len()),
+        (Some(4), 1),
+        "{table}"
+    );
+
+    // A directive naming a table the job does not write fails planning at its line.
+    let bad = dir.path().join("bad.sql");
+    std::fs::write(
+        &bad,
+        "INSERT INTO bronze.events SELECT 1 AS n, 'X' AS symbol;\n--! optimize silver.nothing\n",
+    )
+    .unwrap();
+    let out = strata_in(
+        dir.path(),
+        &["validate", bad.to_str().unwrap(), "--warehouse", &wh],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("bad.sql:2:1")
+            && stderr(&out).contains("--! optimize silver.nothing: the job writes no Delta table"),
+        "{}",
+        stderr(&out)
+    );
+}

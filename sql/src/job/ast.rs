@@ -8,6 +8,7 @@ use std::sync::Arc;
 use datafusion::sql::parser::CreateExternalTable;
 use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Query};
 
+use super::maintenance::Maintenance;
 use super::names::{TableRef, name_location, normalize_name};
 use super::refs;
 use super::schedule::Schedule;
@@ -22,6 +23,8 @@ pub struct JobFile {
     pub statements: Vec<JobStatement>,
     /// When the job runs, if its `--! schedule` line says.
     pub schedule: Option<Schedule>,
+    /// Table maintenance after a successful run's commits (`--! optimize`, `--! vacuum`), in file order.
+    pub maintenance: Vec<Maintenance>,
 }
 
 impl JobFile {

@@ -15,13 +15,16 @@
 //! `file:line:col` so that later errors can point at it.
 //!
 //! A `--! schedule 'cron' [retries N] [backoff 30s]` line declares when the job runs ([`Schedule`]); the
-//! 5-field cron expression in it is [`Cron`].
+//! 5-field cron expression in it is [`Cron`]. `--! optimize TABLE [zorder by COL, …]` and `--! vacuum TABLE
+//! [retain HOURS]` lines ask for table maintenance after a successful run's commits ([`Maintenance`]).
 //!
 //! The modules import one way only: `parse` builds the `ast` (the parsed form), which uses `refs` (the tables and
-//! functions a query names) and `names`; `schedule` reads the directive with `cron`. This module only re-exports.
+//! functions a query names) and `names`; `schedule` reads the directive with `cron`, `maintenance` its own
+//! directives. This module only re-exports.
 
 mod ast;
 mod cron;
+mod maintenance;
 mod names;
 mod parse;
 mod refs;
@@ -29,6 +32,7 @@ mod schedule;
 
 pub use ast::{Expectation, JobFile, JobStatement, MergeSpec, StatementKind, ViolationAction};
 pub use cron::Cron;
+pub use maintenance::{Maintenance, MaintenanceKind, maintenance_directives};
 pub use names::{TableRef, normalize_ident, normalize_name};
 pub use parse::parse_job;
 pub use schedule::{DEFAULT_BACKOFF, DEFAULT_RETRIES, Schedule, schedule_directive};

@@ -10,6 +10,7 @@ use datafusion::sql::sqlparser::parser::{IsOptional, Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Word};
 
 use super::ast::{Expectation, JobFile, JobStatement, MergeSpec, StatementKind, ViolationAction};
+use super::maintenance::maintenance_directives;
 use super::names::normalize_ident;
 use super::schedule::schedule_directive;
 use crate::error::{Result, SourceLocation, SqlError};
@@ -18,6 +19,7 @@ use crate::error::{Result, SourceLocation, SqlError};
 pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
     // Directives are whole comment lines: read from the text before (and whatever) the statements parse to.
     let schedule = schedule_directive(path, text)?;
+    let maintenance = maintenance_directives(path, text)?;
     let file: Arc<str> = path.into();
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, text)
@@ -59,6 +61,7 @@ pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
         path: file,
         statements,
         schedule,
+        maintenance,
     })
 }
 

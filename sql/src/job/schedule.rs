@@ -4,8 +4,9 @@
 //! --! schedule '0 0 * * *' retries 3 backoff 5m
 //! ```
 //!
-//! A `--!` line is a directive; `schedule` is the only one. The first directive of a file counts; a malformed one
-//! (or an unknown one before it) is an error naming the file and the line. Reading the directive needs only the
+//! A `--!` line is a directive: `schedule`, or the maintenance ones (`optimize`, `vacuum`: see `maintenance.rs`).
+//! The first `schedule` of a file counts; a malformed one (or an unknown directive before it) is an error naming
+//! the file and the line. Reading the directive needs only the
 //! text, not a parse of the statements, so `strata schedule` can find the scheduled jobs of a directory even when
 //! some other file in it does not parse.
 
@@ -49,6 +50,9 @@ pub fn schedule_directive(path: &str, text: &str) -> Result<Option<Schedule>> {
             message,
         };
         let rest = rest.trim();
+        if super::maintenance::NAMES.contains(&rest.split_whitespace().next().unwrap_or_default()) {
+            continue;
+        }
         let Some(rest) = rest.strip_prefix("schedule") else {
             return Err(err(format!("unknown directive '--! {rest}'")));
         };
