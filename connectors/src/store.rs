@@ -227,9 +227,10 @@ pub async fn remove_all(url: &Url) -> Result<()> {
 /// object stores.
 pub fn runtime_env() -> Arc<RuntimeEnv> {
     install();
-    let mut runtime = RuntimeEnv::default();
-    runtime.object_store_registry = Arc::new(StoreRegistry::default());
-    Arc::new(runtime)
+    Arc::new(RuntimeEnv {
+        object_store_registry: Arc::new(StoreRegistry::default()),
+        ..RuntimeEnv::default()
+    })
 }
 
 #[cfg(test)]
