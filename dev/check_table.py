@@ -4,8 +4,8 @@
 
 TABLE is a directory or a URL (`s3://…`, with the store's endpoint and credentials in the AWS_* environment).
 Prints {"version", "rows", "files", "columns": {COLUMN: {"distinct", "values"}}, "txns": {app_id: version}}, of the
-latest version or of version N; "files" are the data files the version references; "txns" (Kafka
-offsets, read from the log's files) only for a local table.
+latest version or of version N; "files" are the data files the version references; "txns" are the Kafka offsets
+the log's commit files record.
 """
 import json
 import os
@@ -35,15 +35,34 @@ for name in args:
     values = [v.hex() if isinstance(v, bytes) else v for v in values]
     columns[name] = {"distinct": len(set(values)), "values": values}
 # Transaction actions (Kafka offsets) as the log records them: the latest version per app id.
+def log_files():
+    """(name, text) of every commit file of the table's log, on the local disk or on S3."""
+    if local:
+        log = os.path.join(path, "_delta_log")
+        for name in sorted(os.listdir(log)):
+            with open(os.path.join(log, name)) as f:
+                yield name, f.read()
+        return
+    from urllib.parse import urlparse
+    import pyarrow.fs as pafs
+    endpoint = urlparse(os.environ["AWS_ENDPOINT_URL"])
+    fs = pafs.S3FileSystem(access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+                           region=os.environ.get("AWS_REGION", "us-east-1"), endpoint_override=endpoint.netloc,
+                           scheme=endpoint.scheme)
+    url = urlparse(path)
+    log = f"{url.netloc}/{url.path.strip('/')}/_delta_log"
+    for info in sorted(fs.get_file_info(pafs.FileSelector(log)), key=lambda i: i.path):
+        with fs.open_input_stream(info.path) as f:
+            yield info.base_name, f.read().decode()
+
+
 txns = {}
-log = os.path.join(path, "_delta_log")
-for name in sorted(os.listdir(log)) if local else []:
+for name, text in log_files():
     if name.endswith(".json"):
-        with open(os.path.join(log, name)) as f:
-            for line in f:
-                action = json.loads(line)
-                if "txn" in action:
-                    txns[action["txn"]["appId"]] = action["txn"]["version"]
+        for line in text.splitlines():
+            action = json.loads(line)
+            if "txn" in action:
+                txns[action["txn"]["appId"]] = action["txn"]["version"]
 paths = table.get_add_actions(flatten=True).column("path")
 files = sorted(paths.to_pylist() if hasattr(paths, "to_pylist") else pa.array(paths).to_pylist())
 report = {"version": table.version(), "rows": data.num_rows, "files": files, "columns": columns,

@@ -6,7 +6,8 @@
 # The binary is installed once into ~/.cache/strata/tools/seaweedfs. The version is pinned: releases before 4.48
 # did not enforce `If-None-Match: *` under concurrent PUTs, which Delta commits rely on. Every flag matters:
 # its default address is not loopback and it reports telemetry unless told not to. Credentials are checked
-# (SigV4). Buckets `strata` and `lake` exist from the start; data lives in a temporary directory.
+# (SigV4). Buckets `strata` and `lake` exist from the start; data lives in a temporary directory, in volumes of
+# STRATA_S3_VOLUME_MB (64 by default: small tables).
 STRATA_TOOLS="${STRATA_TOOLS:-$HOME/.cache/strata/tools}"
 SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-4.48}"
 
@@ -39,7 +40,7 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))')
     -s3.port="${ports[0]}" -s3.port.grpc="${ports[1]}" -master.port="${ports[2]}" -master.port.grpc="${ports[3]}" \
     -volume.port="${ports[4]}" -volume.port.grpc="${ports[5]}" -filer.port="${ports[6]}" \
     -filer.port.grpc="${ports[7]}" -admin.port="${ports[8]}" -admin.port.grpc="${ports[9]}" \
-    -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB=64 -bucket=strata,lake \
+    -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB="${STRATA_S3_VOLUME_MB:-64}" -bucket=strata,lake \
     >"$dir/weed.log" 2>&1 &
   STRATA_S3_PID=$!
   STRATA_S3="http://127.0.0.1:${ports[0]}"

@@ -115,16 +115,11 @@ pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
     )?;
     let external_host = args.external_host.unwrap_or_else(|| args.bind.ip().to_string());
     let flight = match args.flight_bind {
-        // Flight SQL serves a local warehouse only (its catalog is the directory tree).
-        Some(bind) => {
-            let dir =
-                strata_connectors::location::local_dir(&args.places.warehouse, "the warehouse Flight SQL serves")?;
-            Some(args.flight.options(
-                bind,
-                PathBuf::from(absolute(&dir.to_string_lossy())),
-                strata_flight::Backend::Embedded,
-            ))
-        }
+        Some(bind) => Some(args.flight.options(
+            bind,
+            strata_connectors::location::Warehouse::parse(&args.places.warehouse)?,
+            strata_flight::Backend::Embedded,
+        )),
         None => None,
     };
     let options = strata_scheduler::SchedulerOptions {

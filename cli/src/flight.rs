@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use strata_connectors::location::Warehouse;
 use strata_flight::{self as flight, Backend, FlightOptions, client::ClientOptions};
 
 use crate::commands::CliError;
@@ -32,7 +33,7 @@ pub struct FlightAuthArgs {
 impl FlightAuthArgs {
     /// The options of an endpoint serving `warehouse` on `bind` from `backend`, with these users, TLS and insecure
     /// settings; they are checked when the server is built.
-    pub fn options(&self, bind: SocketAddr, warehouse: PathBuf, backend: Backend) -> FlightOptions {
+    pub fn options(&self, bind: SocketAddr, warehouse: Warehouse, backend: Backend) -> FlightOptions {
         let mut options = FlightOptions::new(bind, warehouse)
             .with_insecure(self.insecure)
             .with_backend(backend);
@@ -68,7 +69,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
         &[Place::KafkaBrokers, Place::Ledger],
         "it serves the warehouse's tables and its own ledger",
     )?;
-    let warehouse = strata_connectors::location::local_dir(&args.places.warehouse, "the warehouse `serve` serves")?;
+    let warehouse = Warehouse::parse(&args.places.warehouse)?;
     let options = args.auth.options(args.bind, warehouse, Backend::Embedded);
     let (addr, server) = flight::bind(options).await.map_err(flight_err)?;
     println!("Flight SQL listening on {addr}");
@@ -124,7 +125,7 @@ pub struct QueryArgs {
 
 /// The warehouse `query` runs on here: one named by flag or environment, never the default (a statement with
 /// neither a server nor a warehouse is more likely a forgotten --server than a query of `./warehouse`).
-fn local_warehouse(args: &QueryArgs) -> Result<Option<PathBuf>, CliError> {
+fn local_warehouse(args: &QueryArgs) -> Result<Option<Warehouse>, CliError> {
     use crate::args::{Given, Place};
     args.places.refuse(
         "query",
@@ -140,10 +141,7 @@ fn local_warehouse(args: &QueryArgs) -> Result<Option<PathBuf>, CliError> {
     if named == Given::Default {
         return Ok(None);
     }
-    Ok(Some(strata_connectors::location::local_dir(
-        &args.places.warehouse,
-        "the warehouse `query` reads",
-    )?))
+    Ok(Some(Warehouse::parse(&args.places.warehouse)?))
 }
 
 /// Run the statement on the server (logging in as --user, over TLS with --tls-ca) or here on the named warehouse,

@@ -11,5 +11,6 @@ pub mod location;
 pub mod postgres;
 pub mod stage;
 pub mod store;
+mod urls;
 
 pub use error::{ConnectorError, Result};

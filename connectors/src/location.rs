@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 pub use url::Url;
 
 use crate::error::{ConnectorError, Result};
+pub use crate::urls::local_path;
+use crate::urls::redacted;
 
 /// A warehouse root: a local directory or a prefix of an object store, held as an absolute URL ending in `/`.
 /// `CREATE TABLE a.b` lives at `<warehouse>/a/b/`, and so do the run ledger, staging and dead letters.
@@ -124,26 +126,9 @@ pub fn local_dir(location: &str, what: &str) -> Result<PathBuf> {
     }
 }
 
-/// `url` without a password or user name, for messages.
-pub(crate) fn redacted(url: &Url) -> String {
-    let mut url = url.clone();
-    let _ = url.set_password(None);
-    let _ = url.set_username("");
-    url.to_string()
-}
-
 /// The location of a table the warehouse owns: `schema.table` lives in `<warehouse>/schema/table/`.
 pub fn warehouse_table(name: &str, warehouse: &Warehouse) -> Result<Url> {
     warehouse.join(&name.replace('.', "/"))
-}
-
-/// The local path of a `file://` URL, for messages and local checks.
-pub fn local_path(url: &Url) -> Option<PathBuf> {
-    if url.scheme() == "file" {
-        url.to_file_path().ok()
-    } else {
-        None
-    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {

@@ -13,7 +13,6 @@
 //! Every request gets a fresh session over a fresh listing of the warehouse, with only the tables the
 //! statement names opened (all of them for `SHOW`/`DESCRIBE`/information-schema queries).
 
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -28,6 +27,7 @@ use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::{Stream, StreamExt, TryStreamExt};
+use strata_connectors::location::Warehouse;
 use strata_planner::Engine;
 use strata_planner::config::{StrataOptions, session_config, session_state};
 use tonic::Status;
@@ -82,17 +82,17 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub struct QueryEngine {
     backend: Backend,
-    warehouse: PathBuf,
+    warehouse: Warehouse,
 }
 
 impl QueryEngine {
-    pub fn new(backend: Backend, warehouse: PathBuf) -> Self {
+    pub fn new(backend: Backend, warehouse: Warehouse) -> Self {
         Self { backend, warehouse }
     }
 
     /// A session with Strata's functions, catalog `strata` as the default, nothing registered yet.
     fn session(&self) -> SessionContext {
-        let options = StrataOptions::default().with_warehouse(self.warehouse.to_string_lossy());
+        let options = StrataOptions::default().with_warehouse(self.warehouse.to_string());
         let config = session_config(options).with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
         SessionContext::new_with_state(session_state(config))
     }
@@ -101,7 +101,7 @@ impl QueryEngine {
     async fn query_session(&self, query: &ReadOnlyQuery) -> Result<(SessionContext, Engine), Status> {
         match &self.backend {
             Backend::Scheduler { address } if !query.needs_all_tables() => {
-                let options = StrataOptions::default().with_warehouse(self.warehouse.to_string_lossy());
+                let options = StrataOptions::default().with_warehouse(self.warehouse.to_string());
                 let config = strata_planner::engine::cluster_config(options)
                     .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
                 let ctx = strata_planner::engine::remote_context_with_config(address, config)
@@ -343,14 +343,13 @@ fn to_client(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Arro
 /// Run a read-only statement on the warehouse in this process exactly as the server runs it (same checks, catalog,
 /// parameter binding and result types): `strata query --warehouse`, the embedded reference for remote results.
 pub async fn query_local(
-    warehouse: &std::path::Path,
+    warehouse: &Warehouse,
     sql: &str,
     params: &[String],
 ) -> Result<(SchemaRef, Vec<RecordBatch>), FlightError> {
     let failed = |s: Status| FlightError::Client(format!("(embedded): {}", s.message()));
-    let warehouse = std::path::absolute(warehouse)?;
     let query = readonly::check(sql).map_err(failed)?;
-    let frame = QueryEngine::new(Backend::Embedded, warehouse)
+    let frame = QueryEngine::new(Backend::Embedded, warehouse.clone())
         .plan(&query)
         .await
         .map_err(failed)?;

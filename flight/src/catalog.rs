@@ -5,17 +5,20 @@
 //! first-level directory holding Delta tables (directories with a `_delta_log`) is a schema — `bronze`, `silver`,
 //! `gold`, and whatever a job names, quarantine (`silver.trips_quarantine`) and dead-letter
 //! (`bronze.raw_ticks_dead_letter`) tables included — and the run ledger, `_strata/runs`, is `_strata.runs`.
-//! Nothing is cached: the tree is listed again for every request, so a table a job just created is there at
+//! On an object store the "directories" are prefixes, listed with the store's delimiter. Nothing is cached: the
+//! tree is listed again for every request, so a table a job just created is there at
 //! once, and each query reads the tables' latest committed versions.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use strata_connectors::ConnectorError;
+use strata_connectors::location::{Url, Warehouse};
+use strata_connectors::store::exists;
 use strata_planner::Engine;
 use tonic::Status;
 
@@ -68,58 +71,67 @@ impl std::fmt::Display for WarehouseTable {
     }
 }
 
-fn is_delta_table(dir: &Path) -> bool {
-    dir.join("_delta_log").is_dir()
+/// Whether the directory `url` is a Delta table (holds a `_delta_log`).
+async fn is_delta_table(url: &Url) -> bool {
+    match url.join("_delta_log/") {
+        Ok(log) => exists(&log).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "Flight SQL: cannot look for a Delta log");
+            false
+        }),
+        Err(_) => false,
+    }
 }
 
-/// Sub-directory names of `dir` (UTF-8, not hidden), sorted; unreadable directories are logged and skipped.
-fn subdirectories(dir: &Path) -> Vec<String> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            if dir.exists() {
-                tracing::warn!(dir = %dir.display(), error = %e, "Flight SQL: cannot list warehouse directory");
-            }
-            return Vec::new();
-        }
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.path().is_dir())
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| !name.starts_with('.'))
-        .collect();
-    names.sort();
-    names
+/// Sub-directory names of `url`, sorted; a directory that cannot be listed is logged and has none.
+async fn subdirectories(url: &Url) -> Vec<String> {
+    strata_connectors::store::subdirectories(url).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "Flight SQL: cannot list the warehouse");
+        Vec::new()
+    })
 }
 
-/// Every Delta table in the warehouse, sorted by schema and name (blocking file-system calls).
-pub fn list_tables(warehouse: &Path) -> Vec<WarehouseTable> {
+/// Every Delta table in the warehouse, a local directory or an object-store prefix, sorted by schema and name.
+pub async fn list_tables(warehouse: &Warehouse) -> Vec<WarehouseTable> {
     let mut tables = Vec::new();
-    for schema in subdirectories(warehouse) {
+    for schema in subdirectories(warehouse.url()).await {
         if schema == LEDGER_SCHEMA {
             // Only the ledger: `_strata` also holds the schedule's lock and state files.
-            if is_delta_table(&warehouse.join(LEDGER_SCHEMA).join(LEDGER_TABLE)) {
-                tables.push(WarehouseTable::new(LEDGER_SCHEMA, LEDGER_TABLE));
+            let ledger = WarehouseTable::new(LEDGER_SCHEMA, LEDGER_TABLE);
+            if let Ok(url) = warehouse.join(&ledger.location())
+                && is_delta_table(&url).await
+            {
+                tables.push(ledger);
             }
             continue;
         }
-        let dir = warehouse.join(&schema);
-        for name in subdirectories(&dir) {
-            if is_delta_table(&dir.join(&name)) {
-                tables.push(WarehouseTable::new(schema.clone(), name));
-            }
-        }
+        let Ok(dir) = warehouse.join(&schema) else { continue };
+        let names = subdirectories(&dir).await;
+        // One look-up per table, a few at a time: on an object store each is a request.
+        let found: Vec<Option<WarehouseTable>> = futures::stream::iter(names)
+            .map(|name| {
+                let table = WarehouseTable::new(schema.clone(), name);
+                let url = warehouse.join(&table.location());
+                async move {
+                    match url {
+                        Ok(url) if is_delta_table(&url).await => Some(table),
+                        _ => None,
+                    }
+                }
+            })
+            .buffered(LIST_CONCURRENCY)
+            .collect()
+            .await;
+        tables.extend(found.into_iter().flatten());
     }
     tables
 }
 
-/// [`list_tables`] off the async runtime's worker threads.
-pub async fn scan(warehouse: &Path) -> Result<Vec<WarehouseTable>, Status> {
-    let warehouse = warehouse.to_path_buf();
-    tokio::task::spawn_blocking(move || list_tables(&warehouse))
-        .await
-        .map_err(|e| Status::internal(format!("listing the warehouse failed: {e}")))
+/// How many tables are looked up at once while listing.
+const LIST_CONCURRENCY: usize = 8;
+
+/// [`list_tables`], as a request's result.
+pub async fn scan(warehouse: &Warehouse) -> Result<Vec<WarehouseTable>, Status> {
+    Ok(list_tables(warehouse).await)
 }
 
 /// The schemas that hold at least one table, sorted.
@@ -194,7 +206,7 @@ pub fn filter(
 
 /// Open a table's latest version as a DataFusion provider, the way `engine` reads Delta tables.
 pub async fn open(
-    warehouse: &Path,
+    warehouse: &Warehouse,
     table: &WarehouseTable,
     engine: &Engine,
     ctx: &SessionContext,
@@ -205,8 +217,7 @@ pub async fn open(
         }
         e => Status::internal(format!("cannot open Delta table {table}: {e}")),
     };
-    let warehouse = strata_connectors::location::Warehouse::local(warehouse).map_err(status)?;
-    let url = strata_connectors::location::resolve(&table.location(), &warehouse).map_err(status)?;
+    let url = warehouse.join(&table.location()).map_err(status)?;
     let delta = strata_connectors::delta::open(&url).await.map_err(status)?;
     engine.delta_provider(&delta, ctx).await.map_err(status)
 }
@@ -237,12 +248,14 @@ pub fn register(ctx: &SessionContext, table: &WarehouseTable, provider: Arc<dyn 
 mod tests {
     use super::*;
 
+    use std::path::Path;
+
     fn delta_dir(root: &Path, rel: &str) {
         std::fs::create_dir_all(root.join(rel).join("_delta_log")).unwrap();
     }
 
-    #[test]
-    fn the_directory_tree_is_the_catalog() {
+    #[tokio::test]
+    async fn the_directory_tree_is_the_catalog() {
         let wh = tempfile::tempdir().unwrap();
         let root = wh.path();
         delta_dir(root, "gold/daily_indicators");
@@ -256,7 +269,7 @@ mod tests {
         std::fs::create_dir_all(root.join("_strata/schedule")).unwrap();
         std::fs::write(root.join("gold/README"), "not a table").unwrap();
 
-        let tables = list_tables(root);
+        let tables = list_tables(&Warehouse::local(root).unwrap()).await;
         let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
         assert_eq!(
             names,
@@ -271,7 +284,7 @@ mod tests {
         assert_eq!(tables[0].table_type(), SYSTEM_TABLE);
         assert_eq!(tables[2].table_type(), TABLE);
         assert_eq!(schemas(&tables), ["_strata", "bronze", "gold", "silver"]);
-        assert!(list_tables(&root.join("missing")).is_empty());
+        assert!(list_tables(&Warehouse::local(&root.join("missing")).unwrap()).await.is_empty());
     }
 
     #[test]

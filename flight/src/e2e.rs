@@ -74,7 +74,11 @@ async fn start() -> (tempfile::TempDir, SocketAddr) {
         ),
     )
     .unwrap();
-    let options = FlightOptions::new("127.0.0.1:0".parse().unwrap(), warehouse).with_users_file(users);
+    let options = FlightOptions::new(
+        "127.0.0.1:0".parse().unwrap(),
+        strata_connectors::location::Warehouse::local(&warehouse).unwrap(),
+    )
+    .with_users_file(users);
     let (addr, server) = bind(options).await.unwrap();
     tokio::spawn(server);
     (dir, addr)

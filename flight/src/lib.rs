@@ -8,12 +8,14 @@
 //! user/password authentication with bearer tokens ([`auth`]); unforgeable, user-bound tickets ([`tickets`]);
 //! optional TLS without tonic's TLS features ([`tls`]).
 //!
-//! The same server runs embedded (`strata serve --warehouse DIR`, [`Backend::Embedded`]) or inside the
+//! The warehouse is a local directory or an object-store prefix (`s3://bucket/prefix`), listed afresh for every
+//! request. The same server runs embedded (`strata serve --warehouse DIR|URL`, [`Backend::Embedded`]) or inside the
 //! scheduler process, executing on its executors ([`Backend::Scheduler`]); this crate never depends on the
 //! scheduler, which starts it through [`bind`].
 //!
 //! ```text
-//! let options = FlightOptions::new("127.0.0.1:0".parse()?, "warehouse".into()).with_users_file("users".into());
+//! let warehouse = Warehouse::parse("s3://lake/wh")?;
+//! let options = FlightOptions::new("127.0.0.1:0".parse()?, warehouse).with_users_file("users".into());
 //! let (addr, server) = strata_flight::bind(options).await?;
 //! tokio::spawn(server);
 //! ```

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use strata_connectors::location::Warehouse;
+
 use crate::backend::Backend;
 
 /// How the Flight SQL endpoint runs.
@@ -11,8 +13,8 @@ use crate::backend::Backend;
 pub struct FlightOptions {
     /// Address to listen on; port 0 picks a free port (`bind` returns the actual address).
     pub bind: SocketAddr,
-    /// The warehouse directory whose tables are served.
-    pub warehouse: PathBuf,
+    /// The warehouse whose tables are served: a local directory or an object-store prefix.
+    pub warehouse: Warehouse,
     /// Users allowed to connect: `user:sha256hex` or `user:salt:sha256hex` lines (see
     /// [`crate::auth::password_line`]).
     pub users_file: Option<PathBuf>,
@@ -26,7 +28,7 @@ pub struct FlightOptions {
 
 impl FlightOptions {
     /// Embedded, plain TCP, no users yet (set a users file or `insecure` before serving).
-    pub fn new(bind: SocketAddr, warehouse: PathBuf) -> Self {
+    pub fn new(bind: SocketAddr, warehouse: Warehouse) -> Self {
         Self {
             bind,
             warehouse,

@@ -49,7 +49,7 @@ pub async fn bind_with_shutdown(
         %addr,
         tls = acceptor.is_some(),
         backend = options.backend.name(),
-        warehouse = %options.warehouse.display(),
+        warehouse = %options.warehouse,
         "Strata Flight SQL server listening"
     );
     let service = FlightServiceServer::new(service);
@@ -89,28 +89,28 @@ pub fn build_service(options: &FlightOptions) -> Result<StrataFlightSqlService, 
     if let Some(users) = &users {
         tracing::info!(users = users.len(), "Flight SQL users loaded");
     }
-    let warehouse = std::path::absolute(&options.warehouse)?;
-    if !warehouse.is_dir() {
+    if options.warehouse.local_dir().is_some_and(|dir| !dir.is_dir()) {
         tracing::warn!(
-            warehouse = %warehouse.display(),
+            warehouse = %options.warehouse,
             "Flight SQL: the warehouse directory does not exist yet; it will be served once jobs create it"
         );
     }
-    let engine = backend::QueryEngine::new(options.backend.clone(), warehouse);
+    let engine = backend::QueryEngine::new(options.backend.clone(), options.warehouse.clone());
     let auth = auth::Authenticator::new(users, options.insecure);
     StrataFlightSqlService::new(engine, auth)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use strata_connectors::location::Warehouse;
 
     use super::*;
     use crate::auth::password_line;
 
     #[test]
     fn a_users_file_is_required_unless_insecure() {
-        let options = FlightOptions::new("127.0.0.1:0".parse().unwrap(), PathBuf::from("warehouse"));
+        let warehouse = Warehouse::parse("warehouse").unwrap();
+        let options = FlightOptions::new("127.0.0.1:0".parse().unwrap(), warehouse);
         assert!(matches!(build_service(&options), Err(FlightError::Config(_))));
         assert!(build_service(&options.clone().with_insecure(true)).is_ok());
 
@@ -128,7 +128,8 @@ mod tests {
     #[tokio::test]
     async fn binds_port_zero_and_shuts_down() {
         let dir = tempfile::tempdir().unwrap();
-        let options = FlightOptions::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf()).with_insecure(true);
+        let warehouse = Warehouse::local(dir.path()).unwrap();
+        let options = FlightOptions::new("127.0.0.1:0".parse().unwrap(), warehouse).with_insecure(true);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (addr, server) = bind_with_shutdown(options, async move {
             let _ = stopped.await;

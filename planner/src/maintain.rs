@@ -6,12 +6,12 @@
 //! A maintenance step that fails is reported in the run summary and logged; the run stays succeeded, its data is
 //! committed, and the next run (or `strata optimize` / `strata vacuum`) tries again.
 
-use serde::Serialize;
 use strata_connectors::delta::maintain;
 use strata_sql::{Maintenance, MaintenanceKind};
 use url::Url;
 
 use crate::error::{PlannerError, Result};
+use crate::report::MaintenanceReport;
 use crate::stage::PlannedStage;
 
 /// A directive with the location of the table it maintains.
@@ -47,19 +47,6 @@ pub(crate) fn plan(directives: &[Maintenance], stages: &[PlannedStage]) -> Resul
             }
         })
         .collect()
-}
-
-/// What one directive did.
-#[derive(Debug, Clone, Serialize)]
-pub struct MaintenanceReport {
-    /// The table.
-    pub table: String,
-    /// `optimize` or `vacuum`.
-    pub action: &'static str,
-    /// What it did, in words (`12 files -> 1`, `13 files deleted`), or why it failed.
-    pub outcome: String,
-    /// Whether it failed.
-    pub failed: bool,
 }
 
 /// Carry out the directives in order; each one's outcome, failures included.

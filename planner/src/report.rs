@@ -130,7 +130,7 @@ pub struct RunSummary {
     pub watermarks: std::collections::BTreeMap<String, i64>,
     /// The job's `--! optimize` / `--! vacuum` directives, carried out after the commits.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub maintenance: Vec<crate::maintain::MaintenanceReport>,
+    pub maintenance: Vec<MaintenanceReport>,
     /// Wall-clock milliseconds of the whole run, commit included.
     pub elapsed_ms: u128,
 }
@@ -299,4 +299,17 @@ pub struct PartitionReport {
     pub next: i64,
     /// The partition's high watermark after the run minus `next`.
     pub lag: i64,
+}
+
+/// What one directive did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MaintenanceReport {
+    /// The table.
+    pub table: String,
+    /// `optimize` or `vacuum`.
+    pub action: &'static str,
+    /// What it did, in words (`12 files -> 1`, `13 files deleted`), or why it failed.
+    pub outcome: String,
+    /// Whether it failed.
+    pub failed: bool,
 }

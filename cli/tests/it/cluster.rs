@@ -334,6 +334,16 @@ fn delta_log(table: &Path) -> Vec<String> {
     files
 }
 
+/// The `_delta_log` entries of warehouse table `table` (`schema.name`) of a local or `s3://` warehouse.
+fn delta_log_of(warehouse: &str, table: &str) -> Vec<String> {
+    let rel = table.replace('.', "/");
+    if warehouse.starts_with("s3://") {
+        crate::storage::S3::get().list(&format!("{warehouse}/{rel}/_delta_log"))
+    } else {
+        delta_log(&Path::new(warehouse).join(rel))
+    }
+}
+
 /// The three engines a job runs on, in the matrix's order.
 const MODES: [&str; 3] = ["embedded", "standalone", "cluster"];
 
@@ -444,12 +454,32 @@ fn on_a_cluster(case: &JobCase, dir: &Path, wh: &str) {
 
 #[test]
 fn cluster_survives_a_lost_executor_and_fails_clearly_when_all_are_lost() {
+    lose_executors(false);
+}
+
+#[test]
+fn on_s3_a_cluster_survives_a_lost_executor_and_a_failed_run_commits_nothing() {
+    lose_executors(true);
+}
+
+/// Kill one executor of two mid-run (the run completes with the same tables), then the other (the run fails
+/// clearly and commits nothing), with the cluster's warehouse on the local disk or on `s3://`.
+fn lose_executors(on_s3: bool) {
     let root = tempfile::tempdir().unwrap();
     let inputs = root.path().join("inputs");
     generate_market(&inputs, 120, 5);
-    let (embedded, cluster_wh) = (root.path().join("embedded"), root.path().join("cluster"));
+    let embedded = root.path().join("embedded");
     copy_dir(&inputs, &embedded);
-    copy_dir(&inputs, &cluster_wh);
+    let cluster_wh = if on_s3 {
+        let s3 = crate::storage::S3::get();
+        let url = s3.fresh("lost-executors");
+        s3.upload(&inputs, &url);
+        url
+    } else {
+        let dir = root.path().join("cluster");
+        copy_dir(&inputs, &dir);
+        dir.display().to_string()
+    };
     let job = "jobs/stock_market/pipeline.sql";
     run_job(&["run", job, "--no-progress", "--warehouse", embedded.to_str().unwrap()]);
 
@@ -474,10 +504,7 @@ fn cluster_survives_a_lost_executor_and_fails_clearly_when_all_are_lost() {
     assert!(same, "after losing an executor:\n{report}");
 
     // Now lose every executor mid-run: the run fails within 60 s, says why, and no table changes.
-    let logs_before: Vec<Vec<String>> = STOCK_TABLES
-        .iter()
-        .map(|t| delta_log(&cluster_wh.join(t.replace('.', "/"))))
-        .collect();
+    let logs_before: Vec<Vec<String>> = STOCK_TABLES.iter().map(|t| delta_log_of(&cluster_wh, t)).collect();
     // A full refresh: an incremental run would find nothing new and end at once.
     let run_id = cluster.submit_args(job, &cluster_wh, &["--full-refresh"]);
     std::thread::sleep(Duration::from_millis(1500));
@@ -496,10 +523,7 @@ fn cluster_survives_a_lost_executor_and_fails_clearly_when_all_are_lost() {
         error.contains("executor") && error.contains("nothing was committed"),
         "{error}"
     );
-    let logs_after: Vec<Vec<String>> = STOCK_TABLES
-        .iter()
-        .map(|t| delta_log(&cluster_wh.join(t.replace('.', "/"))))
-        .collect();
+    let logs_after: Vec<Vec<String>> = STOCK_TABLES.iter().map(|t| delta_log_of(&cluster_wh, t)).collect();
     assert_eq!(logs_before, logs_after, "a failed run must not commit");
     // `strata status` says why, in words.
     let out = strata(&["status", &run_id, "--scheduler", &cluster.scheduler]);

@@ -299,54 +299,14 @@ fn the_scheduler_serves_flight_sql_and_insecure_needs_asking_for() {
         "--log", "info", "scheduler", "--bind", "127.0.0.1:0", "--warehouse", wh.to_str().unwrap(),
         "--flight-bind", "127.0.0.1:0", "--insecure",
     ]);
-    let bind = scheduler.scheduler.clone();
-    // One executor: the scheduler runs Flight SQL queries there.
-    let executor_log = tempfile::NamedTempFile::new().unwrap();
-    let executor = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args([
-            "--log",
-            "info",
-            "executor",
-            "--scheduler",
-            &bind,
-            "--vcores",
-            "2",
-            "--work-dir",
-        ])
-        .arg(dir.path().join("executor"))
-        .stdout(Stdio::null())
-        .stderr(executor_log.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let _executor = Server {
-        child: executor,
-        addr: String::new(),
-        scheduler: String::new(),
-        log: executor_log,
-    };
-    let sql = "SELECT symbol, count(*) AS sessions, round(avg(rsi_14), 6) AS rsi FROM gold.daily_indicators \
-               WHERE trade_date >= ? GROUP BY symbol ORDER BY symbol";
-    let remote = strata(&[
-        "query",
-        sql,
-        "--server",
-        &scheduler.addr,
-        "--param",
-        "2023-06-01",
-        "--format",
-        "json",
-    ]);
-    assert!(remote.status.success(), "{}", stderr(&remote));
-    #[rustfmt::skip]
-    let local = strata(&[
-        "query", sql, "--warehouse", wh.to_str().unwrap(), "--param", "2023-06-01", "--format", "json",
-    ]);
-    assert!(local.status.success(), "{}", stderr(&local));
-    assert_eq!(stdout(&remote).lines().count(), 3, "{}", stdout(&remote));
-    assert_eq!(stdout(&remote), stdout(&local));
+    let executor = executor(&scheduler.scheduler, &dir.path().join("executor"));
+    let local = query_json(GROUPED, &["--warehouse", wh.to_str().unwrap(), "--param", "2023-06-01"]);
+    assert_eq!(local.lines().count(), 3, "{local}");
+    let remote = query_json(GROUPED, &["--server", &scheduler.addr, "--param", "2023-06-01"]);
+    assert_eq!(remote, local);
     let log = std::fs::read_to_string(scheduler.log.path()).unwrap();
     assert!(log.contains("Flight SQL server runs INSECURE"), "{log}");
-    let tasks = std::fs::read_to_string(_executor.log.path()).unwrap();
+    let tasks = std::fs::read_to_string(executor.log.path()).unwrap();
     assert!(tasks.contains("Execute task"), "the executor ran no task:\n{tasks}");
     // The run ledger is a table too.
     let runs = strata(&[
@@ -356,4 +316,78 @@ fn the_scheduler_serves_flight_sql_and_insecure_needs_asking_for() {
         &scheduler.addr,
     ]);
     assert!(stdout(&runs).contains("| 2 "), "{}", stdout(&runs));
+}
+
+/// A per-symbol aggregate over part of `gold.daily_indicators` (one parameter: the first date).
+const GROUPED: &str = "SELECT symbol, count(*) AS sessions, round(avg(rsi_14), 6) AS rsi \
+                       FROM gold.daily_indicators WHERE trade_date >= ? GROUP BY symbol ORDER BY symbol";
+
+/// `strata query SQL --format json ARGS…`, which must succeed: its stdout.
+fn query_json(sql: &str, args: &[&str]) -> String {
+    let mut all = vec!["query", sql, "--format", "json"];
+    all.extend_from_slice(args);
+    let out = strata(&all);
+    assert!(out.status.success(), "query {args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// An executor of the scheduler at `scheduler` (its log at info level), killed when dropped.
+fn executor(scheduler: &str, work_dir: &Path) -> Server {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    #[rustfmt::skip]
+    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--log", "info", "executor", "--scheduler", scheduler, "--vcores", "2", "--work-dir"])
+        .arg(work_dir)
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    Server {
+        child,
+        addr: String::new(),
+        scheduler: String::new(),
+        log,
+    }
+}
+
+#[test]
+fn on_s3_serve_query_and_the_scheduler_read_the_same_tables_as_on_disk() {
+    let s3 = crate::storage::S3::get();
+    let dir = tempfile::tempdir().unwrap();
+    let local = warehouse(dir.path());
+    let wh = s3.fresh("flight");
+    s3.upload(&local, &wh);
+
+    // `strata query --warehouse s3://…` (the embedded reference) equals the same tables on disk.
+    let on_disk = query_json(QUERY, &["--warehouse", local.to_str().unwrap(), "--param", "AAAB"]);
+    assert!(on_disk.lines().count() > 200, "{on_disk}");
+    assert_eq!(query_json(QUERY, &["--warehouse", &wh, "--param", "AAAB"]), on_disk);
+
+    // `strata serve` over the store lists the tables from it and serves the same rows.
+    let server = start(&["serve", "--warehouse", &wh, "--bind", "127.0.0.1:0", "--insecure"]);
+    let listed = query_json(
+        "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables \
+         WHERE table_catalog = 'strata' ORDER BY t",
+        &["--server", &server.addr],
+    );
+    for t in ["_strata.runs", "bronze.market_daily", "gold.daily_indicators", "silver.bars_21d"] {
+        assert!(listed.contains(&format!("\"{t}\"")), "{t} not listed: {listed}");
+    }
+    assert_eq!(query_json(QUERY, &["--server", &server.addr, "--param", "AAAB"]), on_disk);
+
+    // A scheduler serving the store runs the query on its executor, with the executor's own store.
+    #[rustfmt::skip]
+    let scheduler = start(&[
+        "--log", "info", "scheduler", "--bind", "127.0.0.1:0", "--warehouse", &wh, "--flight-bind", "127.0.0.1:0",
+        "--insecure",
+    ]);
+    let executor = executor(&scheduler.scheduler, &dir.path().join("executor"));
+    let expected = query_json(GROUPED, &["--warehouse", local.to_str().unwrap(), "--param", "2023-03-01"]);
+    assert_eq!(expected.lines().count(), 3, "{expected}");
+    assert_eq!(
+        query_json(GROUPED, &["--server", &scheduler.addr, "--param", "2023-03-01"]),
+        expected
+    );
+    let tasks = std::fs::read_to_string(executor.log.path()).unwrap();
+    assert!(tasks.contains("Execute task"), "the executor ran no task:\n{tasks}");
 }

@@ -113,15 +113,16 @@ pub fn consume_all(topic: &str, partitions: i32) -> Vec<(i32, Option<String>, St
 }
 
 /// Facts about a Delta table, from the independent reader.
-pub fn table(warehouse: &Path, name: &str, columns: &[&str]) -> serde_json::Value {
-    let dir = warehouse.join(name.replace('.', "/"));
+pub fn table(warehouse: impl AsRef<std::ffi::OsStr>, name: &str, columns: &[&str]) -> serde_json::Value {
+    let warehouse = warehouse.as_ref().to_str().unwrap().trim_end_matches('/');
+    let dir = format!("{warehouse}/{}", name.replace('.', "/"));
     let out = Command::new(python())
         .arg(repo_root().join("dev/check_table.py"))
         .arg(&dir)
         .args(columns)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}: {}", dir.display(), stderr(&out));
+    assert!(out.status.success(), "{dir}: {}", stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -152,8 +153,14 @@ fn ingest_job(dir: &Path, topic: &str, extra_options: &str) -> String {
     path.display().to_string()
 }
 
-fn run(job: &str, warehouse: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["run", job, "--no-progress", "--warehouse", warehouse.to_str().unwrap()];
+fn run(job: &str, warehouse: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "run",
+        job,
+        "--no-progress",
+        "--warehouse",
+        warehouse.as_ref().to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     strata(&args)
 }
@@ -166,8 +173,23 @@ fn jitter(limit_ms: u64) -> u64 {
 
 #[test]
 fn a_hundred_thousand_messages_land_exactly_once_through_kill_9_at_random_points() {
+    exactly_once_through_kills(false);
+}
+
+#[test]
+fn on_s3_a_hundred_thousand_messages_land_exactly_once_through_kill_9_at_random_points() {
+    exactly_once_through_kills(true);
+}
+
+/// Four waves of 25,000 messages, with runs killed at random moments, aborted before their commits and between
+/// them; then re-runs until nothing is new: every message exactly once, in a local or an `s3://` warehouse.
+fn exactly_once_through_kills(on_s3: bool) {
     let root = tempfile::tempdir().unwrap();
-    let wh = root.path().join("wh");
+    let wh = if on_s3 {
+        crate::storage::S3::get().fresh("kafka-exactly-once")
+    } else {
+        root.path().join("wh").display().to_string()
+    };
     let topic = unique("ticks");
     create_topic(&topic, 4);
     let job = ingest_job(root.path(), &topic, "");
@@ -184,7 +206,7 @@ fn a_hundred_thousand_messages_land_exactly_once_through_kill_9_at_random_points
                 for attempt in 0..3 {
                     let delay = 100 + jitter(1200);
                     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-                        .args(["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()])
+                        .args(["run", &job, "--no-progress", "--warehouse", &wh])
                         .current_dir(repo_root())
                         .stdout(Stdio::null())
                         .stderr(Stdio::null())
@@ -200,14 +222,7 @@ fn a_hundred_thousand_messages_land_exactly_once_through_kill_9_at_random_points
             // On a cluster: every data file written, nothing committed yet.
             1 => {
                 let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-                    .args([
-                        "run",
-                        &job,
-                        "--no-progress",
-                        "--standalone",
-                        "--warehouse",
-                        wh.to_str().unwrap(),
-                    ])
+                    .args(["run", &job, "--no-progress", "--standalone", "--warehouse", &wh])
                     .env("STRATA_FAILPOINT", "before-commit")
                     .current_dir(repo_root())
                     .output()
@@ -218,7 +233,7 @@ fn a_hundred_thousand_messages_land_exactly_once_through_kill_9_at_random_points
             // Dies after the first of the two tables committed.
             _ => {
                 let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-                    .args(["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()])
+                    .args(["run", &job, "--no-progress", "--warehouse", &wh])
                     .env("STRATA_FAILPOINT", "between-commits")
                     .current_dir(repo_root())
                     .output()

@@ -1,14 +1,14 @@
 //! The run ledger: every run in a warehouse — succeeded, failed, killed — is in `_strata/runs`, and
 //! `strata runs` / `strata status --warehouse` read it back.
 
-use std::path::Path;
+use std::ffi::OsStr;
 use std::process::Command;
 
 use crate::kafka::table;
 use crate::{repo_root, stderr, stdout, strata};
 
 /// A full refresh of `job` (an incremental run after an unchanged input would commit nothing).
-fn run_in(warehouse: &Path, job: &str, failpoint: Option<&str>) -> std::process::Output {
+fn run_in(warehouse: impl AsRef<OsStr>, job: &str, failpoint: Option<&str>) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
     command
         .args([
@@ -17,7 +17,7 @@ fn run_in(warehouse: &Path, job: &str, failpoint: Option<&str>) -> std::process:
             "--no-progress",
             "--full-refresh",
             "--warehouse",
-            warehouse.to_str().unwrap(),
+            warehouse.as_ref().to_str().unwrap(),
         ])
         .current_dir(repo_root())
         .env_remove("STRATA_WAREHOUSE");
@@ -27,29 +27,36 @@ fn run_in(warehouse: &Path, job: &str, failpoint: Option<&str>) -> std::process:
     command.output().unwrap()
 }
 
-fn ledger_runs(warehouse: &Path) -> Vec<serde_json::Value> {
-    let out = strata(&[
-        "--log-format",
-        "json",
-        "runs",
-        "--warehouse",
-        warehouse.to_str().unwrap(),
-        "--limit",
-        "0",
-    ]);
+fn ledger_runs(warehouse: &str) -> Vec<serde_json::Value> {
+    let out = strata(&["--log-format", "json", "runs", "--warehouse", warehouse, "--limit", "0"]);
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]
 fn every_run_is_in_the_ledger_succeeded_failed_or_killed() {
+    ledger_of_every_run(false);
+}
+
+#[test]
+fn on_s3_every_run_is_in_the_ledger_succeeded_failed_or_killed() {
+    ledger_of_every_run(true);
+}
+
+/// Succeeded, failed and killed runs in the ledger of a local or an `s3://` warehouse, read back by `runs`,
+/// `status` and an independent Delta reader; the killed run committed nothing.
+fn ledger_of_every_run(on_s3: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let wh = dir.path().join("wh");
-    let market = wh.join("bronze/market_daily");
+    let wh = if on_s3 {
+        crate::storage::S3::get().fresh("ledger")
+    } else {
+        dir.path().join("wh").display().to_string()
+    };
+    let market = format!("{wh}/bronze/market_daily");
     #[rustfmt::skip]
     let out = strata(&[
         "generate", "market", "--symbols", "3", "--start", "2023-01-01", "--end", "2023-12-31", "--seed", "5",
-        "--out", market.to_str().unwrap(),
+        "--out", &market,
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let pipeline = "jobs/stock_market/pipeline.sql";
@@ -80,30 +87,25 @@ fn every_run_is_in_the_ledger_succeeded_failed_or_killed() {
     // The killed run committed nothing: the last run wrote version 1 of every table (the first wrote 0).
     assert!(outputs.iter().all(|o| o["version"] == 1), "{outputs:?}");
 
-    let human = strata(&["runs", "--warehouse", wh.to_str().unwrap()]);
+    let human = strata(&["runs", "--warehouse", &wh]);
     let text = stdout(&human);
     assert_eq!(text.lines().count(), 5, "{text}");
     assert!(text.lines().nth(2).unwrap().contains("killed"), "{text}");
 
     let failed = runs[2]["run_id"].as_str().unwrap();
-    let out = strata(&["status", failed, "--warehouse", wh.to_str().unwrap()]);
+    let out = strata(&["status", failed, "--warehouse", &wh]);
     let text = stdout(&out);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(text.contains("failed in: silver.ratio"), "{text}");
     assert!(text.contains("Divide by zero"), "{text}");
     assert!(text.contains("failing.sql:1:1"), "{text}");
-    let out = strata(&[
-        "status",
-        runs[0]["run_id"].as_str().unwrap(),
-        "--warehouse",
-        wh.to_str().unwrap(),
-    ]);
+    let out = strata(&["status", runs[0]["run_id"].as_str().unwrap(), "--warehouse", &wh]);
     assert!(
         stdout(&out).contains("committed gold.daily_indicators version 1"),
         "{}",
         stdout(&out)
     );
-    let out = strata(&["status", "no-such-run", "--warehouse", wh.to_str().unwrap()]);
+    let out = strata(&["status", "no-such-run", "--warehouse", &wh]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no run no-such-run"), "{}", stderr(&out));
 

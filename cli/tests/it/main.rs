@@ -16,6 +16,7 @@ mod merge;
 mod pipeline;
 mod postgres;
 mod schedule;
+mod secrets;
 mod storage;
 
 use std::path::{Path, PathBuf};

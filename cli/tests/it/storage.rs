@@ -133,6 +133,7 @@ fn unsupported_or_unusable_locations_fail_by_name_write_nothing_and_show_no_secr
     let cwd = tempfile::tempdir().unwrap();
     let job = repo_root().join("jobs/stock_market/pipeline.sql");
     let job = job.to_str().unwrap();
+    let jobs = repo_root().join("jobs").display().to_string();
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
     let wh = s3.fresh("refused");
     let bronze = format!("{wh}/bronze/market_daily");
@@ -143,7 +144,7 @@ fn unsupported_or_unusable_locations_fail_by_name_write_nothing_and_show_no_secr
         (vec!["validate", job, "--warehouse", "gs://lake/wh"], vec![], "gs://lake/wh", "'gs://' is not a supported store"),
         (vec!["explain", job, "--warehouse", "ftp://host/wh"], vec![], "ftp://host/wh", "'ftp://' is not a supported store"),
         (generate_args("hdfs://nn/wh/bronze/market_daily"), vec![], "hdfs://nn/wh/bronze/market_daily", "not a supported store"),
-        (vec!["query", "--warehouse", "s3://strata/wh", "SELECT 1"], vec![], "s3://strata/wh", "must be a local directory"),
+        (vec!["schedule", &jobs, "--once", "--warehouse", "s3://strata/wh"], vec![], "s3://strata/wh", "must be a local directory"),
         (vec!["run", job, "--warehouse", "s3://AKIAEXAMPLE:hunter2@strata/wh"], vec![], "s3://strata/wh", "credentials do not belong"),
         // The store itself refuses: a missing bucket, a wrong secret, nobody listening at the endpoint.
         (generate_args("s3://no-such-bucket/wh/bronze/market_daily"), vec![], "s3://no-such-bucket/wh/bronze/market_daily", "NoSuchBucket"),

@@ -92,7 +92,7 @@ impl PgAddress {
 /// A location as it may be shown: any user info removed.
 fn redact(location: &str) -> String {
     match Url::parse(location) {
-        Ok(url) => crate::location::redacted(&url),
+        Ok(url) => crate::urls::redacted(&url),
         Err(_) => "<unparsable location>".into(),
     }
 }
