@@ -10,7 +10,8 @@
 //!   one wins and the other retries or fails with a conflict; no commit is lost.
 //! - Only the schemes in [`SCHEMES`] are accepted; any other URL is refused by name, never taken for a path.
 
-use std::sync::{Arc, Once};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, Once, RwLock};
 
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
@@ -86,13 +87,50 @@ pub fn is_secret_key(key: &str) -> bool {
     SECRET_KEYS.contains(&key) || key.contains("secret") || key.contains("password")
 }
 
+/// The options a job file may give a location on an object store, for its whole bucket: where the bucket is
+/// served (`endpoint`, `allow_http` for a plain-HTTP endpoint) and its `region`. Never a credential.
+pub const LOCATION_OPTIONS: &[&str] = &["endpoint", "region", "allow_http"];
+
+/// Whether `key` is one of [`LOCATION_OPTIONS`] (any case).
+pub fn is_location_option(key: &str) -> bool {
+    LOCATION_OPTIONS.contains(&key.to_ascii_lowercase().as_str())
+}
+
+/// A bucket's settings from a job file: [`LOCATION_OPTIONS`] keys (lower case) and their values.
+pub type BucketOptions = BTreeMap<String, String>;
+
+/// Settings of buckets (keyed `s3://bucket/`) that apply over the environment's in every store this process opens:
+/// set by the planner for the job it plans, and by the scheduler and executors from a job's `strata.stores`.
+static BUCKETS: LazyLock<RwLock<HashMap<String, BucketOptions>>> = LazyLock::new(Default::default);
+
+/// The key of `url`'s bucket in bucket settings: `scheme://bucket/`.
+pub fn bucket_key(url: &Url) -> String {
+    bucket_root(url).to_string()
+}
+
+/// Open every store of bucket `bucket` (`scheme://bucket/`) with `options` over the environment's settings, from
+/// now on in this process (the latest settings of a bucket win).
+pub fn configure_bucket(bucket: &str, options: BucketOptions) {
+    let mut buckets = BUCKETS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if buckets.get(bucket) != Some(&options) {
+        tracing::debug!(bucket, ?options, "bucket settings");
+        buckets.insert(bucket.to_string(), options);
+    }
+}
+
+/// The settings configured for `bucket` (none: the environment's alone).
+fn bucket_options(bucket: &str) -> BucketOptions {
+    let buckets = BUCKETS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    buckets.get(bucket).cloned().unwrap_or_default()
+}
+
 /// How often a failed request to an object store is retried (with backoff), and for how long at most: an
 /// unreachable endpoint fails a run within seconds rather than the minutes `object_store` waits by default.
 const RETRIES: usize = 5;
 const RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The store at the root of `url`'s bucket: the environment's settings, then `options` (non-secret per-location
-/// settings such as `endpoint` or `region`; unknown keys are ignored, as delta-rs passes its own).
+/// The store at the root of `url`'s bucket: the environment's settings, then the bucket's configured settings
+/// ([`configure_bucket`]), then `options` (delta-rs passes its own; keys `object_store` does not know are ignored).
 pub fn s3_store<'a>(
     url: &Url,
     options: impl IntoIterator<Item = (&'a String, &'a String)>,
@@ -105,10 +143,15 @@ pub fn s3_store<'a>(
             retry_timeout: RETRY_TIMEOUT,
             ..RetryConfig::default()
         });
+    let apply = |builder: AmazonS3Builder, key: &str, value: &str| match key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+        Ok(key) => builder.with_config(key, value),
+        Err(_) => builder,
+    };
+    for (key, value) in &bucket_options(root.as_str()) {
+        builder = apply(builder, key, value);
+    }
     for (key, value) in options {
-        if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
-            builder = builder.with_config(key, value.clone());
-        }
+        builder = apply(builder, key, value);
     }
     let store = builder.build().map_err(|source| ConnectorError::ObjectStore {
         location: redacted(url),
@@ -167,10 +210,13 @@ impl LogStoreFactory for S3LogStores {
 }
 
 /// The object-store registry every Strata session uses: stores registered on it (delta-rs registers its tables'
-/// stores at scan time), and an `s3://` bucket's store built on first use from the environment.
+/// stores at scan time), and an `s3://` bucket's store built on first use from the environment and the bucket's
+/// settings, and built again when those settings change.
 #[derive(Debug, Default)]
 pub struct StoreRegistry {
     inner: DefaultObjectStoreRegistry,
+    /// Each bucket's store, with the settings it was built with.
+    built: Mutex<HashMap<String, (BucketOptions, Arc<dyn ObjectStore>)>>,
 }
 
 impl ObjectStoreRegistry for StoreRegistry {
@@ -186,8 +232,16 @@ impl ObjectStoreRegistry for StoreRegistry {
         match self.inner.get_store(url) {
             Ok(store) => Ok(store),
             Err(_) if is_object_store(url.scheme()) => {
+                let bucket = bucket_key(url);
+                let options = bucket_options(&bucket);
+                let mut built = self.built.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if let Some((with, store)) = built.get(&bucket)
+                    && *with == options
+                {
+                    return Ok(Arc::clone(store));
+                }
                 let store = s3_store(url, std::iter::empty()).map_err(DataFusionError::from)?;
-                self.inner.register_store(&bucket_root(url), store.clone());
+                built.insert(bucket, (options, Arc::clone(&store)));
                 Ok(store)
             }
             Err(e) => Err(e),

@@ -2,6 +2,7 @@
 //! embedded engine, the scheduler (per query) and every executor all start from [`session_state`].
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use strata_connectors::location::Warehouse;
 
@@ -16,6 +17,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use strata_connectors::delta::write_exec::DeltaWritePlanner;
+use strata_connectors::store::BucketOptions;
 
 /// Strata's engine options, settable as `strata.<name>` like any DataFusion option.
 ///
@@ -34,6 +36,10 @@ pub struct StrataOptions {
     /// Crash tests only: where the commit phase aborts the process ([`Failpoint`]); empty for nowhere. The
     /// binaries set it from `STRATA_FAILPOINT`.
     pub failpoint: String,
+    /// The job's bucket settings from its locations' options (`endpoint`, `region`, `allow_http`), as JSON
+    /// `{"s3://bucket/": {"endpoint": …}}`; empty for none. The planner sets it; the scheduler and executors
+    /// open those buckets with it ([`StrataOptions::configure_buckets`]). Never a credential.
+    pub stores: String,
 }
 
 impl Default for StrataOptions {
@@ -43,6 +49,7 @@ impl Default for StrataOptions {
             kafka_brokers: String::new(),
             ledger: String::new(),
             failpoint: String::new(),
+            stores: String::new(),
         }
     }
 }
@@ -78,6 +85,10 @@ impl ExtensionOptions for StrataOptions {
                 self.failpoint = value.to_string();
                 Ok(())
             }
+            "stores" => {
+                self.stores = value.to_string();
+                Ok(())
+            }
             other => Err(DataFusionError::Configuration(format!(
                 "unknown Strata option 'strata.{other}'"
             ))),
@@ -110,6 +121,13 @@ impl ExtensionOptions for StrataOptions {
                 description: "Crash tests only: where the commit phase aborts the process",
             });
         }
+        if !self.stores.is_empty() {
+            entries.push(ConfigEntry {
+                key: "strata.stores".into(),
+                value: Some(self.stores.clone()),
+                description: "Bucket settings from the job's locations (endpoint, region, allow_http), as JSON",
+            });
+        }
         entries
     }
 }
@@ -119,6 +137,28 @@ impl ConfigExtension for StrataOptions {
 }
 
 impl StrataOptions {
+    /// The bucket settings in [`stores`](Self::stores), keyed `scheme://bucket/`.
+    pub fn buckets(&self) -> Result<BTreeMap<String, BucketOptions>> {
+        if self.stores.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        serde_json::from_str(&self.stores)
+            .map_err(|e| DataFusionError::Configuration(format!("strata.stores is not valid: {e}")))
+    }
+
+    /// Open the buckets of [`stores`](Self::stores) with their settings in this process from now on.
+    pub fn configure_buckets(&self) -> Result<()> {
+        for (bucket, options) in self.buckets()? {
+            strata_connectors::store::configure_bucket(&bucket, options);
+        }
+        Ok(())
+    }
+
+    /// The options of `config`, when it has Strata's.
+    pub fn of(config: &SessionConfig) -> Option<&StrataOptions> {
+        config.options().extensions.get::<StrataOptions>()
+    }
+
     /// Sets [`warehouse`](Self::warehouse), the warehouse root directory or URL.
     pub fn with_warehouse(mut self, warehouse: impl Into<String>) -> Self {
         self.warehouse = warehouse.into();

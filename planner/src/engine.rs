@@ -104,15 +104,24 @@ pub fn codec() -> BallistaCodec {
 
 /// The state a scheduler builds for each query (Strata's functions, planner and table factories).
 pub fn scheduler_session(config: SessionConfig) -> Result<SessionState> {
+    // The scheduler lists a job's files too: its buckets' settings apply here as on the executors.
+    if let Some(options) = StrataOptions::of(&config) {
+        options.configure_buckets()?;
+    }
     Ok(session_state(config))
 }
 
 /// The runtime executors run tasks with: spill files under `temp_dir` (none: the system's), and Strata's
-/// object-store registry, shared by every task (an `s3://` bucket's store is built once, from the environment).
+/// object-store registry, shared by every task (an `s3://` bucket's store is built once, from the environment and
+/// the settings a job gives its bucket).
 pub fn runtime_producer(temp_dir: Option<String>) -> RuntimeProducer {
     strata_connectors::store::install();
     let registry = Arc::new(strata_connectors::store::StoreRegistry::default());
-    Arc::new(move |_| {
+    Arc::new(move |config: &SessionConfig| {
+        // A task of a job whose locations set their bucket's endpoint or region opens those buckets so.
+        if let Some(options) = StrataOptions::of(config) {
+            options.configure_buckets()?;
+        }
         let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(registry.clone());
         if let Some(dir) = &temp_dir {
             builder = builder.with_temp_file_path(dir.clone());

@@ -12,6 +12,7 @@ mod flight;
 mod incremental;
 mod kafka;
 mod ledger;
+mod locations;
 mod merge;
 mod pipeline;
 mod postgres;

@@ -9,6 +9,7 @@ mod kafka;
 mod listing;
 mod options;
 mod postgres;
+mod stores;
 
 use std::sync::Arc;
 use strata_connectors::location::Warehouse;
@@ -123,6 +124,10 @@ fn file_source(
         ));
     }
     let (create, event_time) = options::event_time_option(create);
+    let (create, store) = options::store_options(&create);
     let url = location::resolve(&written, at.warehouse).map_err(|e| job_err(stmt, e))?;
+    if !store.is_empty() {
+        stores::declare(at.ctx, stmt, &url, store)?;
+    }
     Ok((create, event_time, url))
 }

@@ -8,6 +8,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{CreateExternalTable, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::Value;
+use strata_connectors::store::BucketOptions;
 use strata_sql::JobStatement;
 
 use crate::error::{Result, df_err, job_err};
@@ -47,6 +48,22 @@ pub(crate) fn event_time_option(create: &CreateExternalTable) -> (CreateExternal
         }
     });
     (create, event_time)
+}
+
+/// A source's store options ([`strata_connectors::store::LOCATION_OPTIONS`], keys in lower case), and the
+/// declaration without them.
+pub(crate) fn store_options(create: &CreateExternalTable) -> (CreateExternalTable, BucketOptions) {
+    let mut create = create.clone();
+    let mut found = BucketOptions::new();
+    create.options.retain(|(key, value)| {
+        if strata_connectors::store::is_location_option(key) {
+            found.insert(key.to_ascii_lowercase(), option_text(value));
+            false
+        } else {
+            true
+        }
+    });
+    (create, found)
 }
 
 /// The schema the statement declares (DataFusion's own column-definition rules, NOT NULL included).
