@@ -143,7 +143,10 @@ pub fn s3_store<'a>(
             retry_timeout: RETRY_TIMEOUT,
             ..RetryConfig::default()
         });
-    let apply = |builder: AmazonS3Builder, key: &str, value: &str| match key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+    let apply = |builder: AmazonS3Builder, key: &str, value: &str| match key
+        .to_ascii_lowercase()
+        .parse::<AmazonS3ConfigKey>()
+    {
         Ok(key) => builder.with_config(key, value),
         Err(_) => builder,
     };
@@ -290,13 +293,14 @@ pub async fn subdirectories(url: &Url) -> Result<Vec<String>> {
         }
         None => {
             let (store, prefix) = store_and_prefix(url)?;
-            let listing = store
-                .list_with_delimiter(Some(&prefix))
-                .await
-                .map_err(|source| ConnectorError::ObjectStore {
-                    location: redacted(url),
-                    source,
-                })?;
+            let listing =
+                store
+                    .list_with_delimiter(Some(&prefix))
+                    .await
+                    .map_err(|source| ConnectorError::ObjectStore {
+                        location: redacted(url),
+                        source,
+                    })?;
             listing
                 .common_prefixes
                 .iter()

@@ -284,7 +284,11 @@ mod tests {
         assert_eq!(tables[0].table_type(), SYSTEM_TABLE);
         assert_eq!(tables[2].table_type(), TABLE);
         assert_eq!(schemas(&tables), ["_strata", "bronze", "gold", "silver"]);
-        assert!(list_tables(&Warehouse::local(&root.join("missing")).unwrap()).await.is_empty());
+        assert!(
+            list_tables(&Warehouse::local(&root.join("missing")).unwrap())
+                .await
+                .is_empty()
+        );
     }
 
     #[test]

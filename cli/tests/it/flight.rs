@@ -370,10 +370,18 @@ fn on_s3_serve_query_and_the_scheduler_read_the_same_tables_as_on_disk() {
          WHERE table_catalog = 'strata' ORDER BY t",
         &["--server", &server.addr],
     );
-    for t in ["_strata.runs", "bronze.market_daily", "gold.daily_indicators", "silver.bars_21d"] {
+    for t in [
+        "_strata.runs",
+        "bronze.market_daily",
+        "gold.daily_indicators",
+        "silver.bars_21d",
+    ] {
         assert!(listed.contains(&format!("\"{t}\"")), "{t} not listed: {listed}");
     }
-    assert_eq!(query_json(QUERY, &["--server", &server.addr, "--param", "AAAB"]), on_disk);
+    assert_eq!(
+        query_json(QUERY, &["--server", &server.addr, "--param", "AAAB"]),
+        on_disk
+    );
 
     // A scheduler serving the store runs the query on its executor, with the executor's own store.
     #[rustfmt::skip]
@@ -382,7 +390,10 @@ fn on_s3_serve_query_and_the_scheduler_read_the_same_tables_as_on_disk() {
         "--insecure",
     ]);
     let executor = executor(&scheduler.scheduler, &dir.path().join("executor"));
-    let expected = query_json(GROUPED, &["--warehouse", local.to_str().unwrap(), "--param", "2023-03-01"]);
+    let expected = query_json(
+        GROUPED,
+        &["--warehouse", local.to_str().unwrap(), "--param", "2023-03-01"],
+    );
     assert_eq!(expected.lines().count(), 3, "{expected}");
     assert_eq!(
         query_json(GROUPED, &["--server", &scheduler.addr, "--param", "2023-03-01"]),

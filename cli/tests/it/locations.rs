@@ -73,17 +73,25 @@ fn a_location_names_its_own_endpoint_on_every_engine() {
         &format!("{src}/raw/prices.csv"),
         b"symbol,close\nAAAA,1.5\nAAAB,2.5\nAAAA,3.0\n",
     );
-    let sessions = crate::kafka::table(&src, "market", &["symbol"])["rows"].as_u64().unwrap();
+    let sessions = crate::kafka::table(&src, "market", &["symbol"])["rows"]
+        .as_u64()
+        .unwrap();
     assert!(sessions > 60, "{sessions}");
 
     let settings = format!("'endpoint' '{endpoint}', 'allow_http' 'true', 'region' 'us-east-1'");
     let own = job(dir.path(), "own.sql", &src, &settings);
     let check = |wh: &Path, engine: &str| {
-        let counted: u64 = rows(wh, "silver.sessions", "n").iter().map(|(_, n)| n.parse::<u64>().unwrap()).sum();
+        let counted: u64 = rows(wh, "silver.sessions", "n")
+            .iter()
+            .map(|(_, n)| n.parse::<u64>().unwrap())
+            .sum();
         assert_eq!(counted, sessions, "{engine}");
         assert_eq!(
             rows(wh, "silver.prices", "total"),
-            [("AAAA".to_string(), "4.5".to_string()), ("AAAB".to_string(), "2.5".to_string())],
+            [
+                ("AAAA".to_string(), "4.5".to_string()),
+                ("AAAB".to_string(), "2.5".to_string())
+            ],
             "{engine}"
         );
     };
@@ -117,7 +125,12 @@ fn a_location_names_its_own_endpoint_on_every_engine() {
         .collect::<Vec<_>>()
         .join("\n");
     let _ = without_endpoint(&["cluster", "down", "--dir", cluster.to_str().unwrap()]);
-    assert!(out.status.success(), "cluster: {}\n{}\n{logs}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "cluster: {}\n{}\n{logs}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert!(started.elapsed() < Duration::from_secs(120));
     check(&wh, "cluster");
 

@@ -18,7 +18,8 @@ impl Transcript {
     /// Record `out` of `strata args`; `ok` says whether it must have succeeded.
     fn record(&mut self, args: &[&str], out: Output, ok: bool) -> Output {
         assert_eq!(out.status.success(), ok, "{args:?}: {}", stderr(&out));
-        self.text.push_str(&format!("$ strata {args:?}\n{}{}\n", stdout(&out), stderr(&out)));
+        self.text
+            .push_str(&format!("$ strata {args:?}\n{}{}\n", stdout(&out), stderr(&out)));
         self.commands += 1;
         out
     }
@@ -50,23 +51,61 @@ fn a_session_on_s3_shows_the_secret_in_no_log_error_plan_ledger_row_or_explain()
     t.run(&["--log", "debug", "generate", "market", "--symbols", "3", "--start", "2024-01-01", "--end", "2024-06-30",
         "--seed", "3", "--out", &bronze], true);
     for format in ["human", "json"] {
-        t.run(&["--log", "debug", "--log-format", format, "validate", job, "--warehouse", &wh], true);
-        t.run(&["--log", "debug", "--log-format", format, "explain", job, "--warehouse", &wh], true);
+        t.run(
+            &[
+                "--log",
+                "debug",
+                "--log-format",
+                format,
+                "validate",
+                job,
+                "--warehouse",
+                &wh,
+            ],
+            true,
+        );
+        t.run(
+            &[
+                "--log",
+                "debug",
+                "--log-format",
+                format,
+                "explain",
+                job,
+                "--warehouse",
+                &wh,
+            ],
+            true,
+        );
     }
     #[rustfmt::skip]
     t.run(&["--log", "debug", "--log-format", "json", "run", job, "--no-progress", "--warehouse", &wh], true);
     #[rustfmt::skip]
     t.run(&["--log", "debug", "run", job, "--no-progress", "--standalone", "--full-refresh", "--warehouse", &wh], true);
-    let failed = t.run(&["--log", "debug", "run", failing, "--no-progress", "--warehouse", &wh], false);
+    let failed = t.run(
+        &["--log", "debug", "run", failing, "--no-progress", "--warehouse", &wh],
+        false,
+    );
     assert!(stderr(&failed).contains("Divide by zero"), "{}", stderr(&failed));
-    t.run(&["--log", "debug", "optimize", "silver.daily_bars", "--warehouse", &wh], true);
+    t.run(
+        &["--log", "debug", "optimize", "silver.daily_bars", "--warehouse", &wh],
+        true,
+    );
     #[rustfmt::skip]
     t.run(&["--log", "debug", "vacuum", "silver.daily_bars", "--retain", "0", "--force", "--dry-run", "--warehouse", &wh], true);
     t.run(&["runs", "--warehouse", &wh, "--limit", "0"], true);
-    let runs = t.run(&["--log-format", "json", "runs", "--warehouse", &wh, "--limit", "0"], true);
+    let runs = t.run(
+        &["--log-format", "json", "runs", "--warehouse", &wh, "--limit", "0"],
+        true,
+    );
     let ids: Vec<String> = stdout(&runs)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["run_id"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["run_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(ids.len(), 3, "{}", stdout(&runs));
     for id in &ids {
@@ -80,7 +119,13 @@ fn a_session_on_s3_shows_the_secret_in_no_log_error_plan_ledger_row_or_explain()
     t.run(&["--log", "debug", "query", "SELECT count(*) FROM gold.daily_indicators", "--warehouse", &wh], true);
 
     // The search means something: the transcript holds the debug logs, the plans and the failure.
-    for expected in ["DEBUG", "\"level\":\"DEBUG\"", "-- physical plan", "Divide by zero", &wh] {
+    for expected in [
+        "DEBUG",
+        "\"level\":\"DEBUG\"",
+        "-- physical plan",
+        "Divide by zero",
+        &wh,
+    ] {
         assert!(t.text.contains(expected), "the transcript lacks {expected:?}");
     }
     assert!(t.commands >= 15);
