@@ -219,8 +219,11 @@ impl LogStoreFactory for S3LogStores {
 pub struct StoreRegistry {
     inner: DefaultObjectStoreRegistry,
     /// Each bucket's store, with the settings it was built with.
-    built: Mutex<HashMap<String, (BucketOptions, Arc<dyn ObjectStore>)>>,
+    built: Mutex<HashMap<String, BuiltStore>>,
 }
+
+/// A bucket's store and the settings it was built with.
+type BuiltStore = (BucketOptions, Arc<dyn ObjectStore>);
 
 impl ObjectStoreRegistry for StoreRegistry {
     fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {

@@ -126,6 +126,9 @@ fn generate_args(out: &str) -> Vec<&str> {
     args
 }
 
+/// A command that must fail: its arguments, extra environment, the location its error names and what it says.
+type Refusal<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
 #[test]
 fn unsupported_or_unusable_locations_fail_by_name_write_nothing_and_show_no_secret() {
     let s3 = S3::get();
@@ -139,7 +142,7 @@ fn unsupported_or_unusable_locations_fail_by_name_write_nothing_and_show_no_secr
     let bronze = format!("{wh}/bronze/market_daily");
     let unreachable = "http://127.0.0.1:9";
     #[rustfmt::skip]
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<Refusal> = vec![
         (vec!["run", job, "--warehouse", "hdfs://nn:8020/wh"], vec![], "hdfs://nn:8020/wh", "'hdfs://' is not a supported store"),
         (vec!["validate", job, "--warehouse", "gs://lake/wh"], vec![], "gs://lake/wh", "'gs://' is not a supported store"),
         (vec!["explain", job, "--warehouse", "ftp://host/wh"], vec![], "ftp://host/wh", "'ftp://' is not a supported store"),
