@@ -2,8 +2,8 @@
 # The whole Strata test suite, on a fresh machine or a warm one.
 #
 # Installs what the tests need and is missing (a C compiler and make for rdkafka's bundled librdkafka, a
-# Python venv with the independent `deltalake` reader, the `tansu` Kafka-protocol broker, a PostgreSQL server and
-# SeaweedFS as an S3-compatible store, all started on loopback for the run and removed after it), then runs formatting and lint checks and every test of every crate. The build cache lives outside the clone, in $CARGO_TARGET_DIR (default
+# Python venv with the independent `deltalake` reader, the `tansu` Kafka-protocol broker, a PostgreSQL server,
+# SeaweedFS as an S3-compatible store and Azurite as an Azure Blob store, all started on loopback for the run and removed after it), then runs formatting and lint checks and every test of every crate. The build cache lives outside the clone, in $CARGO_TARGET_DIR (default
 # ~/.cache/strata/target), so repeated runs and CI reuse it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,6 +42,13 @@ strata_s3_start >/dev/null
 trap 'strata_kafka_stop; strata_postgres_stop; strata_s3_stop' EXIT
 echo "   listening on $STRATA_S3"
 
+# shellcheck source=dev/azure.sh
+source dev/azure.sh
+echo "== Azure Blob Storage emulator (Azurite, checked shared-key signatures)"
+strata_azure_start >/dev/null
+trap 'strata_kafka_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop' EXIT
+echo "   listening on $STRATA_AZURE"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -50,7 +57,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 log="$(mktemp)"
-trap 'rm -f "$log"; strata_kafka_stop; strata_postgres_stop; strata_s3_stop' EXIT
+trap 'rm -f "$log"; strata_kafka_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

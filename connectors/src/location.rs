@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn unsupported_urls_are_refused_never_taken_for_paths() {
-        for url in ["hdfs://nn:8020/wh", "ftp://host/wh", "gs://b/wh"] {
+        for url in ["hdfs://nn:8020/wh", "ftp://host/wh", "wasbs://b/wh"] {
             let err = Warehouse::parse(url).unwrap_err().to_string();
             assert!(err.contains(url) && err.contains("not a supported store"), "{err}");
             let err = resolve(url, &wh("/data")).unwrap_err().to_string();

@@ -298,7 +298,7 @@ fn text(warehouse: &impl AsRef<OsStr>) -> &str {
 
 /// Compare `tables` of two warehouses (paths or `s3://` URLs) with the independent reader; returns its report and
 /// success.
-fn compare(a: impl AsRef<OsStr>, b: impl AsRef<OsStr>, tables: &[&str]) -> (bool, String) {
+pub(crate) fn compare(a: impl AsRef<OsStr>, b: impl AsRef<OsStr>, tables: &[&str]) -> (bool, String) {
     let out = Command::new(python())
         .arg(repo_root().join("dev/compare_delta.py"))
         .arg(a)

@@ -144,7 +144,7 @@ fn unsupported_or_unusable_locations_fail_by_name_write_nothing_and_show_no_secr
     #[rustfmt::skip]
     let cases: Vec<Refusal> = vec![
         (vec!["run", job, "--warehouse", "hdfs://nn:8020/wh"], vec![], "hdfs://nn:8020/wh", "'hdfs://' is not a supported store"),
-        (vec!["validate", job, "--warehouse", "gs://lake/wh"], vec![], "gs://lake/wh", "'gs://' is not a supported store"),
+        (vec!["validate", job, "--warehouse", "wasbs://lake/wh"], vec![], "wasbs://lake/wh", "'wasbs://' is not a supported store"),
         (vec!["explain", job, "--warehouse", "ftp://host/wh"], vec![], "ftp://host/wh", "'ftp://' is not a supported store"),
         (generate_args("hdfs://nn/wh/bronze/market_daily"), vec![], "hdfs://nn/wh/bronze/market_daily", "not a supported store"),
         (vec!["schedule", &jobs, "--once", "--warehouse", "s3://strata/wh"], vec![], "s3://strata/wh", "must be a local directory"),

@@ -117,8 +117,9 @@ fn file_source(
         return Err(job_err(
             stmt,
             format!(
-                "option '{key}' of table '{}' is a credential: job files may not hold secrets; give it as \
-                 AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN in the environment",
+                "option '{key}' of table '{}' is a credential: job files may not hold secrets; give it in the \
+                 environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN for s3://, \
+                 AZURE_STORAGE_ACCOUNT_KEY or another AZURE_ credential for az://)",
                 stmt.target().name
             ),
         ));

@@ -16,11 +16,11 @@ use crate::error::{Result, job_err};
 
 /// Record `options` for the bucket of `url` in the job's session (for the cluster) and in this process.
 pub(crate) fn declare(ctx: &SessionContext, stmt: &JobStatement, url: &Url, options: BucketOptions) -> Result<()> {
-    if !store::is_object_store(url.scheme()) {
+    if store::Service::of(url.scheme()) != Some(store::Service::S3) {
         return Err(job_err(
             stmt,
             format!(
-                "options {} set an object store's bucket; '{url}' is not in one",
+                "options {} set an S3 bucket's endpoint; '{url}' is not in one",
                 LOCATION_OPTIONS.join(", ")
             ),
         ));
