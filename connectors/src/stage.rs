@@ -12,7 +12,6 @@ use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::empty::EmptyExec;
 use deltalake::kernel::Add;
 
 use crate::delta::files::{DataFile, DeltaFiles};
@@ -113,7 +112,7 @@ impl TableProvider for StageTable {
         let partitions = self.partitions.read().map_err(|_| poisoned())?.clone();
         if partitions.is_empty() {
             // Not run yet (explain, validate): an empty scan of the right shape.
-            return Ok(Arc::new(EmptyExec::new(project_schema(&self.schema, projection)?)));
+            return crate::delta::files::empty_scan(project_schema(&self.schema, projection)?);
         }
         MemTable::try_new(self.schema.clone(), partitions)?
             .scan(state, projection, filters, limit)

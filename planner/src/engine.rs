@@ -87,6 +87,12 @@ pub fn cluster_config(options: StrataOptions) -> SessionConfig {
         // scheduler re-run the lost map tasks elsewhere.
         .set_usize("ballista.client.io_retries_times", 2)
         .set_usize("ballista.client.io_retry_wait_time_ms", 500)
+        // Ballista's adaptive planner (its default since 54) does not survive a lost executor: a finished stage it
+        // re-runs can never record its outputs again ("Can't find active stage to update stage outputs") and the
+        // stages rolled back behind it never become runnable, so the job neither ends nor fails (upstream
+        // datafusion-ballista#1986). The classic execution graph re-resolves stages after a loss. Set here, this
+        // reaches the scheduler with every job, whatever the scheduler's own configuration says.
+        .set_bool("ballista.planner.adaptive.enabled", false)
 }
 
 /// The config producer the scheduler and executors install.

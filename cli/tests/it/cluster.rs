@@ -48,7 +48,7 @@ pub(crate) const STOCK_TABLES: &[&str] = &[
     "gold.daily_indicators",
 ];
 
-fn generate_market(warehouse: &Path, symbols: usize, seed: u64) {
+pub(crate) fn generate_market(warehouse: &Path, symbols: usize, seed: u64) {
     let out = warehouse.join("bronze/market_daily");
     let symbols = symbols.to_string();
     let seed = seed.to_string();
@@ -182,14 +182,14 @@ fn jobs() -> Vec<JobCase> {
 }
 
 /// A local cluster (`strata cluster up`), stopped on drop.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: PathBuf,
-    scheduler: String,
-    executors: Vec<u32>,
+    pub(crate) scheduler: String,
+    pub(crate) executors: Vec<u32>,
 }
 
 impl Cluster {
-    fn up(root: &Path, executors: usize, warehouse: impl AsRef<OsStr>) -> Self {
+    pub(crate) fn up(root: &Path, executors: usize, warehouse: impl AsRef<OsStr>) -> Self {
         let dir = root.join("cluster");
         let n = executors.to_string();
         #[rustfmt::skip]
@@ -212,22 +212,22 @@ impl Cluster {
         }
     }
 
-    fn status(&self, run_id: &str) -> serde_json::Value {
+    pub(crate) fn status(&self, run_id: &str) -> serde_json::Value {
         let out = strata(&["--log-format", "json", "status", run_id, "--scheduler", &self.scheduler]);
         assert!(out.status.success(), "status: {}", stderr(&out));
         serde_json::from_str(stdout(&out).trim()).unwrap()
     }
 
-    fn submit(&self, job: &str, warehouse: impl AsRef<OsStr>) -> String {
+    pub(crate) fn submit(&self, job: &str, warehouse: impl AsRef<OsStr>) -> String {
         self.submit_with(job, warehouse, &[])
     }
 
-    fn submit_with(&self, job: &str, warehouse: impl AsRef<OsStr>, params: &[&str]) -> String {
+    pub(crate) fn submit_with(&self, job: &str, warehouse: impl AsRef<OsStr>, params: &[&str]) -> String {
         let params: Vec<&str> = params.iter().flat_map(|p| ["--param", p]).collect();
         self.submit_args(job, warehouse, &params)
     }
 
-    fn submit_args(&self, job: &str, warehouse: impl AsRef<OsStr>, extra: &[&str]) -> String {
+    pub(crate) fn submit_args(&self, job: &str, warehouse: impl AsRef<OsStr>, extra: &[&str]) -> String {
         #[rustfmt::skip]
         let mut args = vec![
             "--log-format", "json", "submit", job, "--scheduler", &self.scheduler, "--warehouse", text(&warehouse),
@@ -240,7 +240,7 @@ impl Cluster {
     }
 
     /// Poll until the run ends; returns its final status.
-    fn wait(&self, run_id: &str, limit: Duration) -> serde_json::Value {
+    pub(crate) fn wait(&self, run_id: &str, limit: Duration) -> serde_json::Value {
         let deadline = Instant::now() + limit;
         loop {
             let status = self.status(run_id);
@@ -256,12 +256,12 @@ impl Cluster {
         }
     }
 
-    fn kill(&self, pid: u32) {
+    pub(crate) fn kill(&self, pid: u32) {
         let out = Command::new("kill").args(["-9", &pid.to_string()]).output().unwrap();
         assert!(out.status.success(), "kill -9 {pid}");
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         let mut text = String::new();
         for entry in std::fs::read_dir(&self.dir).unwrap() {
             let path = entry.unwrap().path();
@@ -285,7 +285,7 @@ impl Drop for Cluster {
     }
 }
 
-fn run_job(args: &[&str]) -> Output {
+pub(crate) fn run_job(args: &[&str]) -> Output {
     let out = strata(args);
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     out
@@ -310,7 +310,7 @@ pub(crate) fn compare(a: impl AsRef<OsStr>, b: impl AsRef<OsStr>, tables: &[&str
 }
 
 /// Copy a warehouse's inputs so every mode starts from the same bytes.
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod clouds;
+mod chaos;
 mod cluster;
 mod defaults;
 mod errors;

@@ -20,7 +20,6 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::empty::EmptyExec;
 use deltalake::kernel::Add;
 use deltalake::{DeltaTable, ObjectMeta, Path};
 use serde::{Deserialize, Serialize};
@@ -147,7 +146,7 @@ impl TableProvider for DeltaFiles {
         let (file_schema, part_fields, order) = self.scan_layout();
         if self.files.is_empty() {
             let schema = datafusion::common::project_schema(&self.schema, projection)?;
-            return Ok(Arc::new(EmptyExec::new(schema)));
+            return Ok(empty_scan(schema)?);
         }
         let (store_url, root) = self.store_url_and_root()?;
         let mut files = Vec::with_capacity(self.files.len());
@@ -184,4 +183,13 @@ impl TableProvider for DeltaFiles {
             .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// A scan with no rows: one empty partition of an in-memory source, not `EmptyExec`. On a cluster Ballista gives
+/// the tasks of a UNION stage that do not cover an `EmptyExec` an empty memory source instead, which reports one
+/// metric set more than `EmptyExec`; the scheduler then refuses the stage's metrics and the job never ends. A
+/// memory source on every task keeps the counts equal.
+pub fn empty_scan(schema: SchemaRef) -> Result<Arc<dyn ExecutionPlan>> {
+    let source = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(&[vec![]], schema, None)?;
+    Ok(source)
 }
