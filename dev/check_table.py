@@ -36,10 +36,10 @@ for name in args:
     columns[name] = {"distinct": len(set(values)), "values": values}
 # Transaction actions (Kafka offsets) as the log records them: the latest version per app id.
 def log_files():
-    """(name, text) of every commit file of the table's log, on the local disk or on S3."""
+    """(name, text) of every commit file (`<version>.json`; not checkpoints) of the table's log, local or on S3."""
     if local:
         log = os.path.join(path, "_delta_log")
-        for name in sorted(os.listdir(log)):
+        for name in sorted(n for n in os.listdir(log) if n.endswith(".json")):
             with open(os.path.join(log, name)) as f:
                 yield name, f.read()
         return
@@ -52,17 +52,18 @@ def log_files():
     url = urlparse(path)
     log = f"{url.netloc}/{url.path.strip('/')}/_delta_log"
     for info in sorted(fs.get_file_info(pafs.FileSelector(log)), key=lambda i: i.path):
+        if not info.base_name.endswith(".json"):
+            continue
         with fs.open_input_stream(info.path) as f:
             yield info.base_name, f.read().decode()
 
 
 txns = {}
 for name, text in log_files():
-    if name.endswith(".json"):
-        for line in text.splitlines():
-            action = json.loads(line)
-            if "txn" in action:
-                txns[action["txn"]["appId"]] = action["txn"]["version"]
+    for line in text.splitlines():
+        action = json.loads(line)
+        if "txn" in action:
+            txns[action["txn"]["appId"]] = action["txn"]["version"]
 paths = table.get_add_actions(flatten=True).column("path")
 files = sorted(paths.to_pylist() if hasattr(paths, "to_pylist") else pa.array(paths).to_pylist())
 report = {"version": table.version(), "rows": data.num_rows, "files": files, "columns": columns,
