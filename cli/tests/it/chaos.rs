@@ -101,12 +101,19 @@ fn a_random_executor_kill_with_a_replacement_never_hangs_a_run() {
         std::thread::sleep(delay);
         let pid = alive.remove(victim);
         cluster.kill(pid);
-        replacements.push(start_executor(&cluster.scheduler, &root.path().join(format!("replacement-{round}"))));
+        replacements.push(start_executor(
+            &cluster.scheduler,
+            &root.path().join(format!("replacement-{round}")),
+        ));
         let status = cluster.wait(&run_id, limit);
         let took = started.elapsed();
-        println!("round {round}: killed executor {pid} after {delay:?}; run {} in {took:?}", status["state"]);
+        println!(
+            "round {round}: killed executor {pid} after {delay:?}; run {} in {took:?}",
+            status["state"]
+        );
         assert_eq!(
-            status["state"], "succeeded",
+            status["state"],
+            "succeeded",
             "round {round} (seed {seed}): {status}\n{}",
             cluster.logs()
         );

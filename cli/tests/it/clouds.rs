@@ -51,7 +51,14 @@ fn on_azure_the_pipeline_writes_the_tables_a_local_run_writes() {
     let job = "jobs/stock_market/pipeline.sql";
     ok(&["run", job, "--no-progress", "--warehouse", &local]);
     ok(&["run", job, "--no-progress", "--warehouse", &remote]);
-    ok(&["run", job, "--no-progress", "--standalone", "--warehouse", &remote_standalone]);
+    ok(&[
+        "run",
+        job,
+        "--no-progress",
+        "--standalone",
+        "--warehouse",
+        &remote_standalone,
+    ]);
 
     let expected = facts(&local);
     assert_eq!(expected.lines().count(), 10, "{expected}");
@@ -62,7 +69,12 @@ fn on_azure_the_pipeline_writes_the_tables_a_local_run_writes() {
     let rows = |wh: &str| stdout(&ok(&["query", all, "--warehouse", wh, "--format", "csv"]));
     assert_eq!(rows(&remote), rows(&local), "az:// gold.daily_indicators");
     // The independent reader sees every table of the store as the local one holds it.
-    let tables = ["silver.daily_bars", "silver.weekly_bars", "silver.bars_21d", "gold.daily_indicators"];
+    let tables = [
+        "silver.daily_bars",
+        "silver.weekly_bars",
+        "silver.bars_21d",
+        "gold.daily_indicators",
+    ];
     let (same, report) = crate::cluster::compare(&local, &remote, &tables);
     assert!(same, "az:// vs local:\n{report}");
     // The catalog is listed from the store: the tables and the ledger.
@@ -75,7 +87,12 @@ fn on_azure_the_pipeline_writes_the_tables_a_local_run_writes() {
         "--format",
         "csv",
     ]));
-    for t in ["_strata.runs", "bronze.market_daily", "gold.daily_indicators", "silver.bars_34d"] {
+    for t in [
+        "_strata.runs",
+        "bronze.market_daily",
+        "gold.daily_indicators",
+        "silver.bars_34d",
+    ] {
         assert!(listed.lines().any(|l| l == t), "{t} not listed: {listed}");
     }
     let runs = stdout(&ok(&["runs", "--warehouse", &remote]));
@@ -97,7 +114,17 @@ fn on_azure_writers_appending_at_once_lose_no_commit() {
     let job = job.to_str().unwrap();
     let append = |writer: usize, n: usize| {
         let (w, n) = (format!("writer={writer}"), format!("n={n}"));
-        strata(&["run", job, "--no-progress", "--warehouse", &wh, "--param", &w, "--param", &n])
+        strata(&[
+            "run",
+            job,
+            "--no-progress",
+            "--warehouse",
+            &wh,
+            "--param",
+            &w,
+            "--param",
+            &n,
+        ])
     };
     let out = append(WRITERS, 0);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -121,9 +148,21 @@ fn on_azure_writers_appending_at_once_lose_no_commit() {
         "csv",
     ]));
     let rows = WRITERS * APPENDS + 1;
-    assert_eq!(counted.lines().nth(1), Some(format!("{rows},{rows}").as_str()), "{counted}");
+    assert_eq!(
+        counted.lines().nth(1),
+        Some(format!("{rows},{rows}").as_str()),
+        "{counted}"
+    );
     // Every append is its own version: the log holds versions 0 ..= WRITERS * APPENDS.
-    let ledger = stdout(&ok(&["--log-format", "json", "runs", "--limit", "0", "--warehouse", &wh]));
+    let ledger = stdout(&ok(&[
+        "--log-format",
+        "json",
+        "runs",
+        "--limit",
+        "0",
+        "--warehouse",
+        &wh,
+    ]));
     let succeeded = ledger.lines().filter(|l| l.contains("\"succeeded\"")).count();
     assert_eq!(succeeded, rows, "{ledger}");
 }

@@ -4,8 +4,8 @@
 // A test crate: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod clouds;
 mod chaos;
+mod clouds;
 mod cluster;
 mod defaults;
 mod errors;

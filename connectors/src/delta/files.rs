@@ -146,7 +146,7 @@ impl TableProvider for DeltaFiles {
         let (file_schema, part_fields, order) = self.scan_layout();
         if self.files.is_empty() {
             let schema = datafusion::common::project_schema(&self.schema, projection)?;
-            return Ok(empty_scan(schema)?);
+            return empty_scan(schema);
         }
         let (store_url, root) = self.store_url_and_root()?;
         let mut files = Vec::with_capacity(self.files.len());

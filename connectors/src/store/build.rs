@@ -87,7 +87,9 @@ pub fn object_store<'a>(
             Arc::new(builder.build().map_err(failed)?)
         }
         Service::Azure => {
-            let mut builder = MicrosoftAzureBuilder::from_env().with_url(root.as_str()).with_retry(retry());
+            let mut builder = MicrosoftAzureBuilder::from_env()
+                .with_url(root.as_str())
+                .with_retry(retry());
             for (key, value) in &settings {
                 if let Ok(key) = key.parse::<AzureConfigKey>() {
                     builder = builder.with_config(key, value);

@@ -118,4 +118,3 @@ fn local_subdirectories(dir: &std::path::Path) -> Result<Vec<String>> {
         .filter_map(|entry| entry.file_name().into_string().ok())
         .collect())
 }
-

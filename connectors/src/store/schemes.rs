@@ -139,7 +139,10 @@ mod tests {
         for (bad, says) in [
             ("hdfs://nn:8020/wh", "'hdfs://' is not a supported store"),
             ("ftp://host/wh", "'ftp://' is not a supported store"),
-            ("wasbs://c@acct.blob.core.windows.net/wh", "'wasbs://' is not a supported store"),
+            (
+                "wasbs://c@acct.blob.core.windows.net/wh",
+                "'wasbs://' is not a supported store",
+            ),
             ("s3://AKIAKEY:topsecret@lake/wh", "credentials do not belong"),
             ("az://acct:topsecret@lake/wh", "AZURE_STORAGE_ACCOUNT_KEY"),
             ("gs://lake/wh", "'gs://' is not a supported store"),
