@@ -5,7 +5,6 @@
 //! The logical node ([`DeltaWriteNode`]) is what a job's plan carries to the scheduler; [`DeltaWritePlanner`]
 //! turns it into [`DeltaWriteExec`] there. Both cross the wire through the codecs in `strata-proto`.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
@@ -40,10 +39,6 @@ pub static WRITE_RESULT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("add", DataType::Utf8, false),
         Field::new("rows", DataType::UInt64, false),
-        // Which output partition wrote the file, and which execution of it: a cluster that re-runs a task after
-        // losing an executor can deliver two complete writes of one partition; [`collect_adds`] keeps one.
-        Field::new("partition", DataType::UInt64, false),
-        Field::new("attempt", DataType::Utf8, false),
     ]))
 });
 
@@ -251,16 +246,9 @@ impl ExecutionPlan for DeltaWriteExec {
                 .map(serde_json::to_string)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            let files = json.len();
-            let attempt = uuid::Uuid::new_v4().to_string();
             RecordBatch::try_new(
                 WRITE_RESULT_SCHEMA.clone(),
-                vec![
-                    Arc::new(StringArray::from(json)),
-                    Arc::new(UInt64Array::from(rows)),
-                    Arc::new(UInt64Array::from(vec![partition as u64; files])),
-                    Arc::new(StringArray::from(vec![attempt; files])),
-                ],
+                vec![Arc::new(StringArray::from(json)), Arc::new(UInt64Array::from(rows))],
             )
             .map_err(DataFusionError::from)
         };
@@ -326,84 +314,25 @@ fn add_rows(add: &Add) -> Result<u64> {
         .ok_or_else(|| DataFusionError::Internal(format!("no numRecords for written file {}", add.path)))
 }
 
-/// Decode the rows a write produced into actions and a row count: for each output partition, the files of one
-/// execution only, each once. A cluster that loses an executor may run a partition's write again and deliver both
-/// complete writes (or one twice); both hold that partition's rows, so committing both would duplicate them. The
-/// files of the other execution stay unreferenced, for `vacuum`.
+/// Decode the rows a write produced into actions and a row count.
 pub fn collect_adds(batches: &[RecordBatch]) -> Result<(Vec<Add>, u64)> {
-    let mut chosen: HashMap<u64, String> = HashMap::new();
-    let mut paths = HashSet::new();
-    let mut dropped = 0usize;
     let mut adds = Vec::new();
     let mut rows = 0;
     for batch in batches {
-        let json = column::<StringArray>(batch, "add")?;
-        let counts = column::<UInt64Array>(batch, "rows")?;
-        let partitions = column::<UInt64Array>(batch, "partition")?;
-        let attempts = column::<StringArray>(batch, "attempt")?;
-        for i in 0..batch.num_rows() {
-            let attempt = chosen
-                .entry(partitions.value(i))
-                .or_insert_with(|| attempts.value(i).to_string());
-            if attempt != attempts.value(i) || !paths.insert(json.value(i).to_string()) {
-                dropped += 1;
-                continue;
+        let json = batch
+            .column_by_name("add")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| DataFusionError::Internal("write result without an 'add' column".into()))?;
+        let counts = batch
+            .column_by_name("rows")
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+            .ok_or_else(|| DataFusionError::Internal("write result without a 'rows' column".into()))?;
+        for (add, count) in json.iter().zip(counts.iter()) {
+            if let Some(add) = add {
+                adds.push(serde_json::from_str(add).map_err(|e| DataFusionError::External(Box::new(e)))?);
             }
-            adds.push(serde_json::from_str(json.value(i)).map_err(|e| DataFusionError::External(Box::new(e)))?);
-            rows += counts.value(i);
+            rows += count.unwrap_or(0);
         }
     }
-    if dropped > 0 {
-        tracing::warn!(
-            dropped,
-            "the cluster delivered a partition's write more than once (a task ran again after an executor was \
-             lost); one execution's files are committed, the others' are left to vacuum"
-        );
-    }
     Ok((adds, rows))
-}
-
-/// Column `name` of a write result, as its array type.
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| DataFusionError::Internal(format!("write result without a '{name}' column")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn add(path: &str) -> String {
-        format!(
-            r#"{{"path":"{path}","partitionValues":{{}},"size":1,"modificationTime":0,"dataChange":true,"stats":"{{\"numRecords\":5}}"}}"#
-        )
-    }
-
-    fn result(rows: &[(&str, u64, &str)]) -> RecordBatch {
-        RecordBatch::try_new(
-            WRITE_RESULT_SCHEMA.clone(),
-            vec![
-                Arc::new(StringArray::from(rows.iter().map(|r| add(r.0)).collect::<Vec<_>>())),
-                Arc::new(UInt64Array::from(vec![5; rows.len()])),
-                Arc::new(UInt64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
-            ],
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn a_partition_delivered_twice_is_committed_once() {
-        // Partition 0 written by attempt a (two files), again by attempt b; partition 1 once, delivered twice.
-        let batches = [
-            result(&[("p0-a-1", 0, "a"), ("p0-a-2", 0, "a"), ("p1-c", 1, "c")]),
-            result(&[("p0-b-1", 0, "b"), ("p1-c", 1, "c")]),
-        ];
-        let (adds, rows) = collect_adds(&batches).unwrap();
-        let paths: Vec<&str> = adds.iter().map(|a| a.path.as_str()).collect();
-        assert_eq!(paths, ["p0-a-1", "p0-a-2", "p1-c"]);
-        assert_eq!(rows, 15);
-    }
 }
