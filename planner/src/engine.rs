@@ -84,8 +84,8 @@ impl Engine {
 /// Jobs stay on Ballista's adaptive planner (its default since 54) although it cannot re-run a finished stage after
 /// a lost executor (upstream datafusion-ballista#1986: the job can hang). The classic execution graph
 /// (`ballista.planner.adaptive.enabled = false`, which would reach the scheduler from here) finishes such runs, but
-/// in 2 of 23 random-kill rounds it committed a run with one output partition missing or doubled: a silent wrong
-/// table is worse than a hang, so the switch waits for that cause (issue 18, `cli/tests/it/chaos.rs`).
+/// in one of 23 random-kill rounds it committed a run with an output partition written twice: a silent wrong table
+/// is worse than a hang, so the switch waits for that cause (issue 18, `cli/tests/it/chaos.rs`).
 pub fn cluster_config(options: StrataOptions) -> SessionConfig {
     session_config(options)
         .upgrade_for_ballista()

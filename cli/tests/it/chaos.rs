@@ -53,7 +53,7 @@ fn start_executor(scheduler: &str, work_dir: &Path) -> Executor {
 
 #[test]
 #[ignore = "issue 18: a random executor kill can still hang a run (adaptive planner) or, on the classic graph, \
-            commit one output partition missing or twice; run with --ignored"]
+            commit an output partition twice; run with --ignored"]
 fn a_random_executor_kill_with_a_replacement_never_hangs_a_run() {
     let seed = std::env::var("STRATA_TEST_SEED")
         .ok()
