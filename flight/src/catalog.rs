@@ -129,11 +129,6 @@ pub async fn list_tables(warehouse: &Warehouse) -> Vec<WarehouseTable> {
 /// How many tables are looked up at once while listing.
 const LIST_CONCURRENCY: usize = 8;
 
-/// [`list_tables`], as a request's result.
-pub async fn scan(warehouse: &Warehouse) -> Result<Vec<WarehouseTable>, Status> {
-    Ok(list_tables(warehouse).await)
-}
-
 /// The schemas that hold at least one table, sorted.
 pub fn schemas(tables: &[WarehouseTable]) -> Vec<String> {
     let set: BTreeSet<&str> = tables.iter().map(|t| t.schema.as_str()).collect();

@@ -105,13 +105,8 @@ fn on_azure_writers_appending_at_once_lose_no_commit() {
     const APPENDS: usize = 6;
     let dir = tempfile::tempdir().unwrap();
     let wh = fresh("concurrent");
-    let job = dir.path().join("append.sql");
-    std::fs::write(
-        &job,
-        "INSERT INTO bronze.events SELECT CAST(${writer} AS BIGINT) AS writer, CAST(${n} AS BIGINT) AS n;\n",
-    )
-    .unwrap();
-    let job = job.to_str().unwrap();
+    let job = crate::storage::append_job(dir.path());
+    let job = job.as_str();
     let append = |writer: usize, n: usize| {
         let (w, n) = (format!("writer={writer}"), format!("n={n}"));
         strata(&[

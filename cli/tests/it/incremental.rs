@@ -125,16 +125,7 @@ fn last_commit(dir: &Path) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn incremental_and_backfill_runs_equal_a_full_refresh() {
-    let seed = std::env::var("STRATA_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("STRATA_TEST_SEED={seed}");
+    let seed = crate::test_seed();
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     // Two years of six symbols with every kind of defect (duplicates, NULLs, spikes, bars out of order).

@@ -56,6 +56,22 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The seed of a randomized test: `STRATA_TEST_SEED` to replay one, else the clock. Printed, so a failure can be
+/// replayed.
+pub fn test_seed() -> u64 {
+    let seed = std::env::var("STRATA_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("STRATA_TEST_SEED={seed}");
+    seed
+}
+
 /// The Python interpreter that has the `deltalake` package (set up by `dev/test.sh`).
 pub fn python() -> String {
     std::env::var("STRATA_PYTHON").unwrap_or_else(|_| {

@@ -212,6 +212,17 @@ fn a_credential_in_a_job_file_is_refused_at_planning_without_showing_it() {
     assert_eq!(s3.list(&wh), Vec::<String>::new(), "a refused job writes nothing");
 }
 
+/// A job appending one row `(writer, n)` to `bronze.events` (parameters `writer` and `n`), written into `dir`.
+pub(crate) fn append_job(dir: &Path) -> String {
+    let job = dir.join("append.sql");
+    std::fs::write(
+        &job,
+        "INSERT INTO bronze.events SELECT CAST(${writer} AS BIGINT) AS writer, CAST(${n} AS BIGINT) AS n;\n",
+    )
+    .unwrap();
+    job.display().to_string()
+}
+
 #[test]
 fn four_writers_appending_at_once_to_one_s3_table_lose_no_commit() {
     const WRITERS: usize = 4;
@@ -219,13 +230,7 @@ fn four_writers_appending_at_once_to_one_s3_table_lose_no_commit() {
     let s3 = S3::get();
     let dir = tempfile::tempdir().unwrap();
     let wh = s3.fresh("concurrent");
-    let job = dir.path().join("append.sql");
-    std::fs::write(
-        &job,
-        "INSERT INTO bronze.events SELECT CAST(${writer} AS BIGINT) AS writer, CAST(${n} AS BIGINT) AS n;\n",
-    )
-    .unwrap();
-    let job = job.to_str().unwrap().to_string();
+    let job = append_job(dir.path());
     let append = |writer: usize, n: usize| {
         let (w, n) = (format!("writer={writer}"), format!("n={n}"));
         strata_in(
