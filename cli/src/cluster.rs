@@ -33,6 +33,10 @@ pub struct SchedulerArgs {
     /// Seconds without any live executor after which a run fails.
     #[arg(long, default_value_t = 20)]
     pub no_executor_timeout: u64,
+    /// Seconds a Ballista job may make no progress with nothing running before it is cancelled (its stage is then
+    /// retried, and the run fails once the retries are spent).
+    #[arg(long, env = "STRATA_STALL_TIMEOUT", default_value_t = 60)]
+    pub stall_timeout: u64,
     /// Also serve Arrow Flight SQL over the warehouse on this address (users and TLS below).
     #[arg(long, env = "STRATA_FLIGHT_BIND")]
     pub flight_bind: Option<std::net::SocketAddr>,
@@ -130,6 +134,7 @@ pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
         failpoint: args.failpoint.name(),
         executor_timeout: Duration::from_secs(args.executor_timeout),
         no_executor_timeout: Duration::from_secs(args.no_executor_timeout),
+        stall_timeout: Duration::from_secs(args.stall_timeout),
         flight,
     };
     // The first stdout lines say where it listens (`--bind 127.0.0.1:0` picks free ports).

@@ -81,14 +81,14 @@ impl Engine {
 
 /// The configuration of every cluster process: Strata's session options plus Ballista's.
 ///
-/// Jobs stay on Ballista's adaptive planner (its default since 54) although it cannot re-run a finished stage after
-/// a lost executor (upstream datafusion-ballista#1986: the job can hang). The classic execution graph
-/// (`ballista.planner.adaptive.enabled = false`, which would reach the scheduler from here) finishes such runs, but
-/// in one of 23 random-kill rounds it committed a run with an output partition written twice: a silent wrong table
-/// is worse than a hang, so the switch waits for that cause (issue 18, `cli/tests/it/chaos.rs`).
+/// Jobs run on Ballista's classic execution graph, not its adaptive planner (the default since 54): the adaptive
+/// planner cannot re-run a finished stage after a lost executor, and the job then stays running with nothing to run
+/// (upstream datafusion-ballista#1986). The classic graph re-runs what was lost; the writes it can then deliver
+/// twice are committed once (`strata_connectors::delta::write_result`).
 pub fn cluster_config(options: StrataOptions) -> SessionConfig {
     session_config(options)
         .upgrade_for_ballista()
+        .set_bool(ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED, false)
         // A lost executor is noticed by the tasks that read its shuffle output: retry briefly, then let the
         // scheduler re-run the lost map tasks elsewhere.
         .set_usize("ballista.client.io_retries_times", 2)

@@ -247,7 +247,7 @@ pub async fn materialize(
     plan: LogicalPlan,
     target: Option<&strata_connectors::delta::write_exec::WriteTarget>,
 ) -> Result<(Vec<RecordBatch>, Vec<deltalake::kernel::Add>, u64)> {
-    use strata_connectors::delta::write_exec::{DeltaWriteNode, collect_adds};
+    use strata_connectors::delta::{write_exec::DeltaWriteNode, write_result::collect_adds};
     match target {
         Some(target) => {
             let write = DeltaWriteNode::new(plan, target.clone())?.into_plan();

@@ -18,7 +18,8 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use strata_connectors::delta::WriteMode;
 use strata_connectors::delta::commit::write_target;
-use strata_connectors::delta::write_exec::{DeltaWriteNode, WriteTarget, collect_adds};
+use strata_connectors::delta::write_exec::{DeltaWriteNode, WriteTarget};
+use strata_connectors::delta::write_result::collect_adds;
 use tokio::task::JoinSet;
 
 use crate::commit::commit;

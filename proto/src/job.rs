@@ -76,6 +76,9 @@ pub struct HealthResponse {
     /// Executors with a recent heartbeat.
     #[prost(uint32, tag = "1")]
     pub alive_executors: u32,
+    /// Ballista jobs queued or running (the stages of runs, and Flight SQL queries).
+    #[prost(uint32, tag = "2")]
+    pub running_jobs: u32,
 }
 
 /// A run and its stages. States are the words of `strata_planner::ledger::RunState`: a run is `running`,

@@ -220,6 +220,8 @@ impl job_service_server::JobService for JobService {
     async fn health(&self, _request: Request<HealthRequest>) -> Result<Response<HealthResponse>, Status> {
         Ok(Response::new(HealthResponse {
             alive_executors: self.alive_executors().await as u32,
+            running_jobs: (self.scheduler.state.task_manager.running_job_number()
+                + self.scheduler.state.task_manager.pending_job_number()) as u32,
         }))
     }
 

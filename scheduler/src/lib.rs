@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod jobs;
+mod watchdog;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +67,8 @@ pub struct SchedulerOptions {
     pub executor_timeout: Duration,
     /// A run fails when no executor has been alive for this long.
     pub no_executor_timeout: Duration,
+    /// A Ballista job with nothing running that makes no progress for this long is cancelled (its stage retried).
+    pub stall_timeout: Duration,
     /// Also serve Arrow Flight SQL with these options; its queries run on this scheduler's executors.
     pub flight: Option<strata_flight::FlightOptions>,
 }
@@ -128,6 +131,11 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
     config.expire_dead_executor_interval_seconds = 1;
     let cluster = BallistaCluster::new_from_config(&config).await?;
     let scheduler: Scheduler = create_scheduler(cluster, Arc::new(config)).await?;
+    tokio::spawn(watchdog::watch(
+        scheduler.clone(),
+        options.stall_timeout,
+        Duration::from_secs(1),
+    ));
 
     let jobs = JobService::new(
         scheduler.clone(),

@@ -6,6 +6,7 @@ pub mod files;
 pub mod maintain;
 pub mod replace;
 pub mod write_exec;
+pub mod write_result;
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! Parallel Delta writes: every partition of a plan writes its own Parquet files into the table's location and
-//! returns the Delta `add` actions for them, without committing. A coordinator commits all of a table's actions
+//! reports the Delta `add` actions for them ([`super::write_result`]), without committing. A coordinator commits all of a table's actions
 //! in one Delta commit (see [`super::commit`]), so no data funnels through one task and no executor ever commits.
 //!
 //! The logical node ([`DeltaWriteNode`]) is what a job's plan carries to the scheduler; [`DeltaWritePlanner`]
@@ -7,12 +7,10 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, DFSchemaRef};
@@ -34,13 +32,7 @@ use deltalake::kernel::schema::cast::cast_record_batch;
 use futures::StreamExt;
 use url::Url;
 
-/// Output of a write: one row per data file written.
-pub static WRITE_RESULT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("add", DataType::Utf8, false),
-        Field::new("rows", DataType::UInt64, false),
-    ]))
-});
+use super::write_result::{Execution, WRITE_RESULT_SCHEMA};
 
 /// What a write targets: enough for any process to write files the coordinator can commit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -237,20 +229,17 @@ impl ExecutionPlan for DeltaWriteExec {
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        // Which execution this is: a cluster may deliver a partition's write more than once (see `write_result`).
+        let execution = Execution::new(
+            partition,
+            self.properties.partitioning.partition_count(),
+            context.task_id(),
+        );
         let input = self.input.execute(partition, context)?;
         let target = self.target.clone();
         let future = async move {
             let (adds, rows) = write_stream(input, &target).await?;
-            let json = adds
-                .iter()
-                .map(serde_json::to_string)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            RecordBatch::try_new(
-                WRITE_RESULT_SCHEMA.clone(),
-                vec![Arc::new(StringArray::from(json)), Arc::new(UInt64Array::from(rows))],
-            )
-            .map_err(DataFusionError::from)
+            execution.report(&adds, &rows)
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             WRITE_RESULT_SCHEMA.clone(),
@@ -312,27 +301,4 @@ fn add_rows(add: &Add) -> Result<u64> {
         .get("numRecords")
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| DataFusionError::Internal(format!("no numRecords for written file {}", add.path)))
-}
-
-/// Decode the rows a write produced into actions and a row count.
-pub fn collect_adds(batches: &[RecordBatch]) -> Result<(Vec<Add>, u64)> {
-    let mut adds = Vec::new();
-    let mut rows = 0;
-    for batch in batches {
-        let json = batch
-            .column_by_name("add")
-            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-            .ok_or_else(|| DataFusionError::Internal("write result without an 'add' column".into()))?;
-        let counts = batch
-            .column_by_name("rows")
-            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
-            .ok_or_else(|| DataFusionError::Internal("write result without a 'rows' column".into()))?;
-        for (add, count) in json.iter().zip(counts.iter()) {
-            if let Some(add) = add {
-                adds.push(serde_json::from_str(add).map_err(|e| DataFusionError::External(Box::new(e)))?);
-            }
-            rows += count.unwrap_or(0);
-        }
-    }
-    Ok((adds, rows))
 }
