@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod jobs;
+mod slots;
 mod watchdog;
 
 use std::net::SocketAddr;
@@ -129,10 +130,14 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
     config.override_physical_codec = Some(Arc::new(strata_proto::StrataPhysicalCodec::default()));
     config.executor_timeout_seconds = timeout;
     config.expire_dead_executor_interval_seconds = 1;
-    let cluster = BallistaCluster::new_from_config(&config).await?;
+    let memory = BallistaCluster::new_from_config(&config).await?;
+    // Ballista's cluster state, with books of each executor's reserved task slots (see `slots`).
+    let books = Arc::new(slots::SlotBooks::new(memory.cluster_state()));
+    let cluster = BallistaCluster::new(books.clone(), memory.job_state());
     let scheduler: Scheduler = create_scheduler(cluster, Arc::new(config)).await?;
     tokio::spawn(watchdog::watch(
         scheduler.clone(),
+        books,
         options.stall_timeout,
         Duration::from_secs(1),
     ));

@@ -7,14 +7,24 @@
 //! task or stage finished, none started), and either it has nothing to run or the whole cluster runs nothing (so
 //! it is not merely waiting for slots that other jobs hold). A task that runs for a long time is not a stall: it is
 //! bounded by its executor's heartbeats (an executor that stops sending them is lost, and its tasks run again).
+//!
+//! Each tick also settles the task-slot books ([`crate::slots`]): vcores an executor has had reserved for three
+//! ticks running beyond what the tasks running there need are returned, and Ballista is asked to offer them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ballista_core::JobId;
+use ballista_core::serde::protobuf::UpdateTaskStatusParams;
+use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpc;
 use ballista_scheduler::state::execution_stage::ExecutionStage;
 
 use crate::jobs::Scheduler;
+use crate::slots::SlotBooks;
+
+/// Ticks a slot surplus must persist before it is returned (a task bound between two reads is no surplus).
+const SURPLUS_TICKS: u32 = 3;
 
 /// What changes when a job makes progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,15 +43,23 @@ struct Seen {
     since: Instant,
 }
 
-/// Watch every running job every `tick`; cancel a job stalled for `timeout`. Runs until the process ends.
-pub async fn watch(scheduler: Scheduler, timeout: Duration, tick: Duration) {
+/// Watch every running job every `tick`; cancel a job stalled for `timeout`; settle the slot books. Runs until the
+/// process ends.
+pub async fn watch(scheduler: Scheduler, books: Arc<SlotBooks>, timeout: Duration, tick: Duration) {
     let mut seen: HashMap<JobId, Seen> = HashMap::new();
+    let mut surplus: HashMap<String, ((i64, i64), u32)> = HashMap::new();
     loop {
         tokio::time::sleep(tick).await;
         let jobs = scheduler.state.task_manager.get_running_job_cache();
         let mut now: HashMap<JobId, Progress> = HashMap::new();
+        // The vcores the running tasks hold, per executor.
+        let mut needed: HashMap<String, i64> = HashMap::new();
         for (job_id, info) in jobs.iter() {
             let graph = info.execution_graph.read().await;
+            for task in graph.running_tasks() {
+                let vcores = graph.task_vcores(task.stage_id, task.task_id).unwrap_or(1);
+                *needed.entry(task.executor_id).or_default() += i64::from(vcores);
+            }
             let mut stages: Vec<(usize, &'static str, usize)> = graph
                 .stages()
                 .iter()
@@ -67,6 +85,7 @@ pub async fn watch(scheduler: Scheduler, timeout: Duration, tick: Duration) {
             };
             now.insert(job_id.clone(), progress);
         }
+        settle(&scheduler, &books, &needed, &mut surplus).await;
         let cluster_busy = now.values().any(|p| !p.running.is_empty());
         seen.retain(|job, _| now.contains_key(job));
         for (job_id, progress) in now {
@@ -104,6 +123,52 @@ pub async fn watch(scheduler: Scheduler, timeout: Duration, tick: Duration) {
                     tracing::error!(job = %job_id, error = %e, "could not cancel a stalled job");
                 }
             }
+        }
+    }
+}
+
+/// Return vcores that stayed reserved beyond what running tasks need for [`SURPLUS_TICKS`] ticks, and have Ballista
+/// offer them (an empty status update of the executor makes it revive its offers).
+async fn settle(
+    scheduler: &Scheduler,
+    books: &SlotBooks,
+    needed: &HashMap<String, i64>,
+    surplus: &mut HashMap<String, ((i64, i64), u32)>,
+) {
+    let reserved = books.reserved();
+    surplus.retain(|executor, _| reserved.contains_key(executor));
+    for (executor, held) in reserved {
+        let need = needed.get(&executor).copied().unwrap_or(0);
+        if held <= need {
+            surplus.remove(&executor);
+            continue;
+        }
+        let entry = surplus.entry(executor.clone()).or_insert(((held, need), 0));
+        if entry.0 != (held, need) {
+            *entry = ((held, need), 0);
+        }
+        entry.1 += 1;
+        if entry.1 < SURPLUS_TICKS {
+            continue;
+        }
+        surplus.remove(&executor);
+        let leaked = (held - need) as u32;
+        tracing::warn!(
+            %executor,
+            leaked,
+            "returning task slots Ballista kept reserved for tasks no job runs (a status update of a rolled-back \
+             stage or an ended job)"
+        );
+        if let Err(e) = books.refund(&executor, leaked).await {
+            tracing::error!(%executor, error = %e, "could not return leaked task slots");
+            continue;
+        }
+        let revive = tonic::Request::new(UpdateTaskStatusParams {
+            executor_id: executor.clone(),
+            task_status: Vec::new(),
+        });
+        if let Err(e) = SchedulerGrpc::update_task_status(scheduler, revive).await {
+            tracing::warn!(%executor, error = %e, "could not ask Ballista to offer returned task slots");
         }
     }
 }

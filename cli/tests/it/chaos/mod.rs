@@ -178,10 +178,14 @@ impl Chaos {
         let log = self.root.join(format!("scheduler-{}.log", self.started));
         self.started += 1;
         #[rustfmt::skip]
-        let args: Vec<String> = [
+        let mut args: Vec<String> = [
             "--log", "info", "scheduler", "--bind", &bind, "--warehouse", self.root.to_str().unwrap(),
             "--executor-timeout", &EXECUTOR_TIMEOUT.to_string(), "--stall-timeout", &STALL_TIMEOUT.to_string(),
         ].iter().map(|s| s.to_string()).collect();
+        // Executors in namespaces report to the scheduler's address on the bridge.
+        if let Some(net) = &self.net {
+            args.extend(["--external-host".to_string(), net.gateway().to_string()]);
+        }
         // Submitted Kafka jobs name no brokers: the scheduler's environment does (when the suite has a broker).
         let brokers: Vec<(&str, String)> = std::env::var("STRATA_KAFKA")
             .map(|b| vec![("STRATA_KAFKA_BROKERS", b)])
