@@ -3,6 +3,8 @@
 
 #![warn(missing_docs)]
 
+mod slices;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -97,6 +99,7 @@ pub async fn serve(options: ExecutorOptions) -> Result<(), ExecutorError> {
         override_function_registry: Some(Arc::new(engine::function_registry())),
         override_logical_codec: Some(Arc::new(strata_proto::StrataLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(strata_proto::StrataPhysicalCodec::default())),
+        override_execution_engine: Some(Arc::new(slices::StrataExecutionEngine::default())),
         ..Default::default()
     };
     tracing::info!(scheduler = %options.scheduler, flight_port, grpc_port, vcores, "Strata executor starting");

@@ -171,7 +171,13 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
                     });
                 }
                 (plan, _) => {
-                    tasks.spawn(async move { (i, run_stage(ctx, plan, feeds).await) });
+                    let retry = Retry {
+                        index: i,
+                        name: stage.name.clone(),
+                        retries: if distributed { CLUSTER_STAGE_RETRIES } else { 0 },
+                        events: events.clone(),
+                    };
+                    tasks.spawn(async move { (i, run_stage(ctx, plan, feeds, retry).await) });
                 }
             }
         }
@@ -265,10 +271,50 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
 }
 
 /// Execute one stage's plan (none for sources and views) and hand its rows to the stages that read it.
+/// How a stage that failed on the cluster is run again.
+struct Retry {
+    index: usize,
+    name: String,
+    retries: u32,
+    events: Option<EventSink>,
+}
+
+impl Retry {
+    /// Run `attempt` until it succeeds or the retries are spent. Running a stage again is safe: it reads what it
+    /// read before (pinned files, a planned offset range), and the files of a failed attempt are never committed.
+    async fn run<T, F, Fut>(&self, attempt: F) -> Result<T, DataFusionError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DataFusionError>>,
+    {
+        let mut tried = 0;
+        loop {
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(e) if tried < self.retries => {
+                    tried += 1;
+                    tracing::warn!(stage = %self.name, attempt = tried, error = %e, "stage failed on the cluster; retrying");
+                    if let Some(sink) = &self.events {
+                        sink(JobEvent::StageRetried {
+                            index: self.index,
+                            name: self.name.clone(),
+                            attempt: tried,
+                            error: e.to_string(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 async fn run_stage(
     ctx: SessionContext,
     plan: Option<LogicalPlan>,
     feeds: Option<Arc<StageTable>>,
+    retry: Retry,
 ) -> Result<StageOutcome, DataFusionError> {
     let started = Instant::now();
     let Some(plan) = plan else {
@@ -281,7 +327,14 @@ async fn run_stage(
         });
     };
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-    let partitions = ctx.execute_logical_plan(plan).await?.collect_partitioned().await?;
+    let partitions = retry
+        .run(|| async {
+            ctx.execute_logical_plan(plan.clone())
+                .await?
+                .collect_partitioned()
+                .await
+        })
+        .await?;
     let rows = partitions.iter().flatten().map(|b| b.num_rows() as u64).sum();
     let batches: Vec<RecordBatch> = partitions.iter().flatten().cloned().collect();
     if let Some(table) = feeds {
@@ -383,30 +436,15 @@ async fn run_stage_writing_files(
     let started = Instant::now();
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
     let write = DeltaWriteNode::new(plan, target.clone())?.into_plan();
-    let mut attempt = 0;
-    let batches = loop {
-        let result = match ctx.execute_logical_plan(write.clone()).await {
-            Ok(frame) => frame.collect().await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(batches) => break batches,
-            Err(e) if attempt < retries => {
-                attempt += 1;
-                tracing::warn!(stage = %name, attempt, error = %e, "stage failed on the cluster; retrying");
-                if let Some(sink) = &events {
-                    sink(JobEvent::StageRetried {
-                        index,
-                        name: name.clone(),
-                        attempt,
-                        error: e.to_string(),
-                    });
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(e) => return Err(e),
-        }
+    let retry = Retry {
+        index,
+        name,
+        retries,
+        events,
     };
+    let batches = retry
+        .run(|| async { ctx.execute_logical_plan(write.clone()).await?.collect().await })
+        .await?;
     let (adds, rows) = collect_adds(&batches)?;
     if let Some(table) = feeds {
         table.append_files(&target.table_url, &target.partition_columns, &adds)?;

@@ -149,6 +149,9 @@ pub struct DeltaWriteExec {
     input: Arc<dyn ExecutionPlan>,
     target: WriteTarget,
     properties: Arc<PlanProperties>,
+    /// On a Ballista executor, the global output partition of each local one: a task runs a slice of the stage's
+    /// partitions as local partitions 0, 1, …, so only these ids tell which rows a write holds.
+    slices: Option<Vec<usize>>,
 }
 
 impl DeltaWriteExec {
@@ -165,6 +168,17 @@ impl DeltaWriteExec {
             input,
             target,
             properties,
+            slices: None,
+        }
+    }
+
+    /// The same write, told which global partition each of its local partitions is (Ballista's task slice).
+    pub fn with_slices(&self, slices: Vec<usize>) -> Self {
+        Self {
+            input: self.input.clone(),
+            target: self.target.clone(),
+            properties: self.properties.clone(),
+            slices: Some(slices),
         }
     }
 
@@ -213,7 +227,9 @@ impl ExecutionPlan for DeltaWriteExec {
         let input = children
             .pop()
             .ok_or_else(|| DataFusionError::Internal("DeltaWriteExec needs one input".into()))?;
-        Ok(Arc::new(Self::new(input, self.target.clone())))
+        let mut write = Self::new(input, self.target.clone());
+        write.slices = self.slices.clone();
+        Ok(Arc::new(write))
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
@@ -230,11 +246,7 @@ impl ExecutionPlan for DeltaWriteExec {
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         // Which execution this is: a cluster may deliver a partition's write more than once (see `write_result`).
-        let execution = Execution::new(
-            partition,
-            self.properties.partitioning.partition_count(),
-            context.task_id(),
-        );
+        let execution = Execution::new(partition, self.slices.as_deref(), context.task_id());
         let input = self.input.execute(partition, context)?;
         let target = self.target.clone();
         let future = async move {

@@ -1,19 +1,24 @@
 //! What a parallel Delta write reports, and how the coordinator turns those reports into one commit's actions.
 //!
 //! Every execution of a write partition reports one batch: a row per data file it wrote (the `add` action as JSON
-//! and its row count), or a single row with no action when it wrote nothing, each tagged with the partition, the
-//! number of partitions of the write, the execution (Ballista's task identity) and its generation (the stage
-//! attempt that ran it).
+//! and its row count), or a single row with no action when it wrote nothing, each tagged with the partition it
+//! wrote, the execution (Ballista's task identity) and its generation (the stage attempt that ran it).
 //!
 //! A cluster that loses an executor may deliver a partition's write more than once: Ballista re-runs the lost
 //! executor's finished tasks (or the whole stage, as a new stage attempt) but keeps the earlier results in the job's
 //! output, and a client that can still read them receives both. Each delivery is a complete write of that
 //! partition, so committing them all would duplicate rows. [`collect_adds`] guarantees instead that the committed
-//! files are exactly one execution of every partition, all from one generation (the newest one that covers every
-//! partition: a re-run stage may split rows between partitions differently), or it fails and commits nothing. The
-//! files of the other executions stay unreferenced in the table's directory, for `vacuum`.
+//! files are exactly one execution of every partition delivered, all from one generation (the newest one that
+//! covers every partition any generation delivered: a re-run stage may split rows between partitions
+//! differently), or it fails and commits nothing. The files of the other executions stay unreferenced in the
+//! table's directory, for `vacuum`.
+//!
+//! The partition is the stage's global partition: a Ballista task runs a slice of a stage's partitions as local
+//! partitions 0, 1, …, and Strata's executors tell each write its slice (`strata_executor`'s execution engine).
+//! Embedded, the local partition is the global one. A write that cannot know it (Ballista's in-process executor,
+//! which no fault can take away) reports none, and its files are all committed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, StringArray, UInt32Array, UInt64Array};
@@ -27,8 +32,7 @@ pub static WRITE_RESULT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("add", DataType::Utf8, true),
         Field::new("rows", DataType::UInt64, false),
-        Field::new("partition", DataType::UInt32, false),
-        Field::new("partitions", DataType::UInt32, false),
+        Field::new("partition", DataType::UInt32, true),
         Field::new("generation", DataType::UInt32, false),
         Field::new("execution", DataType::Utf8, false),
     ]))
@@ -37,10 +41,8 @@ pub static WRITE_RESULT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// Which execution of which partition produced a write's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Execution {
-    /// The partition written.
-    pub partition: u32,
-    /// How many partitions the write has.
-    pub partitions: u32,
+    /// The global partition written; `None` when the executor did not say.
+    pub partition: Option<u32>,
     /// The stage attempt that ran it (0 outside a cluster).
     pub generation: u32,
     /// What tells this execution from another of the same partition (the task's identity).
@@ -48,13 +50,18 @@ pub struct Execution {
 }
 
 impl Execution {
-    /// The execution of `partition` (of `partitions`) by the task `task_id` (DataFusion's task identity: on
-    /// Ballista `TID <job>/<stage>.<stage attempt>/<task>.<task attempt>`, unset when embedded).
-    pub fn new(partition: usize, partitions: usize, task_id: Option<String>) -> Self {
+    /// The execution of local partition `partition`, of a task whose local partitions are the global `slices` (set
+    /// by Strata's executors), by the task `task_id` (DataFusion's task identity: on Ballista `TID <job>/<stage>.<stage
+    /// attempt>/<task>.<task attempt>`, unset when embedded, where local partitions are global).
+    pub fn new(partition: usize, slices: Option<&[usize]>, task_id: Option<String>) -> Self {
+        let global = match (slices, &task_id) {
+            (Some(slices), _) => slices.get(partition).map(|p| *p as u32),
+            (None, None) => Some(partition as u32),
+            (None, Some(_)) => None,
+        };
         let id = task_id.unwrap_or_else(|| format!("local-{partition}"));
         Self {
-            partition: partition as u32,
-            partitions: partitions as u32,
+            partition: global,
             generation: stage_attempt(&id).unwrap_or(0),
             id,
         }
@@ -79,7 +86,6 @@ impl Execution {
                 Arc::new(StringArray::from(json)),
                 Arc::new(UInt64Array::from(rows)),
                 Arc::new(UInt32Array::from(vec![self.partition; n])),
-                Arc::new(UInt32Array::from(vec![self.partitions; n])),
                 Arc::new(UInt32Array::from(vec![self.generation; n])),
                 Arc::new(StringArray::from(vec![self.id.as_str(); n])),
             ],
@@ -104,38 +110,32 @@ struct Delivery {
 }
 
 /// Decode a write's reports into the actions to commit and their row count: one execution of every partition,
-/// from the newest generation that covers them all (see the module docs). Fails when no generation covers every
-/// partition, or when reports disagree on the number of partitions.
+/// from the newest generation that covers every partition delivered (see the module docs). Fails when no
+/// generation covers them all.
 pub fn collect_adds(batches: &[RecordBatch]) -> Result<(Vec<Add>, u64)> {
-    // generation -> partition -> execution -> its files; the last delivery of a partition in a generation wins.
-    let mut generations: BTreeMap<u32, BTreeMap<u32, (String, HashMap<String, Delivery>)>> = BTreeMap::new();
-    let mut partitions = None;
+    // generation -> partition -> (last execution delivered, execution -> its files).
+    let mut generations: BTreeMap<u32, Generation> = BTreeMap::new();
+    // Reports of writes that did not say their partition: committed as they are.
+    let mut unplaced = Delivery::default();
     for batch in batches {
         let json = column::<StringArray>(batch, "add")?;
         let counts = column::<UInt64Array>(batch, "rows")?;
         let partition = column::<UInt32Array>(batch, "partition")?;
-        let of = column::<UInt32Array>(batch, "partitions")?;
         let generation = column::<UInt32Array>(batch, "generation")?;
         let execution = column::<StringArray>(batch, "execution")?;
         for i in 0..batch.num_rows() {
-            match partitions {
-                None => partitions = Some(of.value(i)),
-                Some(n) if n != of.value(i) => {
-                    return Err(DataFusionError::Internal(format!(
-                        "a write reported {n} and {} partitions",
-                        of.value(i)
-                    )));
-                }
-                Some(_) => {}
-            }
-            let (last, executions) = generations
-                .entry(generation.value(i))
-                .or_default()
-                .entry(partition.value(i))
-                .or_default();
-            last.clear();
-            last.push_str(execution.value(i));
-            let delivery = executions.entry(execution.value(i).to_string()).or_default();
+            let delivery = if partition.is_valid(i) {
+                let (last, executions) = generations
+                    .entry(generation.value(i))
+                    .or_default()
+                    .entry(partition.value(i))
+                    .or_default();
+                last.clear();
+                last.push_str(execution.value(i));
+                executions.entry(execution.value(i).to_string()).or_default()
+            } else {
+                &mut unplaced
+            };
             if json.is_valid(i) {
                 let add = json.value(i).to_string();
                 // The same execution delivered twice counts once.
@@ -146,10 +146,16 @@ pub fn collect_adds(batches: &[RecordBatch]) -> Result<(Vec<Add>, u64)> {
             }
         }
     }
-    let Some(partitions) = partitions else {
-        return Ok((Vec::new(), 0));
-    };
-    let delivered: usize = generations
+    let mut adds = Vec::new();
+    let mut rows = unplaced.rows;
+    for add in &unplaced.adds {
+        adds.push(serde_json::from_str(add).map_err(|e| DataFusionError::External(Box::new(e)))?);
+    }
+    if generations.is_empty() {
+        return Ok((adds, rows));
+    }
+    let delivered: BTreeSet<u32> = generations.values().flat_map(|g| g.keys().copied()).collect();
+    let executions: usize = generations
         .values()
         .flat_map(|g| g.values())
         .map(|(_, e)| e.len())
@@ -157,11 +163,12 @@ pub fn collect_adds(batches: &[RecordBatch]) -> Result<(Vec<Add>, u64)> {
     let Some((generation, chosen)) = generations
         .iter()
         .rev()
-        .find(|(_, g)| (0..partitions).all(|p| g.contains_key(&p)))
+        .find(|(_, g)| delivered.iter().all(|p| g.contains_key(p)))
     else {
         return Err(DataFusionError::Execution(format!(
-            "the cluster returned an incomplete write: no stage attempt delivered all {partitions} partitions \
-             (delivered: {}); nothing is committed",
+            "the cluster returned an incomplete write: no stage attempt delivered all {} partitions (delivered: \
+             {}); nothing is committed",
+            delivered.len(),
             generations
                 .iter()
                 .map(|(g, parts)| format!("attempt {g}: {} partitions", parts.len()))
@@ -169,8 +176,6 @@ pub fn collect_adds(batches: &[RecordBatch]) -> Result<(Vec<Add>, u64)> {
                 .join(", ")
         )));
     };
-    let mut adds = Vec::new();
-    let mut rows = 0;
     for (last, executions) in chosen.values() {
         let Some(delivery) = executions.get(last) else {
             continue;
@@ -180,10 +185,10 @@ pub fn collect_adds(batches: &[RecordBatch]) -> Result<(Vec<Add>, u64)> {
         }
         rows += delivery.rows;
     }
-    if delivered > partitions as usize {
+    if executions > delivered.len() {
         tracing::warn!(
-            partitions,
-            delivered,
+            partitions = delivered.len(),
+            executions,
             generation,
             "the cluster delivered some partitions' writes more than once (tasks ran again after an executor was \
              lost); one execution of each is committed, the other files are left to vacuum"
@@ -191,6 +196,9 @@ pub fn collect_adds(batches: &[RecordBatch]) -> Result<(Vec<Add>, u64)> {
     }
     Ok((adds, rows))
 }
+
+/// One generation's deliveries: per partition, the last execution delivered and every execution's files.
+type Generation = BTreeMap<u32, (String, HashMap<String, Delivery>)>;
 
 /// Column `name` of a write report, as its array type.
 fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
@@ -211,11 +219,12 @@ mod tests {
         .unwrap()
     }
 
-    /// The report of partition `p` of 2 by task `task` of stage attempt `attempt`, with files `paths`.
+    /// The report of global partition `p` by task `task` of stage attempt `attempt`, with files `paths`.
     fn report(p: usize, attempt: u32, task: u32, paths: &[&str]) -> RecordBatch {
         let adds: Vec<Add> = paths.iter().map(|p| add(p)).collect();
         let rows = vec![5; adds.len()];
-        Execution::new(p, 2, Some(format!("TID job1/3.{attempt}/{task}.0")))
+        // Every Ballista task runs its slice as local partition 0.
+        Execution::new(0, Some(&[p]), Some(format!("TID job1/3.{attempt}/{task}.0")))
             .report(&adds, &rows)
             .unwrap()
     }
@@ -227,7 +236,14 @@ mod tests {
     #[test]
     fn the_stage_attempt_is_read_from_the_task_identity() {
         assert_eq!(stage_attempt("TID abc/7.2/31.0"), Some(2));
-        assert_eq!(Execution::new(1, 4, None).generation, 0);
+        assert_eq!(Execution::new(1, None, None).generation, 0);
+        // Embedded, the local partition is the global one; on Ballista without a slice, it is unknown.
+        assert_eq!(Execution::new(1, None, None).partition, Some(1));
+        assert_eq!(Execution::new(1, None, Some("TID j/1.0/2.0".into())).partition, None);
+        assert_eq!(
+            Execution::new(1, Some(&[4, 7]), Some("TID j/1.0/2.0".into())).partition,
+            Some(7)
+        );
         assert_eq!(stage_attempt("local-1"), None);
     }
 
@@ -274,9 +290,22 @@ mod tests {
     }
 
     #[test]
-    fn an_incomplete_write_is_refused() {
-        let err = collect_adds(&[report(0, 0, 1, &["a"])]).unwrap_err().to_string();
+    fn a_newest_attempt_missing_a_partition_is_not_used_and_none_complete_is_refused() {
+        let batches = [report(0, 0, 1, &["a"]), report(1, 1, 2, &["b"])];
+        let err = collect_adds(&batches).unwrap_err().to_string();
         assert!(err.contains("incomplete write"), "{err}");
         assert!(err.contains("all 2 partitions"), "{err}");
+    }
+
+    #[test]
+    fn writes_that_do_not_know_their_partition_are_all_committed() {
+        let unknown = |path: &str, task: u32| {
+            Execution::new(0, None, Some(format!("TID job1/3.0/{task}.0")))
+                .report(&[add(path)], &[5])
+                .unwrap()
+        };
+        let (adds, rows) = collect_adds(&[unknown("a", 1), unknown("b", 2)]).unwrap();
+        assert_eq!(paths(&adds), ["a", "b"]);
+        assert_eq!(rows, 10);
     }
 }

@@ -25,7 +25,7 @@ fn calm(chaos: &Chaos, base: &Baseline, root: &Path) -> Duration {
 fn disturbed_runs(what: &str, executors: usize, net: bool, fault: impl Fn(&mut Chaos, usize)) {
     let _serial = serial();
     let (seed, mut rng) = Rng::seeded();
-    let root = tempfile::tempdir().unwrap();
+    let root = super::root();
     let base = Baseline::stock(root.path(), 60);
     let mut chaos = Chaos::up(root.path(), executors, net.then(Net::new));
     let calm = calm(&chaos, &base, root.path());
@@ -90,7 +90,7 @@ fn ledger_state(warehouse: &Path, run_id: &str) -> String {
 fn a_killed_client_of_run_cluster_leaves_no_half_written_table_and_no_running_job() {
     let _serial = serial();
     let (seed, mut rng) = Rng::seeded();
-    let root = tempfile::tempdir().unwrap();
+    let root = super::root();
     let base = Baseline::stock(root.path(), 60);
     let chaos = Chaos::up(root.path(), 3, None);
     let run = |wh: &Path| -> Vec<String> {
@@ -127,7 +127,7 @@ fn a_killed_client_of_run_cluster_leaves_no_half_written_table_and_no_running_jo
 fn a_scheduler_killed_mid_run_fails_the_run_in_the_ledger_and_a_new_scheduler_runs_the_job() {
     let _serial = serial();
     let (seed, mut rng) = Rng::seeded();
-    let root = tempfile::tempdir().unwrap();
+    let root = super::root();
     let base = Baseline::stock(root.path(), 60);
     let mut chaos = Chaos::up(root.path(), 3, None);
     let calm = calm(&chaos, &base, root.path());

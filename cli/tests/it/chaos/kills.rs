@@ -50,7 +50,7 @@ fn kill_round(
 fn a_random_executor_kill_with_a_replacement_never_hangs_a_run() {
     let _serial = serial();
     let (seed, mut rng) = Rng::seeded();
-    let root = tempfile::tempdir().unwrap();
+    let root = super::root();
     let base = Baseline::stock(root.path(), 60);
     let mut chaos = Chaos::up(root.path(), 3, None);
     let calm = undisturbed(&chaos, &base, root.path());
@@ -73,7 +73,7 @@ fn a_random_executor_kill_with_a_replacement_never_hangs_a_run() {
 #[test]
 fn an_executor_killed_in_the_first_seconds_does_not_hang_the_run() {
     let _serial = serial();
-    let root = tempfile::tempdir().unwrap();
+    let root = super::root();
     let base = Baseline::stock(root.path(), 60);
     let mut chaos = Chaos::up(root.path(), 3, None);
     let calm = undisturbed(&chaos, &base, root.path());
@@ -90,7 +90,7 @@ fn an_executor_killed_in_the_first_seconds_does_not_hang_the_run() {
 fn a_kafka_job_survives_a_random_executor_kill() {
     let _serial = serial();
     let (seed, mut rng) = Rng::seeded();
-    let root = tempfile::tempdir().unwrap();
+    let root = super::root();
     let base = Baseline::kafka(root.path());
     let mut chaos = Chaos::up(root.path(), 3, None);
     let calm = undisturbed(&chaos, &base, root.path());

@@ -68,6 +68,16 @@ pub(crate) fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A test's directory: removed afterwards unless `STRATA_CHAOS_KEEP` is set (then printed, logs and all).
+pub(crate) fn root() -> tempfile::TempDir {
+    let mut root = tempfile::tempdir().unwrap();
+    if std::env::var_os("STRATA_CHAOS_KEEP").is_some() {
+        root.disable_cleanup(true);
+        println!("chaos directory: {}", root.path().display());
+    }
+    root
+}
+
 /// Rounds of each fault: `STRATA_CHAOS_ROUNDS`, else `short`.
 pub(crate) fn rounds(short: usize) -> usize {
     std::env::var("STRATA_CHAOS_ROUNDS")
