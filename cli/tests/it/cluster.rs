@@ -262,21 +262,29 @@ impl Cluster {
     }
 
     pub(crate) fn logs(&self) -> String {
-        let mut text = String::new();
-        for entry in std::fs::read_dir(&self.dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "log") {
-                let log = std::fs::read_to_string(&path).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                text.push_str(&format!(
-                    "--- {}\n{}\n",
-                    path.display(),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                ));
-            }
-        }
-        text
+        tail_logs(&self.dir, 15)
     }
+}
+
+/// The last `lines` lines of every `*.log` file in `dir`, each under its path.
+pub(crate) fn tail_logs(dir: &Path, lines: usize) -> String {
+    let mut text = String::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return text;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+            text.push_str(&format!(
+                "--- {}\n{}\n",
+                path.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+    }
+    text
 }
 
 impl Drop for Cluster {

@@ -11,15 +11,6 @@ use crate::*;
 /// How long a stopped or cut-off executor stays away: past the heartbeat timeout, so the scheduler loses it.
 const AWAY: Duration = Duration::from_secs(EXECUTOR_TIMEOUT + 3);
 
-/// The undisturbed run's time on `chaos`.
-fn calm(chaos: &Chaos, base: &Baseline, root: &Path) -> Duration {
-    let wh = base.warehouse(&root.join("calm"));
-    let started = Instant::now();
-    let status = chaos.wait(&chaos.submit(&base.job, &wh), Duration::from_secs(300));
-    assert_eq!(status["state"], "succeeded", "{status}");
-    started.elapsed()
-}
-
 /// Submit, let `fault` act on executor `victim` after a random moment, and require the run to succeed with the
 /// embedded tables within three times the undisturbed time; then no Ballista job may remain.
 fn disturbed_runs(what: &str, executors: usize, net: bool, fault: impl Fn(&mut Chaos, usize)) {
@@ -28,7 +19,7 @@ fn disturbed_runs(what: &str, executors: usize, net: bool, fault: impl Fn(&mut C
     let root = super::root();
     let base = Baseline::stock(root.path(), 60);
     let mut chaos = Chaos::up(root.path(), executors, net.then(Net::new));
-    let calm = calm(&chaos, &base, root.path());
+    let calm = chaos.undisturbed(&base, root.path());
     let limit = (calm * 3).max(Duration::from_secs(45)) + AWAY;
     for round in 0..rounds(1) {
         let name = format!("{what} round {round} (seed {seed})");
@@ -49,6 +40,7 @@ fn disturbed_runs(what: &str, executors: usize, net: bool, fault: impl Fn(&mut C
         assert_eq!(status["state"], "succeeded", "{name}: {status}\n{}", chaos.logs());
         base.assert_equal(&wh, &name);
         chaos.wait_idle(Duration::from_secs(30));
+        chaos.restore(victim, executors);
     }
 }
 
@@ -130,7 +122,7 @@ fn a_scheduler_killed_mid_run_fails_the_run_in_the_ledger_and_a_new_scheduler_ru
     let root = super::root();
     let base = Baseline::stock(root.path(), 60);
     let mut chaos = Chaos::up(root.path(), 3, None);
-    let calm = calm(&chaos, &base, root.path());
+    let calm = chaos.undisturbed(&base, root.path());
     for round in 0..rounds(1) {
         let name = format!("scheduler kill round {round} (seed {seed})");
         let wh = base.warehouse(&root.path().join(format!("round-{round}")));

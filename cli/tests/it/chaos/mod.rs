@@ -105,6 +105,11 @@ impl Proc {
         assert!(out.status.success(), "kill -{signal} {}", self.pid());
     }
 
+    /// Whether the process has ended.
+    pub(crate) fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// `kill -9` and reap.
     pub(crate) fn kill(&mut self) {
         self.signal("KILL");
@@ -250,6 +255,25 @@ impl Chaos {
         i
     }
 
+    /// After a fault that lets executor `victim` come back: a zombie that Ballista already counted lost stops
+    /// itself once it hears so; a stopped one is replaced (a Deployment restarts its pod). Then all `n` executors
+    /// must be alive again.
+    pub(crate) fn restore(&mut self, victim: usize, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if self.executors[victim].as_mut().is_some_and(Proc::exited) {
+                self.executors[victim] = None;
+                self.start_executor();
+                break;
+            }
+            if self.health().map(|h| h.0 as usize) == Some(n) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.wait_alive(n);
+    }
+
     /// Indexes of the executors not killed.
     pub(crate) fn alive(&self) -> Vec<usize> {
         (0..self.executors.len())
@@ -344,23 +368,18 @@ impl Chaos {
 
     /// The last lines of every process's log.
     pub(crate) fn logs(&self) -> String {
-        let mut text = String::new();
-        let Ok(dir) = std::fs::read_dir(&self.root) else {
-            return text;
-        };
-        for entry in dir {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "log") {
-                let log = std::fs::read_to_string(&path).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(12).collect();
-                text.push_str(&format!(
-                    "--- {}\n{}\n",
-                    path.display(),
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                ));
-            }
-        }
-        text
+        crate::cluster::tail_logs(&self.root, 12)
+    }
+
+    /// An undisturbed run of `base`'s job: its time sets the limit of disturbed ones.
+    pub(crate) fn undisturbed(&self, base: &Baseline, root: &Path) -> Duration {
+        let wh = base.warehouse(&root.join("calm"));
+        let started = Instant::now();
+        let status = self.wait(&self.submit(&base.job, &wh), Duration::from_secs(300));
+        assert_eq!(status["state"], "succeeded", "{status}");
+        let took = started.elapsed();
+        base.assert_equal(&wh, "undisturbed run");
+        took
     }
 }
 
