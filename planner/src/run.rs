@@ -154,29 +154,19 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
                     .filter(|_| planned_stage.expectations().is_none())
                     .and_then(|o| targets.get(&o.table))
             });
+            // A stage that fails on the cluster runs again (twice at most); embedded, a failure is final.
+            let retry = Retry {
+                index: i,
+                name: stage.name.clone(),
+                retries: if distributed { CLUSTER_STAGE_RETRIES } else { 0 },
+                events: events.clone(),
+            };
             match (plan, target) {
                 (Some(plan), Some(target)) => {
                     let target = target.clone();
-                    let name = stage.name.clone();
-                    let events = events.clone();
-                    let retries = if distributed { CLUSTER_STAGE_RETRIES } else { 0 };
-                    tasks.spawn(async move {
-                        let stage = FileStage {
-                            target,
-                            index: i,
-                            name,
-                            retries,
-                        };
-                        (i, run_stage_writing_files(ctx, plan, feeds, stage, events).await)
-                    });
+                    tasks.spawn(async move { (i, run_stage_writing_files(ctx, plan, feeds, target, retry).await) });
                 }
                 (plan, _) => {
-                    let retry = Retry {
-                        index: i,
-                        name: stage.name.clone(),
-                        retries: if distributed { CLUSTER_STAGE_RETRIES } else { 0 },
-                        events: events.clone(),
-                    };
                     tasks.spawn(async move { (i, run_stage(ctx, plan, feeds, retry).await) });
                 }
             }
@@ -411,41 +401,21 @@ async fn staging_targets(planned: &PlannedJob, run_id: &str) -> Result<HashMap<u
     Ok(targets)
 }
 
-/// A stage whose tasks write files of `target`, retried `retries` times when the cluster fails it.
-struct FileStage {
-    target: WriteTarget,
-    index: usize,
-    name: String,
-    retries: u32,
-}
-
-/// Run a stage as one query whose tasks write the target's files (each output partition its own files).
+/// Run a stage as one query whose tasks write the target's files (each output partition its own files). A write
+/// the cluster returned incomplete fails the attempt, so it is retried like any other failure.
 async fn run_stage_writing_files(
     ctx: SessionContext,
     plan: LogicalPlan,
     feeds: Option<Arc<StageTable>>,
-    stage: FileStage,
-    events: Option<EventSink>,
+    target: WriteTarget,
+    retry: Retry,
 ) -> Result<StageOutcome, DataFusionError> {
-    let FileStage {
-        target,
-        index,
-        name,
-        retries,
-    } = stage;
     let started = Instant::now();
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
     let write = DeltaWriteNode::new(plan, target.clone())?.into_plan();
-    let retry = Retry {
-        index,
-        name,
-        retries,
-        events,
-    };
-    let batches = retry
-        .run(|| async { ctx.execute_logical_plan(write.clone()).await?.collect().await })
+    let (adds, rows) = retry
+        .run(|| async { collect_adds(&ctx.execute_logical_plan(write.clone()).await?.collect().await?) })
         .await?;
-    let (adds, rows) = collect_adds(&batches)?;
     if let Some(table) = feeds {
         table.append_files(&target.table_url, &target.partition_columns, &adds)?;
     }
