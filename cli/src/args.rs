@@ -213,6 +213,15 @@ impl ModeArgs {
     }
 }
 
+/// Where a long-running process serves its HTTP probes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProbeArgs {
+    /// Serve `GET /livez` (alive) and `GET /readyz` (ready for work; 503 with the reason otherwise) on this
+    /// address, for Kubernetes probes and load balancers.
+    #[arg(long, env = "STRATA_HTTP_BIND", value_name = "ADDR")]
+    pub http_bind: Option<std::net::SocketAddr>,
+}
+
 /// Where a client of the job service (`submit`, an executor) finds the scheduler.
 #[derive(Debug, Args)]
 pub struct SchedulerAddr {

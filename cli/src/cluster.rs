@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use crate::args::{FailpointArgs, Place, PlaceArgs, SchedulerAddr, absolute};
+use crate::args::{FailpointArgs, Place, PlaceArgs, ProbeArgs, SchedulerAddr, absolute};
 use crate::error::CliError;
 use crate::supervise::{self, LISTENING, LocalCluster};
 
@@ -40,9 +40,27 @@ pub struct SchedulerArgs {
     /// Also serve Arrow Flight SQL over the warehouse on this address (users and TLS below).
     #[arg(long, env = "STRATA_FLIGHT_BIND")]
     pub flight_bind: Option<std::net::SocketAddr>,
-    /// Who may connect to the Flight SQL endpoint of --flight-bind.
+    /// Who may submit jobs and connect to the Flight SQL endpoint: one users file for both (or --insecure for
+    /// local development); --tls-cert/--tls-key serve TLS on --flight-bind and --submit-bind.
     #[command(flatten)]
     pub flight: crate::flight::FlightAuthArgs,
+    /// Serve the job service (`strata submit`, `status`, `runs`) on an address of its own, over TLS with
+    /// --tls-cert; --bind then carries executor traffic only.
+    #[arg(long, env = "STRATA_SUBMIT_BIND", value_name = "ADDR")]
+    pub submit_bind: Option<std::net::SocketAddr>,
+    /// Require a client certificate signed by an authority of this PEM file on --submit-bind (mutual TLS).
+    #[arg(long, env = "STRATA_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// A root (path or URL of any scheme: `s3://bucket/raw`, `/mnt/data`, `kafka://`, `postgres://db/x`)
+    /// submitted jobs may read or write besides the warehouse; repeatable. Every other location is refused.
+    #[arg(long = "allow-location", env = "STRATA_ALLOW_LOCATIONS", value_delimiter = ',', value_name = "ROOT")]
+    pub allow_locations: Vec<String>,
+    /// `/livez` and `/readyz` (ready: serving, warehouse reachable, not draining).
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+    /// Seconds runs in progress may take to end after SIGTERM before they are stopped (nothing committed).
+    #[arg(long, env = "STRATA_DRAIN_TIMEOUT", default_value_t = 60)]
+    pub drain_timeout: u64,
 }
 
 /// `strata executor`: the scheduler it registers with, where it listens, and its work directory and task slots.
@@ -69,6 +87,12 @@ pub struct ExecutorArgs {
     /// Task slots (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub vcores: usize,
+    /// `/livez` and `/readyz` (ready: registered with the scheduler and not draining).
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+    /// Seconds running tasks may take to finish after SIGTERM before the executor exits anyway.
+    #[arg(long, env = "STRATA_DRAIN_TIMEOUT", default_value_t = 120)]
+    pub drain_timeout: u64,
 }
 
 /// `strata cluster`: start or stop a local cluster.
@@ -126,6 +150,31 @@ pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
         )),
         None => None,
     };
+    let users = match (&args.flight.users, args.flight.insecure) {
+        (Some(path), _) => Some(strata_flight::Users::load(path).map_err(|e| CliError::Flight(Box::new(e)))?),
+        (None, true) => {
+            tracing::warn!(
+                "the scheduler runs INSECURE: anyone who reaches its job service may submit jobs; do not expose it \
+                 beyond this machine"
+            );
+            None
+        }
+        (None, false) => {
+            return Err(CliError::Usage(
+                "`strata scheduler` needs a users file (--users, the one Flight SQL uses: `strata passwd USER` \
+                 prints a line) for who may submit jobs, or --insecure for local development"
+                    .into(),
+            ));
+        }
+    };
+    let submit_tls = match (&args.flight.tls_cert, &args.flight.tls_key) {
+        (Some(cert), Some(key)) => Some(strata_scheduler::SubmitTls {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+        }),
+        _ => None,
+    };
     let options = strata_scheduler::SchedulerOptions {
         bind: args.bind,
         external_host,
@@ -136,12 +185,24 @@ pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
         no_executor_timeout: Duration::from_secs(args.no_executor_timeout),
         stall_timeout: Duration::from_secs(args.stall_timeout),
         flight,
+        users,
+        submit_bind: args.submit_bind,
+        submit_tls,
+        allowed_locations: args.allow_locations.clone(),
+        http_bind: args.probes.http_bind,
+        drain_timeout: Duration::from_secs(args.drain_timeout),
     };
     // The first stdout lines say where it listens (`--bind 127.0.0.1:0` picks free ports).
     strata_scheduler::serve_with(options, |bound| {
         println!("{LISTENING}{}", bound.scheduler);
         if let Some(flight) = bound.flight {
             println!("Flight SQL listening on {flight}");
+        }
+        if bound.submit != bound.scheduler {
+            println!("Job service listening on {}", bound.submit);
+        }
+        if let Some(http) = bound.http {
+            println!("HTTP probes listening on {http}");
         }
         let _ = std::io::Write::flush(&mut std::io::stdout());
     })
@@ -161,6 +222,8 @@ pub async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
         work_dir: args.work_dir,
         vcores: args.vcores,
         heartbeat_seconds: 1,
+        http_bind: args.probes.http_bind,
+        drain_timeout: Duration::from_secs(args.drain_timeout),
     })
     .await
     .map_err(CliError::from)

@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// Who may connect: the users file, TLS, or --insecure.
     #[command(flatten)]
     pub auth: FlightAuthArgs,
+    /// `/livez` and `/readyz` (ready once serving and the warehouse answers).
+    #[command(flatten)]
+    pub probes: crate::args::ProbeArgs,
 }
 
 /// Serve until the process is stopped. The first stdout line says where.
@@ -70,9 +73,16 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
         "it serves the warehouse's tables and its own ledger",
     )?;
     let warehouse = Warehouse::parse(&args.places.warehouse)?;
-    let options = args.auth.options(args.bind, warehouse, Backend::Embedded);
+    let options = args.auth.options(args.bind, warehouse.clone(), Backend::Embedded);
     let (addr, server) = flight::bind(options).await.map_err(flight_err)?;
     println!("Flight SQL listening on {addr}");
+    if let Some(bind) = args.probes.http_bind {
+        let store = strata_planner::probes::StoreProbe::start(warehouse, std::time::Duration::from_secs(10));
+        let http = strata_planner::probes::serve(bind, std::sync::Arc::new(move || store.state()))
+            .await
+            .map_err(|e| CliError::Usage(format!("--http-bind {bind}: {e}")))?;
+        println!("HTTP probes listening on {http}");
+    }
     let _ = std::io::stdout().flush();
     server.await.map_err(flight_err)
 }
@@ -112,6 +122,15 @@ pub struct QueryArgs {
     /// How to print the result.
     #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
     pub format: QueryFormat,
+    /// The server login: user, password, TLS.
+    #[command(flatten)]
+    pub login: LoginArgs,
+}
+
+/// How a client logs in to a Strata server (Flight SQL, or a scheduler's job service): the same users file
+/// serves both, so the same settings do.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LoginArgs {
     /// User for the server's login; the password comes from STRATA_FLIGHT_PASSWORD or --password-file.
     #[arg(long, env = "STRATA_FLIGHT_USER")]
     pub user: Option<String>,
@@ -121,6 +140,33 @@ pub struct QueryArgs {
     /// PEM file of the authorities that sign the server's certificate: connect with TLS.
     #[arg(long, env = "STRATA_FLIGHT_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
+    /// PEM certificate this client presents to servers that require mutual TLS (with --tls-client-key).
+    #[arg(long, env = "STRATA_TLS_CLIENT_CERT", requires = "tls_client_key")]
+    pub tls_client_cert: Option<PathBuf>,
+    /// PEM private key of --tls-client-cert.
+    #[arg(long, env = "STRATA_TLS_CLIENT_KEY", requires = "tls_client_cert")]
+    pub tls_client_key: Option<PathBuf>,
+}
+
+impl LoginArgs {
+    /// The client options for `server`: the password read from --password-file or STRATA_FLIGHT_PASSWORD.
+    pub fn client(&self, server: &str) -> Result<ClientOptions, CliError> {
+        let password = match &self.password_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| CliError::Usage(format!("cannot read the password file {}: {e}", path.display())))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            None => std::env::var("STRATA_FLIGHT_PASSWORD").unwrap_or_default(),
+        };
+        Ok(ClientOptions {
+            server: server.to_string(),
+            tls_ca: self.tls_ca.clone(),
+            credentials: self.user.clone().map(|u| (u, password)),
+            identity: self.tls_client_cert.clone().zip(self.tls_client_key.clone()),
+        })
+    }
 }
 
 /// The warehouse `query` runs on here: one named by flag or environment, never the default (a statement with
@@ -150,20 +196,7 @@ pub async fn query(args: QueryArgs) -> Result<(), CliError> {
     let warehouse = local_warehouse(&args)?;
     let (schema, batches) = match (&args.server, &warehouse) {
         (Some(server), _) => {
-            let password = match &args.password_file {
-                Some(path) => std::fs::read_to_string(path)
-                    .map_err(|e| CliError::Usage(format!("cannot read the password file {}: {e}", path.display())))?
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-                None => std::env::var("STRATA_FLIGHT_PASSWORD").unwrap_or_default(),
-            };
-            let options = ClientOptions {
-                server: server.clone(),
-                tls_ca: args.tls_ca.clone(),
-                credentials: args.user.clone().map(|u| (u, password)),
-            };
+            let options = args.login.client(server)?;
             let mut client = flight::client::connect(&options).await.map_err(flight_err)?;
             flight::client::query(&mut client, server, &args.sql, &args.params)
                 .await

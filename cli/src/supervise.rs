@@ -11,7 +11,6 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use strata_proto::job::HealthRequest;
 
 use crate::error::CliError;
 
@@ -225,6 +224,8 @@ impl LocalCluster {
             self.warehouse.clone(),
             "--ledger".into(),
             self.ledger.clone(),
+            // A local cluster is for this machine's user: its scheduler binds loopback only.
+            "--insecure".into(),
         ];
         let brokers: Vec<(&str, &str)> = match self.kafka_brokers.as_str() {
             "" => Vec::new(),
@@ -392,8 +393,8 @@ fn stop_children(children: &mut [&mut Child], grace: Duration) {
 /// How many executors the scheduler at `addr` reports alive (0 if it does not answer).
 async fn alive_executors(addr: &str) -> usize {
     match crate::remote::connect(addr).await {
-        Ok(mut c) => match c.health(HealthRequest {}).await {
-            Ok(h) => h.into_inner().alive_executors as usize,
+        Ok(mut c) => match c.health().await {
+            Ok(h) => h.alive_executors as usize,
             Err(_) => 0,
         },
         Err(_) => 0,

@@ -1,15 +1,25 @@
 //! The Strata executor: a Ballista executor that decodes plans with Strata's codecs and functions, so it runs
 //! Strata's stages — Delta file scans, the parallel Delta write, every indicator and resampling function.
+//!
+//! Lifecycle (what a Kubernetes pod needs): `/readyz` answers 200 only while the executor is registered with
+//! its scheduler (its last heartbeat succeeded) and not draining; `/livez` answers 200 while the process runs.
+//! SIGTERM drains: the executor tells the scheduler it is terminating (no new task is offered to it), lets its
+//! running tasks finish for at most the drain timeout, deregisters and returns `Ok` (the process exits 0). A task
+//! still running at the timeout is abandoned; the scheduler re-runs it elsewhere, as for a lost executor.
 
 #![warn(missing_docs)]
 
 mod slices;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
-use strata_planner::engine;
+use ballista_executor::health::ExecutorHealth;
+use strata_planner::{engine, probes};
 
 /// Errors starting or running an executor.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +60,10 @@ pub struct ExecutorOptions {
     pub vcores: usize,
     /// How often the executor tells the scheduler it is alive.
     pub heartbeat_seconds: u64,
+    /// Serve `/livez` and `/readyz` here.
+    pub http_bind: Option<SocketAddr>,
+    /// On SIGTERM, how long running tasks may take to finish before the executor exits anyway.
+    pub drain_timeout: Duration,
 }
 
 /// For a port of 0, a listener on a free port of `host` (held until the port is chosen); none for a fixed port.
@@ -83,6 +97,24 @@ pub async fn serve(options: ExecutorOptions) -> Result<(), ExecutorError> {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n,
     };
+    let health = ExecutorHealth::new();
+    let draining = Arc::new(AtomicBool::new(false));
+    if let Some(bind) = options.http_bind {
+        let (health, draining) = (health.clone(), draining.clone());
+        probes::serve(
+            bind,
+            Arc::new(move || {
+                if draining.load(Ordering::Acquire) {
+                    Err("draining: terminating after its running tasks".to_string())
+                } else if health.is_ready() {
+                    Ok(())
+                } else {
+                    Err("not registered with the scheduler (no successful heartbeat yet)".to_string())
+                }
+            }),
+        )
+        .await?;
+    }
     let config = ExecutorProcessConfig {
         bind_host: options.bind_host.clone(),
         external_host: Some(options.external_host.clone()),
@@ -100,9 +132,34 @@ pub async fn serve(options: ExecutorOptions) -> Result<(), ExecutorError> {
         override_logical_codec: Some(Arc::new(strata_proto::StrataLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(strata_proto::StrataPhysicalCodec::default())),
         override_execution_engine: Some(Arc::new(slices::StrataExecutionEngine::default())),
+        health: health.clone(),
         ..Default::default()
     };
     tracing::info!(scheduler = %options.scheduler, flight_port, grpc_port, vcores, "Strata executor starting");
-    start_executor_process(Arc::new(config)).await?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let process = start_executor_process(Arc::new(config));
+    tokio::pin!(process);
+    tokio::select! {
+        result = &mut process => result?,
+        _ = terminate.recv() => {
+            draining.store(true, Ordering::Release);
+            if !health.is_ready() {
+                // Never registered: nothing to drain, nobody to tell.
+                tracing::info!("SIGTERM before registering: exiting");
+                return Ok(());
+            }
+            // Ballista's executor hears the same signal: it fences itself at the scheduler, deregisters and waits
+            // for its tasks; this bounds that wait.
+            tracing::info!(timeout_s = options.drain_timeout.as_secs(), "SIGTERM: draining running tasks");
+            match tokio::time::timeout(options.drain_timeout, &mut process).await {
+                Ok(result) => result?,
+                Err(_) => tracing::warn!(
+                    timeout_s = options.drain_timeout.as_secs(),
+                    "drain timeout: exiting with tasks still running (the scheduler re-runs them elsewhere)"
+                ),
+            }
+            tracing::info!("executor drained and stopped");
+        }
+    }
     Ok(())
 }

@@ -180,6 +180,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// Sessions whose tokens expire `ttl` after they are issued.
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
@@ -266,6 +267,7 @@ impl Authenticator {
         Self::with_ttl(users, insecure, TOKEN_TTL)
     }
 
+    /// [`Authenticator::new`], with tokens that expire after `ttl`.
     pub fn with_ttl(users: Option<Users>, insecure: bool, ttl: Duration) -> Self {
         Self {
             users,

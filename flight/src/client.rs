@@ -22,6 +22,8 @@ pub struct ClientOptions {
     pub tls_ca: Option<std::path::PathBuf>,
     /// User and password for the basic handshake; none for an insecure server.
     pub credentials: Option<(String, String)>,
+    /// PEM certificate chain and private key this client presents, for servers that require mutual TLS.
+    pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 fn client_err(server: &str, e: impl std::fmt::Display) -> FlightError {
@@ -37,7 +39,7 @@ pub async fn channel(options: &ClientOptions) -> Result<Channel, FlightError> {
             .connect()
             .await
             .map_err(|e| client_err(server, e)),
-        Some(ca) => tls_channel(server, ca).await,
+        Some(ca) => tls_channel(server, ca, options.identity.as_ref()).await,
     }
 }
 
@@ -59,10 +61,14 @@ pub async fn login(channel: Channel, options: &ClientOptions) -> Result<FlightSq
     Ok(client)
 }
 
-async fn tls_channel(server: &str, ca: &Path) -> Result<Channel, FlightError> {
+async fn tls_channel(
+    server: &str,
+    ca: &Path,
+    identity: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> Result<Channel, FlightError> {
     use tokio_rustls::rustls;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     let pem = std::fs::read(ca).map_err(|e| FlightError::Tls(format!("{}: {e}", ca.display())))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
@@ -78,11 +84,23 @@ async fn tls_channel(server: &str, ca: &Path) -> Result<Channel, FlightError> {
         )));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| FlightError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| FlightError::Tls(format!("client certificate {}: {e}", cert.display())))?;
+            let private_key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| FlightError::Tls(format!("client key {}: {e}", key.display())))?;
+            builder
+                .with_client_auth_cert(chain, private_key)
+                .map_err(|e| FlightError::Tls(format!("client certificate {}: {e}", cert.display())))?
+        }
+    };
     config.alpn_protocols = vec![b"h2".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let host = server.rsplit_once(':').map(|(h, _)| h).unwrap_or(server).to_string();

@@ -22,7 +22,7 @@
 
 #![warn(missing_docs)]
 
-mod auth;
+pub mod auth;
 mod backend;
 mod catalog;
 pub mod client;
@@ -35,7 +35,7 @@ mod readonly;
 mod server;
 mod service;
 mod tickets;
-mod tls;
+pub mod tls;
 
 pub use auth::{Users, password_line};
 pub use backend::{Backend, query_local};

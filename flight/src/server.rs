@@ -52,7 +52,7 @@ pub async fn bind_with_shutdown(
         warehouse = %options.warehouse,
         "Strata Flight SQL server listening"
     );
-    let service = FlightServiceServer::new(service);
+    let service = tonic::service::Routes::new(FlightServiceServer::new(service));
     let server: FlightServer = match acceptor {
         Some(acceptor) => Box::pin(tls::serve_tls(listener, acceptor, service, shutdown)),
         None => Box::pin(tls::serve_plain(listener, service, shutdown)),

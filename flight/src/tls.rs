@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -24,11 +23,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
 
 use crate::error::FlightError;
-use crate::service::StrataFlightSqlService;
 
 /// A client that has not finished its TLS handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,6 +36,12 @@ const ACCEPTED_BACKLOG: usize = 64;
 
 /// A TLS acceptor for the PEM certificate chain at `cert` and private key (PKCS#8, PKCS#1 or SEC1) at `key`.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, FlightError> {
+    acceptor_verifying(cert, key, None)
+}
+
+/// [`acceptor`], also requiring every client to present a certificate signed by an authority of the PEM file
+/// `client_ca` (mutual TLS) when one is given.
+pub fn acceptor_verifying(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<TlsAcceptor, FlightError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| FlightError::Tls(format!("certificate file {}: {e}", cert.display())))?;
@@ -49,10 +54,34 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, FlightError> {
     let private_key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| FlightError::Tls(format!("private key file {}: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| FlightError::Tls(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| FlightError::Tls(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let authorities = CertificateDer::pem_file_iter(ca)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| FlightError::Tls(format!("client CA file {}: {e}", ca.display())))?;
+            for authority in authorities {
+                roots
+                    .add(authority)
+                    .map_err(|e| FlightError::Tls(format!("client CA file {}: {e}", ca.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(FlightError::Tls(format!(
+                    "client CA file {}: no PEM certificate in it",
+                    ca.display()
+                )));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| FlightError::Tls(format!("client CA file {}: {e}", ca.display())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(chain, private_key)
         .map_err(|e| {
             FlightError::Tls(format!(
@@ -141,33 +170,33 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, accepted: mps
     }
 }
 
-/// Serve over TLS until `shutdown` completes.
+/// Serve the gRPC `routes` over TLS until `shutdown` completes.
 pub async fn serve_tls(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    service: FlightServiceServer<StrataFlightSqlService>,
+    routes: Routes,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), FlightError> {
     let (sender, mut receiver) = mpsc::channel(ACCEPTED_BACKLOG);
     let accepting = tokio::spawn(accept_loop(listener, acceptor, sender));
     let incoming = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
     let result = Server::builder()
-        .add_service(service)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     accepting.abort();
     result.map_err(FlightError::from)
 }
 
-/// Serve over plain TCP until `shutdown` completes.
+/// Serve the gRPC `routes` over plain TCP until `shutdown` completes.
 pub async fn serve_plain(
     listener: TcpListener,
-    service: FlightServiceServer<StrataFlightSqlService>,
+    routes: Routes,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), FlightError> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
-        .add_service(service)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(FlightError::from)

@@ -6,6 +6,7 @@
 
 mod commit;
 pub mod config;
+pub mod confine;
 pub mod dag;
 mod declare;
 pub mod engine;
@@ -23,6 +24,7 @@ mod outcome;
 mod output;
 pub mod params;
 pub mod plan;
+pub mod probes;
 pub mod report;
 pub mod run;
 mod stage;
@@ -34,7 +36,8 @@ pub use error::{PlannerError, Result};
 pub use explain::explain;
 pub use modes::RunMode;
 pub use params::Params;
-pub use plan::{PlannedJob, plan_job, plan_job_with};
+pub use confine::Confinement;
+pub use plan::{PlannedJob, plan_job, plan_job_confined, plan_job_with};
 pub use report::{EventSink, JobEvent, RunSummary};
 pub use run::{run, run_as};
 

@@ -125,6 +125,19 @@ pub async fn plan_job_with(
     engine: Engine,
     mode: RunMode,
 ) -> Result<PlannedJob> {
+    plan_job_confined(job, options, params, engine, mode, None).await
+}
+
+/// [`plan_job_with`], refusing (as a planning error naming the statement) any location outside `confinement`:
+/// how a scheduler plans the jobs others submit.
+pub async fn plan_job_confined(
+    job: JobFile,
+    options: StrataOptions,
+    params: &Params,
+    engine: Engine,
+    mode: RunMode,
+    confinement: Option<crate::confine::Confinement>,
+) -> Result<PlannedJob> {
     let dag = StageDag::build(&job)?;
     check_parameters(&job, params)?;
     let warehouse: Warehouse = options.warehouse()?;
@@ -143,6 +156,7 @@ pub async fn plan_job_with(
             warehouse: &warehouse,
             kafka_brokers: &kafka_brokers,
             engine: &engine,
+            confinement: confinement.as_ref(),
         },
         params,
         modes,

@@ -3,8 +3,15 @@
 //!
 //! A watchdog fails a run when no executor has been alive for a while: Ballista keeps a job queued forever when
 //! its cluster is empty, and a user must hear why instead.
+//!
+//! Every call is authenticated with the users file the scheduler was given (the one Flight SQL uses): HTTP Basic
+//! credentials are answered with a bearer token (an `authorization` response header) that later calls send
+//! instead. A user sees only the runs they submitted. A submitted job is planned confined to the warehouse and
+//! the roots the operator allowed ([`Confinement`]): a location outside them is refused before anything opens
+//! it. While the scheduler drains (SIGTERM), submissions are refused and running runs finish or fail.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,7 +20,8 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use strata_planner::ledger::RunState;
 use strata_planner::report::JobEvent;
-use strata_planner::{Engine, EventSink, Params, RunMode, StrataOptions, plan_job_with, run_as};
+use strata_flight::auth::{Authenticator, bearer_header};
+use strata_planner::{Confinement, Engine, EventSink, Params, RunMode, StrataOptions, plan_job_confined, run_as};
 use strata_proto::job::service::job_service_server;
 use strata_proto::job::{
     HealthRequest, HealthResponse, OutputInfo, RunInfo, RunsRequest, RunsResponse, SourceInfo, StageInfo,
@@ -36,6 +44,30 @@ struct Runs {
     /// Run ids, oldest first.
     order: Vec<String>,
     runs: HashMap<String, RunInfo>,
+    /// Who submitted each run.
+    owners: HashMap<String, String>,
+    /// How to stop each run that has not ended (the drain's last resort).
+    aborts: HashMap<String, tokio::task::AbortHandle>,
+}
+
+/// The authenticated caller of a job-service call.
+struct Caller {
+    user: String,
+    /// A bearer token issued for Basic credentials, sent back so later calls need no password.
+    token: Option<String>,
+}
+
+impl Caller {
+    /// `response`, with the caller's new bearer token as its `authorization` header.
+    fn answer<T>(&self, message: T) -> Result<Response<T>, Status> {
+        let mut response = Response::new(message);
+        if let Some(token) = &self.token {
+            response
+                .metadata_mut()
+                .insert(strata_flight::auth::AUTHORIZATION, bearer_header(token)?);
+        }
+        Ok(response)
+    }
 }
 
 type Shared = Arc<Mutex<Runs>>;
@@ -62,6 +94,10 @@ pub struct JobService {
     executor_timeout: Duration,
     no_executor_timeout: Duration,
     runs: Shared,
+    auth: Arc<Authenticator>,
+    confinement: Option<Confinement>,
+    /// False once the scheduler drains: submissions are refused.
+    accepting: Arc<AtomicBool>,
 }
 
 impl JobService {
@@ -85,7 +121,86 @@ impl JobService {
             executor_timeout,
             no_executor_timeout,
             runs: Arc::default(),
+            auth: Arc::new(Authenticator::new(None, true)),
+            confinement: None,
+            accepting: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// Calls are authenticated by `auth` (without it, any caller is taken as anonymous: local development).
+    pub fn with_auth(mut self, auth: Arc<Authenticator>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Submitted jobs, and the warehouses they name, are confined to `confinement`.
+    pub fn with_confinement(mut self, confinement: Confinement) -> Self {
+        self.confinement = Some(confinement);
+        self
+    }
+
+    fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let metadata = request.metadata();
+        let basic = metadata
+            .get(strata_flight::auth::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+        if basic {
+            let (user, token) = self.auth.handshake(metadata)?;
+            return Ok(Caller {
+                user,
+                token: Some(token),
+            });
+        }
+        Ok(Caller {
+            user: self.auth.authorize(metadata)?,
+            token: None,
+        })
+    }
+
+    /// Stop taking submissions, then wait for the runs in progress to end, for at most `timeout`; runs still
+    /// running then are stopped (nothing of theirs is committed) and recorded as failed. Runs already
+    /// committing are given until they end. Returns how many runs were stopped.
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        self.accepting.store(false, Ordering::Release);
+        let start = std::time::Instant::now();
+        let mut stopped = 0;
+        loop {
+            let active: Vec<(String, bool)> = match self.runs.lock() {
+                Ok(guard) => guard
+                    .runs
+                    .values()
+                    .filter(|r| !matches!(r.state.parse::<RunState>(), Ok(RunState::Succeeded | RunState::Failed)))
+                    .map(|r| (r.run_id.clone(), r.state == RunState::Committing.as_str()))
+                    .collect(),
+                Err(_) => return stopped,
+            };
+            if active.is_empty() {
+                return stopped;
+            }
+            if start.elapsed() >= timeout {
+                if let Ok(guard) = self.runs.lock() {
+                    for (run_id, committing) in &active {
+                        if !committing && let Some(abort) = guard.aborts.get(run_id) {
+                            tracing::warn!(run_id, "drain timeout: stopping the run");
+                            abort.abort();
+                            stopped += 1;
+                        }
+                    }
+                }
+                if active.iter().all(|(_, committing)| !committing) {
+                    // Give the stopped runs' drivers a moment to record the failure.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    return stopped;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Whether submissions are taken (false while draining).
+    pub fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::Acquire)
     }
 
     /// Runs abort their commit at `failpoint` (crash tests only).
@@ -141,6 +256,12 @@ impl JobService {
 #[tonic::async_trait]
 impl job_service_server::JobService for JobService {
     async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResponse>, Status> {
+        let caller = self.caller(&request)?;
+        if !self.is_accepting() {
+            return Err(Status::unavailable(
+                "the scheduler is shutting down and takes no new run: submit again once it is back",
+            ));
+        }
         let request = request.into_inner();
         let job = strata_sql::job::parse_job(&request.job_path, &request.job_text)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -153,6 +274,11 @@ impl job_service_server::JobService for JobService {
         } else {
             request.warehouse.clone()
         };
+        if let Some(confinement) = &self.confinement {
+            confinement
+                .check(&warehouse)
+                .map_err(|e| Status::permission_denied(format!("warehouse of {}: {e}", request.job_path)))?;
+        }
         let options = StrataOptions::default()
             .with_warehouse(warehouse)
             .with_kafka_brokers(if request.kafka_brokers.is_empty() {
@@ -167,7 +293,7 @@ impl job_service_server::JobService for JobService {
         };
         let mode = RunMode::parse(&request.mode, &request.backfill_from, &request.backfill_to)
             .map_err(Status::invalid_argument)?;
-        let planned = plan_job_with(job, options, &params, engine, mode)
+        let planned = plan_job_confined(job, options, &params, engine, mode, self.confinement.clone())
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
 
@@ -194,53 +320,67 @@ impl job_service_server::JobService for JobService {
         if let Ok(mut guard) = self.runs.lock() {
             guard.order.push(run_id.clone());
             guard.runs.insert(run_id.clone(), info);
+            guard.owners.insert(run_id.clone(), caller.user.clone());
         }
-        tracing::info!(run_id, job = %request.job_path, "run submitted");
+        tracing::info!(run_id, job = %request.job_path, user = %caller.user, "run submitted");
 
         let service = self.clone();
         let id = run_id.clone();
         tokio::spawn(async move { service.drive(planned, id).await });
-        Ok(Response::new(SubmitResponse { run_id }))
+        caller.answer(SubmitResponse { run_id })
     }
 
     async fn status(&self, request: Request<StatusRequest>) -> Result<Response<RunInfo>, Status> {
+        let caller = self.caller(&request)?;
         let run_id = request.into_inner().run_id;
-        let guard = self
-            .runs
-            .lock()
-            .map_err(|_| Status::internal("run registry poisoned"))?;
-        guard
-            .runs
-            .get(&run_id)
-            .cloned()
-            .map(Response::new)
-            .ok_or_else(|| Status::not_found(format!("no run '{run_id}' on this scheduler")))
+        let run = {
+            let guard = self
+                .runs
+                .lock()
+                .map_err(|_| Status::internal("run registry poisoned"))?;
+            // Another user's run is answered like a missing one: its existence is not theirs to learn.
+            guard
+                .runs
+                .get(&run_id)
+                .filter(|_| guard.owners.get(&run_id) == Some(&caller.user))
+                .cloned()
+        };
+        match run {
+            Some(run) => caller.answer(run),
+            None => Err(Status::not_found(format!("no run '{run_id}' of yours on this scheduler"))),
+        }
     }
 
-    async fn health(&self, _request: Request<HealthRequest>) -> Result<Response<HealthResponse>, Status> {
-        Ok(Response::new(HealthResponse {
+    async fn health(&self, request: Request<HealthRequest>) -> Result<Response<HealthResponse>, Status> {
+        let caller = self.caller(&request)?;
+        caller.answer(HealthResponse {
             alive_executors: self.alive_executors().await as u32,
             running_jobs: (self.scheduler.state.task_manager.running_job_number()
                 + self.scheduler.state.task_manager.pending_job_number()) as u32,
-        }))
+        })
     }
 
     async fn runs(&self, request: Request<RunsRequest>) -> Result<Response<RunsResponse>, Status> {
+        let caller = self.caller(&request)?;
         let limit = request.into_inner().limit as usize;
-        let guard = self
-            .runs
-            .lock()
-            .map_err(|_| Status::internal("run registry poisoned"))?;
-        let mut runs: Vec<RunInfo> = guard
-            .order
-            .iter()
-            .rev()
-            .filter_map(|id| guard.runs.get(id).cloned())
-            .collect();
-        if limit > 0 {
-            runs.truncate(limit);
-        }
-        Ok(Response::new(RunsResponse { runs }))
+        let runs = {
+            let guard = self
+                .runs
+                .lock()
+                .map_err(|_| Status::internal("run registry poisoned"))?;
+            let mut runs: Vec<RunInfo> = guard
+                .order
+                .iter()
+                .rev()
+                .filter(|id| guard.owners.get(*id) == Some(&caller.user))
+                .filter_map(|id| guard.runs.get(id).cloned())
+                .collect();
+            if limit > 0 {
+                runs.truncate(limit);
+            }
+            runs
+        };
+        caller.answer(RunsResponse { runs })
     }
 }
 
@@ -249,6 +389,9 @@ impl JobService {
     async fn drive(&self, planned: strata_planner::PlannedJob, run_id: String) {
         let sink = self.sink(&run_id);
         let mut task = tokio::spawn(run_as(planned, Some(sink), run_id.clone()));
+        if let Ok(mut guard) = self.runs.lock() {
+            guard.aborts.insert(run_id.clone(), task.abort_handle());
+        }
         let mut without_executors = Duration::ZERO;
         let tick = Duration::from_secs(1);
         let outcome = loop {
@@ -256,6 +399,11 @@ impl JobService {
                 joined = &mut task => break match joined {
                     Ok(Ok(summary)) => Ok(summary),
                     Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) if e.is_cancelled() => Err(
+                        "the scheduler was stopped (SIGTERM) and its drain timeout passed before the run ended; \
+                         the run was stopped and nothing was committed"
+                            .to_string(),
+                    ),
                     Err(e) => Err(format!("run task ended abnormally: {e}")),
                 },
                 _ = tokio::time::sleep(tick) => {
@@ -280,6 +428,9 @@ impl JobService {
                 }
             }
         };
+        if let Ok(mut guard) = self.runs.lock() {
+            guard.aborts.remove(&run_id);
+        }
         update(&self.runs, &run_id, |run| {
             run.ended_at_ms = now_ms();
             match outcome {

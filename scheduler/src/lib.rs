@@ -2,6 +2,13 @@
 //! plus Strata's job service on the same port. Clients submit whole job files; the scheduler plans them and
 //! runs their stage DAG itself (so a submitting process may exit), keeping each run's state for `strata status`.
 //! When asked, it also serves Arrow Flight SQL (`strata-flight`) with queries running on its executors.
+//!
+//! Ports: Ballista's scheduler service (executors register and fetch work: plain gRPC, meant for the cluster's
+//! own network) and, unless a submission address of its own is given, the job service; the job service on its
+//! own address (`submit`), where it can be served over TLS (and mutual TLS); Flight SQL; HTTP probes
+//! (`/livez`, `/readyz`: ready once the scheduler runs, its warehouse answers and it is not draining).
+//! SIGTERM (or Ctrl-C) drains: no new run is taken, runs in progress get the drain timeout to end (those
+//! committing always finish), the rest are stopped with nothing committed, then [`serve_with`] returns.
 
 #![warn(missing_docs)]
 
@@ -40,9 +47,12 @@ pub enum SchedulerError {
     /// Serving failed after the address was bound.
     #[error("scheduler: {0}")]
     Serve(#[from] std::io::Error),
-    /// The Flight SQL server could not start.
+    /// The Flight SQL server, or the job service's TLS, could not start.
     #[error(transparent)]
     Flight(#[from] strata_flight::FlightError),
+    /// The options contradict each other or name something unusable.
+    #[error("scheduler: {0}")]
+    Config(String),
 }
 
 impl From<SchedulerError> for datafusion::error::DataFusionError {
@@ -72,6 +82,30 @@ pub struct SchedulerOptions {
     pub stall_timeout: Duration,
     /// Also serve Arrow Flight SQL with these options; its queries run on this scheduler's executors.
     pub flight: Option<strata_flight::FlightOptions>,
+    /// Who may call the job service (the users file Flight SQL uses); `None` for anyone (local development).
+    pub users: Option<strata_flight::Users>,
+    /// Serve the job service on an address of its own (where TLS is possible) instead of Ballista's.
+    pub submit_bind: Option<SocketAddr>,
+    /// TLS for the job service's own address: certificate chain, private key and, for mutual TLS, the client
+    /// certificate authority.
+    pub submit_tls: Option<SubmitTls>,
+    /// Roots (paths or URLs) submitted jobs may use besides the warehouse; every other location is refused.
+    pub allowed_locations: Vec<String>,
+    /// Serve `/livez` and `/readyz` here.
+    pub http_bind: Option<SocketAddr>,
+    /// On SIGTERM, how long runs in progress may take to end before they are stopped.
+    pub drain_timeout: Duration,
+}
+
+/// TLS for the job service's own address.
+#[derive(Debug, Clone)]
+pub struct SubmitTls {
+    /// PEM certificate chain.
+    pub cert: std::path::PathBuf,
+    /// PEM private key.
+    pub key: std::path::PathBuf,
+    /// PEM authorities of client certificates: required from every client when given.
+    pub client_ca: Option<std::path::PathBuf>,
 }
 
 /// Where a started scheduler listens.
@@ -81,6 +115,10 @@ pub struct Bound {
     pub scheduler: SocketAddr,
     /// Where Flight SQL listens; `None` when it is not served.
     pub flight: Option<SocketAddr>,
+    /// Where the job service listens (the scheduler's address unless it has its own).
+    pub submit: SocketAddr,
+    /// Where the HTTP probes listen; `None` when they are not served.
+    pub http: Option<SocketAddr>,
 }
 
 /// Start the scheduler and serve until the process ends.
@@ -142,6 +180,12 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
         Duration::from_secs(1),
     ));
 
+    let confinement = strata_planner::Confinement::new(&options.warehouse, &options.allowed_locations)
+        .map_err(SchedulerError::Config)?;
+    let auth = Arc::new(strata_flight::auth::Authenticator::new(
+        options.users.clone(),
+        options.users.is_none(),
+    ));
     let jobs = JobService::new(
         scheduler.clone(),
         format!("{}:{}", options.external_host, addr.port()),
@@ -150,7 +194,9 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
         options.executor_timeout,
         options.no_executor_timeout,
     )
-    .with_failpoint(options.failpoint.clone());
+    .with_failpoint(options.failpoint.clone())
+    .with_auth(auth)
+    .with_confinement(confinement);
     let max_message = scheduler.state.config.grpc_server_max_decoding_message_size as usize;
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(
@@ -158,14 +204,91 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message),
     );
-    routes.add_service(JobServiceServer::new(jobs));
+    let submit = match options.submit_bind {
+        None => {
+            if options.submit_tls.is_some() {
+                return Err(SchedulerError::Config(
+                    "TLS for submissions needs an address of their own (--submit-bind): executors reach the \
+                     scheduler's --bind in plain gRPC"
+                        .into(),
+                ));
+            }
+            routes.add_service(JobServiceServer::new(jobs.clone()));
+            addr
+        }
+        Some(bind) => serve_submissions(bind, jobs.clone(), options.submit_tls.as_ref()).await?,
+    };
+    let http = match options.http_bind {
+        Some(bind) => {
+            let store = strata_planner::probes::StoreProbe::start(
+                strata_connectors::location::Warehouse::parse(&options.warehouse)
+                    .map_err(|e| SchedulerError::Config(e.to_string()))?,
+                Duration::from_secs(10),
+            );
+            let jobs = jobs.clone();
+            let ready: strata_planner::probes::Ready = Arc::new(move || {
+                if !jobs.is_accepting() {
+                    return Err("draining: the scheduler is shutting down".into());
+                }
+                store.state()
+            });
+            Some(strata_planner::probes::serve(bind, ready).await?)
+        }
+        None => None,
+    };
     let router = routes.routes().into_axum_router();
-    tracing::info!(%addr, "Strata scheduler listening");
+    tracing::info!(%addr, %submit, "Strata scheduler listening");
     ready(&Bound {
         scheduler: addr,
         flight: flight_addr,
+        submit,
+        http,
     });
     // Ballista reads executors' addresses from the connection when they do not advertise one.
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>());
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        served = server => return served.map_err(|e| SchedulerError::Serve(std::io::Error::other(e)))?.map_err(SchedulerError::from),
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    // Executors keep being served while the runs drain: the server task runs until the process exits.
+    tracing::info!(timeout_s = options.drain_timeout.as_secs(), "stopping: draining runs in progress");
+    let stopped = jobs.drain(options.drain_timeout).await;
+    tracing::info!(stopped, "scheduler drained and stopped");
     Ok(())
+}
+
+/// Serve the job service on `bind`, authenticated as configured, over TLS when `tls` is given.
+async fn serve_submissions(
+    bind: SocketAddr,
+    jobs: JobService,
+    tls: Option<&SubmitTls>,
+) -> Result<SocketAddr, SchedulerError> {
+    let acceptor = match tls {
+        Some(tls) => Some(strata_flight::tls::acceptor_verifying(
+            &tls.cert,
+            &tls.key,
+            tls.client_ca.as_deref(),
+        )?),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|source| SchedulerError::Bind { addr: bind, source })?;
+    let bound = listener.local_addr()?;
+    let routes = tonic::service::Routes::new(JobServiceServer::new(jobs));
+    let shutdown = std::future::pending::<()>();
+    tokio::spawn(async move {
+        let served = match acceptor {
+            Some(acceptor) => strata_flight::tls::serve_tls(listener, acceptor, routes, shutdown).await,
+            None => strata_flight::tls::serve_plain(listener, routes, shutdown).await,
+        };
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the job service stopped");
+        }
+    });
+    tracing::info!(%bound, tls = tls.is_some(), "job service listening on its own address");
+    Ok(bound)
 }

@@ -79,6 +79,7 @@ async fn main() {
         server: args[1].clone(),
         tls_ca: arg(&args, "--tls-ca").map(Into::into),
         credentials: arg(&args, "--user").map(|u| (u, std::env::var("STRATA_FLIGHT_PASSWORD").unwrap_or_default())),
+        identity: None,
     };
     let bytes = Arc::new(AtomicU64::new(0));
     let started = Instant::now();

@@ -18,9 +18,12 @@ use crate::remote::{self, call_error};
 pub struct SubmitArgs {
     /// The job file.
     pub job: PathBuf,
-    /// The scheduler that plans and runs the job.
+    /// The scheduler that plans and runs the job (its job service's address).
     #[command(flatten)]
     pub addr: SchedulerAddr,
+    /// The login to the scheduler's job service (the users file it shares with Flight SQL), and TLS.
+    #[command(flatten)]
+    pub login: crate::flight::LoginArgs,
     /// A job parameter `NAME=VALUE`; repeatable.
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
     pub params: Vec<String>,
@@ -65,6 +68,9 @@ pub struct RunSourceArgs {
     /// --warehouse or --ledger given here reads the ledger even when STRATA_SCHEDULER is set.
     #[arg(long, env = "STRATA_SCHEDULER", value_name = "HOST:PORT")]
     pub scheduler: Option<String>,
+    /// The login to the scheduler's job service, and TLS.
+    #[command(flatten)]
+    pub login: crate::flight::LoginArgs,
     /// The ledger to read: --ledger's, or the warehouse's own; --kafka-brokers is refused.
     #[command(flatten)]
     pub places: PlaceArgs,
@@ -109,8 +115,8 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
     let text = std::fs::read_to_string(&args.job).map_err(|e| CliError::Usage(format!("{path}: {e}")))?;
     let params = strata_planner::Params::parse(&args.params).map_err(CliError::Usage)?;
     let addr = &args.addr.scheduler;
-    let mut client = remote::connect(addr).await?;
     args.mode.mode()?;
+    let mut client = remote::connect_as(&args.login.client(addr)?).await?;
     let (mode, backfill_from, backfill_to) = args.mode.wire();
     let warehouse = match args.places.given(Place::Warehouse) {
         Given::Default => String::new(),
@@ -133,7 +139,6 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
         .submit(request)
         .await
         .map_err(call_error(addr))?
-        .into_inner()
         .run_id;
     if !args.wait {
         match format {
@@ -182,12 +187,11 @@ pub async fn status(args: StatusArgs, format: LogFormat) -> Result<(), CliError>
             return Ok(());
         }
     };
-    let mut client = remote::connect(&scheduler).await?;
+    let mut client = remote::connect_as(&args.from.login.client(&scheduler)?).await?;
     let run = client
         .status(StatusRequest { run_id: args.run_id })
         .await
-        .map_err(call_error(&scheduler))?
-        .into_inner();
+        .map_err(call_error(&scheduler))?;
     print_remote(&run, format);
     Ok(())
 }
@@ -210,12 +214,11 @@ pub async fn runs(args: RunsArgs, format: LogFormat) -> Result<(), CliError> {
             return Ok(());
         }
     };
-    let mut client = remote::connect(&scheduler).await?;
+    let mut client = remote::connect_as(&args.from.login.client(&scheduler)?).await?;
     let runs = client
         .runs(RunsRequest { limit: args.limit })
         .await
         .map_err(call_error(&scheduler))?
-        .into_inner()
         .runs;
     match format {
         LogFormat::Json => runs.iter().for_each(|r| println!("{}", print::scheduler::run_json(r))),

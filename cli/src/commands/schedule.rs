@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use strata_planner::Engine;
 
-use crate::args::{FailpointArgs, PlaceArgs};
+use crate::args::{FailpointArgs, PlaceArgs, ProbeArgs};
 use crate::error::CliError;
-use crate::schedule::{Runner, load_jobs};
+use crate::schedule::{Runner, load_jobs_in};
 
 /// `strata schedule`: the jobs directory, the places of its runs, the engine, and whether to run once.
 #[derive(Debug, Args)]
@@ -34,13 +34,28 @@ pub struct ScheduleArgs {
     /// Act as if it were this time (RFC 3339): for replaying a schedule and for tests. Only with --once.
     #[arg(long, requires = "once")]
     pub now: Option<String>,
+    /// Keep the schedule's state (last ticks, one lock per job) here instead of the warehouse's
+    /// `_strata/schedule/`: required when the warehouse is on an object store (a mounted volume keeps it).
+    #[arg(long, env = "STRATA_SCHEDULE_STATE", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// `/livez` and `/readyz` (ready once its jobs are loaded and the warehouse answers).
+    #[command(flatten)]
+    pub probes: ProbeArgs,
 }
 
 /// Run the scheduled jobs of the directory, printing each note: until stopped, or with `--once` what is due now
 /// (an error when a due run failed every attempt). An error too when no job declares a schedule.
 pub async fn schedule(args: ScheduleArgs) -> Result<(), CliError> {
-    let warehouse = strata_connectors::location::local_dir(&args.places.warehouse, "the warehouse of `schedule`")?;
-    let jobs = load_jobs(&args.jobs, &warehouse)?;
+    let state = match &args.state_dir {
+        Some(dir) => dir.clone(),
+        None => strata_connectors::location::local_dir(
+            &args.places.warehouse,
+            "the warehouse of `schedule` without --state-dir",
+        )?
+        .join("_strata")
+        .join("schedule"),
+    };
+    let jobs = load_jobs_in(&args.jobs, &state)?;
     if jobs.is_empty() {
         return Err(CliError::Usage(format!(
             "no job in {} declares a schedule (--! schedule '0 0 * * *')",
@@ -59,6 +74,15 @@ pub async fn schedule(args: ScheduleArgs) -> Result<(), CliError> {
         },
         None => Engine::Embedded,
     };
+    if let Some(bind) = args.probes.http_bind {
+        let store = strata_planner::probes::StoreProbe::start(
+            strata_connectors::location::Warehouse::parse(&args.places.warehouse)?,
+            std::time::Duration::from_secs(10),
+        );
+        strata_planner::probes::serve(bind, Arc::new(move || store.state()))
+            .await
+            .map_err(|e| CliError::Usage(format!("--http-bind {bind}: {e}")))?;
+    }
     let runner = Runner::new(
         args.places.options().with_failpoint(args.failpoint.name()),
         engine,

@@ -48,10 +48,16 @@ fn job_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// `<warehouse>/_strata/schedule/`. Files without a schedule are skipped; a malformed one is an error naming its
 /// file and line. Only the directive is read: a job's statements are parsed when it runs.
 pub fn load_jobs(jobs: &Path, warehouse: &Path) -> Result<Vec<ScheduledJob>, CliError> {
+    load_jobs_in(jobs, &warehouse.join("_strata").join("schedule"))
+}
+
+/// [`load_jobs`], with the schedule's state in the directory `state` (a warehouse on an object store keeps
+/// none: the state then lives on a local or mounted volume).
+pub fn load_jobs_in(jobs: &Path, state: &Path) -> Result<Vec<ScheduledJob>, CliError> {
     let mut files = Vec::new();
     job_files(jobs, &mut files).map_err(CliError::io(jobs))?;
     files.sort();
-    let dir = warehouse.join("_strata").join("schedule");
+    let dir = state.to_path_buf();
     let mut out = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).map_err(CliError::io(&path))?;

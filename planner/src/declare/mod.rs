@@ -37,6 +37,8 @@ pub(crate) struct Declaring<'a> {
     /// Kafka bootstrap servers for locations that name none.
     pub kafka_brokers: &'a str,
     pub engine: &'a Engine,
+    /// Where a submitted job may read and write; `None` for a job run by its owner.
+    pub confinement: Option<&'a crate::confine::Confinement>,
 }
 
 /// What declaring a table gave.
@@ -66,6 +68,20 @@ pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExt
         sink: None,
         kafka: None,
     };
+    // Confined before anything is opened: a refused location is never read, listed or connected to.
+    if let Some(confinement) = at.confinement {
+        for written in &create.locations {
+            let place = match format {
+                SourceFormat::Delta | SourceFormat::Listing => location::resolve(written, at.warehouse)
+                    .map_err(|e| job_err(stmt, e))?
+                    .to_string(),
+                SourceFormat::Kafka | SourceFormat::Postgres => written.clone(),
+            };
+            confinement
+                .check(&place)
+                .map_err(|e| job_err(stmt, format!("table '{}': {e}", stmt.target().name)))?;
+        }
+    }
     match format {
         SourceFormat::Kafka => {
             let brokers = at.kafka_brokers;
