@@ -53,7 +53,12 @@ pub struct SchedulerArgs {
     pub tls_client_ca: Option<PathBuf>,
     /// A root (path or URL of any scheme: `s3://bucket/raw`, `/mnt/data`, `kafka://`, `postgres://db/x`)
     /// submitted jobs may read or write besides the warehouse; repeatable. Every other location is refused.
-    #[arg(long = "allow-location", env = "STRATA_ALLOW_LOCATIONS", value_delimiter = ',', value_name = "ROOT")]
+    #[arg(
+        long = "allow-location",
+        env = "STRATA_ALLOW_LOCATIONS",
+        value_delimiter = ',',
+        value_name = "ROOT"
+    )]
     pub allow_locations: Vec<String>,
     /// `/livez` and `/readyz` (ready: serving, warehouse reachable, not draining).
     #[command(flatten)]

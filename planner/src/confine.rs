@@ -96,7 +96,10 @@ mod tests {
         assert!(c.check("/data/raw/2024/").is_ok());
         let err = c.check("/srv/wh/../../etc").unwrap_err();
         assert!(err.contains("file:///etc/"), "{err}");
-        assert!(c.check("/data/rawfiles").is_err(), "a root matches at a / boundary only");
+        assert!(
+            c.check("/data/rawfiles").is_err(),
+            "a root matches at a / boundary only"
+        );
         assert!(c.check("file:///data/raw/x").is_ok());
         assert!(c.check("/etc/passwd").is_err());
     }
@@ -111,7 +114,10 @@ mod tests {
         assert!(c.check("s3://lake/wh/../secret/").is_err());
         assert!(c.check("s3://lake/shared/raw").is_ok());
         assert!(c.check("s3://other/wh/").is_err());
-        assert!(c.check("s3://user:pw@lake/shared/x").is_ok(), "user info is not part of the place");
+        assert!(
+            c.check("s3://user:pw@lake/shared/x").is_ok(),
+            "user info is not part of the place"
+        );
         assert!(c.check("kafka:///ticks").is_ok());
         assert!(c.check("kafka://evil:9092/ticks").is_err());
         assert!(c.check("postgres://db:5432/analytics?table=prices").is_ok());

@@ -30,13 +30,13 @@ pub mod run;
 mod stage;
 
 pub use config::{StrataOptions, new_context};
+pub use confine::Confinement;
 pub use dag::{Stage, StageDag};
 pub use engine::Engine;
 pub use error::{PlannerError, Result};
 pub use explain::explain;
 pub use modes::RunMode;
 pub use params::Params;
-pub use confine::Confinement;
 pub use plan::{PlannedJob, plan_job, plan_job_confined, plan_job_with};
 pub use report::{EventSink, JobEvent, RunSummary};
 pub use run::{run, run_as};

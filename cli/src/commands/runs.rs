@@ -135,11 +135,7 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
         backfill_from,
         backfill_to,
     };
-    let run_id = client
-        .submit(request)
-        .await
-        .map_err(call_error(addr))?
-        .run_id;
+    let run_id = client.submit(request).await.map_err(call_error(addr))?.run_id;
     if !args.wait {
         match format {
             LogFormat::Json => println!("{}", serde_json::json!({ "run_id": run_id })),

@@ -91,7 +91,7 @@ fn warehouse(dir: &Path) -> PathBuf {
 }
 
 /// A throwaway certificate authority and a server certificate for 127.0.0.1 / localhost: (ca, cert, key).
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let p = |name: &str| dir.join(name);
     let openssl = |args: &[&str]| {
         let out = Command::new("openssl").args(args).output().unwrap();
@@ -112,7 +112,7 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 /// A users file for alice and bob (through `strata passwd`).
-fn users(dir: &Path) -> PathBuf {
+pub(crate) fn users(dir: &Path) -> PathBuf {
     let mut text = String::new();
     for (user, password) in [("alice", "wonder land"), ("bob", "hunter2")] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))

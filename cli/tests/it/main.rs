@@ -14,6 +14,7 @@ mod flight;
 mod incremental;
 mod kafka;
 mod ledger;
+mod lifecycle;
 mod locations;
 mod merge;
 mod pipeline;
@@ -21,6 +22,7 @@ mod postgres;
 mod schedule;
 mod secrets;
 mod storage;
+mod submissions;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
