@@ -81,15 +81,13 @@ pub fn acceptor_verifying(cert: &Path, key: &Path, client_ca: Option<&Path>) -> 
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder
-        .with_single_cert(chain, private_key)
-        .map_err(|e| {
-            FlightError::Tls(format!(
-                "{} and {} do not form a usable certificate and key: {e}",
-                cert.display(),
-                key.display()
-            ))
-        })?;
+    let mut config = builder.with_single_cert(chain, private_key).map_err(|e| {
+        FlightError::Tls(format!(
+            "{} and {} do not form a usable certificate and key: {e}",
+            cert.display(),
+            key.display()
+        ))
+    })?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

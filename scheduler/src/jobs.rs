@@ -18,9 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
+use strata_flight::auth::{Authenticator, bearer_header};
 use strata_planner::ledger::RunState;
 use strata_planner::report::JobEvent;
-use strata_flight::auth::{Authenticator, bearer_header};
 use strata_planner::{Confinement, Engine, EventSink, Params, RunMode, StrataOptions, plan_job_confined, run_as};
 use strata_proto::job::service::job_service_server;
 use strata_proto::job::{
@@ -347,7 +347,9 @@ impl job_service_server::JobService for JobService {
         };
         match run {
             Some(run) => caller.answer(run),
-            None => Err(Status::not_found(format!("no run '{run_id}' of yours on this scheduler"))),
+            None => Err(Status::not_found(format!(
+                "no run '{run_id}' of yours on this scheduler"
+            ))),
         }
     }
 

@@ -254,7 +254,10 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
         _ = tokio::signal::ctrl_c() => {}
     }
     // Executors keep being served while the runs drain: the server task runs until the process exits.
-    tracing::info!(timeout_s = options.drain_timeout.as_secs(), "stopping: draining runs in progress");
+    tracing::info!(
+        timeout_s = options.drain_timeout.as_secs(),
+        "stopping: draining runs in progress"
+    );
     let stopped = jobs.drain(options.drain_timeout).await;
     tracing::info!(stopped, "scheduler drained and stopped");
     Ok(())
