@@ -35,6 +35,11 @@ pub struct ScheduledJob {
 fn job_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        // Hidden entries are skipped: a Kubernetes ConfigMap volume holds each file twice, once in its hidden
+        // `..data/` (and `..<timestamp>/`) directory and once as a symlink into it; the symlink is followed.
+        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            continue;
+        }
         if path.is_dir() {
             job_files(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "sql") {

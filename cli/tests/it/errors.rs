@@ -60,3 +60,20 @@ fn missing_files_and_bad_arguments_fail_clearly() {
         assert!(help.contains(cmd), "{help}");
     }
 }
+
+#[test]
+fn a_kafka_credential_in_a_job_file_is_refused_by_name() {
+    #[rustfmt::skip]
+    let (ok, err) = validate(
+        "CREATE EXTERNAL TABLE bronze.ticks (symbol VARCHAR) STORED AS KAFKA\n  LOCATION 'kafka://127.0.0.1:1/ticks'\n  \
+         OPTIONS ('kafka.sasl.username' 'svc', 'kafka.sasl.password' 'hunter2');\n\
+         CREATE TABLE silver.t AS SELECT * FROM bronze.ticks;",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("bad.sql:1:1") && err.contains("'kafka.sasl.password' is a credential"),
+        "{err}"
+    );
+    assert!(err.contains("STRATA_KAFKA_SASL_PASSWORD"), "{err}");
+    assert!(!err.contains("hunter2"), "the secret is echoed: {err}");
+}

@@ -287,11 +287,27 @@ pub fn staged_schema(declared: &Schema) -> SchemaRef {
 /// How long metadata and watermark requests may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A client configuration: the brokers, then the user's `kafka.*` settings.
+/// The librdkafka settings every client takes from its process's environment, where a deployment's Secrets
+/// arrive (the chart's `kafka.existingSecret`): credentials never belong in a job file.
+pub const ENV_SETTINGS: [(&str, &str); 4] = [
+    ("STRATA_KAFKA_SECURITY_PROTOCOL", "security.protocol"),
+    ("STRATA_KAFKA_SASL_MECHANISM", "sasl.mechanism"),
+    ("STRATA_KAFKA_SASL_USERNAME", "sasl.username"),
+    ("STRATA_KAFKA_SASL_PASSWORD", "sasl.password"),
+];
+
+/// A client configuration: the brokers, the environment's [`ENV_SETTINGS`], then the table's `kafka.*` settings.
 pub fn client_config(brokers: &str, settings: &BTreeMap<String, String>) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
     config.set("broker.address.family", "v4");
+    for (var, key) in ENV_SETTINGS {
+        if let Ok(value) = std::env::var(var)
+            && !value.is_empty()
+        {
+            config.set(key, value);
+        }
+    }
     for (k, v) in settings {
         config.set(k, v);
     }

@@ -58,6 +58,19 @@ pub(crate) async fn declare(
         None => written,
     };
     let address = TopicAddress::parse(&written).map_err(|e| job_err(stmt, e))?;
+    // Credentials come from the environment (STRATA_KAFKA_SASL_*), never from a job file.
+    if let Some((key, _)) = option_pairs(create)
+        .iter()
+        .find(|(k, _)| strata_connectors::store::is_secret_key(k))
+    {
+        return Err(job_err(
+            stmt,
+            format!(
+                "Kafka table '{name}': option '{key}' is a credential: job files may not hold secrets; give it in \
+                 the environment (STRATA_KAFKA_SASL_USERNAME / STRATA_KAFKA_SASL_PASSWORD)"
+            ),
+        ));
+    }
     let options =
         KafkaOptions::parse(&option_pairs(create)).map_err(|e| job_err(stmt, format!("Kafka table '{name}': {e}")))?;
     let declared = declared_schema(ctx, stmt, create).await?;
