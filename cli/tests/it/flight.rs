@@ -92,6 +92,11 @@ fn warehouse(dir: &Path) -> PathBuf {
 
 /// A throwaway certificate authority and a server certificate for 127.0.0.1 / localhost: (ca, cert, key).
 pub(crate) fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    certificates_for(dir, "IP:127.0.0.1,DNS:localhost")
+}
+
+/// [`certificates`] for the subject alternative names `san` (`IP:…,DNS:…`).
+pub(crate) fn certificates_for(dir: &Path, san: &str) -> (PathBuf, PathBuf, PathBuf) {
     let p = |name: &str| dir.join(name);
     let openssl = |args: &[&str]| {
         let out = Command::new("openssl").args(args).output().unwrap();
@@ -104,7 +109,7 @@ pub(crate) fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     #[rustfmt::skip]
     openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", &s(p("server.key")),
         "-out", &s(p("server.csr"))]);
-    std::fs::write(p("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    std::fs::write(p("san.ext"), format!("subjectAltName={san}\n")).unwrap();
     #[rustfmt::skip]
     openssl(&["x509", "-req", "-in", &s(p("server.csr")), "-CA", &s(p("ca.crt")), "-CAkey", &s(p("ca.key")),
         "-CAcreateserial", "-days", "2", "-extfile", &s(p("san.ext")), "-out", &s(p("server.crt"))]);

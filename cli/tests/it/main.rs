@@ -13,6 +13,7 @@ mod expectations;
 mod flight;
 mod incremental;
 mod kafka;
+mod kube;
 mod ledger;
 mod lifecycle;
 mod locations;

@@ -106,7 +106,7 @@ fn submissions_need_a_known_user_and_each_user_sees_only_their_runs() {
 }
 
 /// A client certificate signed by the test CA of `certificates`: (cert, key).
-fn client_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn client_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let openssl = |args: &[&str]| {
         let out = Command::new("openssl").args(args).output().unwrap();
