@@ -52,7 +52,8 @@ pub struct SchedulerArgs {
     #[arg(long, env = "STRATA_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
     /// A root (path or URL of any scheme: `s3://bucket/raw`, `/mnt/data`, `kafka://`, `postgres://db/x`)
-    /// submitted jobs may read or write besides the warehouse; repeatable. Every other location is refused.
+    /// submitted jobs may read or write besides the warehouse; repeatable. Every other location is refused. `*`
+    /// allows every location: only for a scheduler that runs its own user's jobs (`cluster up` passes it).
     #[arg(
         long = "allow-location",
         env = "STRATA_ALLOW_LOCATIONS",

@@ -224,8 +224,11 @@ impl LocalCluster {
             self.warehouse.clone(),
             "--ledger".into(),
             self.ledger.clone(),
-            // A local cluster is for this machine's user: its scheduler binds loopback only.
+            // A local cluster is for this machine's user (its scheduler binds loopback only): no login, and jobs
+            // may use any location, as `strata run` may.
             "--insecure".into(),
+            "--allow-location".into(),
+            "*".into(),
         ];
         let brokers: Vec<(&str, &str)> = match self.kafka_brokers.as_str() {
             "" => Vec::new(),

@@ -7,7 +7,8 @@
 //!
 //! Guarantees: a location is compared after it is resolved and normalised (no `.`/`..` segment, scheme and host
 //! lower-case, user info and query left out), a root matches only at a `/` boundary (`s3://b/data` does not allow
-//! `s3://b/database`), and an empty confinement allows nothing but the warehouse. Roots for Kafka and PostgreSQL
+//! `s3://b/database`), and an empty confinement allows nothing but the warehouse. The root `*` allows everything:
+//! for a scheduler that runs only its own user's jobs (`strata cluster up` on loopback), said explicitly. Roots for Kafka and PostgreSQL
 //! follow the same rule: `kafka://` allows the default brokers' topics (`kafka:///topic`), `kafka://host:9092/`
 //! that broker's, `postgres://db:5432/analytics` the tables of that database.
 
@@ -17,6 +18,8 @@ use strata_connectors::location::{Url, Warehouse};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confinement {
     roots: Vec<String>,
+    /// The root `*` was given: every location is allowed.
+    anywhere: bool,
 }
 
 impl Confinement {
@@ -24,14 +27,19 @@ impl Confinement {
     /// neither.
     pub fn new(warehouse: &str, allowed: &[String]) -> Result<Self, String> {
         let mut roots = Vec::with_capacity(allowed.len() + 1);
+        let mut anywhere = false;
         for root in std::iter::once(warehouse).chain(allowed.iter().map(String::as_str)) {
             let root = root.trim();
+            if root == "*" {
+                anywhere = true;
+                continue;
+            }
             if root.is_empty() {
                 continue;
             }
             roots.push(key(root).map_err(|e| format!("allowed location '{root}': {e}"))?);
         }
-        Ok(Self { roots })
+        Ok(Self { roots, anywhere })
     }
 
     /// The roots, normalised, for messages and logs (no credentials: user info is never kept).
@@ -43,7 +51,7 @@ impl Confinement {
     /// location was refused and what is allowed.
     pub fn check(&self, location: &str) -> Result<(), String> {
         let normal = key(location).map_err(|e| format!("location '{location}': {e}"))?;
-        if self.roots.iter().any(|root| normal.starts_with(root.as_str())) {
+        if self.anywhere || self.roots.iter().any(|root| normal.starts_with(root.as_str())) {
             return Ok(());
         }
         Err(format!(
@@ -124,6 +132,12 @@ mod tests {
         assert!(c.check("postgres://db:5432/other?table=prices").is_err());
         assert!(c.check("az://account/container/x").is_err());
         assert!(!c.roots().iter().any(|r| r.contains("pw")));
+    }
+
+    #[test]
+    fn a_star_allows_everything() {
+        let c = confined("/srv/wh", &["*"]);
+        assert!(c.check("/etc/").is_ok() && c.check("s3://any/x").is_ok() && c.check("kafka://h:1/t").is_ok());
     }
 
     #[test]

@@ -79,14 +79,7 @@ fn warehouse(dir: &Path) -> PathBuf {
         "--out", market.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = strata(&[
-        "run",
-        "jobs/stock_market/pipeline.sql",
-        "--no-progress",
-        "--warehouse",
-        wh.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    crate::run_stock_embedded(&wh);
     wh
 }
 

@@ -426,14 +426,7 @@ fn the_rendered_chart_runs_as_containers_and_survives_a_crashed_and_a_drained_ex
     ok("generate into the store", out);
     let embedded = dir.join("embedded");
     generate_market(&embedded, 12, 23);
-    let out = strata(&[
-        "run",
-        "jobs/stock_market/pipeline.sql",
-        "--no-progress",
-        "--warehouse",
-        embedded.to_str().unwrap(),
-    ]);
-    ok("embedded run", out);
+    crate::run_stock_embedded(&embedded);
     let expected = ok(
         "embedded query",
         strata(&[

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cluster::{compare, generate_market};
+use crate::cluster::{compare, generate_market, run_status, wait_run};
 use crate::{repo_root, stderr, strata};
 
 /// A `strata` process started in the background, with the addresses it printed.
@@ -174,19 +174,12 @@ fn an_executor_is_ready_once_registered_alive_throughout_and_exits_0_on_sigterm(
     assert!(exec.logs().contains("executor drained and stopped"), "{}", exec.logs());
 }
 
-/// Three symbols' nine years in `warehouse`, and the tables an embedded run of the stock pipeline makes of them.
+/// Twelve symbols' nine years in `dir/wh`, and in `dir/embedded` the tables an embedded run makes of them.
 fn stock(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (wh, embedded) = (dir.join("wh"), dir.join("embedded"));
     generate_market(&wh, 12, 19);
     generate_market(&embedded, 12, 19);
-    let out = strata(&[
-        "run",
-        "jobs/stock_market/pipeline.sql",
-        "--no-progress",
-        "--warehouse",
-        embedded.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    crate::run_stock_embedded(&embedded);
     (wh, embedded)
 }
 
@@ -203,22 +196,13 @@ fn submit(scheduler: &str, warehouse: &Path) -> String {
     v["run_id"].as_str().unwrap().to_string()
 }
 
-fn status(scheduler: &str, run_id: &str) -> serde_json::Value {
-    let out = strata(&["--log-format", "json", "status", run_id, "--scheduler", scheduler]);
-    assert!(out.status.success(), "status: {}", stderr(&out));
-    serde_json::from_str(crate::stdout(&out).trim()).unwrap()
-}
-
-fn wait_run(scheduler: &str, run_id: &str, limit: Duration) -> serde_json::Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let s = status(scheduler, run_id);
-        if s["state"] == "succeeded" || s["state"] == "failed" {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "run still {} after {limit:?}", s["state"]);
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// A scheduler on `warehouse` with `drain` seconds of drain, and one ready executor: (scheduler, executor).
+fn one_executor(warehouse: &Path, drain: &str, work: &Path) -> (Daemon, Daemon) {
+    let sched = scheduler(warehouse, "127.0.0.1:0", drain);
+    let http = format!("127.0.0.1:{}", free_port());
+    let exec = executor(sched.addr("Scheduler"), &http, work);
+    wait_for(&http, "/readyz", 200, Duration::from_secs(30));
+    (sched, exec)
 }
 
 #[test]
@@ -239,7 +223,7 @@ fn sigterm_drains_an_executor_mid_run_and_the_run_succeeds_with_the_same_tables(
     let run_id = submit(&addr, &wh);
     // Once a stage runs, SIGTERM one executor: it drains and exits 0; the other finishes the run.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while status(&addr, &run_id)["stages"]
+    while run_status(&addr, &run_id)["stages"]
         .as_array()
         .is_none_or(|s| !s.iter().any(|s| s["state"] == "running" || s["state"] == "succeeded"))
     {
@@ -261,12 +245,8 @@ fn sigterm_on_the_scheduler_finishes_its_run_or_stops_it_with_nothing_committed(
     let (wh, embedded) = stock(dir.path());
     // A drain long enough: the run in progress finishes and commits, then the scheduler exits 0.
     {
-        let mut sched = scheduler(&wh, "127.0.0.1:0", "120");
-        let addr = sched.addr("Scheduler").to_string();
-        let http = format!("127.0.0.1:{}", free_port());
-        let _exec = executor(&addr, &http, &dir.path().join("e0"));
-        wait_for(&http, "/readyz", 200, Duration::from_secs(30));
-        submit(&addr, &wh);
+        let (mut sched, _exec) = one_executor(&wh, "120", &dir.path().join("e0"));
+        submit(sched.addr("Scheduler"), &wh);
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(sched.terminate(Duration::from_secs(150)), 0, "{}", sched.logs());
         assert!(
@@ -280,12 +260,8 @@ fn sigterm_on_the_scheduler_finishes_its_run_or_stops_it_with_nothing_committed(
     // No drain time: the run is stopped and nothing of it is committed.
     let fresh = dir.path().join("fresh");
     generate_market(&fresh, 12, 19);
-    let mut sched = scheduler(&fresh, "127.0.0.1:0", "0");
-    let addr = sched.addr("Scheduler").to_string();
-    let http = format!("127.0.0.1:{}", free_port());
-    let _exec = executor(&addr, &http, &dir.path().join("e1"));
-    wait_for(&http, "/readyz", 200, Duration::from_secs(30));
-    submit(&addr, &fresh);
+    let (mut sched, _exec) = one_executor(&fresh, "0", &dir.path().join("e1"));
+    submit(sched.addr("Scheduler"), &fresh);
     assert_eq!(sched.terminate(Duration::from_secs(30)), 0, "{}", sched.logs());
     assert!(sched.logs().contains("stopping the run"), "{}", sched.logs());
     for table in GOLD {

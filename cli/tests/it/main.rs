@@ -51,6 +51,18 @@ pub fn strata(args: &[&str]) -> Output {
         .expect("strata runs")
 }
 
+/// Run the stock pipeline embedded on `warehouse`: the tables cluster runs are compared with.
+pub fn run_stock_embedded(warehouse: &Path) {
+    let out = strata(&[
+        "run",
+        "jobs/stock_market/pipeline.sql",
+        "--no-progress",
+        "--warehouse",
+        warehouse.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "embedded run: {}", stderr(&out));
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

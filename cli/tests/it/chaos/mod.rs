@@ -196,7 +196,7 @@ impl Chaos {
         let mut args: Vec<String> = [
             "--log", "info", "scheduler", "--bind", &bind, "--warehouse", self.root.to_str().unwrap(),
             "--executor-timeout", &EXECUTOR_TIMEOUT.to_string(), "--stall-timeout", &STALL_TIMEOUT.to_string(),
-            "--insecure",
+            "--insecure", "--allow-location", "*",
         ].iter().map(|s| s.to_string()).collect();
         // Executors in namespaces report to the scheduler's address on the bridge.
         if let Some(net) = &self.net {
