@@ -47,8 +47,7 @@ ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="strata" \
       org.opencontainers.image.description="Strata: a distributed batch dataflow engine (scheduler, executor, CLI)" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.source="https://example.invalid/strata"
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=binary /out/ /
 USER 65532:65532
 WORKDIR /var/lib/strata

@@ -1,5 +1,6 @@
 //! What a pod's lifecycle needs of the binaries, checked on real processes: `/livez` and `/readyz` on
-//! `--http-bind` (an executor is ready only once registered), SIGTERM on an executor drains it mid-run without
+//! `--http-bind` of the scheduler, executors, `serve` and `schedule` (an executor is ready only once registered;
+//! `serve` and `schedule`, PID 1 in their containers, stop with 0 on SIGTERM), SIGTERM on an executor drains it mid-run without
 //! failing the run, and SIGTERM on the scheduler lets its run finish — or, past the drain timeout, stops it with
 //! nothing committed — and exits 0.
 
@@ -268,4 +269,38 @@ fn sigterm_on_the_scheduler_finishes_its_run_or_stops_it_with_nothing_committed(
         let log = fresh.join(table.replace('.', "/")).join("_delta_log");
         assert!(!log.exists(), "{table} was committed by a stopped run");
     }
+}
+
+#[test]
+fn serve_and_schedule_serve_probes_and_stop_with_0_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    std::fs::create_dir_all(&wh).unwrap();
+    let jobs = dir.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    // A job due once a year: the runner waits, serving its probes.
+    std::fs::write(
+        jobs.join("yearly.sql"),
+        "--! schedule '0 0 1 1 *'\nCREATE TABLE smoke.one AS SELECT 1 AS one;\n",
+    )
+    .unwrap();
+    let (serve_http, schedule_http) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    #[rustfmt::skip]
+    let mut serve = Daemon::start(&[
+        "serve", "--warehouse", wh.to_str().unwrap(), "--bind", "127.0.0.1:0", "--insecure", "--http-bind", &serve_http,
+    ], &[], &["Flight SQL", "HTTP probes"]);
+    #[rustfmt::skip]
+    let mut schedule = Daemon::start(&[
+        "--log", "info", "schedule", jobs.to_str().unwrap(), "--warehouse", wh.to_str().unwrap(), "--state-dir",
+        dir.path().join("state").to_str().unwrap(), "--http-bind", &schedule_http,
+    ], &[], &[]);
+    for http in [&serve_http, &schedule_http] {
+        wait_for(http, "/livez", 200, Duration::from_secs(30));
+        wait_for(http, "/readyz", 200, Duration::from_secs(30));
+    }
+    assert_eq!(serve.terminate(Duration::from_secs(10)), 0, "{}", serve.logs());
+    assert_eq!(schedule.terminate(Duration::from_secs(10)), 0, "{}", schedule.logs());
 }
