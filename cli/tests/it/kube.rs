@@ -9,7 +9,7 @@
 //!   dropped capabilities and limits — runs as containers (`dev/kube_play.py`) against an S3 server, with TLS,
 //!   client certificates and a login; the stock pipeline is submitted from a client container, its gold table is
 //!   read over Flight SQL and compared with an embedded run, and runs survive a crashed executor and a drained
-//!   (`docker stop`, SIGTERM) one with identical tables.
+//!   (`docker stop`, SIGTERM) one with identical tables; the schedule runner runs a job of its ConfigMap.
 //!
 //! `dev/test.sh` installs helm and kubernetes-validate, starts dockerd and creates the network; without them these
 //! tests fail and say so (they are never skipped).
@@ -260,7 +260,8 @@ const GOLD_QUERY: &str = "SELECT symbol, trade_date, close, sma_20, sma_50, sma_
                           volatility_20, vwap_20, rs_20, sma_cross, year FROM gold.daily_indicators \
                           ORDER BY symbol, trade_date";
 
-/// The values of the release under test: TLS with client certificates, a login, the gateway's S3, two executors.
+/// The values of the release under test: TLS with client certificates, a login, the gateway's S3, two executors,
+/// and the schedule runner with a job due every minute.
 fn values(dir: &Path, s3: &GatewayS3, warehouse: &str) -> PathBuf {
     let path = dir.join("values.yaml");
     let text = format!(
@@ -270,7 +271,10 @@ fn values(dir: &Path, s3: &GatewayS3, warehouse: &str) -> PathBuf {
          tls:\n  enabled: true\n  existingSecret: strata-tls\n  clientAuth: true\n\
          tests:\n  existingSecret: strata-users\n  clientTlsSecret: strata-test-client-tls\n\
          executor:\n  replicas: 2\n  vcores: 2\n  drainTimeoutSeconds: 60\n\
-         \x20 resources:\n    requests: {{cpu: 500m, memory: 1Gi}}\n    limits: {{cpu: '1', memory: 3Gi}}\n",
+         \x20 resources:\n    requests: {{cpu: 500m, memory: 1Gi}}\n    limits: {{cpu: '1', memory: 3Gi}}\n\
+         schedule:\n  enabled: true\n  jobs:\n    minutely.sql: |\n\
+         \x20     --! schedule '* * * * *'\n\
+         \x20     CREATE TABLE smoke.scheduled AS SELECT 1 AS one;\n",
         endpoint = s3.url,
     );
     std::fs::write(&path, text).unwrap();
@@ -386,8 +390,16 @@ fn the_rendered_chart_runs_as_containers_and_survives_a_crashed_and_a_drained_ex
             "--state", state.to_str().unwrap(), "--namespace", "strata", "--timeout", "180",
         ].iter().map(|s| s.to_string()).collect(),
     };
-    ok("kube_play up", pods.kube_play(&["up", "--only", "scheduler,executor"]));
-    for pod in ["r-strata-scheduler-0", "r-strata-executor-0", "r-strata-executor-1"] {
+    ok(
+        "kube_play up",
+        pods.kube_play(&["up", "--only", "scheduler,executor,schedule"]),
+    );
+    for pod in [
+        "r-strata-scheduler-0",
+        "r-strata-executor-0",
+        "r-strata-executor-1",
+        "r-strata-schedule-0",
+    ] {
         let settings = inspect(
             pod,
             "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} \
@@ -491,5 +503,24 @@ fn the_rendered_chart_runs_as_containers_and_survives_a_crashed_and_a_drained_ex
     let end = client.wait(&drained);
     assert_eq!(end["state"], "succeeded", "{end}");
     same_rows(&client.gold(), &expected).expect("after a drained executor");
+
+    // The schedule runner ran its minutely job from the ConfigMap on the cluster, into the store.
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let mut args = vec!["query", "--server", "r-strata-scheduler:50060", "--format", "csv"];
+    args.extend_from_slice(&Client::TLS);
+    args.push("SELECT one FROM smoke.scheduled");
+    loop {
+        let out = client.strata(&args);
+        if out.status.success() && stdout(&out) == "one\n1\n" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled run committed: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
     drop(pods);
 }
