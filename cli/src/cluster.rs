@@ -219,18 +219,24 @@ pub async fn scheduler(args: SchedulerArgs) -> Result<(), CliError> {
 /// Serve an executor that registers with the scheduler (heartbeat every second) until the process is stopped.
 pub async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
     let external_host = args.external_host.clone().unwrap_or_else(|| args.bind_host.clone());
-    strata_executor::serve(strata_executor::ExecutorOptions {
-        scheduler: args.addr.scheduler,
-        bind_host: args.bind_host,
-        external_host,
-        flight_port: args.flight_port,
-        grpc_port: args.grpc_port,
-        work_dir: args.work_dir,
-        vcores: args.vcores,
-        heartbeat_seconds: 1,
-        http_bind: args.probes.http_bind,
-        drain_timeout: Duration::from_secs(args.drain_timeout),
-    })
+    strata_executor::serve_with(
+        strata_executor::ExecutorOptions {
+            scheduler: args.addr.scheduler,
+            bind_host: args.bind_host,
+            external_host,
+            flight_port: args.flight_port,
+            grpc_port: args.grpc_port,
+            work_dir: args.work_dir,
+            vcores: args.vcores,
+            heartbeat_seconds: 1,
+            http_bind: args.probes.http_bind,
+            drain_timeout: Duration::from_secs(args.drain_timeout),
+        },
+        |http| {
+            println!("HTTP probes listening on {http}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        },
+    )
     .await
     .map_err(CliError::from)
 }

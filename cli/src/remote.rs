@@ -164,8 +164,7 @@ pub fn call_error(addr: &str) -> impl Fn(tonic::Status) -> CliError + '_ {
         tonic::Code::InvalidArgument
         | tonic::Code::NotFound
         | tonic::Code::PermissionDenied
-        | tonic::Code::Unauthenticated
-        | tonic::Code::Unavailable => CliError::Rejected {
+        | tonic::Code::Unauthenticated => CliError::Rejected {
             source: Box::new(status),
         },
         _ => CliError::SchedulerCall {

@@ -126,9 +126,30 @@ pub fn local_dir(location: &str, what: &str) -> Result<PathBuf> {
     }
 }
 
-/// The location of a table the warehouse owns: `schema.table` lives in `<warehouse>/schema/table/`.
+/// The location of a table the warehouse owns: `schema.table` lives in `<warehouse>/schema/table/`. A name whose
+/// parts are empty or dot segments, or that holds a path separator or a `%` escape, is refused: such a table
+/// would live outside the warehouse (`"/tmp/x"`, `a..b`, `..%2Fetc`).
 pub fn warehouse_table(name: &str, warehouse: &Warehouse) -> Result<Url> {
-    warehouse.join(&name.replace('.', "/"))
+    let refused = name.contains(['/', '\\', '%'])
+        || name
+            .split('.')
+            .any(|part| part.is_empty() || part.trim().is_empty() || part == "..");
+    if refused {
+        return Err(ConnectorError::InvalidLocation {
+            location: name.to_string(),
+            message: "a table of the warehouse is named schema.table (no empty part, path separator or % escape): \
+                      it would live outside the warehouse"
+                .into(),
+        });
+    }
+    let url = warehouse.join(&name.replace('.', "/"))?;
+    if !url.as_str().starts_with(warehouse.url().as_str()) {
+        return Err(ConnectorError::InvalidLocation {
+            location: name.to_string(),
+            message: format!("the table would live outside the warehouse {warehouse}"),
+        });
+    }
+    Ok(url)
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -177,6 +198,9 @@ mod tests {
         assert_eq!(u.as_str(), "file:///abs/t/");
         let u = resolve("s3://bucket/t", &wh("/data/wh")).unwrap();
         assert_eq!(u.as_str(), "s3://bucket/t/");
+        for escaping in ["/tmp/x", "a..b", "..", "a.%2e%2e", "a/../../etc", "x.", " .y"] {
+            assert!(warehouse_table(escaping, &wh("/data/wh")).is_err(), "{escaping}");
+        }
         let u = warehouse_table("silver.daily_bars", &wh("/data/./wh/../wh")).unwrap();
         assert_eq!(u.as_str(), "file:///data/wh/silver/daily_bars/");
     }

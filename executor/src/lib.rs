@@ -78,8 +78,13 @@ fn bound_port(listener: &std::net::TcpListener) -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Register with the scheduler and run tasks until the process ends.
+/// Register with the scheduler and run tasks until the process ends (or drains on SIGTERM).
 pub async fn serve(options: ExecutorOptions) -> Result<(), ExecutorError> {
+    serve_with(options, |_| {}).await
+}
+
+/// [`serve`], calling `probes_bound` with the address the HTTP probes listen on once bound (port 0 picks a free one).
+pub async fn serve_with(options: ExecutorOptions, probes_bound: impl FnOnce(SocketAddr)) -> Result<(), ExecutorError> {
     let (host, port) = options
         .scheduler
         .rsplit_once(':')
@@ -99,9 +104,21 @@ pub async fn serve(options: ExecutorOptions) -> Result<(), ExecutorError> {
     };
     let health = ExecutorHealth::new();
     let draining = Arc::new(AtomicBool::new(false));
+    // Whether the executor ever registered: a heartbeat that fails later (the scheduler restarting) does not make
+    // its running tasks any less worth draining.
+    let registered = Arc::new(AtomicBool::new(false));
+    {
+        let (health, registered) = (health.clone(), registered.clone());
+        tokio::spawn(async move {
+            while !health.is_ready() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            registered.store(true, Ordering::Release);
+        });
+    }
     if let Some(bind) = options.http_bind {
         let (health, draining) = (health.clone(), draining.clone());
-        probes::serve(
+        let bound = probes::serve(
             bind,
             Arc::new(move || {
                 if draining.load(Ordering::Acquire) {
@@ -114,6 +131,7 @@ pub async fn serve(options: ExecutorOptions) -> Result<(), ExecutorError> {
             }),
         )
         .await?;
+        probes_bound(bound);
     }
     let config = ExecutorProcessConfig {
         bind_host: options.bind_host.clone(),
@@ -140,10 +158,14 @@ pub async fn serve(options: ExecutorOptions) -> Result<(), ExecutorError> {
     let process = start_executor_process(Arc::new(config));
     tokio::pin!(process);
     tokio::select! {
-        result = &mut process => result?,
+        // Ballista's executor ends by itself on SIGTERM once its tasks are done: either branch may see it first.
+        result = &mut process => {
+            result?;
+            tracing::info!("executor drained and stopped");
+        }
         _ = terminate.recv() => {
             draining.store(true, Ordering::Release);
-            if !health.is_ready() {
+            if !registered.load(Ordering::Acquire) && !health.is_ready() {
                 // Never registered: nothing to drain, nobody to tell.
                 tracing::info!("SIGTERM before registering: exiting");
                 return Ok(());

@@ -83,10 +83,18 @@ struct Credential {
     digest: Sha,
 }
 
-/// The users allowed to connect, from a users file.
-#[derive(Debug, Clone, Default)]
+/// The users allowed to connect, from a users file. Its `Debug` shows how many, never their digests.
+#[derive(Clone, Default)]
 pub struct Users {
     users: HashMap<String, Credential>,
+}
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users")
+            .field("count", &self.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Users {

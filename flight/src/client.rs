@@ -13,8 +13,8 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::error::FlightError;
 
-/// How to reach a Flight SQL server.
-#[derive(Debug, Clone, Default)]
+/// How to reach a Flight SQL server. Its `Debug` never shows the password.
+#[derive(Clone, Default)]
 pub struct ClientOptions {
     /// `host:port`.
     pub server: String,
@@ -24,6 +24,17 @@ pub struct ClientOptions {
     pub credentials: Option<(String, String)>,
     /// PEM certificate chain and private key this client presents, for servers that require mutual TLS.
     pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("server", &self.server)
+            .field("tls_ca", &self.tls_ca)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("identity", &self.identity)
+            .finish()
+    }
 }
 
 fn client_err(server: &str, e: impl std::fmt::Display) -> FlightError {

@@ -12,7 +12,7 @@
 //! follow the same rule: `kafka://` allows the default brokers' topics (`kafka:///topic`), `kafka://host:9092/`
 //! that broker's, `postgres://db:5432/analytics` the tables of that database.
 
-use strata_connectors::location::{Url, Warehouse};
+use strata_connectors::location::Warehouse;
 
 /// The roots a confined job's locations must lie under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,11 @@ impl Confinement {
         Ok(Self { roots, anywhere })
     }
 
+    /// Whether every location is allowed (the root `*`).
+    pub fn allows_anything(&self) -> bool {
+        self.anywhere
+    }
+
     /// The roots, normalised, for messages and logs (no credentials: user info is never kept).
     pub fn roots(&self) -> &[String] {
         &self.roots
@@ -62,16 +67,38 @@ impl Confinement {
     }
 }
 
-/// `location` normalised for comparison: `scheme://host[:port]/path/` with `.`/`..` resolved, ending in `/`.
+/// `location` normalised for comparison: `scheme://host[:port]/path/` with `.`/`..` resolved, ending in `/`. A URL is
+/// split by hand (`kafka://a:9092,b:9092/t` is no valid URL but a valid location) and never taken for a path; a
+/// segment that hides a separator or a dot segment in percent-encoding (`..%2Fetc`, `%2e%2e`) is refused, since a
+/// reader that decodes it would go elsewhere than the comparison says.
 fn key(location: &str) -> Result<String, String> {
-    let url = match Url::parse(location) {
-        Ok(url) if url.scheme().len() > 1 && url.scheme() != "file" => url,
+    let (scheme, authority, path) = match location.split_once("://") {
+        Some((scheme, rest)) if scheme.len() > 1 && !scheme.eq_ignore_ascii_case("file") => {
+            let rest = rest.split(['?', '#']).next().unwrap_or_default();
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            // User info is not part of the place (and may hold a password: it is never kept).
+            let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            (
+                scheme.to_ascii_lowercase(),
+                authority.to_ascii_lowercase(),
+                path.to_string(),
+            )
+        }
         // Paths and file URLs: the warehouse rules (absolute, cleaned) make them a `file://` directory URL.
-        _ => Warehouse::parse(location).map_err(|e| e.to_string())?.url().clone(),
+        _ => {
+            let url = Warehouse::parse(location).map_err(|e| e.to_string())?.url().clone();
+            ("file".to_string(), String::new(), url.path().to_string())
+        }
     };
     let mut segments: Vec<&str> = Vec::new();
-    for segment in url.path().split('/') {
-        match segment {
+    for raw in path.split('/') {
+        let decoded = percent_decoded(raw);
+        if decoded.contains(['/', '\\']) || (decoded != raw && (decoded == "." || decoded == "..")) {
+            return Err(format!(
+                "the path segment '{raw}' hides a separator or a dot segment in percent-encoding"
+            ));
+        }
+        match raw {
             "" | "." => {}
             ".." => {
                 segments.pop();
@@ -79,14 +106,37 @@ fn key(location: &str) -> Result<String, String> {
             s => segments.push(s),
         }
     }
-    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let mut path = String::from("/");
+    let mut out = format!("{scheme}://{authority}/");
     for s in segments {
-        path.push_str(s);
-        path.push('/');
+        out.push_str(s);
+        out.push('/');
     }
-    Ok(format!("{}://{host}{port}{path}", url.scheme().to_ascii_lowercase()))
+    Ok(out)
+}
+
+/// `text` with its `%XX` escapes decoded (an invalid escape stays as written).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -132,6 +182,39 @@ mod tests {
         assert!(c.check("postgres://db:5432/other?table=prices").is_err());
         assert!(c.check("az://account/container/x").is_err());
         assert!(!c.roots().iter().any(|r| r.contains("pw")));
+    }
+
+    #[test]
+    fn encoded_separators_and_dot_segments_are_refused() {
+        let c = confined("/srv/wh", &["s3://lake/shared"]);
+        for sneaky in [
+            "file:///srv/wh/..%2F..%2Fetc",
+            "file:///srv/wh/a%2f..%2f..%2fetc/",
+            "file:///srv/wh/%2e%2e/%2E%2E/etc",
+            "s3://lake/shared/..%2Fsecret",
+            "s3://lake/shared/%2e%2e/secret",
+            "file:///srv/wh/..%5C..%5Cetc",
+        ] {
+            // Refused: as hidden separators, or (where the URL parser resolves `%2e%2e` itself) as outside.
+            let err = c.check(sneaky).unwrap_err();
+            assert!(
+                err.contains("percent-encoding") || err.contains("outside"),
+                "{sneaky}: {err}"
+            );
+        }
+        assert!(c.check("s3://lake/shared/a%20b/").is_ok(), "other escapes are names");
+    }
+
+    #[test]
+    fn locations_that_are_no_valid_urls_stay_urls() {
+        let c = confined("/srv/wh", &["kafka://a:9092,b:9092/"]);
+        assert!(c.check("kafka://a:9092,b:9092/ticks").is_ok());
+        assert!(c.check("kafka://a:9092,evil:9092/ticks").is_err());
+        assert!(
+            c.check("KAFKA://A:9092,B:9092/ticks").is_ok(),
+            "scheme and host are case-insensitive"
+        );
+        assert!(c.check("FILE:///srv/wh/x").is_ok());
     }
 
     #[test]

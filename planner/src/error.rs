@@ -57,6 +57,9 @@ pub enum PlannerError {
     /// A DataFusion error not attributed to a stage or a job-file location.
     #[error(transparent)]
     DataFusion(Box<DataFusionError>),
+    /// The run was stopped from outside before its commit ([`crate::stop::StopHandle`]): nothing was committed.
+    #[error("{0}; the run was stopped and nothing was committed")]
+    Stopped(String),
 }
 
 // Boxed so that `Result<T, PlannerError>` stays small on the happy path.

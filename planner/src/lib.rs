@@ -28,6 +28,7 @@ pub mod probes;
 pub mod report;
 pub mod run;
 mod stage;
+pub mod stop;
 
 pub use config::{StrataOptions, new_context};
 pub use confine::Confinement;
@@ -39,7 +40,8 @@ pub use modes::RunMode;
 pub use params::Params;
 pub use plan::{PlannedJob, plan_job, plan_job_confined, plan_job_with};
 pub use report::{EventSink, JobEvent, RunSummary};
-pub use run::{run, run_as};
+pub use run::{run, run_as, run_stoppable};
+pub use stop::StopHandle;
 
 /// Load, parse and plan a job file.
 pub async fn load_and_plan(path: &str, options: StrataOptions, params: &Params) -> Result<PlannedJob> {

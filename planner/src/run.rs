@@ -31,6 +31,7 @@ use crate::ledger;
 use crate::outcome::StageOutcome;
 use crate::plan::PlannedJob;
 use crate::report::{EventSink, JobEvent, RunSummary, StageReport};
+use crate::stop::StopHandle;
 use strata_connectors::stage::StageTable;
 
 /// How often a stage is re-run after failing on a cluster.
@@ -43,7 +44,18 @@ pub async fn run(planned: PlannedJob, events: Option<EventSink>) -> Result<RunSu
 
 /// [`run`] under a run id chosen by the caller (the scheduler's job service). The run is recorded in the
 /// warehouse's ledger when it starts and when it ends.
-pub async fn run_as(mut planned: PlannedJob, events: Option<EventSink>, run_id: String) -> Result<RunSummary> {
+pub async fn run_as(planned: PlannedJob, events: Option<EventSink>, run_id: String) -> Result<RunSummary> {
+    run_stoppable(planned, events, run_id, StopHandle::default()).await
+}
+
+/// [`run_as`], stoppable through `stop` until its commit begins: a stopped run ends as failed (ledger included),
+/// with nothing committed and its staging removed.
+pub async fn run_stoppable(
+    mut planned: PlannedJob,
+    events: Option<EventSink>,
+    run_id: String,
+    stop: StopHandle,
+) -> Result<RunSummary> {
     let ledger = planned.ledger.clone();
     let base = ledger::LedgerEvent {
         run_id: run_id.clone(),
@@ -64,7 +76,14 @@ pub async fn run_as(mut planned: PlannedJob, events: Option<EventSink>, run_id: 
     ledger.record(base.clone()).await?;
     let staging = planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}"))?;
     let maintenance = std::mem::take(&mut planned.maintenance);
-    let mut result = run_stages(planned, events, run_id).await;
+    let mut result = {
+        let stages = run_stages(planned, events, run_id, &stop);
+        tokio::pin!(stages);
+        tokio::select! {
+            result = &mut stages => result,
+            reason = stop.stopped() => Err(PlannerError::Stopped(reason)),
+        }
+    };
     // However the run ended, its staged files go (Kafka messages, flagged rows: nothing a table references).
     if let Err(e) = strata_connectors::store::remove_all(&staging).await {
         tracing::warn!(dir = %staging, error = %e, "could not remove the staging directory");
@@ -96,7 +115,12 @@ pub async fn run_as(mut planned: PlannedJob, events: Option<EventSink>, run_id: 
     result
 }
 
-async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: String) -> Result<RunSummary> {
+async fn run_stages(
+    planned: PlannedJob,
+    events: Option<EventSink>,
+    run_id: String,
+    stop: &StopHandle,
+) -> Result<RunSummary> {
     let started = Instant::now();
     let emit = |e: JobEvent| {
         if let Some(sink) = &events {
@@ -219,6 +243,7 @@ async fn run_stages(planned: PlannedJob, events: Option<EventSink>, run_id: Stri
         tracing::info!(source = %source.name, messages = p.messages, malformed = p.malformed, "Kafka messages staged");
         progress.push(p);
     }
+    stop.begin_commit().map_err(PlannerError::Stopped)?;
     let (outputs, dead_letters) = commit(
         &planned,
         &targets,

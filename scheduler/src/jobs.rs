@@ -21,7 +21,9 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use strata_flight::auth::{Authenticator, bearer_header};
 use strata_planner::ledger::RunState;
 use strata_planner::report::JobEvent;
-use strata_planner::{Confinement, Engine, EventSink, Params, RunMode, StrataOptions, plan_job_confined, run_as};
+use strata_planner::{
+    Confinement, Engine, EventSink, Params, RunMode, StopHandle, StrataOptions, plan_job_confined, run_stoppable,
+};
 use strata_proto::job::service::job_service_server;
 use strata_proto::job::{
     HealthRequest, HealthResponse, OutputInfo, RunInfo, RunsRequest, RunsResponse, SourceInfo, StageInfo,
@@ -46,8 +48,8 @@ struct Runs {
     runs: HashMap<String, RunInfo>,
     /// Who submitted each run.
     owners: HashMap<String, String>,
-    /// How to stop each run that has not ended (the drain's last resort).
-    aborts: HashMap<String, tokio::task::AbortHandle>,
+    /// How to stop each run that has not ended, before its commit (the drain's last resort).
+    stops: HashMap<String, StopHandle>,
 }
 
 /// The authenticated caller of a job-service call.
@@ -159,40 +161,42 @@ impl JobService {
     }
 
     /// Stop taking submissions, then wait for the runs in progress to end, for at most `timeout`; runs still
-    /// running then are stopped (nothing of theirs is committed) and recorded as failed. Runs already
-    /// committing are given until they end. Returns how many runs were stopped.
+    /// running then are stopped before their commit (nothing of theirs is committed; the ledger records them as
+    /// failed). Runs already committing are given until they end. Returns how many runs were stopped.
     pub async fn drain(&self, timeout: Duration) -> usize {
+        /// However long committing runs take, the drain ends this long after its timeout.
+        const COMMIT_GRACE: Duration = Duration::from_secs(120);
         self.accepting.store(false, Ordering::Release);
         let start = std::time::Instant::now();
-        let mut stopped = 0;
+        let mut stopped = std::collections::HashSet::new();
         loop {
-            let active: Vec<(String, bool)> = match self.runs.lock() {
-                Ok(guard) => guard
-                    .runs
-                    .values()
-                    .filter(|r| !matches!(r.state.parse::<RunState>(), Ok(RunState::Succeeded | RunState::Failed)))
-                    .map(|r| (r.run_id.clone(), r.state == RunState::Committing.as_str()))
-                    .collect(),
-                Err(_) => return stopped,
-            };
-            if active.is_empty() {
-                return stopped;
-            }
-            if start.elapsed() >= timeout {
-                if let Ok(guard) = self.runs.lock() {
-                    for (run_id, committing) in &active {
-                        if !committing && let Some(abort) = guard.aborts.get(run_id) {
-                            tracing::warn!(run_id, "drain timeout: stopping the run");
-                            abort.abort();
-                            stopped += 1;
+            let active = match self.runs.lock() {
+                Ok(guard) => {
+                    let active: Vec<String> = guard
+                        .runs
+                        .values()
+                        .filter(|r| !matches!(r.state.parse::<RunState>(), Ok(RunState::Succeeded | RunState::Failed)))
+                        .map(|r| r.run_id.clone())
+                        .collect();
+                    if start.elapsed() >= timeout {
+                        for run_id in &active {
+                            // `stop` refuses a run that has begun committing: it finishes.
+                            if !stopped.contains(run_id)
+                                && guard.stops.get(run_id).is_some_and(|h| {
+                                    h.stop("the scheduler was stopped (SIGTERM) and its drain timeout passed")
+                                })
+                            {
+                                tracing::warn!(run_id, "drain timeout: stopping the run");
+                                stopped.insert(run_id.clone());
+                            }
                         }
                     }
+                    active.len()
                 }
-                if active.iter().all(|(_, committing)| !committing) {
-                    // Give the stopped runs' drivers a moment to record the failure.
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    return stopped;
-                }
+                Err(_) => return stopped.len(),
+            };
+            if active == 0 || start.elapsed() >= timeout + COMMIT_GRACE {
+                return stopped.len();
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -279,10 +283,21 @@ impl job_service_server::JobService for JobService {
                 .check(&warehouse)
                 .map_err(|e| Status::permission_denied(format!("warehouse of {}: {e}", request.job_path)))?;
         }
+        let own_brokers = std::env::var("STRATA_KAFKA_BROKERS").unwrap_or_default();
+        // The brokers of `kafka:///topic` locations are the operator's: a confined submitter names none.
+        if self.confinement.as_ref().is_some_and(|c| !c.allows_anything())
+            && !request.kafka_brokers.is_empty()
+            && request.kafka_brokers != own_brokers
+        {
+            return Err(Status::permission_denied(format!(
+                "{}: a submitted job cannot choose the Kafka brokers (--kafka-brokers): this scheduler's are used",
+                request.job_path
+            )));
+        }
         let options = StrataOptions::default()
             .with_warehouse(warehouse)
             .with_kafka_brokers(if request.kafka_brokers.is_empty() {
-                std::env::var("STRATA_KAFKA_BROKERS").unwrap_or_default()
+                own_brokers
             } else {
                 request.kafka_brokers.clone()
             })
@@ -317,16 +332,29 @@ impl job_service_server::JobService for JobService {
             stages,
             ..Default::default()
         };
-        if let Ok(mut guard) = self.runs.lock() {
+        let stop = StopHandle::default();
+        {
+            let mut guard = self
+                .runs
+                .lock()
+                .map_err(|_| Status::internal("run registry poisoned"))?;
+            // Checked again under the registry's lock: a drain that began while this job was planned sees the
+            // run (and can stop it), or the run is refused here.
+            if !self.is_accepting() {
+                return Err(Status::unavailable(
+                    "the scheduler is shutting down and takes no new run: submit again once it is back",
+                ));
+            }
             guard.order.push(run_id.clone());
             guard.runs.insert(run_id.clone(), info);
             guard.owners.insert(run_id.clone(), caller.user.clone());
+            guard.stops.insert(run_id.clone(), stop.clone());
         }
         tracing::info!(run_id, job = %request.job_path, user = %caller.user, "run submitted");
 
         let service = self.clone();
         let id = run_id.clone();
-        tokio::spawn(async move { service.drive(planned, id).await });
+        tokio::spawn(async move { service.drive(planned, id, stop).await });
         caller.answer(SubmitResponse { run_id })
     }
 
@@ -388,12 +416,9 @@ impl job_service_server::JobService for JobService {
 
 impl JobService {
     /// Run a planned job to the end, failing it when the cluster has had no executor for too long.
-    async fn drive(&self, planned: strata_planner::PlannedJob, run_id: String) {
+    async fn drive(&self, planned: strata_planner::PlannedJob, run_id: String, stop: StopHandle) {
         let sink = self.sink(&run_id);
-        let mut task = tokio::spawn(run_as(planned, Some(sink), run_id.clone()));
-        if let Ok(mut guard) = self.runs.lock() {
-            guard.aborts.insert(run_id.clone(), task.abort_handle());
-        }
+        let mut task = tokio::spawn(run_stoppable(planned, Some(sink), run_id.clone(), stop));
         let mut without_executors = Duration::ZERO;
         let tick = Duration::from_secs(1);
         let outcome = loop {
@@ -401,11 +426,6 @@ impl JobService {
                 joined = &mut task => break match joined {
                     Ok(Ok(summary)) => Ok(summary),
                     Ok(Err(e)) => Err(e.to_string()),
-                    Err(e) if e.is_cancelled() => Err(
-                        "the scheduler was stopped (SIGTERM) and its drain timeout passed before the run ended; \
-                         the run was stopped and nothing was committed"
-                            .to_string(),
-                    ),
                     Err(e) => Err(format!("run task ended abnormally: {e}")),
                 },
                 _ = tokio::time::sleep(tick) => {
@@ -431,7 +451,7 @@ impl JobService {
             }
         };
         if let Ok(mut guard) = self.runs.lock() {
-            guard.aborts.remove(&run_id);
+            guard.stops.remove(&run_id);
         }
         update(&self.runs, &run_id, |run| {
             run.ended_at_ms = now_ms();

