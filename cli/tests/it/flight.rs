@@ -4,68 +4,31 @@
 //! computes (`strata query --warehouse`); wrong credentials, forged tickets and writes must be refused. The
 //! scheduler runs the queries on its executors.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
+use crate::lifecycle::Daemon;
 use crate::{python, repo_root, stderr, stdout, strata};
 
 const QUERY: &str = "SELECT * FROM gold.daily_indicators WHERE symbol = ? ORDER BY trade_date";
 
 /// A `strata` server process, killed when dropped.
 struct Server {
-    child: Child,
     /// Its Flight SQL address.
     addr: String,
     /// A scheduler's own address.
     scheduler: String,
-    /// Its stderr (logs).
-    log: tempfile::NamedTempFile,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    /// The process and its stderr (logs).
+    daemon: Daemon,
 }
 
 /// Start `strata ARGS` and wait for its "Flight SQL listening on ADDR" line.
 fn start(args: &[&str]) -> Server {
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .current_dir(repo_root())
-        .env_remove("STRATA_WAREHOUSE")
-        .env_remove("STRATA_LEDGER")
-        .stdout(Stdio::piped())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let mut scheduler = String::new();
-    let addr = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(addr) = line.strip_prefix("Scheduler listening on ") {
-                    scheduler = addr.to_string();
-                }
-                if let Some(addr) = line.strip_prefix("Flight SQL listening on ") {
-                    break addr.to_string();
-                }
-            }
-            _ => {
-                let _ = child.kill();
-                panic!("strata {args:?} ended before listening");
-            }
-        }
-    };
+    let daemon = Daemon::start(args, &[], &["Flight SQL"]);
     Server {
-        child,
-        addr,
-        scheduler,
-        log,
+        addr: daemon.addr("Flight SQL").to_string(),
+        scheduler: daemon.listening.get("Scheduler").cloned().unwrap_or_default(),
+        daemon,
     }
 }
 
@@ -302,9 +265,9 @@ fn the_scheduler_serves_flight_sql_and_insecure_needs_asking_for() {
     assert_eq!(local.lines().count(), 3, "{local}");
     let remote = query_json(GROUPED, &["--server", &scheduler.addr, "--param", "2023-06-01"]);
     assert_eq!(remote, local);
-    let log = std::fs::read_to_string(scheduler.log.path()).unwrap();
+    let log = std::fs::read_to_string(scheduler.daemon.log.path()).unwrap();
     assert!(log.contains("Flight SQL server runs INSECURE"), "{log}");
-    let tasks = std::fs::read_to_string(executor.log.path()).unwrap();
+    let tasks = std::fs::read_to_string(executor.daemon.log.path()).unwrap();
     assert!(tasks.contains("Execute task"), "the executor ran no task:\n{tasks}");
     // The run ledger is a table too.
     let runs = strata(&[
@@ -331,20 +294,15 @@ fn query_json(sql: &str, args: &[&str]) -> String {
 
 /// An executor of the scheduler at `scheduler` (its log at info level), killed when dropped.
 fn executor(scheduler: &str, work_dir: &Path) -> Server {
-    let log = tempfile::NamedTempFile::new().unwrap();
     #[rustfmt::skip]
-    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["--log", "info", "executor", "--scheduler", scheduler, "--vcores", "2", "--work-dir"])
-        .arg(work_dir)
-        .stdout(Stdio::null())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .unwrap();
+    let daemon = Daemon::start(&[
+        "--log", "info", "executor", "--scheduler", scheduler, "--vcores", "2", "--work-dir",
+        work_dir.to_str().unwrap(),
+    ], &[], &[]);
     Server {
-        child,
         addr: String::new(),
         scheduler: String::new(),
-        log,
+        daemon,
     }
 }
 
@@ -397,6 +355,6 @@ fn on_s3_serve_query_and_the_scheduler_read_the_same_tables_as_on_disk() {
         query_json(GROUPED, &["--server", &scheduler.addr, "--param", "2023-03-01"]),
         expected
     );
-    let tasks = std::fs::read_to_string(executor.log.path()).unwrap();
+    let tasks = std::fs::read_to_string(executor.daemon.log.path()).unwrap();
     assert!(tasks.contains("Execute task"), "the executor ran no task:\n{tasks}");
 }
