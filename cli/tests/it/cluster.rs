@@ -213,7 +213,7 @@ impl Cluster {
     }
 
     pub(crate) fn status(&self, run_id: &str) -> serde_json::Value {
-        run_status(&self.scheduler, run_id)
+        crate::run_status(&self.scheduler, run_id)
     }
 
     pub(crate) fn submit(&self, job: &str, warehouse: impl AsRef<OsStr>) -> String {
@@ -239,7 +239,7 @@ impl Cluster {
 
     /// Poll until the run ends; returns its final status.
     pub(crate) fn wait(&self, run_id: &str, limit: Duration) -> serde_json::Value {
-        wait_run(&self.scheduler, run_id, limit)
+        crate::wait_run(&self.scheduler, run_id, limit)
     }
 
     pub(crate) fn kill(&self, pid: u32) {
@@ -249,30 +249,6 @@ impl Cluster {
 
     pub(crate) fn logs(&self) -> String {
         tail_logs(&self.dir, 15)
-    }
-}
-
-/// A run's status, from the (insecure) scheduler at `scheduler`.
-pub(crate) fn run_status(scheduler: &str, run_id: &str) -> serde_json::Value {
-    let out = strata(&["--log-format", "json", "status", run_id, "--scheduler", scheduler]);
-    assert!(out.status.success(), "status: {}", stderr(&out));
-    serde_json::from_str(stdout(&out).trim()).unwrap()
-}
-
-/// Poll the scheduler until the run ends; returns its final status.
-pub(crate) fn wait_run(scheduler: &str, run_id: &str, limit: Duration) -> serde_json::Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let status = run_status(scheduler, run_id);
-        if status["state"] == "succeeded" || status["state"] == "failed" {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run {run_id} still {} after {limit:?}",
-            status["state"]
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -11,8 +11,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cluster::{compare, generate_market, run_status, wait_run};
+use crate::cluster::{compare, generate_market};
 use crate::{repo_root, stderr, strata};
+use crate::{run_status, wait_run};
 
 /// A `strata` process started in the background, with the addresses it printed.
 pub(crate) struct Daemon {

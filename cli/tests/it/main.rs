@@ -27,6 +27,7 @@ mod submissions;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 pub fn repo_root() -> PathBuf {
     Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()))
@@ -61,6 +62,30 @@ pub fn run_stock_embedded(warehouse: &Path) {
         warehouse.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "embedded run: {}", stderr(&out));
+}
+
+/// A run's status, from the (insecure) scheduler at `scheduler`.
+pub fn run_status(scheduler: &str, run_id: &str) -> serde_json::Value {
+    let out = strata(&["--log-format", "json", "status", run_id, "--scheduler", scheduler]);
+    assert!(out.status.success(), "status: {}", stderr(&out));
+    serde_json::from_str(stdout(&out).trim()).unwrap()
+}
+
+/// Poll the scheduler until the run ends; returns its final status.
+pub fn wait_run(scheduler: &str, run_id: &str, limit: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let status = run_status(scheduler, run_id);
+        if status["state"] == "succeeded" || status["state"] == "failed" {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {run_id} still {} after {limit:?}",
+            status["state"]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 pub fn stdout(o: &Output) -> String {
