@@ -80,20 +80,7 @@ async fn tls_channel(
     use tokio_rustls::rustls;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-    let pem = std::fs::read(ca).map_err(|e| FlightError::Tls(format!("{}: {e}", ca.display())))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| FlightError::Tls(format!("{}: {e}", ca.display())))?;
-        roots
-            .add(cert)
-            .map_err(|e| FlightError::Tls(format!("{}: {e}", ca.display())))?;
-    }
-    if roots.is_empty() {
-        return Err(FlightError::Tls(format!(
-            "{}: no certificate in the file",
-            ca.display()
-        )));
-    }
+    let roots = crate::tls::authorities(ca, "certificate authorities file")?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -60,21 +60,7 @@ pub fn acceptor_verifying(cert: &Path, key: &Path, client_ca: Option<&Path>) -> 
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let authorities = CertificateDer::pem_file_iter(ca)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| FlightError::Tls(format!("client CA file {}: {e}", ca.display())))?;
-            for authority in authorities {
-                roots
-                    .add(authority)
-                    .map_err(|e| FlightError::Tls(format!("client CA file {}: {e}", ca.display())))?;
-            }
-            if roots.is_empty() {
-                return Err(FlightError::Tls(format!(
-                    "client CA file {}: no PEM certificate in it",
-                    ca.display()
-                )));
-            }
+            let roots = authorities(ca, "client CA file")?;
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| FlightError::Tls(format!("client CA file {}: {e}", ca.display())))?;
@@ -90,6 +76,27 @@ pub fn acceptor_verifying(cert: &Path, key: &Path, client_ca: Option<&Path>) -> 
     })?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The certificate authorities of the PEM file at `path` (`what` names the file in errors): an error when the file
+/// cannot be read, holds a malformed certificate, or holds none.
+pub fn authorities(path: &Path, what: &str) -> Result<rustls::RootCertStore, FlightError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certificates = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| FlightError::Tls(format!("{what} {}: {e}", path.display())))?;
+    for certificate in certificates {
+        roots
+            .add(certificate)
+            .map_err(|e| FlightError::Tls(format!("{what} {}: {e}", path.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(FlightError::Tls(format!(
+            "{what} {}: no PEM certificate in it",
+            path.display()
+        )));
+    }
+    Ok(roots)
 }
 
 /// An accepted, hand-shaken TLS connection, as tonic wants its IO.
