@@ -93,6 +93,10 @@ pub struct ExecutorArgs {
     /// Task slots (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub vcores: usize,
+    /// Memory all this executor's tasks share (`4G`, `512M`, bytes); sorts, aggregates and windows spill to the
+    /// work directory beyond it. Default: unbounded.
+    #[arg(long, env = "STRATA_MEMORY_LIMIT", value_parser = strata_planner::memory::parse_memory_limit)]
+    pub memory_limit: Option<usize>,
     /// `/livez` and `/readyz` (ready: registered with the scheduler and not draining).
     #[command(flatten)]
     pub probes: ProbeArgs,
@@ -133,6 +137,9 @@ pub struct UpArgs {
     /// Task slots per executor (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub vcores: usize,
+    /// Each executor's memory budget (`4G`, `512M`, bytes), shared by its tasks; they spill beyond it.
+    #[arg(long, value_parser = crate::commands::memory_limit)]
+    pub memory_limit: Option<String>,
     /// The scheduler's: the warehouse of submitted jobs that name none, the ledger of submitted runs, the Kafka
     /// brokers of submitted jobs' `kafka:///topic` tables.
     #[command(flatten)]
@@ -228,6 +235,7 @@ pub async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
             grpc_port: args.grpc_port,
             work_dir: args.work_dir,
             vcores: args.vcores,
+            memory_limit: args.memory_limit,
             heartbeat_seconds: 1,
             http_bind: args.probes.http_bind,
             drain_timeout: Duration::from_secs(args.drain_timeout),
@@ -251,6 +259,7 @@ pub async fn up(args: UpArgs) -> Result<(), CliError> {
         executors: args.executors,
         port: args.port,
         vcores: args.vcores,
+        memory_limit: args.memory_limit.clone(),
         warehouse: absolute(&args.places.warehouse),
         ledger: args.places.ledger.clone(),
         kafka_brokers: args.places.kafka_brokers.clone(),

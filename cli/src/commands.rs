@@ -47,11 +47,29 @@ pub struct JobArgs {
     /// How the run chooses what to recompute (incremental by default).
     #[command(flatten)]
     pub mode: ModeArgs,
+    /// The run's memory budget (`4G`, `512M`, bytes; `strata.memory_limit`): sorts, aggregates and windows spill
+    /// to disk beyond it, and a stage that cannot fails naming the limit. Embedded runs; on a cluster each
+    /// executor's own `--memory-limit` applies. Default: unbounded.
+    #[arg(long, env = "STRATA_MEMORY_LIMIT", value_parser = memory_limit)]
+    pub memory_limit: Option<String>,
+    /// `run`: write each stage's executed plan with every operator's metrics (rows, elapsed compute, memory,
+    /// spills; what `EXPLAIN ANALYZE` shows) to this file. Embedded runs show every operator; a cluster run shows
+    /// the stage as one distributed query.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+}
+
+/// A `--memory-limit` value, checked and kept as written (it travels as `strata.memory_limit`).
+pub(crate) fn memory_limit(text: &str) -> Result<String, String> {
+    strata_planner::memory::parse_memory_limit(text).map(|_| text.to_string())
 }
 
 impl JobArgs {
     fn options(&self) -> StrataOptions {
-        self.places.options().with_failpoint(self.failpoint.name())
+        self.places
+            .options()
+            .with_failpoint(self.failpoint.name())
+            .with_memory_limit(self.memory_limit.clone().unwrap_or_default())
     }
 
     fn params(&self) -> Result<Params, CliError> {
@@ -109,13 +127,31 @@ fn event_sink(format: LogFormat, no_progress: bool) -> (Option<EventSink>, Optio
 /// Plan and run the job, then print its summary on stdout (text, or one JSON object in `json` format); progress
 /// goes to stderr, as bars on a terminal or as JSON lines.
 pub async fn run(args: JobArgs, format: LogFormat) -> Result<(), CliError> {
-    let planned = args.plan().await?;
+    let mut planned = args.plan().await?;
+    planned.profile = args.profile.is_some();
     let (sink, progress) = event_sink(format, args.no_progress);
     let result = strata_planner::run(planned, sink).await;
     if let Some(p) = progress {
         p.finish();
     }
     let summary = result?;
+    if let Some(path) = &args.profile {
+        let mut text = String::new();
+        for stage in summary.stages.iter().filter(|s| s.profile.is_some()) {
+            text += &format!(
+                "## {} ({}, {} rows, {} ms)\n{}\n",
+                stage.stage,
+                stage.kind,
+                stage.rows_out.unwrap_or(0),
+                stage.elapsed_ms,
+                stage.profile.as_deref().unwrap_or_default()
+            );
+        }
+        std::fs::write(path, text).map_err(|source| CliError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
     match format {
         LogFormat::Json => println!("{}", serde_json::to_string(&summary).unwrap_or_default()),
         LogFormat::Human => print!("{}", summary.render()),

@@ -183,6 +183,8 @@ pub struct LocalCluster {
     pub port: u16,
     /// Task slots per executor (0: one per core).
     pub vcores: usize,
+    /// Each executor's memory budget as given (`4G`, …); none for unbounded.
+    pub memory_limit: Option<String>,
     /// The scheduler's default warehouse, absolute.
     pub warehouse: String,
     /// Where the scheduler records runs (empty: each warehouse's ledger).
@@ -251,7 +253,7 @@ impl LocalCluster {
         for i in 0..self.executors {
             let name = format!("executor-{i}");
             let work = dir.join(&name);
-            let args: Vec<String> = vec![
+            let mut args: Vec<String> = vec![
                 "--log".into(),
                 "info".into(),
                 "executor".into(),
@@ -262,6 +264,9 @@ impl LocalCluster {
                 "--vcores".into(),
                 self.vcores.to_string(),
             ];
+            if let Some(limit) = &self.memory_limit {
+                args.extend(["--memory-limit".into(), limit.clone()]);
+            }
             match spawn_child(program, dir, &name, &args, &[]) {
                 Ok(child) => executors.push(Started {
                     name,
@@ -422,6 +427,7 @@ mod tests {
             executors: 1,
             port: 0,
             vcores: 1,
+            memory_limit: None,
             warehouse: "/wh".into(),
             ledger: String::new(),
             kafka_brokers: String::new(),

@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod conform;
 pub mod delta;
 pub mod error;
 pub mod kafka;

@@ -69,7 +69,7 @@ impl StageTable {
         for part in partitions {
             let batches = part
                 .into_iter()
-                .map(|b| RecordBatch::try_new(self.schema.clone(), b.columns().to_vec()))
+                .map(|b| crate::conform::conform(b, &self.schema))
                 .collect::<Result<Vec<_>, _>>()?;
             checked.push(batches);
         }

@@ -58,6 +58,8 @@ pub struct ExecutorOptions {
     pub work_dir: PathBuf,
     /// Task slots; 0 means one per core.
     pub vcores: usize,
+    /// Bytes of memory all tasks share (spilling beyond it); none for unbounded.
+    pub memory_limit: Option<usize>,
     /// How often the executor tells the scheduler it is alive.
     pub heartbeat_seconds: u64,
     /// Serve `/livez` and `/readyz` here.
@@ -145,7 +147,10 @@ pub async fn serve_with(options: ExecutorOptions, probes_bound: impl FnOnce(Sock
         vcores,
         executor_heartbeat_interval_seconds: options.heartbeat_seconds.max(1),
         override_config_producer: Some(engine::config_producer()),
-        override_runtime_producer: Some(engine::runtime_producer(Some(options.work_dir.display().to_string()))),
+        override_runtime_producer: Some(engine::runtime_producer(
+            Some(options.work_dir.display().to_string()),
+            options.memory_limit,
+        )),
         override_function_registry: Some(Arc::new(engine::function_registry())),
         override_logical_codec: Some(Arc::new(strata_proto::StrataLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(strata_proto::StrataPhysicalCodec::default())),

@@ -40,6 +40,11 @@ pub struct StrataOptions {
     /// `{"s3://bucket/": {"endpoint": …}}`; empty for none. The planner sets it; the scheduler and executors
     /// open those buckets with it ([`StrataOptions::configure_buckets`]). Never a credential.
     pub stores: String,
+    /// The run's memory budget (`4G`, `512M`, bytes); empty for none. Embedded, every operator of the run reserves
+    /// from one pool of this size and sorts, aggregates and windows spill beyond it (`crate::memory`).
+    pub memory_limit: String,
+    /// How many of a run's stages execute at once; 0 (the default) for one embedded and no limit on a cluster.
+    pub stage_concurrency: usize,
 }
 
 impl Default for StrataOptions {
@@ -50,6 +55,8 @@ impl Default for StrataOptions {
             ledger: String::new(),
             failpoint: String::new(),
             stores: String::new(),
+            memory_limit: String::new(),
+            stage_concurrency: 0,
         }
     }
 }
@@ -89,6 +96,22 @@ impl ExtensionOptions for StrataOptions {
                 self.stores = value.to_string();
                 Ok(())
             }
+            "stage_concurrency" => {
+                self.stage_concurrency = value.parse().map_err(|_| {
+                    DataFusionError::Configuration(format!(
+                        "strata.stage_concurrency: '{value}' is not a number of stages"
+                    ))
+                })?;
+                Ok(())
+            }
+            "memory_limit" => {
+                if !value.is_empty() {
+                    crate::memory::parse_memory_limit(value)
+                        .map_err(|e| DataFusionError::Configuration(format!("strata.memory_limit: {e}")))?;
+                }
+                self.memory_limit = value.to_string();
+                Ok(())
+            }
             other => Err(DataFusionError::Configuration(format!(
                 "unknown Strata option 'strata.{other}'"
             ))),
@@ -119,6 +142,20 @@ impl ExtensionOptions for StrataOptions {
                 key: "strata.failpoint".into(),
                 value: Some(self.failpoint.clone()),
                 description: "Crash tests only: where the commit phase aborts the process",
+            });
+        }
+        if self.stage_concurrency != 0 {
+            entries.push(ConfigEntry {
+                key: "strata.stage_concurrency".into(),
+                value: Some(self.stage_concurrency.to_string()),
+                description: "How many of a run's stages execute at once (0: one embedded, all on a cluster)",
+            });
+        }
+        if !self.memory_limit.is_empty() {
+            entries.push(ConfigEntry {
+                key: "strata.memory_limit".into(),
+                value: Some(self.memory_limit.clone()),
+                description: "The run's memory budget (4G, 512M, bytes): sorts, aggregates and windows spill beyond it",
             });
         }
         if !self.stores.is_empty() {
@@ -183,6 +220,21 @@ impl StrataOptions {
         self
     }
 
+    /// Sets [`memory_limit`](Self::memory_limit) (`4G`, `512M`, bytes; empty for none). The command line checks
+    /// the value ([`crate::memory::parse_memory_limit`]); one that does not parse bounds nothing.
+    pub fn with_memory_limit(mut self, limit: impl Into<String>) -> Self {
+        self.memory_limit = limit.into();
+        self
+    }
+
+    /// The memory budget in bytes, when one is set.
+    pub fn memory_limit_bytes(&self) -> Option<usize> {
+        if self.memory_limit.is_empty() {
+            return None;
+        }
+        crate::memory::parse_memory_limit(&self.memory_limit).ok()
+    }
+
     /// The warehouse root: a local directory (a path or a `file://` URL) or an `s3://` prefix. Any other URL is
     /// an error naming it, never a relative path.
     pub fn warehouse(&self) -> crate::error::Result<Warehouse> {
@@ -242,14 +294,21 @@ pub fn session_config(options: StrataOptions) -> SessionConfig {
     config
 }
 
-/// A session state with Strata's query planner, table factories and functions for `config`.
+/// A session state with Strata's query planner, table factories and functions for `config`. A memory limit in
+/// its options bounds what the session's queries hold ([`crate::memory`]).
 pub fn session_state(config: SessionConfig) -> SessionState {
-    let mut state = SessionStateBuilder::new()
+    let pool = StrataOptions::of(&config)
+        .and_then(StrataOptions::memory_limit_bytes)
+        .map(crate::memory::memory_pool);
+    let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
-        .with_runtime_env(strata_connectors::store::runtime_env())
-        .with_query_planner(Arc::new(StrataQueryPlanner))
-        .build();
+        .with_runtime_env(strata_connectors::store::runtime_env_with_pool(pool))
+        .with_query_planner(Arc::new(StrataQueryPlanner));
+    for rule in strata_sql::functions::optimizer_rules() {
+        builder = builder.with_optimizer_rule(rule);
+    }
+    let mut state = builder.build();
     strata_connectors::delta::register_table_factory(&mut state);
     let ctx = SessionContext::new_with_state(state);
     strata_sql::functions::register_all(&ctx);

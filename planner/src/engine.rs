@@ -117,12 +117,14 @@ pub fn scheduler_session(config: SessionConfig) -> Result<SessionState> {
     Ok(session_state(config))
 }
 
-/// The runtime executors run tasks with: spill files under `temp_dir` (none: the system's), and Strata's
+/// The runtime executors run tasks with: spill files under `temp_dir` (none: the system's), Strata's
 /// object-store registry, shared by every task (an `s3://` bucket's store is built once, from the environment and
-/// the settings a job gives its bucket).
-pub fn runtime_producer(temp_dir: Option<String>) -> RuntimeProducer {
+/// the settings a job gives its bucket), and, with `memory_limit` bytes, one memory pool that all the executor's
+/// tasks share (so the limit bounds the process, whatever its task slots run).
+pub fn runtime_producer(temp_dir: Option<String>, memory_limit: Option<usize>) -> RuntimeProducer {
     strata_connectors::store::install();
     let registry = Arc::new(strata_connectors::store::StoreRegistry::default());
+    let pool = memory_limit.map(crate::memory::memory_pool);
     Arc::new(move |config: &SessionConfig| {
         // A task of a job whose locations set their bucket's endpoint or region opens those buckets so.
         if let Some(options) = StrataOptions::of(config) {
@@ -131,6 +133,9 @@ pub fn runtime_producer(temp_dir: Option<String>) -> RuntimeProducer {
         let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(registry.clone());
         if let Some(dir) = &temp_dir {
             builder = builder.with_temp_file_path(dir.clone());
+        }
+        if let Some(pool) = &pool {
+            builder = builder.with_memory_pool(pool.clone());
         }
         Ok(Arc::new(builder.build()?))
     })
@@ -195,7 +200,7 @@ pub async fn start_standalone() -> Result<String> {
         }
     }
     let client = client.ok_or_else(|| DataFusionError::Execution("in-process scheduler did not start".into()))?;
-    let runtime = runtime_producer(None);
+    let runtime = runtime_producer(None, None);
     let vcores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     ballista_executor::new_standalone_executor_from_builder(
         client,

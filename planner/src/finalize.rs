@@ -1,7 +1,7 @@
 //! Finalizing a run, between its stages and its commit: every expectation's violations are counted from the
 //! staged, flagged rows (a `FAIL` rule with any stops the run, with nothing committed), each checked table or
 //! insert gets the rows that pass as what it commits, and each quarantine table gets a write of the rows it has not
-//! taken yet. Nothing is written to an output here; on a cluster, the rows are written as uncommitted files.
+//! taken yet. Nothing is committed here: the rows are written as uncommitted files.
 
 use std::collections::HashMap;
 
@@ -68,18 +68,14 @@ pub(crate) async fn finalize(
                 expect::not_yet_quarantined(&planned.ctx, plan.clone(), &quarantine.url, &planned.engine).await?;
             let plan = expect::quarantine_plan(&plan, run_id)?;
             let schema = expect::schema_of(&plan);
-            let target = if planned.engine.is_distributed() {
-                Some(
-                    commit::write_target(&quarantine.url, &schema, &[], WriteMode::Append)
-                        .await
-                        .map_err(|source| PlannerError::Commit {
-                            table: quarantine.table.clone(),
-                            source: Box::new(source),
-                        })?,
-                )
-            } else {
-                None
-            };
+            let target = Some(
+                commit::write_target(&quarantine.url, &schema, &[], WriteMode::Append)
+                    .await
+                    .map_err(|source| PlannerError::Commit {
+                        table: quarantine.table.clone(),
+                        source: Box::new(source),
+                    })?,
+            );
             let (batches, adds, rows) = expect::materialize(&planned.ctx, plan, target.as_ref()).await?;
             if rows > 0 {
                 let payload = match target {

@@ -18,6 +18,7 @@ mod insert;
 mod kafka;
 pub mod ledger;
 pub mod maintain;
+pub mod memory;
 mod merge;
 pub mod modes;
 mod outcome;

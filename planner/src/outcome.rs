@@ -17,4 +17,6 @@ pub(crate) struct StageOutcome {
     /// Files to commit, cluster runs.
     pub(crate) adds: Vec<Add>,
     pub(crate) schema: Option<SchemaRef>,
+    /// The executed plan with its operators' metrics, when the run profiles.
+    pub(crate) profile: Option<String>,
 }

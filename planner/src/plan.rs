@@ -68,6 +68,9 @@ pub struct PlannedJob {
     pub(crate) replaces: HashMap<String, Replace>,
     /// Where a crash test aborts the commit phase (`strata.failpoint`).
     pub(crate) failpoint: Option<Failpoint>,
+    /// Keep each stage's physical plan with its operators' metrics (rows, time, memory, spills) in the run's
+    /// [`StageReport`](crate::report::StageReport)s: `strata run --profile`.
+    pub profile: bool,
     /// The job's `--! optimize` / `--! vacuum` directives, after the commits.
     pub(crate) maintenance: Vec<crate::maintain::PlannedMaintenance>,
 }
@@ -247,6 +250,7 @@ pub async fn plan_job_confined(
         unchanged: std::mem::take(&mut modes.unchanged),
         replaces: std::mem::take(&mut modes.replaces),
         failpoint,
+        profile: false,
     })
 }
 
@@ -281,7 +285,9 @@ impl Planner<'_> {
         let name = stmt.target().name;
         let declared = declare::declare(&self.declaring, index, create).await?;
         if let (Some(column), Some(provider)) = (&declared.event_time, &declared.provider) {
-            self.modes.source(ctx, stmt, &name, provider.clone(), column).await?;
+            self.modes
+                .source(ctx, stmt, &name, provider.clone(), column, declared.latest_hint)
+                .await?;
         }
         if let Some(provider) = declared.provider {
             register(ctx, &name, provider, stmt)?;

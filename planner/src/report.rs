@@ -72,6 +72,10 @@ pub struct StageReport {
     pub rows_out: Option<u64>,
     /// Wall-clock milliseconds the stage took.
     pub elapsed_ms: u128,
+    /// With [`PlannedJob::profile`](crate::PlannedJob::profile): the stage's physical plan with every operator's
+    /// metrics, as `EXPLAIN ANALYZE` shows them. Not recorded in the ledger.
+    #[serde(skip)]
+    pub profile: Option<String>,
 }
 
 /// One committed output table.

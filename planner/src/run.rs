@@ -2,9 +2,10 @@
 //! only when every stage has succeeded are the output tables committed, one Delta commit per table (tables are
 //! written concurrently). A failure in any stage therefore leaves every output at its previous version.
 //!
-//! On a cluster each materialized stage runs as one distributed query that writes its rows as uncommitted Delta
-//! files (in parallel, on the executors) and returns their actions; downstream stages read those files, and the
-//! commit phase turns each table's actions into one Delta commit. A stage that fails on the cluster (an executor
+//! Each materialized stage runs as one query that writes its rows as uncommitted Delta files while it runs (on a
+//! cluster in parallel on the executors; embedded, one writer per output partition) and returns their actions;
+//! downstream stages read those files, and the commit phase turns each table's actions into one Delta commit. A
+//! run therefore never holds a table's rows in memory (sinks aside: PostgreSQL, Kafka and merges take rows). A stage that fails on the cluster (an executor
 //! lost beyond what Ballista recovers from) is retried; its orphaned files are never committed.
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
+use strata_connectors::conform::conform;
 use strata_connectors::delta::WriteMode;
 use strata_connectors::delta::commit::write_target;
 use strata_connectors::delta::write_exec::{DeltaWriteNode, WriteTarget};
@@ -137,21 +139,20 @@ async fn run_stages(
     });
     tracing::info!(job = %planned.job.path, run_id, stages = dag.stages.len(), "run started");
 
-    // Embedded, only range rewrites write files from their stage (the commit adds them next to the files kept).
+    // In every engine a stage writes its table's rows as uncommitted files while it runs (on a cluster, on the
+    // executors), so a run holds no table in memory until its commit: the commit only adds the files' actions.
     let distributed = planned.engine.is_distributed();
-    let (targets, staging) = if distributed {
-        (
-            write_targets(&planned).await?,
-            staging_targets(&planned, &run_id).await?,
-        )
-    } else {
-        (write_targets(&planned).await?, HashMap::new())
-    };
+    let (targets, staging) = (
+        write_targets(&planned).await?,
+        staging_targets(&planned, &run_id).await?,
+    );
     let n = dag.stages.len();
     let mut waiting: Vec<usize> = dag.stages.iter().map(|s| s.deps.len()).collect();
     let mut launched = vec![false; n];
     let mut outcomes: Vec<Option<StageOutcome>> = (0..n).map(|_| None).collect();
     let mut tasks: JoinSet<(usize, Result<StageOutcome, DataFusionError>)> = JoinSet::new();
+    // How many stages execute at once (each runs on every core already): more only adds memory.
+    let slots = Arc::new(tokio::sync::Semaphore::new(stage_slots(&planned)));
 
     loop {
         for &i in &dag.order {
@@ -185,13 +186,27 @@ async fn run_stages(
                 retries: if distributed { CLUSTER_STAGE_RETRIES } else { 0 },
                 events: events.clone(),
             };
+            let profile = planned.profile;
+            let slots = slots.clone();
             match (plan, target) {
                 (Some(plan), Some(target)) => {
                     let target = target.clone();
-                    tasks.spawn(async move { (i, run_stage_writing_files(ctx, plan, feeds, target, retry).await) });
+                    tasks.spawn(async move {
+                        let _slot = slots.acquire_owned().await;
+                        (
+                            i,
+                            run_stage_writing_files(ctx, plan, feeds, target, retry, profile).await,
+                        )
+                    });
                 }
                 (plan, _) => {
-                    tasks.spawn(async move { (i, run_stage(ctx, plan, feeds, retry).await) });
+                    tasks.spawn(async move {
+                        let _slot = match plan {
+                            Some(_) => Some(slots.acquire_owned().await),
+                            None => None,
+                        };
+                        (i, run_stage(ctx, plan, feeds, retry, profile).await)
+                    });
                 }
             }
         }
@@ -216,6 +231,15 @@ async fn run_stages(
             }
             Err(source) => {
                 tasks.abort_all();
+                let limit = crate::config::StrataOptions::of(planned.ctx.state().config())
+                    .map(|o| o.memory_limit.clone())
+                    .filter(|l| !l.is_empty());
+                let source = match limit {
+                    Some(limit) if crate::memory::is_exhausted(&source) => {
+                        DataFusionError::Context(crate::memory::explain_exhausted(&limit), Box::new(source))
+                    }
+                    _ => source,
+                };
                 tracing::error!(stage = %stage.name, error = %source, "stage failed; nothing committed");
                 return Err(PlannerError::Stage {
                     stage: stage.name.clone(),
@@ -266,6 +290,7 @@ async fn run_stages(
             kind: dag.stages[i].kind(),
             rows_out: o.rows,
             elapsed_ms: o.elapsed.as_millis(),
+            profile: o.profile.clone(),
         })
         .collect();
     let summary = RunSummary {
@@ -325,11 +350,44 @@ impl Retry {
     }
 }
 
+/// How many stages of `planned` may execute at once: `strata.stage_concurrency`, or by default one embedded (a
+/// stage's operators already use every core; concurrent stages only hold more in memory at once) and all on a
+/// cluster (Ballista schedules their tasks on the executors' slots).
+fn stage_slots(planned: &PlannedJob) -> usize {
+    let set = crate::config::StrataOptions::of(planned.ctx.state().config()).map_or(0, |o| o.stage_concurrency);
+    match (set, planned.engine.is_distributed()) {
+        (0, false) => 1,
+        (0, true) => tokio::sync::Semaphore::MAX_PERMITS,
+        (n, _) => n,
+    }
+}
+
+/// Execute `plan`, each output partition's batches apart; with `profile`, also the executed physical plan with
+/// every operator's metrics (what `EXPLAIN ANALYZE` prints).
+async fn execute(
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+    profile: bool,
+) -> Result<(Vec<Vec<RecordBatch>>, Option<String>), DataFusionError> {
+    let frame = ctx.execute_logical_plan(plan).await?;
+    if !profile {
+        return Ok((frame.collect_partitioned().await?, None));
+    }
+    let task = Arc::new(frame.task_ctx());
+    let physical = frame.create_physical_plan().await?;
+    let partitions = datafusion::physical_plan::collect_partitioned(physical.clone(), task).await?;
+    let shown = datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(physical.as_ref())
+        .indent(true)
+        .to_string();
+    Ok((partitions, Some(shown)))
+}
+
 async fn run_stage(
     ctx: SessionContext,
     plan: Option<LogicalPlan>,
     feeds: Option<Arc<StageTable>>,
     retry: Retry,
+    profile: bool,
 ) -> Result<StageOutcome, DataFusionError> {
     let started = Instant::now();
     let Some(plan) = plan else {
@@ -339,17 +397,15 @@ async fn run_stage(
             batches: Vec::new(),
             adds: Vec::new(),
             schema: None,
+            profile: None,
         });
     };
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-    let partitions = retry
-        .run(|| async {
-            ctx.execute_logical_plan(plan.clone())
-                .await?
-                .collect_partitioned()
-                .await
-        })
-        .await?;
+    let (partitions, shown) = retry.run(|| execute(&ctx, plan.clone(), profile)).await?;
+    let partitions = partitions
+        .into_iter()
+        .map(|part| part.into_iter().map(|b| conform(b, &schema)).collect())
+        .collect::<Result<Vec<Vec<_>>, _>>()?;
     let rows = partitions.iter().flatten().map(|b| b.num_rows() as u64).sum();
     let batches: Vec<RecordBatch> = partitions.iter().flatten().cloned().collect();
     if let Some(table) = feeds {
@@ -361,6 +417,7 @@ async fn run_stage(
         batches,
         adds: Vec::new(),
         schema: Some(schema),
+        profile: shown,
     })
 }
 
@@ -375,7 +432,7 @@ async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarg
             continue;
         };
         let replaced = planned.replaces.contains_key(&table);
-        if output.sink.is_some() || !(planned.engine.is_distributed() || replaced) {
+        if output.sink.is_some() {
             continue;
         }
         let schema: SchemaRef = match stage.expectations() {
@@ -395,11 +452,12 @@ async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarg
     Ok(targets)
 }
 
-/// Where cluster runs stage Kafka messages (uncommitted Parquet files), under the warehouse; removed after the run.
+/// Where runs stage Kafka messages and flagged rows (uncommitted Parquet files), under the warehouse; removed after
+/// the run.
 const STAGING_DIR: &str = ".strata-staging";
 
-/// On a cluster, stages whose rows must be read again write them as files every executor can read: a Kafka
-/// source's messages, and a table's rows with their expectation flags.
+/// Stages whose rows must be read again write them as staged files (every executor of a cluster can read them): a
+/// Kafka source's messages, and a table's rows with their expectation flags.
 async fn staging_targets(planned: &PlannedJob, run_id: &str) -> Result<HashMap<usize, WriteTarget>> {
     let mut staged: Vec<(usize, String, &StageTable)> = planned
         .kafka
@@ -434,12 +492,17 @@ async fn run_stage_writing_files(
     feeds: Option<Arc<StageTable>>,
     target: WriteTarget,
     retry: Retry,
+    profile: bool,
 ) -> Result<StageOutcome, DataFusionError> {
     let started = Instant::now();
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
     let write = DeltaWriteNode::new(plan, target.clone())?.into_plan();
-    let (adds, rows) = retry
-        .run(|| async { collect_adds(&ctx.execute_logical_plan(write.clone()).await?.collect().await?) })
+    let ((adds, rows), shown) = retry
+        .run(|| async {
+            let (partitions, shown) = execute(&ctx, write.clone(), profile).await?;
+            let batches: Vec<RecordBatch> = partitions.into_iter().flatten().collect();
+            Ok((collect_adds(&batches)?, shown))
+        })
         .await?;
     if let Some(table) = feeds {
         table.append_files(&target.table_url, &target.partition_columns, &adds)?;
@@ -450,5 +513,6 @@ async fn run_stage_writing_files(
         batches: Vec::new(),
         adds,
         schema: Some(schema),
+        profile: shown,
     })
 }

@@ -190,13 +190,20 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     pub(crate) fn up(root: &Path, executors: usize, warehouse: impl AsRef<OsStr>) -> Self {
+        Self::up_with(root, executors, warehouse, &[])
+    }
+
+    /// [`Cluster::up`] with more `cluster up` arguments.
+    pub(crate) fn up_with(root: &Path, executors: usize, warehouse: impl AsRef<OsStr>, extra: &[&str]) -> Self {
         let dir = root.join("cluster");
         let n = executors.to_string();
         #[rustfmt::skip]
-        let out = strata(&[
+        let mut args = vec![
             "cluster", "up", "--executors", &n, "--port", "0", "--vcores", "2", "--dir", dir.to_str().unwrap(),
             "--warehouse", text(&warehouse),
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let out = strata(&args);
         assert!(out.status.success(), "cluster up: {}", stderr(&out));
         let state: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("cluster.json")).unwrap()).unwrap();

@@ -4,6 +4,7 @@
 // A test crate: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod budget;
 mod chaos;
 mod clouds;
 mod cluster;

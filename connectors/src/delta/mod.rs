@@ -5,6 +5,7 @@ pub mod commit;
 pub mod files;
 pub mod maintain;
 pub mod replace;
+pub mod stats;
 pub mod write_exec;
 pub mod write_result;
 
@@ -132,10 +133,7 @@ pub async fn write_with_transactions(
     let mut input = Vec::with_capacity(batches.len().max(1));
     for b in batches {
         if b.num_rows() > 0 {
-            input.push(
-                b.with_schema(schema.clone())
-                    .map_err(datafusion::error::DataFusionError::from)?,
-            );
+            input.push(crate::conform::conform(b, &schema)?);
         }
     }
     if input.is_empty() {

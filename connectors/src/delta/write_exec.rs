@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, DFSchemaRef};
@@ -18,6 +18,9 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, ReplaceChildrenOptions};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -260,6 +263,25 @@ impl ExecutionPlan for DeltaWriteExec {
     }
 }
 
+/// Parquet settings for a table's files: Snappy (as delta-rs), and no dictionary for floating-point columns —
+/// prices and indicators rarely repeat within a page, so building a dictionary only to abandon it cost more than
+/// any other part of writing them.
+fn writer_properties(schema: &SchemaRef, partition_columns: &[String]) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_created_by(format!("strata {} (delta-rs writer)", env!("CARGO_PKG_VERSION")));
+    for field in schema.fields() {
+        let floating = matches!(
+            field.data_type(),
+            DataType::Float16 | DataType::Float32 | DataType::Float64
+        );
+        if floating && !partition_columns.contains(field.name()) {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    builder.build()
+}
+
 /// Write one stream into files under the table root; returns the files' actions and their row counts.
 pub async fn write_stream(mut input: SendableRecordBatchStream, target: &WriteTarget) -> Result<(Vec<Add>, Vec<u64>)> {
     let table = DeltaTableBuilder::from_url(target.table_url.clone())
@@ -269,7 +291,7 @@ pub async fn write_stream(mut input: SendableRecordBatchStream, target: &WriteTa
     let config = WriterConfig::new(
         target.table_schema.clone(),
         target.partition_columns.clone(),
-        None,
+        Some(writer_properties(&target.table_schema, &target.partition_columns)),
         None,
         None,
         Default::default(),

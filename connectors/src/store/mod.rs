@@ -17,5 +17,5 @@ mod schemes;
 
 pub use build::{BucketOptions, bucket_key, configure_bucket, object_store};
 pub use listing::{exists, remove_all, subdirectories};
-pub use registry::{StoreRegistry, install, runtime_env};
+pub use registry::{StoreRegistry, install, runtime_env, runtime_env_with_pool};
 pub use schemes::{LOCATION_OPTIONS, SCHEMES, Service, check_url, is_location_option, is_object_store, is_secret_key};

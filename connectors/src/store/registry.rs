@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Once};
 
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use deltalake::logstore::{
@@ -104,11 +105,20 @@ impl ObjectStoreRegistry for StoreRegistry {
 /// The runtime every Strata session and executor runs with: DataFusion's defaults, with [`StoreRegistry`] as its
 /// object stores.
 pub fn runtime_env() -> Arc<RuntimeEnv> {
+    runtime_env_with_pool(None)
+}
+
+/// [`runtime_env`] whose operators reserve memory from `pool` (a run's memory budget) instead of an unbounded one.
+pub fn runtime_env_with_pool(pool: Option<Arc<dyn MemoryPool>>) -> Arc<RuntimeEnv> {
     install();
-    Arc::new(RuntimeEnv {
+    let mut env = RuntimeEnv {
         object_store_registry: Arc::new(StoreRegistry::default()),
         ..RuntimeEnv::default()
-    })
+    };
+    if let Some(pool) = pool {
+        env.memory_pool = pool;
+    }
+    Arc::new(env)
 }
 
 #[cfg(test)]

@@ -12,16 +12,20 @@ use url::Url;
 use crate::engine::Engine;
 use crate::error::{Result, job_err};
 
-/// Open the Delta table at `url` for the source `name`: a missing or unreadable table stops planning.
+/// Open the Delta table at `url` for the source `name`: a missing or unreadable table stops planning. With an
+/// event-time column, also the log statistics' hint of its latest value ([`delta::stats::max_micros`]).
 pub(crate) async fn declare(
     ctx: &SessionContext,
     stmt: &JobStatement,
     name: &str,
     url: &Url,
     engine: &Engine,
-) -> Result<Arc<dyn TableProvider>> {
+    event_time: Option<&str>,
+) -> Result<(Arc<dyn TableProvider>, Option<i64>)> {
     let table = delta::open(url)
         .await
         .map_err(|e| job_err(stmt, format!("source '{name}': {e}")))?;
-    engine.delta_provider(&table, ctx).await.map_err(|e| job_err(stmt, e))
+    let hint = event_time.and_then(|column| delta::stats::max_micros(&table, column));
+    let provider = engine.delta_provider(&table, ctx).await.map_err(|e| job_err(stmt, e))?;
+    Ok((provider, hint))
 }

@@ -50,6 +50,8 @@ pub(crate) struct Declared {
     pub provider: Option<Arc<dyn TableProvider>>,
     /// A file source's event-time column (`OPTIONS ('event_time' 'ts')`), for the run mode.
     pub event_time: Option<String>,
+    /// A Delta source's latest event time as its log's statistics give it (microseconds; within 1 ms).
+    pub latest_hint: Option<i64>,
     /// Where inserts into the table go (a Delta source takes them as files, without a sink).
     pub sink: Option<Sink>,
     /// A topic the job reads: the run stages its messages.
@@ -65,6 +67,7 @@ pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExt
         location: options::written_location(create),
         provider: None,
         event_time: None,
+        latest_hint: None,
         sink: None,
         kafka: None,
     };
@@ -104,7 +107,9 @@ pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExt
         SourceFormat::Delta => {
             let (_, event_time, url) = file_source(at, stmt, create)?;
             let name = stmt.target().name;
-            declared.provider = Some(delta::declare(at.ctx, stmt, &name, &url, at.engine).await?);
+            let (provider, hint) = delta::declare(at.ctx, stmt, &name, &url, at.engine, event_time.as_deref()).await?;
+            declared.provider = Some(provider);
+            declared.latest_hint = hint;
             declared.event_time = event_time;
             declared.location = url.to_string();
         }

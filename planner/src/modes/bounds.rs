@@ -18,15 +18,47 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use super::time::{self, TimeRange};
 use crate::error::Result;
 
-/// The latest event time in a source, as of the snapshot the run reads.
-pub async fn max_time(ctx: &SessionContext, provider: Arc<dyn TableProvider>, column: &str) -> Result<Option<i64>> {
-    let batches = ctx
-        .read_table(provider)?
-        .aggregate(vec![], vec![max(col(unqualified(column))).alias("m")])?
-        .collect()
-        .await?;
-    Ok(first_value(&batches).and_then(|v| time::to_micros(&v, true)))
+/// The latest event time in a source, as of the snapshot the run reads. With a `hint` from the source's
+/// statistics (microseconds, within [`HINT_SLACK`] of the truth), only rows from just below it are read — the
+/// files whose statistics can hold them, a few of a long history — and the full scan runs only when that finds
+/// nothing (a hint above every row).
+pub async fn max_time(
+    ctx: &SessionContext,
+    provider: Arc<dyn TableProvider>,
+    column: &str,
+    hint: Option<i64>,
+) -> Result<Option<i64>> {
+    let ty = provider
+        .schema()
+        .field_with_name(column)
+        .map_err(datafusion::error::DataFusionError::from)?
+        .data_type()
+        .clone();
+    let latest = |floor: Option<i64>| {
+        let (ctx, provider, ty) = (ctx, provider.clone(), ty.clone());
+        async move {
+            let mut frame = ctx.read_table(provider)?;
+            if let Some(floor) = floor {
+                frame = frame.filter(col(unqualified(column)).gt_eq(time::literal(floor, &ty)?))?;
+            }
+            let batches = frame
+                .aggregate(vec![], vec![max(col(unqualified(column))).alias("m")])?
+                .collect()
+                .await?;
+            Ok::<_, crate::error::PlannerError>(first_value(&batches).and_then(|v| time::to_micros(&v, true)))
+        }
+    };
+    if let Some(hint) = hint
+        && let Some(found) = latest(Some(hint.saturating_sub(HINT_SLACK))).await?
+    {
+        return Ok(Some(found));
+    }
+    latest(None).await
 }
+
+/// How far a statistic may be from the value it describes: Delta writers truncate (or round up) timestamps to
+/// milliseconds.
+pub const HINT_SLACK: i64 = 1_000;
 
 fn unqualified(name: &str) -> datafusion::common::Column {
     datafusion::common::Column::new_unqualified(name)

@@ -199,7 +199,8 @@ impl Modes {
         self.mode
     }
 
-    /// A source with an event-time column: record its watermark and what this run reads of it.
+    /// A source with an event-time column: record its watermark and what this run reads of it. `hint`: the
+    /// latest event time the source's statistics give (Delta's log), which narrows the scan for the exact one.
     pub async fn source(
         &mut self,
         ctx: &SessionContext,
@@ -207,9 +208,10 @@ impl Modes {
         name: &str,
         provider: Arc<dyn TableProvider>,
         column: &str,
+        hint: Option<i64>,
     ) -> Result<()> {
         event_type(&provider.schema(), column, name).map_err(|m| job_err(stmt, m))?;
-        let current = bounds::max_time(ctx, provider, column).await?;
+        let current = bounds::max_time(ctx, provider, column, hint).await?;
         if self.previous.is_none() {
             self.previous = Some(match self.mode {
                 RunMode::FullRefresh => None,

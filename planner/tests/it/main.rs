@@ -8,6 +8,7 @@ mod failure;
 mod params;
 mod pipeline;
 mod plans;
+mod types;
 mod validation;
 
 use std::path::{Path, PathBuf};

@@ -3,14 +3,20 @@
 //!
 //! * [`indicators`]: technical indicators as window functions (TA-Lib names and definitions);
 //! * [`resample`]: calendar and trading-session buckets, the `ohlcv` bar aggregate, exchange calendar tables;
-//! * [`cleaning`]: outlier scores, bad-tick detection, bar consistency.
+//! * [`cleaning`]: outlier scores, bad-tick detection, bar consistency;
+//! * [`ordered`]: `min_by` / `max_by`, and the optimizer rule that plans ordered `first_value` / `last_value` in a
+//!   GROUP BY as them ([`optimizer_rules`], installed with the functions);
+//! * [`rolling`]: aggregates over sliding ROWS frames kept running (`rolling_agg`, `rolling_count`), and the rule
+//!   that plans `avg`/`sum`/`count`/`stddev`/`var` `OVER (… ROWS BETWEEN n PRECEDING AND CURRENT ROW)` as them.
 //!
 //! `docs/functions.md` is the reference page.
 
 pub mod cleaning;
 pub mod indicators;
+pub mod ordered;
 mod reference;
 pub mod resample;
+pub mod rolling;
 
 pub use reference::reference_markdown;
 
@@ -27,15 +33,27 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     out
 }
 
-/// Every Strata aggregate function: the `ohlcv` bar.
+/// Every Strata aggregate function: the `ohlcv` bar, `min_by` and `max_by`.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    resample::aggregate_functions()
+    let mut out = resample::aggregate_functions();
+    out.extend(ordered::aggregate_functions());
+    out
 }
 
-/// Every Strata window function: the indicators and the rolling cleaning scores.
+/// The logical optimizer rules every Strata session installs next to the functions (the embedded engine, the
+/// scheduler and the executors' sessions alike): ordered `first_value` / `last_value` as `min_by` / `max_by`, and
+/// aggregates over sliding ROWS frames as running ones.
+pub fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+    let mut out = ordered::optimizer_rules();
+    out.extend(rolling::optimizer_rules());
+    out
+}
+
+/// Every Strata window function: the indicators, the rolling cleaning scores and the running frame aggregates.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     let mut out = indicators::functions();
     out.extend(cleaning::window_functions());
+    out.extend(rolling::window_functions());
     out
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use datafusion::logical_expr::Documentation;
 
-use super::{cleaning, indicators, resample};
+use super::{cleaning, indicators, ordered, resample, rolling};
 use crate::functions::indicators::spec::signature_text;
 
 const INTRO: &str = "# Strata SQL functions
@@ -70,6 +70,30 @@ pub fn reference_markdown() -> String {
         }
     }
     for f in resample::aggregate_functions() {
+        if let Some(doc) = f.documentation() {
+            doc_section(&mut out, f.name(), doc);
+        }
+    }
+    out.push_str("## Ordered aggregates\n\n");
+    out.push_str(
+        "`first_value(v ORDER BY k)` and `last_value(v ORDER BY k)` in a GROUP BY — the usual way to write a bar's \
+         open and close in plain SQL — are planned as `min_by` / `max_by` with the same NULL ordering when the \
+         aggregate has one ORDER BY key of an integer, float, date, time or timestamp type, a numeric, temporal or \
+         decimal value, and no FILTER, DISTINCT or IGNORE NULLS: the same results, on a vectorized accumulator.\n\n",
+    );
+    for f in ordered::aggregate_functions() {
+        if let Some(doc) = f.documentation() {
+            doc_section(&mut out, f.name(), doc);
+        }
+    }
+    out.push_str("## Rolling aggregates\n\n");
+    out.push_str(
+        "`avg`, `sum` (of floats), `count`, `stddev`/`stddev_samp`, `stddev_pop`, `var`/`var_samp` and `var_pop` of one \
+         numeric argument `OVER (… ROWS BETWEEN n PRECEDING AND CURRENT ROW)` (or `UNBOUNDED PRECEDING`), with an \
+         ORDER BY and without FILTER or DISTINCT, are planned as `rolling_agg` / `rolling_count`: the same results, \
+         each row added to and removed from a running aggregate once.\n\n",
+    );
+    for f in rolling::window_functions() {
         if let Some(doc) = f.documentation() {
             doc_section(&mut out, f.name(), doc);
         }

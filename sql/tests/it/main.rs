@@ -5,6 +5,8 @@
 
 mod fibonacci;
 mod functions;
+mod ordered;
+mod rolling;
 mod talib;
 
 use datafusion::arrow::record_batch::RecordBatch;

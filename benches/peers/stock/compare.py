@@ -1,5 +1,6 @@
-"""Run the same pipeline in Strata, DuckDB and Polars on the same data; check that they agree; print wall time and
-peak memory side by side, as ratios to Strata. Called by run.sh (one command).
+"""Run the stock pipeline (strata.sql: clean, calendar and Fibonacci bars, indicators) in Strata, DuckDB and Polars
+on the same data; check that they agree; print wall time and peak memory (RSS of the process tree) side by side,
+as ratios to Strata. Called by ../run.sh (one command).
 
 usage: compare.py STRATA_BINARY BRONZE_DIR WORK_DIR ORIGIN_DATE
 """
@@ -7,30 +8,19 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
-import time
 
 import duckdb
-import pyarrow as pa
 from deltalake import DeltaTable
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from measure import measure  # noqa: E402
 
 strata, bronze, work, origin = sys.argv[1:5]
 here = os.path.dirname(os.path.abspath(__file__))
 TABLES = ["daily_bars", "weekly_bars", "monthly_bars"] + [f"bars_{n}d" for n in (3, 5, 8, 13, 21, 34)] + ["indicators"]
 EXACT = ["sma_20", "sma_50", "sma_200", "bb_upper", "bb_lower", "volatility_20"]
 SEEDED = ["rsi_14", "macd", "macd_signal"]  # EMA-based: compared after 300 sessions, when seeds no longer matter
-
-
-def measure(cmd, env=None):
-    """Wall seconds and peak RSS (MiB) of one child process."""
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    if status != 0:
-        sys.exit(f"{cmd[0]} failed with status {status}")
-    return wall, usage.ru_maxrss / 1024
 
 
 def strata_tables(warehouse):
@@ -84,7 +74,7 @@ warehouse = os.path.join(work, "strata")
 shutil.rmtree(warehouse, ignore_errors=True)
 os.makedirs(os.path.join(warehouse, "bronze"))
 os.symlink(os.path.abspath(bronze), os.path.join(warehouse, "bronze", "market_daily"))
-results["Strata"] = measure([strata, "run", os.path.join(here, "strata_job.sql"), "--warehouse", warehouse,
+results["Strata"] = measure([strata, "run", os.path.join(here, "strata.sql"), "--warehouse", warehouse,
                              "--param", f"origin={origin}", "--no-progress"])
 for name, script in [("DuckDB", "duckdb_job.py"), ("Polars", "polars_job.py")]:
     out = os.path.join(work, name.lower())
