@@ -78,6 +78,7 @@ pub async fn run_stoppable(
     ledger.record(base.clone()).await?;
     let staging = planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}"))?;
     let maintenance = std::mem::take(&mut planned.maintenance);
+    let fresh = fresh_tables(&planned).await;
     let mut result = {
         let stages = run_stages(planned, events, run_id, &stop);
         tokio::pin!(stages);
@@ -89,6 +90,9 @@ pub async fn run_stoppable(
     // However the run ended, its staged files go (Kafka messages, flagged rows: nothing a table references).
     if let Err(e) = strata_connectors::store::remove_all(&staging).await {
         tracing::warn!(dir = %staging, error = %e, "could not remove the staging directory");
+    }
+    if result.is_err() {
+        discard_fresh(&fresh).await;
     }
     if let Ok(summary) = &mut result {
         summary.maintenance = crate::maintain::run(&maintenance).await;
@@ -311,6 +315,50 @@ async fn run_stages(
 }
 
 /// Execute one stage's plan (none for sources and views) and hand its rows to the stages that read it.
+/// The output tables (quarantines included) that do not exist yet: a failed run removes what its stages wrote into
+/// them, leaving no trace. (Files written into an existing table by a failed run are never referenced by its log;
+/// `VACUUM` removes them.)
+async fn fresh_tables(planned: &PlannedJob) -> Vec<url::Url> {
+    let mut urls: Vec<url::Url> = Vec::new();
+    for stage in &planned.stages {
+        if let Some(output) = stage.output().filter(|o| o.sink.is_none()) {
+            urls.push(output.url.clone());
+        }
+        if let Some((_, quarantine)) = stage.expectations().and_then(|e| e.quarantine.as_ref()) {
+            urls.push(quarantine.url.clone());
+        }
+    }
+    urls.sort();
+    urls.dedup();
+    let mut fresh = Vec::new();
+    for url in urls {
+        if !has_log(&url).await {
+            fresh.push(url);
+        }
+    }
+    fresh
+}
+
+async fn has_log(table: &url::Url) -> bool {
+    // An unreadable answer counts as a log: a table is never removed on a guess.
+    match url::Url::parse(&format!("{}/_delta_log/", table.as_str().trim_end_matches('/'))) {
+        Ok(log) => strata_connectors::store::exists(&log).await.unwrap_or(true),
+        Err(_) => true,
+    }
+}
+
+/// After a failed run: remove each table in `fresh` that is still without a log (none of this run's commits made it).
+async fn discard_fresh(fresh: &[url::Url]) {
+    for table in fresh {
+        if has_log(table).await {
+            continue;
+        }
+        if let Err(e) = strata_connectors::store::remove_all(table).await {
+            tracing::warn!(table = %table, error = %e, "could not remove a failed run's files");
+        }
+    }
+}
+
 /// How a stage that failed on the cluster is run again.
 struct Retry {
     index: usize,
