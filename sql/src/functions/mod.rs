@@ -12,6 +12,7 @@
 //! `docs/functions.md` is the reference page.
 
 pub mod cleaning;
+mod exprs;
 pub mod indicators;
 pub mod ordered;
 mod reference;

@@ -19,6 +19,17 @@ pub fn ctx() -> SessionContext {
     ctx
 }
 
+/// A session with Strata's functions and optimizer rules, as every Strata session has them.
+pub fn strata_ctx() -> SessionContext {
+    let mut builder = datafusion::execution::SessionStateBuilder::new().with_default_features();
+    for rule in strata_sql::functions::optimizer_rules() {
+        builder = builder.with_optimizer_rule(rule);
+    }
+    let ctx = SessionContext::new_with_state(builder.build());
+    strata_sql::functions::register_all(&ctx);
+    ctx
+}
+
 pub async fn sql(ctx: &SessionContext, query: &str) -> datafusion::error::Result<Vec<RecordBatch>> {
     ctx.sql(query).await?.collect().await
 }

@@ -2,21 +2,9 @@
 //! plans must give what DataFusion's own accumulator gives, for every ordering and NULL placement, over data with
 //! NULL keys, NULL values and groups whose keys are all NULL.
 
-use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 
 use crate::*;
-
-/// A session with Strata's functions and optimizer rules, as every Strata session has them.
-fn strata_ctx() -> SessionContext {
-    let mut builder = SessionStateBuilder::new().with_default_features();
-    for rule in strata_sql::functions::optimizer_rules() {
-        builder = builder.with_optimizer_rule(rule);
-    }
-    let ctx = SessionContext::new_with_state(builder.build());
-    strata_sql::functions::register_all(&ctx);
-    ctx
-}
 
 #[tokio::test]
 async fn min_by_and_max_by_pick_the_value_at_the_extreme_key() {

@@ -2,20 +2,9 @@
 //! plans must give what DataFusion's own sliding accumulators give, over partitions with NULL values, short
 //! partitions and every supported aggregate and frame.
 
-use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 
 use crate::*;
-
-fn strata_ctx() -> SessionContext {
-    let mut builder = SessionStateBuilder::new().with_default_features();
-    for rule in strata_sql::functions::optimizer_rules() {
-        builder = builder.with_optimizer_rule(rule);
-    }
-    let ctx = SessionContext::new_with_state(builder.build());
-    strata_sql::functions::register_all(&ctx);
-    ctx
-}
 
 /// 30 partitions of 1 to 60 rows; about one value in seven NULL; prices around 100.
 fn data() -> String {

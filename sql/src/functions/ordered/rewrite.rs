@@ -12,12 +12,13 @@ use std::sync::Arc;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result};
 use datafusion::functions_aggregate::first_last::{FirstValue, LastValue};
-use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, Alias, NullTreatment};
+use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams, NullTreatment};
 use datafusion::logical_expr::{Aggregate, AggregateUDF, Expr, ExprSchemable, LogicalPlan, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
 use super::groups;
 use super::keys;
+use crate::functions::exprs::{named_as, rewrite_each, unaliased};
 
 /// The optimizer rule; every Strata session installs it (`strata_sql::functions::optimizer_rules`).
 #[derive(Debug)]
@@ -39,10 +40,7 @@ impl OrderedFirstLast {
     /// `e` as `min_by` / `max_by` under its own name, when it is an ordered `first_value` / `last_value` the
     /// accumulator can run.
     fn rewrite_expr(&self, e: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
-        let (inner, alias) = match e {
-            Expr::Alias(a) => (a.expr.as_ref(), Some(a)),
-            other => (other, None),
-        };
+        let inner = unaliased(e);
         let Expr::AggregateFunction(AggregateFunction { func, params }) = inner else {
             return Ok(None);
         };
@@ -85,14 +83,7 @@ impl OrderedFirstLast {
             vec![],
             None,
         ));
-        Ok(Some(match alias {
-            Some(a) => Expr::Alias(Alias {
-                expr: Box::new(call),
-                ..a.clone()
-            }),
-            // The aggregate's output column keeps the name the query's other nodes refer to.
-            None => call.alias(e.schema_name().to_string()),
-        }))
+        Ok(Some(named_as(call, e)))
     }
 }
 
@@ -109,20 +100,9 @@ impl OptimizerRule for OrderedFirstLast {
         let LogicalPlan::Aggregate(agg) = plan else {
             return Ok(Transformed::no(plan));
         };
-        let mut changed = false;
-        let mut aggr_expr = Vec::with_capacity(agg.aggr_expr.len());
-        for e in &agg.aggr_expr {
-            match self.rewrite_expr(e, agg.input.schema())? {
-                Some(new) => {
-                    changed = true;
-                    aggr_expr.push(new);
-                }
-                None => aggr_expr.push(e.clone()),
-            }
-        }
-        if !changed {
+        let Some(aggr_expr) = rewrite_each(&agg.aggr_expr, |e| self.rewrite_expr(e, agg.input.schema()))? else {
             return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
-        }
+        };
         let rewritten = Aggregate::try_new(Arc::clone(&agg.input), agg.group_expr.clone(), aggr_expr)?;
         Ok(Transformed::yes(LogicalPlan::Aggregate(rewritten)))
     }

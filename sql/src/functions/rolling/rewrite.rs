@@ -20,7 +20,7 @@ use datafusion::functions_aggregate::count::Count;
 use datafusion::functions_aggregate::stddev::{Stddev, StddevPop};
 use datafusion::functions_aggregate::sum::Sum;
 use datafusion::functions_aggregate::variance::{VariancePopulation, VarianceSample};
-use datafusion::logical_expr::expr::{Alias, NullTreatment, WindowFunction, WindowFunctionParams};
+use datafusion::logical_expr::expr::{NullTreatment, WindowFunction, WindowFunctionParams};
 use datafusion::logical_expr::{
     Expr, ExprSchemable, LogicalPlan, Window, WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition, WindowUDF,
     cast, lit,
@@ -28,6 +28,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
 use super::state::Kind;
+use crate::functions::exprs::{named_as, rewrite_each, unaliased};
 
 /// The optimizer rule; every Strata session installs it (`strata_sql::functions::optimizer_rules`).
 #[derive(Debug)]
@@ -106,10 +107,7 @@ fn preceding(wf: &WindowFunction) -> Option<Option<u64>> {
 
 impl RollingFrames {
     fn rewrite_expr(&self, e: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
-        let (inner, alias) = match e {
-            Expr::Alias(a) => (a.expr.as_ref(), Some(a)),
-            other => (other, None),
-        };
+        let inner = unaliased(e);
         let Expr::WindowFunction(wf) = inner else {
             return Ok(None);
         };
@@ -138,14 +136,7 @@ impl RollingFrames {
                 distinct: false,
             },
         });
-        Ok(Some(match alias {
-            Some(a) => Expr::Alias(Alias {
-                expr: Box::new(call),
-                ..a.clone()
-            }),
-            // The window's output column keeps the name the query's other nodes refer to.
-            None => call.alias(e.schema_name().to_string()),
-        }))
+        Ok(Some(named_as(call, e)))
     }
 }
 
@@ -162,20 +153,9 @@ impl OptimizerRule for RollingFrames {
         let LogicalPlan::Window(window) = plan else {
             return Ok(Transformed::no(plan));
         };
-        let mut changed = false;
-        let mut exprs = Vec::with_capacity(window.window_expr.len());
-        for e in &window.window_expr {
-            match self.rewrite_expr(e, window.input.schema())? {
-                Some(new) => {
-                    changed = true;
-                    exprs.push(new);
-                }
-                None => exprs.push(e.clone()),
-            }
-        }
-        if !changed {
+        let Some(exprs) = rewrite_each(&window.window_expr, |e| self.rewrite_expr(e, window.input.schema()))? else {
             return Ok(Transformed::no(LogicalPlan::Window(window)));
-        }
+        };
         Ok(Transformed::yes(LogicalPlan::Window(Window::try_new(
             exprs,
             Arc::clone(&window.input),
