@@ -68,20 +68,16 @@ pub(crate) async fn finalize(
                 expect::not_yet_quarantined(&planned.ctx, plan.clone(), &quarantine.url, &planned.engine).await?;
             let plan = expect::quarantine_plan(&plan, run_id)?;
             let schema = expect::schema_of(&plan);
-            let target = Some(
-                commit::write_target(&quarantine.url, &schema, &[], WriteMode::Append)
-                    .await
-                    .map_err(|source| PlannerError::Commit {
-                        table: quarantine.table.clone(),
-                        source: Box::new(source),
-                    })?,
-            );
-            let (batches, adds, rows) = expect::materialize(&planned.ctx, plan, target.as_ref()).await?;
+            let target = commit::write_target(&quarantine.url, &schema, &[], WriteMode::Append)
+                .await
+                .map_err(|source| PlannerError::Commit {
+                    table: quarantine.table.clone(),
+                    source: Box::new(source),
+                })?;
+            // Written as uncommitted files in every engine: nothing comes back as rows.
+            let (_, adds, rows) = expect::materialize(&planned.ctx, plan, Some(&target)).await?;
             if rows > 0 {
-                let payload = match target {
-                    Some(target) => Payload::Files { target, adds, rows },
-                    None => Payload::Rows(batches),
-                };
+                let payload = Payload::Files { target, adds, rows };
                 quarantines.push(TableWrite {
                     table: quarantine.table.clone(),
                     output: quarantine.clone(),
