@@ -7,10 +7,12 @@
 //! * [`ordered`]: `min_by` / `max_by`, and the optimizer rule that plans ordered `first_value` / `last_value` in a
 //!   GROUP BY as them ([`optimizer_rules`], installed with the functions);
 //! * [`rolling`]: aggregates over sliding ROWS frames kept running (`rolling_agg`, `rolling_count`), and the rule
-//!   that plans `avg`/`sum`/`count`/`stddev`/`var` `OVER (… ROWS BETWEEN n PRECEDING AND CURRENT ROW)` as them.
+//!   that plans `avg`/`sum`/`count`/`stddev`/`var` `OVER (… ROWS BETWEEN n PRECEDING AND CURRENT ROW)` as them;
+//! * [`builtins`]: DataFusion functions replaced by faster equivalents with the same results (`date_trunc`).
 //!
 //! `docs/functions.md` is the reference page.
 
+pub mod builtins;
 pub mod cleaning;
 mod exprs;
 pub mod indicators;
@@ -27,10 +29,12 @@ use datafusion::catalog::TableFunctionImpl;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use datafusion::prelude::SessionContext;
 
-/// Every Strata scalar function: the resampling buckets and the row-wise cleaning checks.
+/// Every Strata scalar function: the resampling buckets, the row-wise cleaning checks, and the built-ins that
+/// replace DataFusion's under the same name.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut out = resample::scalar_functions();
     out.extend(cleaning::scalar_functions());
+    out.extend(builtins::functions());
     out
 }
 

@@ -3,6 +3,7 @@
 // A test crate: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod builtins;
 mod fibonacci;
 mod functions;
 mod ordered;
