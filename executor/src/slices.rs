@@ -2,7 +2,9 @@
 //! partitions a task's local partitions are. A task runs a slice of its stage's partitions as local partitions
 //! 0, 1, …; a Delta write that reports only its local partition would make every task's files look like partition
 //! 0's. Each [`DeltaWriteExec`] in a task's plan is told its slice, so the coordinator can commit exactly one
-//! execution of every partition (`strata_connectors::delta::write_result`).
+//! execution of every partition (`strata_connectors::delta::write_result`). Task plans also get the physical rules
+//! the embedded engine installs (`strata_planner::config::embedded_state`): the scheduler encodes plans in
+//! DataFusion's format, which knows only DataFusion's operators.
 
 use std::sync::Arc;
 
@@ -30,6 +32,11 @@ impl ExecutionEngine for StrataExecutionEngine {
         work_dir: &str,
         config: &SessionConfig,
     ) -> datafusion::error::Result<Arc<dyn QueryStageExecutor>> {
+        // The embedded engine's physical rules, which the scheduler cannot apply (see `embedded_state`).
+        let mut plan = plan;
+        for rule in strata_sql::functions::physical_optimizer_rules() {
+            plan = rule.optimize(plan, config.options())?;
+        }
         let plan = plan
             .transform_up(|p| match p.downcast_ref::<DeltaWriteExec>() {
                 Some(write) => Ok(Transformed::yes(

@@ -1,7 +1,7 @@
 //! Where Flight SQL queries are planned and run, and how results become Flight data.
 //!
 //! The same service runs in two processes, with every function Strata installs (indicators, calendars,
-//! resampling: `strata_planner::config::session_state`), so a client sees exactly what `strata run` computes:
+//! resampling: `strata_planner::config::embedded_state`), so a client sees exactly what `strata run` computes:
 //!
 //! * `strata serve --warehouse DIR` ([`Backend::Embedded`]) plans and executes with DataFusion in its process;
 //! * the scheduler ([`Backend::Scheduler`]) plans in its process and executes on its executors: the session is a
@@ -29,7 +29,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use futures::{Stream, StreamExt, TryStreamExt};
 use strata_connectors::location::Warehouse;
 use strata_planner::Engine;
-use strata_planner::config::{StrataOptions, session_config, session_state};
+use strata_planner::config::{StrataOptions, embedded_state, session_config};
 use tonic::Status;
 
 use crate::catalog::{self, CATALOG, DEFAULT_SCHEMA, WarehouseTable};
@@ -94,7 +94,7 @@ impl QueryEngine {
     fn session(&self) -> SessionContext {
         let options = StrataOptions::default().with_warehouse(self.warehouse.to_string());
         let config = session_config(options).with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
-        SessionContext::new_with_state(session_state(config))
+        SessionContext::new_with_state(embedded_state(config))
     }
 
     /// Where a statement runs: on the cluster for the scheduler (unless it reads only metadata), else here.

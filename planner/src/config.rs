@@ -315,9 +315,20 @@ pub fn session_state(config: SessionConfig) -> SessionState {
     ctx.state()
 }
 
+/// [`session_state`] for queries that run in this process (the embedded engine, Flight SQL over a warehouse): with
+/// Strata's physical rules too. A scheduler's plans travel to executors in DataFusion's encoding, so there the
+/// executors apply these rules to each task's plan instead (`strata-executor`).
+pub fn embedded_state(config: SessionConfig) -> SessionState {
+    let mut builder = SessionStateBuilder::new_from_existing(session_state(config));
+    for rule in strata_sql::functions::physical_optimizer_rules() {
+        builder = builder.with_physical_optimizer_rule(rule);
+    }
+    builder.build()
+}
+
 /// The embedded engine's session.
 pub fn new_context(options: StrataOptions) -> SessionContext {
-    SessionContext::new_with_state(session_state(session_config(options)))
+    SessionContext::new_with_state(embedded_state(session_config(options)))
 }
 
 #[cfg(test)]

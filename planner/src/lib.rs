@@ -31,7 +31,7 @@ pub mod run;
 mod stage;
 pub mod stop;
 
-pub use config::{StrataOptions, new_context};
+pub use config::{StrataOptions, embedded_state, new_context};
 pub use confine::Confinement;
 pub use dag::{Stage, StageDag};
 pub use engine::Engine;

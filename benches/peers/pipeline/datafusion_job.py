@@ -1,12 +1,14 @@
 """The full stock pipeline (jobs/stock_market/pipeline.sql) in datafusion-python 55 (2 target partitions): Strata's
-engine without Strata's functions. The bronze Delta table is read through the deltalake package's DataFusion table
-provider. Cleaning and bars are plain DataFusion SQL: ohlc_valid spelled out, return_spike as a 7-row median window
-shifted inwards at each symbol's edges, ohlcv as first_value/last_value ORDER BY ts, calendar buckets by date_trunc
-in New York time, session buckets by a join to the NYSE calendar (common.nyse_sessions). The indicators are
-common.indicators (TA-Lib and numpy) on the Arrow result.
+engine without Strata's functions. The bronze Delta table is read by DataFusion's Parquet scan (or, when the
+directory holds files of older versions, the deltalake package's table provider). Cleaning and bars are plain
+DataFusion SQL: ohlc_valid spelled out, return_spike as a 7-row median window shifted inwards at each symbol's
+edges, ohlcv as first_value/last_value ORDER BY ts, calendar buckets by date_trunc in New York time, session buckets
+by a join to the NYSE calendar (common.nyse_sessions). The indicators are common.indicators (TA-Lib and numpy) on
+the Arrow result.
 usage: datafusion_job.py BRONZE_DIR OUT_DIR
 """
 import datetime as dt
+import glob
 import os
 import sys
 
@@ -14,7 +16,7 @@ from datafusion import SessionConfig, SessionContext
 from deltalake import DeltaTable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import FIB, indicators, nyse_sessions, write_outputs  # noqa: E402
+from common import FIB, delta_files, indicators, nyse_sessions, write_outputs  # noqa: E402
 
 CLEAN = """
 WITH valid AS (
@@ -28,24 +30,26 @@ WITH valid AS (
 deduplicated AS (
   -- The first row of each (symbol, ts) in this order wins.
   SELECT symbol, ts, open, high, low, close, volume,
-         median(close) OVER (w ROWS BETWEEN 3 PRECEDING AND 3 FOLLOWING) AS centred,
-         row_number() OVER w - 1 AS rn,
+         -- The window spelled out: DataFusion 55 drops a named window's PARTITION BY and ORDER BY when
+         -- OVER (w ROWS ...) adds a frame to it.
+         median(close) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 3 PRECEDING AND 3 FOLLOWING) AS centred,
+         CAST(row_number() OVER (PARTITION BY symbol ORDER BY ts) AS BIGINT) - 1 AS rn,  -- not UInt64 - 1
          count(*) OVER (PARTITION BY symbol) AS n
   FROM valid
-  WHERE previous_ts IS DISTINCT FROM ts
-  WINDOW w AS (PARTITION BY symbol ORDER BY ts)),
+  WHERE previous_ts IS DISTINCT FROM ts),
 medians AS (
-  -- return_spike(close, 5): the median of 7 rows centred on the row, shifted inwards at a symbol's edges: the
-  -- first three rows take row 3's window, the last three row n - 4's; a symbol of < 7 rows takes all its rows.
+  -- return_spike(close, 5): the median of the 7 rows centred on a row, the window shifted inwards at a symbol's
+  -- edges: rows 0-2 take row 3's window, the last three rows row n - 4's. A symbol of 3 to 6 rows takes all its
+  -- rows, which is row 2's window (3 rows either side of it cover them all).
   SELECT *,
-         CASE WHEN n < 7 THEN median(close) OVER (PARTITION BY symbol)
-              WHEN rn = 0 THEN lead(centred, 3) OVER w
-              WHEN rn = 1 THEN lead(centred, 2) OVER w
-              WHEN rn = 2 THEN lead(centred, 1) OVER w
-              WHEN rn = n - 1 THEN lag(centred, 3) OVER w
-              WHEN rn = n - 2 THEN lag(centred, 2) OVER w
-              WHEN rn = n - 3 THEN lag(centred, 1) OVER w
-              ELSE centred END AS median7
+         CASE CASE WHEN n < 7 THEN 2 ELSE greatest(3, least(rn, n - 4)) END - rn
+              WHEN 0 THEN centred
+              WHEN 1 THEN lead(centred, 1) OVER w
+              WHEN 2 THEN lead(centred, 2) OVER w
+              WHEN 3 THEN lead(centred, 3) OVER w
+              WHEN -1 THEN lag(centred, 1) OVER w
+              WHEN -2 THEN lag(centred, 2) OVER w
+              WHEN -3 THEN lag(centred, 3) OVER w END AS median7
   FROM deduplicated
   WINDOW w AS (PARTITION BY symbol ORDER BY ts))
 SELECT arrow_cast(symbol, 'Utf8') AS symbol,  -- read as Utf8View, which the Parquet writer loses
@@ -93,10 +97,22 @@ ORDER BY d.symbol, d.trade_date
 """
 
 
+def register_bronze(ctx, bronze):
+    """The bronze Delta table as `bronze`: DataFusion's own Parquet scan of the directory when it holds exactly the
+    files of the table's current version (a fresh table), else the deltalake package's table provider (its FFI
+    scan is some 10% slower)."""
+    current = {os.path.realpath(f) for f in delta_files(bronze)}
+    on_disk = {os.path.realpath(f) for f in glob.glob(os.path.join(bronze, "**", "*.parquet"), recursive=True)}
+    if current == on_disk:
+        ctx.register_parquet("bronze", bronze, file_extension=".parquet")
+    else:
+        ctx.register_table("bronze", DeltaTable(bronze))
+
+
 def main(bronze, out):
     os.makedirs(out, exist_ok=True)
     ctx = SessionContext(SessionConfig().with_target_partitions(2))
-    ctx.register_table("bronze", DeltaTable(bronze))  # the deltalake package's DataFusion table provider
+    register_bronze(ctx, bronze)
 
     daily = ctx.sql(CLEAN).cache()
     ctx.register_view("daily", daily)

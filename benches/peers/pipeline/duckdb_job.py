@@ -1,10 +1,11 @@
 """The full stock pipeline (jobs/stock_market/pipeline.sql) in DuckDB (2 threads): the bronze Delta table's
 Parquet files (those of its current version) in, the ten tables out as Parquet (OUT_DIR/<table>.parquet).
 
-DuckDB's best native form of each step: the cleaning in SQL (row_number for the copies, a windowed median for
-the bad ticks), calendar bars with date_trunc in New York time and arg_min/arg_max, session bars from the NYSE
-calendar (exchange_calendars, common.nyse_sessions) with an ASOF join, and the indicators with TA-Lib over the
-Arrow result (common.indicators), as a DuckDB user computes recursive indicators.
+DuckDB's best native form of each step: the cleaning in SQL (row_number for the copies, the median of the 7
+closes around each row from lag/lead lists for the bad ticks), calendar bars with date_trunc in New York time and
+arg_min/arg_max, session bars from the NYSE calendar (exchange_calendars, common.nyse_sessions) with an ASOF join,
+and the indicators with TA-Lib over the Arrow result (common.indicators), as a DuckDB user computes recursive
+indicators.
 usage: duckdb_job.py BRONZE_DIR OUT_DIR
 """
 import datetime as dt

@@ -107,19 +107,21 @@ def talib_sma(frame, periods):
     leaving values, read at every other element. (rolling_mean rounds differently, which flips
     crossover(sma_50, sma_200) where the two averages are equal.) `frame` is sorted by symbol."""
     x = c("close")
-    group = (c("symbol") != c("symbol").shift(1)).fill_null(True).cum_sum()  # a small per-symbol key
-    z = {n: pl.concat_list(x, (-x.shift(n - 1).over("symbol")).fill_null(0.0)).alias(f"sma_{n}") for n in periods}
+    names = [f"sma_{n}" for n in periods]
+    totals = [
+        pl.concat_list(x, (-x.shift(n - 1)).fill_null(0.0)).explode().cum_sum().gather_every(2).alias(name)
+        for n, name in zip(periods, names)
+    ]
     # Polars divides by a scalar as a multiplication by its reciprocal (1 ulp off): divide by a column of n.
     divisor = lambda n: (pl.int_range(pl.len()) * 0 + n).cast(pl.Float64)  # noqa: E731
-    totals = (
-        frame.select(group.alias("group"), *z.values()).explode([f"sma_{n}" for n in periods])
-        .select(*[c(f"sma_{n}").cum_sum().over("group") for n in periods]).gather_every(2)
-        .select(*[c(f"sma_{n}") / divisor(n) for n in periods])
+    sma = (
+        frame.group_by("symbol", maintain_order=True).agg(*totals).explode(names)
+        .select(*[c(name) / divisor(n) for n, name in zip(periods, names)])
     )
     i = pl.int_range(pl.len()).over("symbol")
     return (
-        pl.concat([frame, totals], how="horizontal")
-        .with_columns(*[pl.when(i >= n - 1).then(c(f"sma_{n}")).alias(f"sma_{n}") for n in periods])
+        pl.concat([frame, sma], how="horizontal")
+        .with_columns(*[pl.when(i >= n - 1).then(c(name)).alias(name) for n, name in zip(periods, names)])
     )
 
 

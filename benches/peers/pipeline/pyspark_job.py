@@ -33,28 +33,34 @@ WITH valid AS (
     AND NOT (isnan(open) OR isnan(high) OR isnan(low) OR isnan(close))
     AND low <= least(open, close) AND high >= greatest(open, close) AND volume >= 0),
 deduplicated AS (
-  -- The first row of each (symbol, ts) in this order wins.
+  -- The first row of each (symbol, ts) in this order wins. `around`: the (up to) 7 closes around the row, sorted
+  -- (Spark's median takes no window frame).
   SELECT symbol, ts, open, high, low, close, volume,
-         -- The middle of the 7 closes around the row (Spark's median takes no window frame); NULL at the edges.
-         get(sort_array(collect_list(close) OVER (PARTITION BY symbol ORDER BY ts
-                                                  ROWS BETWEEN 3 PRECEDING AND 3 FOLLOWING)), 3) AS centred,
+         sort_array(collect_list(close) OVER (PARTITION BY symbol ORDER BY ts
+                                              ROWS BETWEEN 3 PRECEDING AND 3 FOLLOWING)) AS around,
          row_number() OVER (PARTITION BY symbol ORDER BY ts) - 1 AS rn,
          count(*) OVER (PARTITION BY symbol) AS n
   FROM valid
   WHERE previous_ts IS DISTINCT FROM ts),
+middles AS (
+  SELECT symbol, ts, open, high, low, close, volume, rn, n,
+         CASE WHEN size(around) % 2 = 1 THEN around[size(around) div 2]
+              ELSE (around[size(around) div 2 - 1] + around[size(around) div 2]) / 2 END AS centred
+  FROM deduplicated),
 medians AS (
-  -- return_spike(close, 5): the median of 7 rows centred on the row, shifted inwards at a symbol's edges: the
-  -- first three rows take row 3's window, the last three row n - 4's; a symbol of < 7 rows takes all its rows.
+  -- return_spike(close, 5): the median of the 7 rows centred on a row, the window shifted inwards at a symbol's
+  -- edges: rows 0-2 take row 3's window, the last three rows row n - 4's. A symbol of 3 to 6 rows takes all its
+  -- rows, which is row 2's window (3 rows either side of it cover them all).
   SELECT *,
-         CASE WHEN n < 7 THEN median(close) OVER (PARTITION BY symbol)
-              WHEN rn = 0 THEN lead(centred, 3) OVER w
-              WHEN rn = 1 THEN lead(centred, 2) OVER w
-              WHEN rn = 2 THEN lead(centred, 1) OVER w
-              WHEN rn = n - 1 THEN lag(centred, 3) OVER w
-              WHEN rn = n - 2 THEN lag(centred, 2) OVER w
-              WHEN rn = n - 3 THEN lag(centred, 1) OVER w
-              ELSE centred END AS median7
-  FROM deduplicated
+         CASE CASE WHEN n < 7 THEN 2 ELSE greatest(3, least(rn, n - 4)) END - rn
+              WHEN 0 THEN centred
+              WHEN 1 THEN lead(centred, 1) OVER w
+              WHEN 2 THEN lead(centred, 2) OVER w
+              WHEN 3 THEN lead(centred, 3) OVER w
+              WHEN -1 THEN lag(centred, 1) OVER w
+              WHEN -2 THEN lag(centred, 2) OVER w
+              WHEN -3 THEN lag(centred, 3) OVER w END AS median7
+  FROM middles
   WINDOW w AS (PARTITION BY symbol ORDER BY ts))
 SELECT symbol, CAST(ts AS DATE) AS trade_date, ts, open, high, low, close, volume, CAST(year(ts) AS INT) AS year
 FROM medians
@@ -117,6 +123,7 @@ def main(bronze, out):
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

@@ -54,6 +54,13 @@ pub fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + S
     out
 }
 
+/// The physical optimizer rules of the embedded engine, applied by executors to their tasks' plans too (plans
+/// travel to executors in DataFusion's encoding, so the scheduler does not install them): sorted windows of rolling
+/// aggregates run by a vectorized operator.
+pub fn physical_optimizer_rules() -> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
+    rolling::physical_optimizer_rules()
+}
+
 /// Every Strata window function: the indicators, the rolling cleaning scores and the running frame aggregates.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     let mut out = indicators::functions();

@@ -20,11 +20,22 @@ pub fn ctx() -> SessionContext {
     ctx
 }
 
-/// A session with Strata's functions and optimizer rules, as every Strata session has them.
+/// A session with Strata's functions and optimizer rules, as every Strata session has them (the physical ones as
+/// the embedded engine has them).
 pub fn strata_ctx() -> SessionContext {
-    let mut builder = datafusion::execution::SessionStateBuilder::new().with_default_features();
+    strata_ctx_with(datafusion::prelude::SessionConfig::new())
+}
+
+/// [`strata_ctx`] with `config` (batch size, partitions).
+pub fn strata_ctx_with(config: datafusion::prelude::SessionConfig) -> SessionContext {
+    let mut builder = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features();
     for rule in strata_sql::functions::optimizer_rules() {
         builder = builder.with_optimizer_rule(rule);
+    }
+    for rule in strata_sql::functions::physical_optimizer_rules() {
+        builder = builder.with_physical_optimizer_rule(rule);
     }
     let ctx = SessionContext::new_with_state(builder.build());
     strata_sql::functions::register_all(&ctx);

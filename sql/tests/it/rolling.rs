@@ -74,6 +74,43 @@ async fn rolling_frames_are_planned_as_running_aggregates_with_the_same_results(
     }
 }
 
+/// The vectorized operator (`RollingWindowExec`) runs them, and its partitions may span batches and batches
+/// partitions: tiny batches and several partitions must still give DataFusion's results.
+#[tokio::test]
+async fn the_rolling_operator_agrees_across_batch_and_partition_boundaries() {
+    let data = data();
+    let q = format!(
+        "SELECT g, i, avg(x) OVER w AS a, stddev(x) OVER w AS sd, count(x) OVER w AS n, \
+         sum(x) OVER (PARTITION BY g ORDER BY i ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, \
+         var_pop(k) OVER (PARTITION BY g ORDER BY i ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS vk \
+         FROM {data} WINDOW w AS (PARTITION BY g ORDER BY i ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) ORDER BY g, i"
+    );
+    let theirs = pretty(&sql(&SessionContext::new(), &q).await.unwrap());
+    for (batch, partitions) in [(1, 1), (3, 2), (7, 3), (8192, 4)] {
+        let config = datafusion::prelude::SessionConfig::new()
+            .with_batch_size(batch)
+            .with_target_partitions(partitions);
+        let ctx = strata_ctx_with(config);
+        let ours = pretty(&sql(&ctx, &q).await.unwrap());
+        assert!(
+            agree(&ours, &theirs),
+            "batch {batch}, {partitions} partitions:\n{ours}\nvs\n{theirs}"
+        );
+        let plan = pretty(&sql(&ctx, &format!("EXPLAIN {q}")).await.unwrap());
+        assert!(plan.contains("RollingWindowExec"), "not run by the operator:\n{plan}");
+    }
+    // Without a PARTITION BY the whole input is one partition.
+    let q = format!(
+        "SELECT g, i, avg(x) OVER (ORDER BY g, i ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS a FROM {data} ORDER BY g, i"
+    );
+    let ctx = strata_ctx_with(datafusion::prelude::SessionConfig::new().with_batch_size(5));
+    let (ours, theirs) = (
+        pretty(&sql(&ctx, &q).await.unwrap()),
+        pretty(&sql(&SessionContext::new(), &q).await.unwrap()),
+    );
+    assert!(agree(&ours, &theirs), "{ours}\nvs\n{theirs}");
+}
+
 #[tokio::test]
 async fn frames_and_aggregates_the_rewrite_does_not_take_stay_as_written() {
     let ctx = strata_ctx();

@@ -39,6 +39,11 @@ impl RollingAgg {
     }
 
     /// Position of the `preceding` argument.
+    /// Whether this is `rolling_count` (its arguments are `value, preceding`, without a kind).
+    pub(super) fn counts(&self) -> bool {
+        self.counts
+    }
+
     fn preceding_at(&self) -> usize {
         if self.counts { 1 } else { 2 }
     }
@@ -70,7 +75,7 @@ impl Default for RollingAgg {
 }
 
 /// `kind` and `preceding` from the call's literal arguments.
-fn parameters(exprs: &[Arc<dyn PhysicalExpr>], counts: bool) -> Result<(Kind, Option<usize>)> {
+pub(super) fn parameters(exprs: &[Arc<dyn PhysicalExpr>], counts: bool) -> Result<(Kind, Option<usize>)> {
     let literal = |i: usize| {
         exprs
             .get(i)

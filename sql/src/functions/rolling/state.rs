@@ -29,6 +29,11 @@ impl Kind {
         })
     }
 
+    /// Whether the kind needs the mean and M2 (the variances and deviations), not only the count and sum.
+    pub(crate) fn spread(self) -> bool {
+        matches!(self, Kind::VarSamp | Kind::VarPop | Kind::StddevSamp | Kind::StddevPop)
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Avg => "avg",
@@ -53,14 +58,30 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) fn enter(&mut self, v: f64) {
+        self.enter_as(v, true);
+    }
+
+    /// [`Running::enter`]; without `spread` only the count and the sum are kept (all `avg`, `sum` and `count`
+    /// need), which saves the divisions of the mean and M2 on every row.
+    #[inline]
+    pub(crate) fn enter_as(&mut self, v: f64, spread: bool) {
         self.count += 1;
         self.sum += v;
+        if !spread {
+            return;
+        }
         let delta1 = v - self.mean;
         self.mean += delta1 / self.count as f64;
         self.m2 += delta1 * (v - self.mean);
     }
 
     pub(crate) fn leave(&mut self, v: f64) {
+        self.leave_as(v, true);
+    }
+
+    /// [`Running::leave`]; `spread` as for [`Running::enter_as`].
+    #[inline]
+    pub(crate) fn leave_as(&mut self, v: f64, spread: bool) {
         self.sum -= v;
         if self.count <= 1 {
             // As DataFusion's retract: one value or none left means an empty state (the sum keeps its
@@ -72,6 +93,9 @@ impl Running {
             return;
         }
         self.count -= 1;
+        if !spread {
+            return;
+        }
         let delta1 = self.mean - v;
         let new_mean = delta1 / self.count as f64 + self.mean;
         self.m2 -= delta1 * (new_mean - v);
