@@ -4,7 +4,9 @@
 #
 #   plain        the plain-SQL pipeline (plain/strata.sql; the peers' native scripts beside it) at 1x:
 #                Strata embedded, Strata on a 2-executor cluster, datafusion-python 55, DuckDB, Polars, PySpark
-#   stock        the stock pipeline (stock/strata.sql): Strata, DuckDB, Polars
+#   stock        the full stock pipeline (jobs/stock_market/pipeline.sql, ten tables; the peers' native scripts in
+#                pipeline/) at 1x: Strata embedded, Strata on a 2-executor cluster, datafusion-python 55, DuckDB,
+#                Polars, PySpark
 #   scale        the plain pipeline at 1x, 4x (4x the symbols) and 16x (minute bars) in Strata (within
 #                --memory-limit $STRATA_PEERS_MEMORY_LIMIT, default 4G), DuckDB and Polars
 #   incremental  jobs/stock_market/pipeline.sql: a full refresh of 10 years against the incremental run that adds
@@ -24,8 +26,8 @@ what=("$@")
 
 source dev/python.sh
 python="$(strata_python)"
-"$python" -c 'import duckdb, polars, datafusion, pyspark' 2>/dev/null ||
-  "$(dirname "$python")/pip" install --quiet duckdb polars 'datafusion==55.0.0' 'pyspark==4.3.0'
+"$python" -c 'import duckdb, polars, datafusion, pyspark, exchange_calendars' 2>/dev/null ||
+  "$(dirname "$python")/pip" install --quiet duckdb polars 'datafusion==55.0.0' 'pyspark==4.3.0' exchange_calendars
 if ! command -v java >/dev/null; then
   apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi
@@ -44,22 +46,27 @@ generate() {
   echo "$cache/$name"
 }
 
-# plain DATA ENGINES [MEMORY_LIMIT]: the plain-SQL pipeline in ENGINES on DATA's bronze table.
-plain() {
-  local data="$1" engines="$2" limit="${3:-}" cluster=""
+# peers PIPELINE DATA ENGINES [MEMORY_LIMIT]: PIPELINE (plain or pipeline: the folder of its compare.py) in ENGINES
+# on DATA's bronze table; a 2-executor cluster on loopback for the engine `cluster`.
+peers() {
+  local pipeline="$1" data="$2" engines="$3" limit="${4:-}" cluster=""
   if [[ ",$engines," == *",cluster,"* ]]; then
     cluster="$(mktemp -d "${TMPDIR:-/tmp}/strata-peers-cluster.XXXXXX")"
     "$strata" cluster up --executors 2 --vcores 1 --port 0 --dir "$cluster" --warehouse "$data" >/dev/null
     trap '"$strata" cluster down --dir "'"$cluster"'" >/dev/null 2>&1 || true' EXIT
   fi
-  echo "== plain SQL pipeline on $data"
+  echo "== $pipeline pipeline on $data"
   STRATA_BENCH_CLUSTER="$cluster/cluster.json" STRATA_BENCH_MEMORY_LIMIT="$limit" \
-    "$python" benches/peers/plain/compare.py "$strata" "$data/bronze" "$data" "$engines"
+    "$python" "benches/peers/$pipeline/compare.py" "$strata" "$data/bronze" "$data" "$engines" || status=1
   if [ -n "$cluster" ]; then
     "$strata" cluster down --dir "$cluster" >/dev/null 2>&1 || true
     trap - EXIT
   fi
 }
+plain() { peers plain "$@"; }
+# A disagreement or a failed engine is reported where it happens; the other steps still run, and the exit status
+# says something failed.
+status=0
 
 for step in "${what[@]}"; do
   case "$step" in
@@ -69,18 +76,16 @@ for step in "${what[@]}"; do
       ;;
     stock)
       data="$(generate stock-1x --symbols 5000 --start 2015-01-01 --end 2024-12-31 --seed 42 --defect-rate 0.01)"
-      # Fibonacci buckets count sessions from the first session of the data (2015-01-02).
-      echo "== stock pipeline on $data"
-      "$python" benches/peers/stock/compare.py "$strata" "$data/bronze" "$data" 2015-01-02
+      peers pipeline "$data" "${STRATA_PEERS_ENGINES:-strata,cluster,datafusion,duckdb,polars,pyspark}"
       ;;
     scale)
       limit="${STRATA_PEERS_MEMORY_LIMIT:-4G}"
       plain "$(generate plain-1x --symbols 5000 --start 2015-01-01 --end 2024-12-31 --seed 7 --defect-rate 0)" \
         strata,duckdb,polars "$limit"
-      plain "$(generate plain-4x --symbols 20000 --start 2015-01-01 --end 2024-12-31 --seed 7 --defect-rate 0)" \
+      STRATA_BENCH_DISCARD=1 plain "$(generate plain-4x --symbols 20000 --start 2015-01-01 --end 2024-12-31 --seed 7 --defect-rate 0)" \
         strata,duckdb,polars "$limit"
       # 16x: minute bars, 5,000 symbols x 103 sessions x 390 minutes.
-      plain "$(generate plain-16x --symbols 5000 --start 2024-01-02 --end 2024-05-31 --interval minute --seed 7 \
+      STRATA_BENCH_DISCARD=1 plain "$(generate plain-16x --symbols 5000 --start 2024-01-02 --end 2024-05-31 --interval minute --seed 7 \
         --defect-rate 0)" strata,duckdb,polars "$limit"
       ;;
     incremental)
@@ -93,3 +98,4 @@ for step in "${what[@]}"; do
       ;;
   esac
 done
+exit "$status"

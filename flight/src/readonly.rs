@@ -103,9 +103,21 @@ pub fn check(sql: &str) -> Result<ReadOnlyQuery, Status> {
             statements.len()
         )));
     }
-    let Some(statement) = statements.pop_front() else {
+    let Some(mut statement) = statements.pop_front() else {
         return Err(Status::invalid_argument("empty SQL statement"));
     };
+    // `OVER (w ROWS …)`: written out in full, as in job files (DataFusion 55 would drop the named window).
+    let mut sql = sql;
+    if let Statement::Statement(s) = &mut statement
+        && let SqlStatement::Query(query) = s.as_mut()
+    {
+        let before = query.to_string();
+        strata_sql::job::refine_windows(query)
+            .map_err(|e| Status::invalid_argument(format!("SQL error: {e}")))?;
+        if query.to_string() != before {
+            sql = statement.to_string();
+        }
+    }
     ensure_read_only(&statement).map_err(|what| {
         Status::permission_denied(format!(
             "{READ_ONLY}: {what} is not allowed; only queries (SELECT, WITH, VALUES, EXPLAIN, SHOW, DESCRIBE) run \
@@ -271,6 +283,16 @@ mod tests {
         ] {
             refused(sql);
         }
+    }
+
+    #[test]
+    fn a_frame_added_to_a_named_window_keeps_the_window() {
+        let q = check("SELECT sum(x) OVER (w ROWS 1 PRECEDING) FROM t WINDOW w AS (PARTITION BY g ORDER BY i)").unwrap();
+        assert!(q.sql.contains("OVER (PARTITION BY g ORDER BY i ROWS 1 PRECEDING)"), "{}", q.sql);
+        let plain = "SELECT sum(x) OVER w FROM t WINDOW w AS (PARTITION BY g)";
+        assert_eq!(check(plain).unwrap().sql, plain, "untouched when nothing is refined");
+        let e = check("SELECT sum(x) OVER (v ROWS 1 PRECEDING) FROM t").unwrap_err();
+        assert!(e.message().contains("'v' is not defined"), "{}", e.message());
     }
 
     #[test]

@@ -2,7 +2,11 @@
 agree; print wall time and peak memory of each whole process tree, as ratios to Strata's.
 
 usage: compare.py STRATA_BINARY BRONZE_DIR WORK_DIR ENGINES   (ENGINES: comma-separated, e.g. strata,duckdb)
-Writes WORK_DIR/plain-results.json. Exits non-zero when an output disagrees.
+Writes WORK_DIR/plain-results.json. Exits non-zero when an output disagrees or an engine fails (a peer that fails,
+e.g. out of memory at the large end of the scale curve, is reported as failed and the others still run).
+Checksums are computed by DuckDB straight from each engine's Parquet files (bounded memory, whatever the size);
+with STRATA_BENCH_DISCARD=1 each engine's outputs are deleted once checksummed (the 16x run would not fit the disk
+three times).
 """
 import json
 import math
@@ -25,12 +29,15 @@ NAMES = {"strata": "Strata", "cluster": "Strata cluster", "datafusion": "datafus
 
 
 def checksums(tables):
-    """Row count, and per column the non-null count and the sum (timestamps as epoch microseconds)."""
+    """Row count, and per column the non-null count and the sum (timestamps as epoch microseconds), of each table
+    given as its list of Parquet files."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET threads = 2")
+    con.execute("SET memory_limit = '4GB'")
     sums = {}
-    for t, table in tables.items():
-        con.register("t", table)
+    for t, files in tables.items():
+        con.execute(f"CREATE OR REPLACE VIEW t AS SELECT * FROM read_parquet({files!r})")
         rel = con.sql("SELECT * FROM t")
         cols = list(zip(rel.columns, [str(typ) for typ in rel.dtypes]))
         exprs, names = ["count(*)"], ["rows"]
@@ -45,7 +52,6 @@ def checksums(tables):
             names += [f"count({name})", f"sum({name})"]
         row = con.sql(f"SELECT {', '.join(exprs)} FROM t").fetchall()[0]
         sums.update({f"{t}.{n}": v for n, v in zip(names, row)})
-        con.unregister("t")
     return sums
 
 
@@ -58,11 +64,18 @@ def agree(a, b):
 
 
 def parquet(path):
-    pattern = os.path.join(path, "**", "*.parquet") if os.path.isdir(path) else path
-    return duckdb.read_parquet(pattern).to_arrow_table()
+    """The Parquet files of a peer's output: one file, or a directory of part files."""
+    if not os.path.isdir(path):
+        return [path]
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(".parquet"))
 
 
-results, sums = {}, {}
+def delta(path):
+    """The Parquet files of a Delta table's current version."""
+    return [u.removeprefix("file://") for u in DeltaTable(path).file_uris()]
+
+
+results, sums, failures = {}, {}, {}
 for engine in engines:
     out = os.path.join(work, f"plain-{engine}")
     shutil.rmtree(out, ignore_errors=True)
@@ -79,26 +92,41 @@ for engine in engines:
             also = [cluster["scheduler_pid"], *cluster["executor_pids"]]
         elif os.environ.get("STRATA_BENCH_MEMORY_LIMIT"):
             cmd += ["--memory-limit", os.environ["STRATA_BENCH_MEMORY_LIMIT"]]
-        results[engine] = measure(cmd, log=log, also=also)
-        tables = {t: DeltaTable(os.path.join(out, layer, t)).to_pyarrow_table() for t, layer in TABLES.items()}
+        run = lambda: measure(cmd, log=log, also=also)  # noqa: E731
+        files = lambda: {t: delta(os.path.join(out, layer, t)) for t, layer in TABLES.items()}  # noqa: E731
     else:
-        results[engine] = measure([sys.executable, os.path.join(here, f"{engine}_job.py"), bronze, out], log=log)
-        tables = {t: parquet(os.path.join(out, f"{t}.parquet")) for t in TABLES}
-    sums[engine] = checksums(tables)
+        cmd = [sys.executable, os.path.join(here, f"{engine}_job.py"), bronze, out]
+        run = lambda: measure(cmd, log=log)  # noqa: E731
+        files = lambda: {t: parquet(os.path.join(out, f"{t}.parquet")) for t in TABLES}  # noqa: E731
+    try:
+        results[engine] = run()
+    except SystemExit as failed:
+        failures[engine] = str(failed)
+        print(f"{NAMES[engine]:<18} FAILED: {failed}", flush=True)
+        shutil.rmtree(out, ignore_errors=True)
+        continue
+    sums[engine] = checksums(files())
+    if os.environ.get("STRATA_BENCH_DISCARD") == "1":
+        shutil.rmtree(out, ignore_errors=True)
     print(f"{NAMES[engine]:<18} {results[engine][0]:8.1f} s {results[engine][1]:8.0f} MiB", flush=True)
 
-base = engines[0]
-disagreements = [(e, k, sums[base].get(k), v) for e in engines[1:] for k, v in sums[e].items()
+ran = [e for e in engines if e in results]
+if not ran:
+    sys.exit("every engine failed")
+base = ran[0]
+disagreements = [(e, k, sums[base].get(k), v) for e in ran[1:] for k, v in sums[e].items()
                  if not agree(sums[base].get(k), v)]
 rows = sums[base]["rolling.rows"]
 print(f"\nplain SQL pipeline: {rows:,} rows in, 5 tables out; wall time and peak RSS of the process tree\n")
-print(f"{'engine':<18} {'wall s':>8} {'peak MiB':>9} {'wall / Strata':>14} {'memory / Strata':>16}")
+print(f"{'engine':<18} {'wall s':>8} {'peak MiB':>9} {'wall / ' + NAMES[base]:>14} {'memory / ' + NAMES[base]:>16}")
 s_wall, s_mem = results[base]
 for e, (wall, mem) in results.items():
     print(f"{NAMES[e]:<18} {wall:>8.1f} {mem:>9.0f} {wall / s_wall:>14.2f} {mem / s_mem:>16.2f}")
+for e, why in failures.items():
+    print(f"{NAMES[e]:<18} failed: {why}")
 print(f"\nall engines agree on {len(sums[base])} checksums" if not disagreements else
       f"\n{len(disagreements)} DISAGREEMENTS:\n" + "\n".join(f"  {e} {k}: {base} {a} vs {b}"
                                                             for e, k, a, b in disagreements))
-json.dump({"results": results, "checksums": sums, "disagreements": disagreements},
+json.dump({"results": results, "failures": failures, "checksums": sums, "disagreements": disagreements},
           open(os.path.join(work, "plain-results.json"), "w"), indent=1, default=str)
-sys.exit(1 if disagreements else 0)
+sys.exit(1 if disagreements or failures else 0)

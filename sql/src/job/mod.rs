@@ -29,12 +29,14 @@ mod names;
 mod parse;
 mod refs;
 mod schedule;
+mod windows;
 
 pub use ast::{Expectation, JobFile, JobStatement, MergeSpec, StatementKind, ViolationAction};
 pub use cron::Cron;
 pub use maintenance::{Maintenance, MaintenanceKind, maintenance_directives};
 pub use names::{TableRef, normalize_ident, normalize_name};
 pub use parse::parse_job;
+pub use windows::refine_windows;
 pub use schedule::{DEFAULT_BACKOFF, DEFAULT_RETRIES, Schedule, schedule_directive};
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::Query;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{IsOptional, Parser, ParserError};
@@ -184,6 +185,15 @@ fn located(message: &str) -> Option<(u64, u64)> {
     Some((line.trim().parse().ok()?, column.parse().ok()?))
 }
 
+/// `query` with its window refinements written out ([`super::windows`]); a bad one is an error at the statement.
+fn refined(_file: &Arc<str>, location: &SourceLocation, mut query: Box<Query>) -> Result<Box<Query>> {
+    super::windows::refine_windows(&mut query).map_err(|message| SqlError::Invalid {
+        location: location.clone(),
+        message,
+    })?;
+    Ok(query)
+}
+
 fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWithSpan>) -> Result<StatementKind> {
     let dialect = GenericDialect {};
     let perr = |e: ParserError| syntax_error(file, location, e);
@@ -213,7 +223,7 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
                 Vec::new()
             };
             p.expect_keyword_is(Keyword::AS).map_err(perr)?;
-            let query = p.parse_query().map_err(perr)?;
+            let query = refined(file, location, p.parse_query().map_err(perr)?)?;
             expect_end(&mut p).map_err(perr)?;
             return Ok(StatementKind::View {
                 name,
@@ -245,7 +255,7 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
                 }
             }
             p.expect_keyword_is(Keyword::AS).map_err(perr)?;
-            let query = p.parse_query().map_err(perr)?;
+            let query = refined(file, location, p.parse_query().map_err(perr)?)?;
             expect_end(&mut p).map_err(perr)?;
             return Ok(StatementKind::Table {
                 name,
@@ -274,7 +284,7 @@ fn parse_statement(file: &Arc<str>, location: &SourceLocation, tokens: Vec<Token
         } else {
             Vec::new()
         };
-        let query = p.parse_query().map_err(perr)?;
+        let query = refined(file, location, p.parse_query().map_err(perr)?)?;
         expect_end(&mut p).map_err(perr)?;
         return Ok(StatementKind::Insert {
             target,
@@ -335,7 +345,9 @@ fn parse_merge(file: &Arc<str>, location: &SourceLocation, tokens: Vec<TokenWith
     };
     let target_alias = alias.map(|a| a.name.value).unwrap_or_else(|| "target".into());
     let (query, source_alias) = match merge.source {
-        TableFactor::Derived { subquery, alias, .. } => (subquery, alias.map(|a| a.name.value)),
+        TableFactor::Derived { subquery, alias, .. } => {
+            (refined(file, location, subquery)?, alias.map(|a| a.name.value))
+        }
         TableFactor::Table { name, alias, .. } => {
             let text = format!("SELECT * FROM {name}");
             let mut q = Parser::new(&dialect).try_with_sql(&text).map_err(perr)?;
