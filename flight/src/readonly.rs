@@ -112,8 +112,7 @@ pub fn check(sql: &str) -> Result<ReadOnlyQuery, Status> {
         && let SqlStatement::Query(query) = s.as_mut()
     {
         let before = query.to_string();
-        strata_sql::job::refine_windows(query)
-            .map_err(|e| Status::invalid_argument(format!("SQL error: {e}")))?;
+        strata_sql::job::refine_windows(query).map_err(|e| Status::invalid_argument(format!("SQL error: {e}")))?;
         if query.to_string() != before {
             sql = statement.to_string();
         }
@@ -287,8 +286,13 @@ mod tests {
 
     #[test]
     fn a_frame_added_to_a_named_window_keeps_the_window() {
-        let q = check("SELECT sum(x) OVER (w ROWS 1 PRECEDING) FROM t WINDOW w AS (PARTITION BY g ORDER BY i)").unwrap();
-        assert!(q.sql.contains("OVER (PARTITION BY g ORDER BY i ROWS 1 PRECEDING)"), "{}", q.sql);
+        let q =
+            check("SELECT sum(x) OVER (w ROWS 1 PRECEDING) FROM t WINDOW w AS (PARTITION BY g ORDER BY i)").unwrap();
+        assert!(
+            q.sql.contains("OVER (PARTITION BY g ORDER BY i ROWS 1 PRECEDING)"),
+            "{}",
+            q.sql
+        );
         let plain = "SELECT sum(x) OVER w FROM t WINDOW w AS (PARTITION BY g)";
         assert_eq!(check(plain).unwrap().sql, plain, "untouched when nothing is refined");
         let e = check("SELECT sum(x) OVER (v ROWS 1 PRECEDING) FROM t").unwrap_err();

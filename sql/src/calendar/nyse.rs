@@ -6,14 +6,24 @@ use super::rules::{ExchangeCalendar, easter_sunday, nth_weekday};
 
 /// NYSE regular sessions: weekdays minus the exchange's holidays and unscheduled closures.
 ///
-/// Rules follow NYSE Rule 7.2 as applied since 1998 (when Martin Luther King Jr. Day was added). A holiday on a
+/// Rules follow NYSE Rule 7.2 as applied since 1998 (when Martin Luther King Jr. Day was added), with the fixed
+/// dates of Washington's Birthday and Memorial Day before 1971 and the closures no rule predicts. A holiday on a
 /// Saturday is observed on the Friday before, on a Sunday the Monday after, except New Year's Day on a Saturday,
 /// which is not observed (the Friday closes a fiscal year).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Nyse;
 
-/// Closures that no rule predicts (national mourning, weather, 9/11).
+/// Closures that no rule predicts (presidential elections until 1980, national mourning, weather, blackout,
+/// 9/11).
 const SPECIAL_CLOSURES: &[((i32, u32, u32), &str)] = &[
+    ((1972, 11, 7), "Presidential Election Day"),
+    ((1972, 12, 28), "National Day of Mourning (Truman)"),
+    ((1973, 1, 25), "National Day of Mourning (Johnson)"),
+    ((1976, 11, 2), "Presidential Election Day"),
+    ((1977, 7, 14), "New York City blackout"),
+    ((1980, 11, 4), "Presidential Election Day"),
+    ((1985, 9, 27), "Hurricane Gloria"),
+    ((1994, 4, 27), "National Day of Mourning (Nixon)"),
     ((2001, 9, 11), "September 11 attacks"),
     ((2001, 9, 12), "September 11 attacks"),
     ((2001, 9, 13), "September 11 attacks"),
@@ -49,9 +59,21 @@ impl ExchangeCalendar for Nyse {
         if year >= 1998 {
             out.push((nth_weekday(year, 1, Weekday::Mon, 3), "Martin Luther King Jr. Day"));
         }
-        out.push((nth_weekday(year, 2, Weekday::Mon, 3), "Washington's Birthday"));
+        // The Uniform Monday Holiday Act moved these to Mondays from 1971; before, the dates themselves were
+        // closed (a Sunday's on the Monday after, a Saturday's not at all).
+        let fixed = |m, d| match ymd(m, d).weekday() {
+            Weekday::Sat => None,
+            _ => Some(observed(ymd(m, d))),
+        };
+        match year >= 1971 {
+            true => out.push((nth_weekday(year, 2, Weekday::Mon, 3), "Washington's Birthday")),
+            false => out.extend(fixed(2, 22).map(|d| (d, "Washington's Birthday"))),
+        }
         out.push((easter_sunday(year) - Duration::days(2), "Good Friday"));
-        out.push((nth_weekday(year, 5, Weekday::Mon, 0), "Memorial Day"));
+        match year >= 1971 {
+            true => out.push((nth_weekday(year, 5, Weekday::Mon, 0), "Memorial Day")),
+            false => out.extend(fixed(5, 30).map(|d| (d, "Memorial Day"))),
+        }
         if year >= 2022 {
             out.push((observed(ymd(6, 19)), "Juneteenth National Independence Day"));
         }
@@ -95,6 +117,29 @@ mod tests {
             d(2024, 12, 25),
         ];
         assert_eq!(got, want);
+    }
+
+    /// Closures before 1995 that no rule of today predicts, as the NYSE's history (and `exchange_calendars`) has
+    /// them: election days, mourning days, the 1977 blackout, Hurricane Gloria, the holidays before 1971.
+    #[test]
+    fn historic_closures_are_not_sessions() {
+        for (y, m, day) in [
+            (1970, 2, 23),
+            (1972, 11, 7),
+            (1972, 12, 28),
+            (1973, 1, 25),
+            (1976, 11, 2),
+            (1977, 7, 14),
+            (1980, 11, 4),
+            (1985, 9, 27),
+            (1994, 4, 27),
+        ] {
+            assert!(!Nyse.is_session(d(y, m, day)), "{y}-{m}-{day}");
+        }
+        for (y, m, day) in [(1970, 2, 16), (1970, 5, 25), (1970, 5, 29), (1971, 2, 22)] {
+            assert!(Nyse.is_session(d(y, m, day)), "{y}-{m}-{day}");
+        }
+        assert!(!Nyse.is_session(d(1971, 2, 15)) && !Nyse.is_session(d(1971, 5, 31)));
     }
 
     #[test]

@@ -36,8 +36,8 @@ pub use cron::Cron;
 pub use maintenance::{Maintenance, MaintenanceKind, maintenance_directives};
 pub use names::{TableRef, normalize_ident, normalize_name};
 pub use parse::parse_job;
-pub use windows::refine_windows;
 pub use schedule::{DEFAULT_BACKOFF, DEFAULT_RETRIES, Schedule, schedule_directive};
+pub use windows::refine_windows;
 
 #[cfg(test)]
 mod tests;

@@ -150,10 +150,16 @@ mod tests {
         );
         assert!(out.contains("avg(x) OVER w"), "{out}");
         assert!(out.contains("max(y) OVER (PARTITION BY z ORDER BY y)"), "{out}");
-        assert!(out.contains("count(*) OVER (PARTITION BY g ORDER BY i ROWS UNBOUNDED PRECEDING)"), "{out}");
+        assert!(
+            out.contains("count(*) OVER (PARTITION BY g ORDER BY i ROWS UNBOUNDED PRECEDING)"),
+            "{out}"
+        );
         // A definition may refine one before it.
         let out = refined("SELECT sum(x) OVER w2 FROM t WINDOW w1 AS (PARTITION BY g), w2 AS (w1 ORDER BY i)").unwrap();
-        assert!(out.contains("WINDOW w1 AS (PARTITION BY g), w2 AS (PARTITION BY g ORDER BY i)"), "{out}");
+        assert!(
+            out.contains("WINDOW w1 AS (PARTITION BY g), w2 AS (PARTITION BY g ORDER BY i)"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -47,8 +47,9 @@ pub fn table_function_docs() -> Vec<(&'static str, &'static str)> {
              (consecutive on the calendar, so differences count sessions), and the regular `open_time` and \
              `close_time` (09:30 and 16:00 New York time, as UTC timestamps). Weekends, NYSE holidays (by the \
              exchange's rules: observed Friday/Monday, New Year's Day on a Saturday not observed, Juneteenth since \
-             2022) and unscheduled closures (2001-09-11..14, national days of mourning, Hurricane Sandy) are not \
-             sessions. Covered years: 1970–2100. Early closes are not modelled.\n\n```sql\nSELECT count(*) FROM \
+             2022, Washington's Birthday and Memorial Day on their dates before 1971) and unscheduled closures \
+             (presidential election days until 1980, national days of mourning, the 1977 blackout, hurricanes \
+             Gloria and Sandy, 2001-09-11..14) are not sessions. Covered years: 1970–2100. Early closes are not modelled.\n\n```sql\nSELECT count(*) FROM \
              trading_sessions(DATE '2024-01-01', DATE '2024-12-31')  -- 252\n```",
         ),
         (
