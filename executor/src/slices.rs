@@ -34,7 +34,7 @@ impl ExecutionEngine for StrataExecutionEngine {
     ) -> datafusion::error::Result<Arc<dyn QueryStageExecutor>> {
         // The embedded engine's physical rules, which the scheduler cannot apply (see `embedded_state`).
         let mut plan = plan;
-        for rule in strata_sql::functions::physical_optimizer_rules() {
+        for rule in strata_sql::physical::rules() {
             plan = rule.optimize(plan, config.options())?;
         }
         let plan = plan

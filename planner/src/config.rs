@@ -320,7 +320,7 @@ pub fn session_state(config: SessionConfig) -> SessionState {
 /// executors apply these rules to each task's plan instead (`strata-executor`).
 pub fn embedded_state(config: SessionConfig) -> SessionState {
     let mut builder = SessionStateBuilder::new_from_existing(session_state(config));
-    for rule in strata_sql::functions::physical_optimizer_rules() {
+    for rule in strata_sql::physical::rules() {
         builder = builder.with_physical_optimizer_rule(rule);
     }
     builder.build()

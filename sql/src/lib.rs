@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod error;
 pub mod functions;
 pub mod job;
+pub mod physical;
 pub mod testing;
 
 pub use error::{Result, SourceLocation, SqlError};

@@ -8,6 +8,7 @@ mod fibonacci;
 mod functions;
 mod ordered;
 mod rolling;
+mod streaming;
 mod talib;
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -34,7 +35,7 @@ pub fn strata_ctx_with(config: datafusion::prelude::SessionConfig) -> SessionCon
     for rule in strata_sql::functions::optimizer_rules() {
         builder = builder.with_optimizer_rule(rule);
     }
-    for rule in strata_sql::functions::physical_optimizer_rules() {
+    for rule in strata_sql::physical::rules() {
         builder = builder.with_physical_optimizer_rule(rule);
     }
     let ctx = SessionContext::new_with_state(builder.build());
