@@ -3,11 +3,6 @@
 
 use std::process::ExitCode;
 
-/// mimalloc, as DataFusion's CLI: under many threads allocating and freeing Arrow buffers, glibc's allocator keeps
-/// more memory mapped (per-thread arenas, fragmentation) for the same work.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 use strata_cli::args::LogFormat;
 use strata_cli::commands::generate::GenerateCommand;
