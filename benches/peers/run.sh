@@ -55,7 +55,7 @@ peers() {
     "$strata" cluster up --executors 2 --vcores 1 --port 0 --dir "$cluster" --warehouse "$data" >/dev/null
     trap '"$strata" cluster down --dir "'"$cluster"'" >/dev/null 2>&1 || true' EXIT
   fi
-  echo "== $pipeline pipeline on $data"
+  echo "== $([ "$pipeline" = plain ] && echo "plain-SQL" || echo "full stock") pipeline on $data"
   STRATA_BENCH_CLUSTER="$cluster/cluster.json" STRATA_BENCH_MEMORY_LIMIT="$limit" \
     "$python" "benches/peers/$pipeline/compare.py" "$strata" "$data/bronze" "$data" "$engines" || status=1
   if [ -n "$cluster" ]; then
