@@ -5,8 +5,9 @@ process tree, as ratios to Strata's.
 usage: compare.py STRATA_BINARY BRONZE_DIR WORK_DIR ENGINES
   ENGINES: comma-separated, from strata, cluster, duckdb, polars, pyspark, datafusion; a peer whose
   <engine>_job.py is not in this folder yet is skipped. The first engine is the reference (normally strata).
-Each engine writes under WORK_DIR/pipeline-<engine> (log: WORK_DIR/pipeline-<engine>.log); results go to
-WORK_DIR/pipeline-results.json. Tables are compared sorted by their keys (common.TABLES): same columns, same rows,
+Each engine writes under WORK_DIR/pipeline-<engine> (log: WORK_DIR/pipeline-<engine>.log), deleted after the
+comparison unless STRATA_BENCH_KEEP=1 (six engines write ~15 GB); results go to WORK_DIR/pipeline-results.json.
+Tables are compared sorted by their keys (common.TABLES): same columns, same rows,
 integers, dates, timestamps and strings exactly, floats to 1e-9 relative or 1e-9 absolute, NULL only where the
 reference has NULL; the first differing row is printed with its keys, column and both values. Exits non-zero when
 a table disagrees.
@@ -250,6 +251,10 @@ def main():
                "rows": {t: outputs[base][t].read(["symbol"]).num_rows for t in common.TABLES},
                "checks": checks, "disagreements": disagreements},
               open(os.path.join(work, "pipeline-results.json"), "w"), indent=1, default=str)
+    # Six engines' outputs are ~15 GB at 1x: kept only when asked (STRATA_BENCH_KEEP=1), for looking into a difference.
+    if os.environ.get("STRATA_BENCH_KEEP") != "1":
+        for engine in ran:
+            shutil.rmtree(os.path.join(work, f"pipeline-{engine}"), ignore_errors=True)
     sys.exit(1 if disagreements else 0)
 
 
