@@ -59,3 +59,15 @@ pub fn python() -> String {
         panic!("STRATA_PYTHON is not set: run the suite with dev/test.sh, which installs the TA-Lib reference")
     })
 }
+
+/// A small deterministic generator for test data (no dependency): xorshift.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}

@@ -48,18 +48,6 @@ async fn min_by_and_max_by_pick_the_value_at_the_extreme_key() {
     assert!(e.contains("expected 2 or 3 arguments"), "{e}");
 }
 
-/// A small deterministic generator (no dependency): xorshift.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Rows `(g, k, v)`: keys unique within a group (a tie would make any answer right), about one group in five
 /// with one NULL key among others, some groups with a single NULL-key row, and some NULL values.
 fn rows(seed: u64) -> String {

@@ -8,13 +8,8 @@ use crate::*;
 
 /// 30 partitions of 1 to 60 rows; about one value in seven NULL; prices around 100.
 fn data() -> String {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d_u64);
+    let mut next = move || rng.next();
     let mut rows = Vec::new();
     for g in 0..30 {
         let n = 1 + next() % 60;

@@ -9,13 +9,8 @@ use crate::*;
 
 /// 40 partitions of 1 to 90 rows, prices around 100, about one value in nine NULL.
 fn data() -> String {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15_u64);
+    let mut next = move || rng.next();
     let mut rows = Vec::new();
     for g in 0..40 {
         for i in 0..1 + next() % 90 {
