@@ -54,9 +54,9 @@ fn rows(seed: u64) -> String {
     let mut rng = Rng(seed);
     let mut out = Vec::new();
     for g in 0..40 {
-        let n = 1 + rng.next() % 6;
-        let mut keys: Vec<i64> = (0..n as i64).map(|i| i * 10 + (rng.next() % 7) as i64).collect();
-        keys.sort_by_key(|_| rng.next());
+        let n = 1 + rng.next_u64() % 6;
+        let mut keys: Vec<i64> = (0..n as i64).map(|i| i * 10 + (rng.next_u64() % 7) as i64).collect();
+        keys.sort_by_key(|_| rng.next_u64());
         for (i, k) in keys.iter().enumerate() {
             let null_key = (i == 0 && g % 5 == 1) || (n == 1 && g % 7 == 3);
             let key = if null_key {
@@ -64,10 +64,10 @@ fn rows(seed: u64) -> String {
             } else {
                 format!("TIMESTAMP '2024-01-01T00:00:00Z' + INTERVAL '{k} minutes'")
             };
-            let value = if rng.next().is_multiple_of(6) {
+            let value = if rng.next_u64().is_multiple_of(6) {
                 "NULL".to_string()
             } else {
-                format!("{}.5", rng.next() % 1000)
+                format!("{}.5", rng.next_u64() % 1000)
             };
             out.push(format!("({g}, {key}, {value})"));
         }

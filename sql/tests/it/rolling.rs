@@ -9,7 +9,7 @@ use crate::*;
 /// 30 partitions of 1 to 60 rows; about one value in seven NULL; prices around 100.
 fn data() -> String {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d_u64);
-    let mut next = move || rng.next();
+    let mut next = move || rng.next_u64();
     let mut rows = Vec::new();
     for g in 0..30 {
         let n = 1 + next() % 60;

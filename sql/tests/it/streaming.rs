@@ -10,7 +10,7 @@ use crate::*;
 /// 40 partitions of 1 to 90 rows, prices around 100, about one value in nine NULL.
 fn data() -> String {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15_u64);
-    let mut next = move || rng.next();
+    let mut next = move || rng.next_u64();
     let mut rows = Vec::new();
     for g in 0..40 {
         for i in 0..1 + next() % 90 {
