@@ -9,18 +9,16 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::config::ConfigOptions;
-use datafusion::logical_expr::{WindowFrameBound, WindowFrameUnits};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::InputOrderMode;
 use datafusion::physical_plan::windows::{BoundedWindowAggExec, StandardWindowExpr, WindowExpr, WindowUDFExpr};
 
 use super::exec::{RollingWindowExec, Spec};
+use super::rewrite::rows_preceding;
 use super::rolling_agg::{RollingAgg, parameters};
 
 /// The rule (see the module docs).
@@ -44,23 +42,6 @@ impl RollingWindows {
     }
 }
 
-/// The frame's `n` of `n PRECEDING` (`Some(None)`: unbounded) when `expr`'s frame is ROWS ending at the current row.
-fn rows_preceding(expr: &dyn WindowExpr) -> Option<Option<usize>> {
-    let frame = expr.get_window_frame();
-    if frame.units != WindowFrameUnits::Rows || frame.end_bound != WindowFrameBound::CurrentRow {
-        return None;
-    }
-    match &frame.start_bound {
-        WindowFrameBound::Preceding(v) if v.is_null() => Some(None),
-        WindowFrameBound::Preceding(v) => match v.cast_to(&DataType::UInt64).ok()? {
-            ScalarValue::UInt64(Some(n)) => usize::try_from(n).ok().map(Some),
-            _ => None,
-        },
-        WindowFrameBound::CurrentRow => Some(Some(0)),
-        WindowFrameBound::Following(_) => None,
-    }
-}
-
 /// The spec of `expr` when it is a rolling aggregate the operator computes.
 fn spec(expr: &Arc<dyn WindowExpr>) -> Result<Option<Spec>> {
     let Some(standard) = expr.as_any().downcast_ref::<StandardWindowExpr>() else {
@@ -76,7 +57,10 @@ fn spec(expr: &Arc<dyn WindowExpr>) -> Result<Option<Spec>> {
     let Some(rolling) = udf.fun().inner().downcast_ref::<RollingAgg>() else {
         return Ok(None);
     };
-    let Some(preceding) = rows_preceding(expr.as_ref()) else {
+    let Some(preceding) = rows_preceding(expr.get_window_frame()) else {
+        return Ok(None);
+    };
+    let Ok(preceding) = preceding.map(usize::try_from).transpose() else {
         return Ok(None);
     };
     let (kind, _) = parameters(udf.args(), rolling.counts())?;

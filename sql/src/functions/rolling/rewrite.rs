@@ -22,8 +22,8 @@ use datafusion::functions_aggregate::sum::Sum;
 use datafusion::functions_aggregate::variance::{VariancePopulation, VarianceSample};
 use datafusion::logical_expr::expr::{NullTreatment, WindowFunction, WindowFunctionParams};
 use datafusion::logical_expr::{
-    Expr, ExprSchemable, LogicalPlan, Window, WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition, WindowUDF,
-    cast, lit,
+    Expr, ExprSchemable, LogicalPlan, Window, WindowFrame, WindowFrameBound, WindowFrameUnits,
+    WindowFunctionDefinition, WindowUDF, cast, lit,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
@@ -87,11 +87,16 @@ fn kind(wf: &WindowFunction, input: &DFSchema) -> Result<Option<Kind>> {
 
 /// The frame's `n` of `n PRECEDING` (`Some(None)`: unbounded) when it is a ROWS frame ending at the current row.
 fn preceding(wf: &WindowFunction) -> Option<Option<u64>> {
-    let frame = &wf.params.window_frame;
-    if frame.units != WindowFrameUnits::Rows
-        || frame.end_bound != WindowFrameBound::CurrentRow
-        || wf.params.order_by.is_empty()
-    {
+    if wf.params.order_by.is_empty() {
+        return None;
+    }
+    rows_preceding(&wf.params.window_frame)
+}
+
+/// The `n` of a ROWS frame from `n PRECEDING` (`Some(None)`: `UNBOUNDED PRECEDING`; `CURRENT ROW`: 0) to the current
+/// row; `None` for any other frame. Shared by this rule and the physical one (`super::physical`).
+pub(super) fn rows_preceding(frame: &WindowFrame) -> Option<Option<u64>> {
+    if frame.units != WindowFrameUnits::Rows || frame.end_bound != WindowFrameBound::CurrentRow {
         return None;
     }
     match &frame.start_bound {
