@@ -4,7 +4,8 @@
 #   benches/kafka/run.sh [MESSAGES] [REPEATS]      (defaults: 1,000,000 messages, 2 repeats)
 #
 # Starts tansu on loopback (dev/kafka.sh), fills a 4-partition topic once with JSON ticks, then alternates the two
-# readers, each into a fresh warehouse, and prints messages/s. Both must write every message.
+# readers, each into a fresh warehouse, and prints messages/s. Both must write every message. A third line per round
+# is the floor: the same consumer reading the topic and dropping the messages (consume_only.py).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 N="${1:-1000000}"
@@ -45,5 +46,12 @@ for r in $(seq "$REPEATS"); do
   s=$(echo "$t1 - $t0" | bc -l)
   printf 'python  run %d: %d rows in %.2f s = %.0f messages/s\n' "$r" "$rows" "$s" "$(echo "$rows / $s" | bc -l)"
   [ "$rows" -eq "$N" ] || { echo "the python loop wrote $rows rows, expected $N" >&2; exit 1; }
+  # The floor: the same consumer reading the topic and dropping every message (broker and client alone).
+  t0=$(date +%s.%N)
+  read_n=$("$PY" benches/kafka/consume_only.py "$STRATA_KAFKA" "$TOPIC" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["messages"])')
+  t1=$(date +%s.%N)
+  s=$(echo "$t1 - $t0" | bc -l)
+  printf 'floor   run %d: %d messages read and dropped in %.2f s = %.0f messages/s\n' "$r" "$read_n" "$s" "$(echo "$read_n / $s" | bc -l)"
+  [ "$read_n" -eq "$N" ] || { echo "the consumer read $read_n messages, expected $N" >&2; exit 1; }
 done
 rm -rf "$WORK"

@@ -474,6 +474,7 @@ mod tests {
                 path: "year=2020/part-0.parquet".into(),
                 size: 42,
                 partition_values: HashMap::from([("year".to_string(), Some("2020".to_string()))]),
+                stats: Some(r#"{"numRecords":3}"#.into()),
             }],
         }
     }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::ScalarValue;
+use datafusion::common::stats::Precision;
+use datafusion::common::{ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
@@ -36,6 +37,9 @@ pub struct DataFile {
     pub size: u64,
     /// Partition column → value as Delta records it (text; `None` for a null partition value).
     pub partition_values: HashMap<String, Option<String>>,
+    /// The `stats` JSON its `add` action records (row count, bounds, null counts), when the writer recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<String>,
 }
 
 impl From<&Add> for DataFile {
@@ -44,6 +48,7 @@ impl From<&Add> for DataFile {
             path: add.path.clone(),
             size: add.size.max(0) as u64,
             partition_values: add.partition_values.clone(),
+            stats: add.stats.clone(),
         }
     }
 }
@@ -88,6 +93,7 @@ impl DeltaFiles {
                 path: view.object_store_path().to_string(),
                 size: view.size().max(0) as u64,
                 partition_values: view.partition_values_map(),
+                stats: view.stats(),
             });
         }
         Ok(Self {
@@ -150,6 +156,17 @@ impl TableProvider for DeltaFiles {
         }
         let (store_url, root) = self.store_url_and_root()?;
         let mut files = Vec::with_capacity(self.files.len());
+        // Statistics for every file or for none: a merged row count must not leave a file out.
+        let stats: Option<Vec<_>> = self
+            .files
+            .iter()
+            .map(|f| {
+                f.stats
+                    .as_deref()
+                    .and_then(|s| super::file_stats::file_statistics(s, &file_schema))
+            })
+            .collect();
+        let mut stats = stats.map(Vec::into_iter);
         for file in &self.files {
             let values = part_fields
                 .iter()
@@ -166,23 +183,51 @@ impl TableProvider for DeltaFiles {
                 e_tag: None,
                 version: None,
             };
-            files.push(PartitionedFile::new_from_meta(meta).with_partition_values(values));
+            let mut file = PartitionedFile::new_from_meta(meta).with_partition_values(values);
+            if let Some(s) = stats.as_mut().and_then(Iterator::next) {
+                file = file.with_statistics(Arc::new(s));
+            }
+            files.push(file);
         }
         let target = state.config().target_partitions().max(1);
         let table_schema = TableSchema::builder(file_schema)
             .with_table_partition_cols(part_fields)
             .build();
+        let groups = FileGroup::new(files).split_files(target);
+        let (groups, statistics) = match stats {
+            Some(_) => group_statistics(groups, table_schema.table_schema())?,
+            None => (groups, Statistics::new_unknown(table_schema.table_schema())),
+        };
         let indices: Vec<usize> = match projection {
             Some(p) => p.iter().map(|&i| order[i]).collect(),
             None => order.clone(),
         };
         let config = FileScanConfigBuilder::new(store_url, Arc::new(ParquetSource::new(table_schema)))
-            .with_file_groups(FileGroup::new(files).split_files(target))
+            .with_file_groups(groups)
+            .with_statistics(statistics)
             .with_limit(limit)
             .with_projection_indices(Some(indices))?
             .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// Each group's statistics merged from its files', and the scan's from the groups' (what DataFusion's listing
+/// table does with the statistics of the files it lists).
+fn group_statistics(groups: Vec<FileGroup>, schema: &Schema) -> Result<(Vec<FileGroup>, Statistics)> {
+    let groups = groups
+        .into_iter()
+        .map(|group| {
+            let merged = match group.is_empty() {
+                true => Statistics::new_unknown(schema).with_num_rows(Precision::Exact(0)),
+                false => Statistics::try_merge_iter(group.iter().filter_map(|f| f.statistics.as_deref()), schema)?,
+            };
+            Ok(group.with_statistics(Arc::new(merged)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let filled = groups.iter().filter(|g| !g.is_empty());
+    let total = Statistics::try_merge_iter(filled.filter_map(|g| g.file_statistics(None)), schema)?;
+    Ok((groups, total))
 }
 
 /// A scan with no rows: one empty partition of an in-memory source, not `EmptyExec`. On a cluster Ballista gives

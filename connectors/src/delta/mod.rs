@@ -2,6 +2,7 @@
 //! memory (the embedded engine) or from files that tasks wrote in parallel ([`write_exec`] + [`commit`]).
 
 pub mod commit;
+pub mod file_stats;
 pub mod files;
 pub mod maintain;
 pub mod replace;

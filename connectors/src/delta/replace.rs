@@ -60,6 +60,7 @@ pub fn column_ranges(table: &DeltaTable, column: &str) -> Result<Vec<FileRange>>
                 path: view.object_store_path().to_string(),
                 size: view.size().max(0) as u64,
                 partition_values: view.partition_values_map(),
+                stats: view.stats(),
             },
             remove: view.remove_action(true),
             min: text(value("minValues")),

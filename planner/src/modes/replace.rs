@@ -148,6 +148,7 @@ mod tests {
                 path: "f.parquet".into(),
                 size: 1,
                 partition_values: HashMap::new(),
+                stats: None,
             },
             remove,
             min: Some(min.into()),
