@@ -4,6 +4,9 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use strata_connectors::delta::{self, WriteMode};
 use strata_connectors::location::Warehouse;
 
@@ -47,6 +50,12 @@ pub struct MarketArgs {
     pub out: String,
 }
 
+/// What was generated.
+struct Totals {
+    rows: usize,
+    defects: generate::DefectCounts,
+}
+
 /// Generate the data and write it over the Delta table at `--out` (partitioned by `year`), then print what was
 /// written: rows, Delta version, defects and timings (one JSON object in `json` format).
 pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(), CliError> {
@@ -62,16 +71,28 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
         defect_rate: a.defect_rate,
         interval: a.interval,
     };
-    let data = generate::generate(&spec)?;
+    // Generated and written as a stream of batches into uncommitted files, then committed at once: memory holds
+    // a few batches whatever the size, and a failure leaves the table as it was.
+    let schema = generate::market::market_schema();
+    let partitions = ["year".to_string()];
+    let target = delta::commit::write_target(out.url(), &schema, &partitions, WriteMode::Overwrite).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<datafusion::error::Result<RecordBatch>>(2);
+    let job = spec.clone();
+    let producer = tokio::task::spawn_blocking(move || {
+        generate::market::generate_each(&job, |batch| {
+            tx.blocking_send(Ok(batch))
+                .map_err(|_| ArrowError::ComputeError("the table writer stopped".into()))
+        })
+    });
+    let batches = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    let stream = Box::pin(RecordBatchStreamAdapter::new(schema, batches));
+    let written = delta::write_exec::write_stream(stream, &target).await;
+    let (rows, defects) = producer.await.map_err(|e| ArrowError::ExternalError(Box::new(e)))??;
+    let (adds, counts) = written.map_err(strata_connectors::ConnectorError::from)?;
     let generated_in = started.elapsed();
-    let written = delta::write(
-        out.url(),
-        data.schema.clone(),
-        data.batches,
-        &["year".to_string()],
-        WriteMode::Overwrite,
-    )
-    .await?;
+    let written =
+        delta::commit::commit_files(&target, adds, counts.iter().sum(), WriteMode::Overwrite, Vec::new()).await?;
+    let data = Totals { rows, defects };
     let report = serde_json::json!({
         "table": out.to_string(),
         "version": written.version,

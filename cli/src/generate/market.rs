@@ -306,8 +306,29 @@ fn to_batch(schema: &SchemaRef, symbols: &[(String, Vec<Bar>)]) -> Result<Record
     RecordBatch::try_new(schema.clone(), columns)
 }
 
-/// Generate the data described by `spec`, using every core; the output depends only on `spec`.
+/// Generate the data described by `spec`, using every core; the output depends only on `spec`. Everything is
+/// held in memory: for large data, [`generate_each`].
 pub fn generate(spec: &MarketSpec) -> Result<Generated, ArrowError> {
+    let mut batches = Vec::new();
+    let (rows, defects) = generate_each(spec, |b| {
+        batches.push(b);
+        Ok(())
+    })?;
+    Ok(Generated {
+        schema: market_schema(),
+        batches,
+        rows,
+        defects,
+    })
+}
+
+/// Generate the data described by `spec` and hand its batches to `emit` in order (the batches of
+/// [`generate`]), holding at most [`WAVE_GROUPS`] groups per core in memory: 200 M minute bars need no more
+/// memory than 2 M. Returns the rows and the defects injected.
+pub fn generate_each(
+    spec: &MarketSpec,
+    mut emit: impl FnMut(RecordBatch) -> Result<(), ArrowError>,
+) -> Result<(usize, DefectCounts), ArrowError> {
     if spec.symbols == 0 || spec.symbols > 26usize.pow(4) {
         return Err(ArrowError::InvalidArgumentError(format!(
             "--symbols must be between 1 and {}, got {}",
@@ -336,54 +357,56 @@ pub fn generate(spec: &MarketSpec) -> Result<Generated, ArrowError> {
         };
     let per_group = (128 * 1024 / rows_per_symbol).clamp(1, spec.symbols);
     let groups = spec.symbols.div_ceil(per_group);
-
-    let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(groups);
-    let mut results: Vec<(usize, Result<RecordBatch, ArrowError>, DefectCounts)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let g = next.fetch_add(1, Ordering::Relaxed);
-                        if g >= groups {
-                            break done;
-                        }
-                        let mut counts = DefectCounts::default();
-                        let lo = g * per_group;
-                        let hi = ((g + 1) * per_group).min(spec.symbols);
-                        let symbols: Vec<(String, Vec<Bar>)> = (lo..hi)
-                            .map(|i| (ticker(i), symbol_bars(spec, &sessions, i, &mut counts)))
-                            .collect();
-                        done.push((g, to_batch(&schema, &symbols), counts));
-                    }
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    });
-    results.sort_by_key(|(g, _, _)| *g);
+    let wave = threads * WAVE_GROUPS;
 
     let mut defects = DefectCounts::default();
-    let mut batches = Vec::with_capacity(results.len());
-    for (_, batch, counts) in results {
-        batches.push(batch?);
-        defects.add(&counts);
+    let mut rows = 0;
+    for first in (0..groups).step_by(wave) {
+        let last = (first + wave).min(groups);
+        let next = AtomicUsize::new(first);
+        let mut results: Vec<(usize, Result<RecordBatch, ArrowError>, DefectCounts)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let g = next.fetch_add(1, Ordering::Relaxed);
+                            if g >= last {
+                                break done;
+                            }
+                            let mut counts = DefectCounts::default();
+                            let lo = g * per_group;
+                            let hi = ((g + 1) * per_group).min(spec.symbols);
+                            let symbols: Vec<(String, Vec<Bar>)> = (lo..hi)
+                                .map(|i| (ticker(i), symbol_bars(spec, &sessions, i, &mut counts)))
+                                .collect();
+                            done.push((g, to_batch(&schema, &symbols), counts));
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        if results.len() != last - first {
+            return Err(ArrowError::ComputeError("a generator thread panicked".into()));
+        }
+        results.sort_by_key(|(g, _, _)| *g);
+        for (_, batch, counts) in results {
+            let batch = batch?;
+            rows += batch.num_rows();
+            defects.add(&counts);
+            emit(batch)?;
+        }
     }
-    if batches.len() != groups {
-        return Err(ArrowError::ComputeError("a generator thread panicked".into()));
-    }
-    let rows = batches.iter().map(|b| b.num_rows()).sum();
-    Ok(Generated {
-        schema,
-        batches,
-        rows,
-        defects,
-    })
+    Ok((rows, defects))
 }
+
+/// Groups (of about 128 Ki rows) each core generates before the wave is handed on.
+const WAVE_GROUPS: usize = 4;
 
 #[cfg(test)]
 mod tests {
