@@ -33,7 +33,10 @@ def column_mismatches(x, y, floating):
     both_null = pc.and_(pc.is_null(x), pc.is_null(y))
     if floating:
         scale = pc.max_element_wise(pc.abs(x), pc.abs(y))
-        close = pc.less_equal(pc.abs(pc.subtract(x, y)), pc.max_element_wise(pc.multiply(scale, REL_TOL), 1e-300))
+        # An infinity is close only to itself, which `equal` below already accepts.
+        finite = pc.and_(pc.is_finite(x), pc.is_finite(y))
+        close = pc.and_(finite, pc.less_equal(pc.abs(pc.subtract(x, y)),
+                                              pc.max_element_wise(pc.multiply(scale, REL_TOL), 1e-300)))
         nan = pc.and_(pc.is_nan(x), pc.is_nan(y))
         same = pc.or_kleene(pc.or_kleene(pc.equal(x, y), close), nan)
     else:

@@ -50,6 +50,9 @@ pub struct MarketArgs {
     pub out: String,
 }
 
+/// What the generator reports when the table writer has gone (its own error is the one to show).
+const WRITER_STOPPED: &str = "the table writer stopped";
+
 /// What was generated.
 struct Totals {
     rows: usize,
@@ -72,23 +75,32 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
         interval: a.interval,
     };
     // Generated and written as a stream of batches into uncommitted files, then committed at once: memory holds
-    // a few batches whatever the size, and a failure leaves the table as it was.
+    // a few batches whatever the size, and a failure commits nothing (the table stays at its last version).
     let schema = generate::market::market_schema();
     let partitions = ["year".to_string()];
     let target = delta::commit::write_target(out.url(), &schema, &partitions, WriteMode::Overwrite).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<datafusion::error::Result<RecordBatch>>(2);
     let job = spec.clone();
     let producer = tokio::task::spawn_blocking(move || {
-        generate::market::generate_each(&job, |batch| {
+        let generated = generate::market::generate_each(&job, |batch| {
             tx.blocking_send(Ok(batch))
-                .map_err(|_| ArrowError::ComputeError("the table writer stopped".into()))
-        })
+                .map_err(|_| ArrowError::ComputeError(WRITER_STOPPED.into()))
+        });
+        if let Err(e) = &generated {
+            // The writer aborts (and drops the files it wrote) instead of taking the end of the stream for the end
+            // of the data.
+            let failed = datafusion::error::DataFusionError::Execution(format!("generating data: {e}"));
+            let _ = tx.blocking_send(Err(failed));
+        }
+        generated
     });
     let batches = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
     let stream = Box::pin(RecordBatchStreamAdapter::new(schema, batches));
     let written = delta::write_exec::write_stream(stream, &target).await;
-    let (rows, defects) = producer.await.map_err(|e| ArrowError::ExternalError(Box::new(e)))??;
+    let generated = producer.await.map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+    // The writer's error first: when the writer fails, the generator only sees that it stopped.
     let (adds, counts) = written.map_err(strata_connectors::ConnectorError::from)?;
+    let (rows, defects) = generated?;
     let generated_in = started.elapsed();
     let written =
         delta::commit::commit_files(&target, adds, counts.iter().sum(), WriteMode::Overwrite, Vec::new()).await?;

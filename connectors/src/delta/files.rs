@@ -156,13 +156,17 @@ impl TableProvider for DeltaFiles {
         }
         let (store_url, root) = self.store_url_and_root()?;
         let mut files = Vec::with_capacity(self.files.len());
-        // Statistics for every file or for none: a merged row count must not leave a file out.
+        // Statistics for every file or for none: a merged row count must not leave a file out. A file with a NULL
+        // partition value claims none either: DataFusion would record its partition column as exactly one value
+        // with no NULLs, and answer `count(column)` from that.
+        let null_partition = |f: &DataFile| part_fields.iter().any(|p| file_partition_value(f, p.name()).is_none());
         let stats: Option<Vec<_>> = self
             .files
             .iter()
             .map(|f| {
                 f.stats
                     .as_deref()
+                    .filter(|_| !null_partition(f))
                     .and_then(|s| super::file_stats::file_statistics(s, &file_schema))
             })
             .collect();
@@ -170,8 +174,8 @@ impl TableProvider for DeltaFiles {
         for file in &self.files {
             let values = part_fields
                 .iter()
-                .map(|f| match file.partition_values.get(f.name()).cloned().flatten() {
-                    Some(s) => ScalarValue::try_from_string(s, f.data_type()),
+                .map(|f| match file_partition_value(file, f.name()) {
+                    Some(s) => ScalarValue::try_from_string(s.clone(), f.data_type()),
                     None => ScalarValue::try_from(f.data_type()),
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -212,6 +216,11 @@ impl TableProvider for DeltaFiles {
     }
 }
 
+/// A file's value of partition column `name`; `None` when it is NULL (or missing).
+fn file_partition_value<'a>(file: &'a DataFile, name: &str) -> Option<&'a String> {
+    file.partition_values.get(name).and_then(Option::as_ref)
+}
+
 /// Each group's statistics merged from its files', and the scan's from the groups' (what DataFusion's listing
 /// table does with the statistics of the files it lists).
 fn group_statistics(groups: Vec<FileGroup>, schema: &Schema) -> Result<(Vec<FileGroup>, Statistics)> {
@@ -237,4 +246,58 @@ fn group_statistics(groups: Vec<FileGroup>, schema: &Schema) -> Result<(Vec<File
 pub fn empty_scan(schema: SchemaRef) -> Result<Arc<dyn ExecutionPlan>> {
     let source = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(&[vec![]], schema, None)?;
     Ok(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    fn table(files: Vec<(Option<&str>, Option<&str>)>) -> DeltaFiles {
+        DeltaFiles {
+            table_url: Url::parse("file:///tmp/strata-no-such-table/").unwrap(),
+            schema: Arc::new(Schema::new(vec![
+                Field::new("volume", DataType::Int64, true),
+                Field::new("region", DataType::Utf8, true),
+            ])),
+            partition_columns: vec!["region".into()],
+            files: files
+                .into_iter()
+                .enumerate()
+                .map(|(i, (region, stats))| DataFile {
+                    path: format!("part-{i}.parquet"),
+                    size: 100,
+                    partition_values: HashMap::from([("region".to_string(), region.map(str::to_string))]),
+                    stats: stats.map(str::to_string),
+                })
+                .collect(),
+        }
+    }
+
+    async fn rows(files: Vec<(Option<&str>, Option<&str>)>) -> Precision<usize> {
+        let ctx = SessionContext::new();
+        let plan = table(files).scan(&ctx.state(), None, &[], None).await.unwrap();
+        let source = plan.downcast_ref::<DataSourceExec>().unwrap();
+        source.data_source().partition_statistics(None).unwrap().num_rows
+    }
+
+    #[tokio::test]
+    async fn a_scan_counts_rows_only_when_every_file_can_say() {
+        let five =
+            Some(r#"{"numRecords":5,"minValues":{"volume":1},"maxValues":{"volume":9},"nullCount":{"volume":0}}"#);
+        assert_eq!(
+            rows(vec![(Some("eu"), five), (Some("us"), five)]).await,
+            Precision::Exact(10)
+        );
+        // A file without statistics: no count at all, not the other files' count.
+        assert_eq!(
+            rows(vec![(Some("eu"), five), (Some("us"), None)]).await,
+            Precision::Absent
+        );
+        // A NULL partition value: DataFusion would take the column for one non-NULL value and answer
+        // count(region) from it.
+        assert_eq!(rows(vec![(Some("eu"), five), (None, five)]).await, Precision::Absent);
+    }
 }
