@@ -9,21 +9,15 @@ import json
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import KafkaError
+
+from consumer import assigned
 
 broker, topic = sys.argv[1:3]
 start = time.perf_counter()
-consumer = Consumer({
-    "bootstrap.servers": broker,
-    "broker.address.family": "v4",
-    "group.id": "consume-only",
-    "enable.auto.commit": False,
-    "enable.partition.eof": True,
-})
-partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+consumer, partitions = assigned(broker, topic, "consume-only")
 messages, done = 0, set()
-while len(done) < len(partitions):
+while len(done) < partitions:
     for m in consumer.consume(num_messages=10000, timeout=1.0):
         if m.error():
             if m.error().code() == KafkaError._PARTITION_EOF:

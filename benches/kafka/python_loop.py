@@ -12,20 +12,14 @@ import time
 from datetime import datetime
 
 import pyarrow as pa
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import KafkaError
 from deltalake import write_deltalake
+
+from consumer import assigned
 
 broker, topic, table = sys.argv[1:4]
 start = time.perf_counter()
-consumer = Consumer({
-    "bootstrap.servers": broker,
-    "broker.address.family": "v4",
-    "group.id": "python-loop",
-    "enable.auto.commit": False,
-    "enable.partition.eof": True,
-})
-partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+consumer, partitions = assigned(broker, topic, "python-loop")
 schema = pa.schema([("id", pa.int64()), ("symbol", pa.string()), ("price", pa.float64()), ("ts", pa.timestamp("us"))])
 rows, messages, done = [], 0, set()
 
@@ -38,7 +32,7 @@ def flush():
         rows = []
 
 
-while len(done) < len(partitions):
+while len(done) < partitions:
     for m in consumer.consume(num_messages=10000, timeout=1.0):
         if m.error():
             if m.error().code() == KafkaError._PARTITION_EOF:
