@@ -21,6 +21,9 @@ bronze, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
 con = duckdb.connect()
 con.execute("SET threads = 2")
+# Spills under the output folder (removed with it), not in `.tmp` of the working directory: at 16x they reach
+# 11 GB.
+con.execute(f"SET temp_directory = '{os.path.join(out, '.duckdb-tmp')}'")
 con.execute("SET TimeZone = 'UTC'")
 files = common.delta_files(bronze)
 listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
