@@ -87,8 +87,8 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
                 .map_err(|_| ArrowError::ComputeError(WRITER_STOPPED.into()))
         });
         if let Err(e) = &generated {
-            // The writer aborts (and drops the files it wrote) instead of taking the end of the stream for the end
-            // of the data.
+            // The writer aborts instead of taking the end of the stream for the end of the data: nothing is
+            // committed (files already written stay behind, referenced by no version).
             let failed = datafusion::error::DataFusionError::Execution(format!("generating data: {e}"));
             let _ = tx.blocking_send(Err(failed));
         }
