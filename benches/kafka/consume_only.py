@@ -9,21 +9,11 @@ import json
 import sys
 import time
 
-from confluent_kafka import KafkaError
-
-from consumer import assigned
+from consumer import assigned, messages
 
 broker, topic = sys.argv[1:3]
 start = time.perf_counter()
 consumer, partitions = assigned(broker, topic, "consume-only")
-messages, done = 0, set()
-while len(done) < partitions:
-    for m in consumer.consume(num_messages=10000, timeout=1.0):
-        if m.error():
-            if m.error().code() == KafkaError._PARTITION_EOF:
-                done.add(m.partition())
-                continue
-            raise SystemExit(str(m.error()))
-        messages += 1
+count = sum(1 for _ in messages(consumer, partitions))
 consumer.close()
-print(json.dumps({"messages": messages, "seconds": time.perf_counter() - start}))
+print(json.dumps({"messages": count, "seconds": time.perf_counter() - start}))

@@ -12,16 +12,15 @@ import time
 from datetime import datetime
 
 import pyarrow as pa
-from confluent_kafka import KafkaError
 from deltalake import write_deltalake
 
-from consumer import assigned
+from consumer import assigned, messages
 
 broker, topic, table = sys.argv[1:4]
 start = time.perf_counter()
 consumer, partitions = assigned(broker, topic, "python-loop")
 schema = pa.schema([("id", pa.int64()), ("symbol", pa.string()), ("price", pa.float64()), ("ts", pa.timestamp("us"))])
-rows, messages, done = [], 0, set()
+rows, count = [], 0
 
 
 def flush():
@@ -32,20 +31,14 @@ def flush():
         rows = []
 
 
-while len(done) < partitions:
-    for m in consumer.consume(num_messages=10000, timeout=1.0):
-        if m.error():
-            if m.error().code() == KafkaError._PARTITION_EOF:
-                done.add(m.partition())
-                continue
-            raise SystemExit(str(m.error()))
-        messages += 1
-        v = json.loads(m.value())
-        v["ts"] = datetime.fromisoformat(v["ts"].rstrip("Z"))
-        rows.append(v)
-        if len(rows) >= 100_000:
-            flush()
+for m in messages(consumer, partitions):
+    count += 1
+    v = json.loads(m.value())
+    v["ts"] = datetime.fromisoformat(v["ts"].rstrip("Z"))
+    rows.append(v)
+    if len(rows) >= 100_000:
+        flush()
 flush()
 consumer.close()
 elapsed = time.perf_counter() - start
-print(json.dumps({"messages": messages, "seconds": elapsed}))
+print(json.dumps({"messages": count, "seconds": elapsed}))
