@@ -250,6 +250,9 @@ pub enum Failpoint {
     BeforeCommit,
     /// `between-commits`: after the first table's commit (dead letters aside).
     BetweenCommits,
+    /// `between-commits-pause`: at the same point, log that it is reached and wait (up to ten minutes) for the
+    /// test to `kill -9` the process, then abort.
+    PauseBetweenCommits,
 }
 
 impl Failpoint {
@@ -258,15 +261,17 @@ impl Failpoint {
         match name {
             "before-commit" => Some(Failpoint::BeforeCommit),
             "between-commits" => Some(Failpoint::BetweenCommits),
+            "between-commits-pause" => Some(Failpoint::PauseBetweenCommits),
             _ => None,
         }
     }
 
-    /// The failpoint's name as [`parse`](Self::parse) accepts it (`before-commit`, `between-commits`).
+    /// The failpoint's name as [`parse`](Self::parse) accepts it (`before-commit`, `between-commits`, …).
     pub fn name(self) -> &'static str {
         match self {
             Failpoint::BeforeCommit => "before-commit",
             Failpoint::BetweenCommits => "between-commits",
+            Failpoint::PauseBetweenCommits => "between-commits-pause",
         }
     }
 }

@@ -83,7 +83,8 @@ pub(crate) async fn finalize(
                     output: quarantine.clone(),
                     schema,
                     payload,
-                    transactions: Vec::new(),
+                    offsets: Vec::new(),
+                    run_id: run_id.to_string(),
                     replace: planned.replaces.get(&quarantine.table).cloned(),
                 });
             }

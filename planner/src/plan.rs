@@ -144,6 +144,7 @@ pub async fn plan_job_confined(
     // A confinement that allows anything (`*`) confines nothing: the job is planned as its owner's.
     let confinement = confinement.filter(|c| !c.allows_anything());
     let dag = StageDag::build(&job)?;
+    kafka::feeds::check(&dag)?;
     check_parameters(&job, params)?;
     let warehouse: Warehouse = options.warehouse()?;
     let ledger = Ledger::open(&warehouse, &options.ledger)?;

@@ -274,6 +274,7 @@ async fn run_stages(
     stop.begin_commit().map_err(PlannerError::Stopped)?;
     let (outputs, dead_letters) = commit(
         &planned,
+        &run_id,
         &targets,
         &mut outcomes,
         &progress,

@@ -10,6 +10,7 @@ mod clouds;
 mod cluster;
 mod defaults;
 mod errors;
+mod exactly_once;
 mod expectations;
 mod flight;
 mod incremental;

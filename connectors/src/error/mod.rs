@@ -171,24 +171,15 @@ pub enum ConnectorError {
         /// What is wrong with it.
         problem: &'static str,
     },
-    /// The broker did not acknowledge a produced message.
-    #[error("Kafka topic '{topic}' at {brokers}: delivery failed: {source}")]
-    KafkaDelivery {
+    /// Producing failed at `step` (a delivery, the flush, or a step of a producer transaction).
+    #[error("Kafka topic '{topic}' at {brokers}: {step} failed: {source}")]
+    KafkaProduce {
         /// The topic.
         topic: String,
         /// The bootstrap brokers.
         brokers: String,
-        /// librdkafka's error (boxed: it is large, and errors are passed by value).
-        #[source]
-        source: Box<KafkaError>,
-    },
-    /// Flushing the producer's queue failed.
-    #[error("Kafka topic '{topic}' at {brokers}: flush failed: {source}")]
-    KafkaFlush {
-        /// The topic.
-        topic: String,
-        /// The bootstrap brokers.
-        brokers: String,
+        /// What was being done: `delivery`, `flush`, `begin transaction`, `commit transaction` …
+        step: &'static str,
         /// librdkafka's error (boxed: it is large, and errors are passed by value).
         #[source]
         source: Box<KafkaError>,
@@ -233,6 +224,23 @@ pub enum ConnectorError {
     KafkaOffsets {
         /// Per output table (`None`: no table yet), the next offset stored per partition.
         tables: Vec<Option<BTreeMap<i32, Option<i64>>>>,
+    },
+    /// Another run moved a sink's stored offsets after this run planned its read: its rows are not written.
+    #[error(
+        "Kafka offsets of '{sink}' for topic '{topic}' partition {partition} moved from {expected:?} to {found:?} \
+         while this run was going on (another run of the job?): nothing was written"
+    )]
+    OffsetsMoved {
+        /// The sink table.
+        sink: String,
+        /// The source topic.
+        topic: String,
+        /// The source partition.
+        partition: i32,
+        /// The next offset planning read (`None`: none stored).
+        expected: Option<i64>,
+        /// The next offset stored now.
+        found: Option<i64>,
     },
     /// A declared column's type has no Avro mapping.
     #[error("Kafka avro: column '{column}': type {data_type} has no Avro mapping here")]

@@ -2,6 +2,9 @@
 //! carries one transaction action per partition (`appId` = consumer/topic/partition, `version` = the next offset
 //! to read), the way kafka-delta-ingest does it. The rows and the offsets are committed together or not at all.
 //!
+//! PostgreSQL sinks keep the same next offsets in a table of their own database, written in the transaction that
+//! writes the rows (`crate::postgres::offsets`); [`TakenOffsets`] is what either kind of sink stores.
+//!
 //! A job may write several tables, committed one after the other. If a run dies between two of those commits,
 //! the tables disagree; [`resume`] then plans a recovery read of exactly the range the laggards miss, and the
 //! tables that already hold it skip their commit.
@@ -43,6 +46,28 @@ pub async fn stored(
         out.insert(p, version);
     }
     Ok(Some(out))
+}
+
+/// The offsets one sink's write takes from one source: stored atomically with the sink's rows (Delta transaction
+/// actions, rows of a PostgreSQL sink's offsets table).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TakenOffsets {
+    /// The source's consumer name.
+    pub consumer: String,
+    /// The source topic.
+    pub topic: String,
+    /// The next offset to read per partition once the write is committed (partitions this run read).
+    pub next: BTreeMap<i32, i64>,
+    /// What planning found stored for the sink (`None`: nothing yet). A sink that can compare and set (PostgreSQL)
+    /// refuses the write when another run has moved them since.
+    pub expected: BTreeMap<i32, Option<i64>>,
+}
+
+impl TakenOffsets {
+    /// As Delta transaction actions.
+    pub fn transactions(&self) -> Vec<Transaction> {
+        transactions(&self.consumer, &self.topic, &self.next)
+    }
 }
 
 /// Transaction actions recording `next` offsets.

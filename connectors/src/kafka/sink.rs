@@ -137,9 +137,10 @@ pub async fn produce(
             });
             for result in join_all(sends).await {
                 if let Err((source, _)) = result {
-                    return Err(ConnectorError::KafkaDelivery {
+                    return Err(ConnectorError::KafkaProduce {
                         topic: topic.clone(),
                         brokers: brokers.clone(),
+                        step: "delivery",
                         source: Box::new(source),
                     });
                 }
@@ -155,9 +156,10 @@ pub async fn produce(
             brokers: brokers.clone(),
             source,
         })?
-        .map_err(|source| ConnectorError::KafkaFlush {
+        .map_err(|source| ConnectorError::KafkaProduce {
             topic: topic.clone(),
             brokers: brokers.clone(),
+            step: "flush",
             source: Box::new(source),
         })?;
     if let Some((source, reason)) = producer.client().fatal_error() {

@@ -16,6 +16,7 @@ mod connection;
 pub mod decode;
 pub mod encode;
 pub mod filters;
+pub mod offsets;
 mod options;
 pub mod scan;
 pub mod sink;

@@ -1,8 +1,11 @@
 //! Writing a run's rows to a PostgreSQL table in one transaction: the table and its declared indexes are created
 //! if missing, the rows are sent with binary `COPY`, and with a key they go through a staging table and
 //! `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT (key) DO UPDATE` (the last row of a key in the run wins; rows
-//! that would not change are not rewritten). A failure anywhere rolls the whole transaction back; a lost connection
-//! redoes it from the start with backoff, which is safe because the upsert is idempotent.
+//! that would not change are not rewritten). When the rows come from Kafka, the same transaction moves the sink's
+//! stored offsets (`super::offsets`), so rows and offsets commit together. A failure anywhere rolls the whole
+//! transaction back; a lost connection redoes it from the start with backoff, which is safe because nothing was
+//! committed. A connection lost while committing is settled by the offsets' run id when the write took offsets; an
+//! upsert without offsets is simply redone (it is idempotent), and an append without offsets is reported as lost.
 
 use bytes::{Bytes, BytesMut};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -13,9 +16,11 @@ use tokio_postgres::Client;
 use super::catalog::{create_index_sql, create_table_sql};
 use super::connection::{PgAddress, backoff, connect, is_transient, quote_ident};
 use super::encode::{CopyEncoder, header, trailer};
+use super::offsets::{self, Refused};
 use super::options::PgOptions;
-use super::types::PgColumn;
+use super::types::{FilledColumn, PgColumn};
 use crate::error::{ConnectorError, Result, describe_postgres as describe};
+use crate::kafka::offsets::TakenOffsets;
 
 /// Bytes sent to the server per COPY message.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -34,6 +39,9 @@ pub struct PgSink {
     pub columns: Vec<PgColumn>,
     /// The table did not exist at planning: create it (with the key as primary key) in the write's transaction.
     pub create: bool,
+    /// Declared columns the job never writes: the server fills them (created as identity or `DEFAULT now()`).
+    #[serde(default)]
+    pub filled: Vec<FilledColumn>,
 }
 
 /// What a write did.
@@ -55,6 +63,17 @@ enum Failure {
     Fatal(tokio_postgres::Error),
     /// The rows could not be encoded.
     Encode(ConnectorError),
+    /// Another run moved the stored offsets: this run's rows must not be written.
+    Moved(ConnectorError),
+}
+
+impl From<Refused> for Failure {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Moved(e) => Failure::Moved(e),
+            Refused::Sql(e) => classify(e),
+        }
+    }
 }
 
 fn classify(e: tokio_postgres::Error) -> Failure {
@@ -65,13 +84,27 @@ fn classify(e: tokio_postgres::Error) -> Failure {
     }
 }
 
-/// Write `batches` (columns in `sink.columns` order) in one transaction, retrying lost connections.
-pub async fn write(sink: &PgSink, batches: &[RecordBatch]) -> Result<SinkOutcome> {
+/// Write `batches` (columns in `sink.columns` order) and the Kafka offsets `taken` (by run `run_id`) in one
+/// transaction, retrying lost connections.
+pub async fn write(
+    sink: &PgSink,
+    batches: &[RecordBatch],
+    run_id: &str,
+    taken: &[TakenOffsets],
+) -> Result<SinkOutcome> {
     let retries = sink.options.connect.retries;
     let mut attempt = 0;
     loop {
         let client = connect(&sink.address, &sink.options.connect, "strata-sink").await?;
-        let failure = match attempt_write(sink, client, batches).await {
+        if !taken.is_empty()
+            && let Err(source) = offsets::ensure(&client).await
+        {
+            return Err(ConnectorError::PostgresQuery {
+                table: offsets::OFFSETS_TABLE.into(),
+                source,
+            });
+        }
+        let failure = match attempt_write(sink, client, batches, run_id, taken).await {
             Ok(rows) => {
                 return Ok(SinkOutcome { rows, retries: attempt });
             }
@@ -84,6 +117,25 @@ pub async fn write(sink: &PgSink, batches: &[RecordBatch]) -> Result<SinkOutcome
                 tracing::warn!(table = %sink.options.table, attempt, error = %describe(&e),
                     "PostgreSQL connection lost during the write; the transaction was rolled back, redoing it");
                 tokio::time::sleep(backoff(attempt)).await;
+            }
+            Failure::Ambiguous(e) if !taken.is_empty() && attempt < retries => {
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt)).await;
+                let client = connect(&sink.address, &sink.options.connect, "strata-sink").await?;
+                match offsets::committed_by(&client, &sink.options.table, run_id, taken).await {
+                    Ok(Some(true)) => {
+                        tracing::info!(table = %sink.options.table, "the commit whose acknowledgement was lost happened");
+                        return Ok(SinkOutcome {
+                            rows: rows_of(batches),
+                            retries: attempt,
+                        });
+                    }
+                    Ok(_) => tracing::warn!(table = %sink.options.table, attempt, error = %describe(&e),
+                        "PostgreSQL connection lost while committing, and the commit did not happen; redoing it"),
+                    Err(source) => {
+                        return Err(ConnectorError::PostgresCommitLost { table, server, source });
+                    }
+                }
             }
             Failure::Ambiguous(e) if !sink.options.key.is_empty() && attempt < retries => {
                 attempt += 1;
@@ -110,6 +162,7 @@ pub async fn write(sink: &PgSink, batches: &[RecordBatch]) -> Result<SinkOutcome
                     source,
                 });
             }
+            Failure::Moved(e) => return Err(e),
             Failure::Encode(e) => {
                 return Err(ConnectorError::PostgresWriteRows {
                     table,
@@ -121,15 +174,21 @@ pub async fn write(sink: &PgSink, batches: &[RecordBatch]) -> Result<SinkOutcome
     }
 }
 
+fn rows_of(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
+}
+
 async fn attempt_write(
     sink: &PgSink,
     mut client: Client,
     batches: &[RecordBatch],
+    run_id: &str,
+    taken: &[TakenOffsets],
 ) -> std::result::Result<u64, Failure> {
     let table = &sink.options.table;
     let tx = client.transaction().await.map_err(classify)?;
     if sink.create {
-        tx.batch_execute(&create_table_sql(table, &sink.columns, &sink.options.key))
+        tx.batch_execute(&create_table_sql(table, &sink.columns, &sink.filled, &sink.options.key))
             .await
             .map_err(classify)?;
     }
@@ -168,6 +227,9 @@ async fn attempt_write(
         )
         .await?
     };
+    if !taken.is_empty() {
+        offsets::record(&tx, table, run_id, taken).await?;
+    }
     tx.commit().await.map_err(|e| {
         if is_transient(&e) {
             Failure::Ambiguous(e)
@@ -258,6 +320,7 @@ mod tests {
                 column("close", PgType::Float8),
             ],
             create: false,
+            filled: Vec::new(),
         };
         assert_eq!(
             upsert_sql(&sink),

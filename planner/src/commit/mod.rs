@@ -10,12 +10,13 @@
 //! Each step starts once the previous one has succeeded; the first failure stops the run and cancels the writes
 //! still in flight. Every write is atomic on its own, but the run as a whole is not: a run that dies (or fails)
 //! between two commits leaves the tables committed so far at their new version and the others at their previous
-//! one. That is what the order guarantees is safe: dead letters are stored before any table's offsets move past
-//! them, so a later run skips them rather than losing them; a PostgreSQL server that refuses a write stops the run
-//! before any Delta table or topic changes; and a Delta table that missed its commit still holds the offsets it
-//! stopped at, so the next run re-reads that range for it alone (the tables that committed it skip theirs), while a
-//! quarantine already holding a row never takes it twice. Neither a PostgreSQL table nor a topic stores offsets:
-//! what a later run reads again, it writes to them again (a PostgreSQL key makes that an idempotent upsert).
+//! one. Every table fed by a Kafka source stores the source's offsets with its own rows (Delta transaction actions,
+//! or rows of the PostgreSQL sink's offsets table in the same transaction), so each of them is exactly once on its
+//! own: the next run re-reads the range for the tables that missed it alone, and the tables that committed it skip
+//! theirs. The order only saves work: dead letters are stored before any table's offsets move past them, so a later
+//! run skips them rather than losing them, and a PostgreSQL server that refuses a write stops the run before any
+//! Delta table or topic changes. A topic an insert produces to stores no offsets: what a later run reads again, it
+//! produces again.
 
 pub(crate) mod write;
 
@@ -23,9 +24,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
-use deltalake::kernel::Transaction;
 use strata_connectors::delta::write_exec::WriteTarget;
 use strata_connectors::delta::{self, WriteMode};
+use strata_connectors::kafka::offsets::TakenOffsets;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -42,6 +43,7 @@ use crate::report::{JobEvent, OutputReport};
 /// the job) and which sources wrote dead letters.
 pub(crate) async fn commit(
     planned: &PlannedJob,
+    run_id: &str,
     targets: &HashMap<String, WriteTarget>,
     outcomes: &mut [Option<StageOutcome>],
     progress: &[Progress],
@@ -55,7 +57,7 @@ pub(crate) async fn commit(
     let (mut reports, dead_letters) = commit_dead_letters(planned, progress, emit).await?;
     // Collect each table's rows (or files), then commit the tables of a step concurrently: an embedded write
     // encodes Parquet, which is CPU work, and the tables are independent. Every table still gets one commit.
-    let mut writes = table_writes(planned, groups, targets, outcomes, progress);
+    let mut writes = table_writes(planned, run_id, groups, targets, outcomes, progress);
     writes.extend(quarantines);
     let slots = Arc::new(Semaphore::new(
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -70,29 +72,37 @@ pub(crate) async fn commit(
     Ok((reports, dead_letters))
 }
 
-/// Crash tests: abort the process at `at` when the run's options name it.
+/// Crash tests: abort the process at `at` when the run's options name it, or wait there to be killed.
 fn failpoint(set: Option<Failpoint>, at: Failpoint) {
     if set == Some(at) {
         tracing::error!(failpoint = at.name(), "failpoint reached: aborting");
         std::process::abort();
     }
+    if set == Some(Failpoint::PauseBetweenCommits) && at == Failpoint::BetweenCommits {
+        tracing::error!(failpoint = at.name(), "failpoint reached: waiting to be killed");
+        // Blocking on purpose: nothing else of this run may move while the test takes its aim.
+        std::thread::sleep(std::time::Duration::from_secs(600));
+        std::process::abort();
+    }
 }
 
 /// Which output tables a run commits, and the Kafka offsets each commit carries.
-fn kafka_plan(planned: &PlannedJob, progress: &[Progress]) -> (HashSet<String>, HashMap<String, Vec<Transaction>>) {
+fn kafka_plan(planned: &PlannedJob, progress: &[Progress]) -> (HashSet<String>, HashMap<String, Vec<TakenOffsets>>) {
     let mut skip = HashSet::new();
     let mut fed: HashMap<String, bool> = HashMap::new();
-    let mut transactions: HashMap<String, Vec<Transaction>> = HashMap::new();
+    let mut transactions: HashMap<String, Vec<TakenOffsets>> = HashMap::new();
     for (source, p) in planned.kafka.iter().zip(progress) {
         // No new message and no replay: nothing for this source to commit.
         let has_input = p.messages > 0 || !p.next.is_empty();
         for table in &source.feeds {
             *fed.entry(table.clone()).or_insert(false) |= has_input;
             if has_input {
-                transactions
-                    .entry(table.clone())
-                    .or_default()
-                    .extend(p.transactions(source));
+                transactions.entry(table.clone()).or_default().push(TakenOffsets {
+                    consumer: source.consumer.clone(),
+                    topic: source.address.topic.clone(),
+                    next: p.next.clone(),
+                    expected: source.stored.get(table).cloned().unwrap_or_default(),
+                });
             }
         }
         skip.extend(source.ahead.iter().cloned());
@@ -109,6 +119,7 @@ fn kafka_plan(planned: &PlannedJob, progress: &[Progress]) -> (HashSet<String>, 
 /// stores. Tables with nothing new get none.
 fn table_writes(
     planned: &PlannedJob,
+    run_id: &str,
     groups: Vec<OutputGroup>,
     targets: &HashMap<String, WriteTarget>,
     outcomes: &mut [Option<StageOutcome>],
@@ -149,7 +160,7 @@ fn table_writes(
             },
             (None, None) => Payload::Rows(batches),
         };
-        let transactions = transactions.remove(&table).unwrap_or_default();
+        let offsets = transactions.remove(&table).unwrap_or_default();
         if let Some(schema) = schema {
             writes.push(TableWrite {
                 replace: planned.replaces.get(&table).cloned(),
@@ -157,7 +168,8 @@ fn table_writes(
                 output,
                 schema,
                 payload,
-                transactions,
+                offsets,
+                run_id: run_id.to_string(),
             });
         }
     }

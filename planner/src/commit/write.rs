@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use deltalake::kernel::{Add, Transaction};
+use deltalake::kernel::Add;
 use strata_connectors::delta::replace::{self, Replace};
 use strata_connectors::delta::write_exec::WriteTarget;
 use strata_connectors::delta::{self, WriteOutcome, commit};
+use strata_connectors::kafka::offsets::TakenOffsets;
 
 use crate::error::{PlannerError, Result};
 use crate::output::{Output, Sink};
@@ -36,7 +37,9 @@ pub(crate) struct TableWrite {
     pub schema: SchemaRef,
     pub payload: Payload,
     /// The Kafka offsets the commit stores with the rows (how the next run knows where to resume).
-    pub transactions: Vec<Transaction>,
+    pub offsets: Vec<TakenOffsets>,
+    /// The run committing (a PostgreSQL sink tags its offsets with it).
+    pub run_id: String,
     /// The files a range rewrite replaces.
     pub replace: Option<Replace>,
 }
@@ -60,9 +63,11 @@ impl TableWrite {
             output,
             schema,
             payload,
-            transactions,
+            offsets,
+            run_id,
             replace,
         } = self;
+        let transactions = || offsets.iter().flat_map(TakenOffsets::transactions).collect::<Vec<_>>();
         let result = match payload {
             Payload::Rows(batches) => {
                 delta::write_with_transactions(
@@ -71,15 +76,15 @@ impl TableWrite {
                     batches,
                     &output.partition_by,
                     output.mode,
-                    transactions,
+                    transactions(),
                 )
                 .await
             }
             Payload::Files { target, adds, rows } => match &replace {
-                Some(r) => replace::replace_files(&target, adds, rows, r, transactions).await,
-                None => commit::commit_files(&target, adds, rows, output.mode, transactions).await,
+                Some(r) => replace::replace_files(&target, adds, rows, r, transactions()).await,
+                None => commit::commit_files(&target, adds, rows, output.mode, transactions()).await,
             },
-            Payload::Sink(sink, batches) => deliver(&sink, schema, batches).await,
+            Payload::Sink(sink, batches) => deliver(&sink, schema, batches, &run_id, &offsets).await,
         };
         let outcome = result.map_err(|source| PlannerError::Commit {
             table: table.clone(),
@@ -95,9 +100,15 @@ impl TableWrite {
     }
 }
 
-/// Produce an insert's rows to its topic, write them to its PostgreSQL table (one transaction; reported as version
-/// 0: neither has versions), or merge them into a Delta table.
-async fn deliver(sink: &Sink, schema: SchemaRef, batches: Vec<RecordBatch>) -> strata_connectors::Result<WriteOutcome> {
+/// Produce an insert's rows to its topic, write them and their offsets to its PostgreSQL table (one transaction;
+/// reported as version 0: neither has versions), or merge them into a Delta table.
+async fn deliver(
+    sink: &Sink,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    run_id: &str,
+    offsets: &[TakenOffsets],
+) -> strata_connectors::Result<WriteOutcome> {
     let rows = match sink {
         Sink::Kafka(k) => {
             strata_connectors::kafka::sink::produce(&k.address, &k.options, &k.declared, &batches)
@@ -107,7 +118,7 @@ async fn deliver(sink: &Sink, schema: SchemaRef, batches: Vec<RecordBatch>) -> s
         Sink::Merge(m) => return crate::merge::merge(m, schema, batches).await,
         Sink::Postgres(p) => {
             let started = Instant::now();
-            let outcome = strata_connectors::postgres::sink::write(p, &batches).await?;
+            let outcome = strata_connectors::postgres::sink::write(p, &batches, run_id, offsets).await?;
             tracing::info!(table = %p.options.table, rows = outcome.rows, retries = outcome.retries,
                 elapsed_ms = started.elapsed().as_millis() as u64, "PostgreSQL write committed");
             outcome.rows

@@ -157,6 +157,7 @@ pub(crate) async fn declare(
         partitions,
         ranges: Vec::new(),
         feeds: Vec::new(),
+        stored: BTreeMap::new(),
         ahead: Vec::new(),
         recovery: false,
         unread: Vec::new(),

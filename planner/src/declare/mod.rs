@@ -102,7 +102,7 @@ pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExt
         SourceFormat::Postgres => {
             let pg = postgres::declare(at.ctx, at.dag, index, create, at.engine.is_distributed()).await?;
             declared.sink = pg.sink.map(|sink| Sink::Postgres(Box::new(sink)));
-            declared.provider = pg.source.map(|table| table as Arc<dyn TableProvider>);
+            declared.provider = pg.source;
         }
         SourceFormat::Delta => {
             let (_, event_time, url) = file_source(at, stmt, create)?;

@@ -2,17 +2,24 @@
 //! catalog and every declared column, key, index and partition column is checked against it, so a wrong password,
 //! an unreachable server, a missing table or a type mismatch stops the job before anything runs. A table the job
 //! reads becomes a [`PgTable`]; a table it inserts into becomes a [`PgSink`], written in the commit phase.
+//!
+//! A declared column with `GENERATED [BY DEFAULT | ALWAYS] AS IDENTITY` or `DEFAULT now()` (`CURRENT_TIMESTAMP`) is
+//! filled by the server: inserts leave it out, and a table the job creates gets it as an identity or a `DEFAULT
+//! now()` column. A table the job both reads and inserts into may be missing on the first run: it reads as empty
+//! (with its declared columns) and is created by the commit.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::empty::EmptyTable;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::CreateExternalTable;
 use strata_connectors::postgres::catalog::{TableInfo, describe_table};
 use strata_connectors::postgres::scan::{PgSource, PgTable, splittable};
 use strata_connectors::postgres::sink::PgSink;
-use strata_connectors::postgres::types::{PgColumn, PgType};
+use strata_connectors::postgres::types::{FilledColumn, PgColumn, PgType, ServerFill};
 use strata_connectors::postgres::{DEFAULT_SERVER_VAR, PgAddress, PgOptions, connect};
 use strata_sql::{JobStatement, StatementKind};
 
@@ -22,7 +29,7 @@ use crate::error::{Result, job_err};
 
 /// What declaring a PostgreSQL table gave: a provider when the table exists, a sink when the job inserts into it.
 pub(crate) struct Declared {
-    pub source: Option<Arc<PgTable>>,
+    pub source: Option<Arc<dyn TableProvider>>,
     pub sink: Option<PgSink>,
 }
 
@@ -47,6 +54,7 @@ pub(crate) async fn declare(
         Some(declared_schema(ctx, stmt, create).await?)
     };
     let zoned = zoned_columns(create);
+    let fills = server_fills(stmt, create)?;
     let inserted = dag
         .stages
         .iter()
@@ -66,7 +74,7 @@ pub(crate) async fn declare(
     let at = address.display();
 
     let Some(info) = info else {
-        if !inserted || read {
+        if !inserted || (read && declared.is_none()) {
             return Err(job_err(
                 stmt,
                 format!("PostgreSQL table '{name}': table {pg_table} does not exist in {at}"),
@@ -82,19 +90,47 @@ pub(crate) async fn declare(
             ));
         };
         let mut columns = Vec::with_capacity(declared.fields().len());
-        for f in declared.fields() {
+        let mut filled = Vec::new();
+        for (position, f) in declared.fields().iter().enumerate() {
             let pg_type = PgType::for_arrow(&declared_type(f, &zoned))
                 .map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}', column '{}': {e}", f.name())))?;
-            columns.push(PgColumn::new(f.name(), pg_type, f.is_nullable()));
+            let column = PgColumn::new(f.name(), pg_type, f.is_nullable());
+            match fills.iter().find(|(c, _)| c == f.name()) {
+                Some((_, ServerFill::Identity)) if !matches!(pg_type, PgType::Int2 | PgType::Int4 | PgType::Int8) => {
+                    return Err(job_err(
+                        stmt,
+                        format!(
+                            "PostgreSQL table '{name}', column '{}': an identity column must be SMALLINT, INT or \
+                             BIGINT, not {}",
+                            f.name(),
+                            f.data_type()
+                        ),
+                    ));
+                }
+                Some(&(_, fill)) => filled.push(FilledColumn {
+                    column: PgColumn {
+                        nullable: false,
+                        ..column
+                    },
+                    fill,
+                    position,
+                }),
+                None => columns.push(column),
+            }
         }
-        check_columns(stmt, &name, &columns, &options)?;
+        let mut all: Vec<PgColumn> = columns.clone();
+        all.extend(filled.iter().map(|f| f.column.clone()));
+        check_columns(stmt, &name, &all, &options)?;
+        // Read before it exists (the job's first run): no rows yet, the declared columns.
+        let source = read.then(|| Arc::new(EmptyTable::new(declared.clone())) as Arc<dyn TableProvider>);
         return Ok(Declared {
-            source: None,
+            source,
             sink: Some(PgSink {
                 address,
                 options,
                 columns,
                 create: true,
+                filled,
             }),
         });
     };
@@ -147,7 +183,7 @@ pub(crate) async fn declare(
     let sink = if inserted {
         let written: Vec<PgColumn> = columns
             .iter()
-            .filter(|c| !info.generated.contains(&c.name))
+            .filter(|c| !info.generated.contains(&c.name) && !fills.iter().any(|(f, _)| *f == c.name))
             .cloned()
             .collect();
         if !options.key.is_empty() && !has_unique_key(&info, &options.key) {
@@ -166,6 +202,7 @@ pub(crate) async fn declare(
             options: options.clone(),
             columns: written,
             create: false,
+            filled: Vec::new(),
         })
     } else {
         None
@@ -210,6 +247,50 @@ pub(crate) async fn declare(
         source: Some(Arc::new(PgTable::new(source))),
         sink,
     })
+}
+
+/// Declared columns the server fills, and how. Any other default or generated expression is refused: Strata
+/// would neither write the column nor know what the server puts there.
+fn server_fills(stmt: &JobStatement, create: &CreateExternalTable) -> Result<Vec<(String, ServerFill)>> {
+    use datafusion::sql::sqlparser::ast::{ColumnOption, Expr};
+    let mut fills = Vec::new();
+    for c in &create.columns {
+        let name = strata_sql::job::normalize_ident(&c.name);
+        for option in &c.options {
+            let fill = match &option.option {
+                ColumnOption::Generated {
+                    generation_expr: None, ..
+                } => ServerFill::Identity,
+                ColumnOption::Default(expr) => {
+                    let text = expr.to_string().to_ascii_lowercase();
+                    let now = matches!(expr, Expr::Function(_) | Expr::Identifier(_))
+                        && ["now()", "current_timestamp", "current_timestamp()", "localtimestamp"]
+                            .contains(&text.as_str());
+                    if !now {
+                        return Err(job_err(
+                            stmt,
+                            format!(
+                                "column '{name}': DEFAULT {expr}: a PostgreSQL table's columns may default to now() \
+                                 only (or be GENERATED BY DEFAULT AS IDENTITY)"
+                            ),
+                        ));
+                    }
+                    ServerFill::Now
+                }
+                ColumnOption::Generated { .. } => {
+                    return Err(job_err(
+                        stmt,
+                        format!(
+                            "column '{name}': only identity columns can be generated (GENERATED BY DEFAULT AS IDENTITY)"
+                        ),
+                    ));
+                }
+                _ => continue,
+            };
+            fills.push((name.clone(), fill));
+        }
+    }
+    Ok(fills)
 }
 
 /// Columns declared `TIMESTAMP WITH TIME ZONE` / `TIMESTAMPTZ`. DataFusion gives them a zone only when the session

@@ -1,6 +1,10 @@
 //! Kafka sources in a job (declared in `crate::declare::kafka`). Once every stage is planned, [`resolve`] decides,
 //! per partition, where this run starts (the offsets its output tables stored); the run stages the messages once,
 //! as rows plus dead letters ([`progress`]). See `strata_connectors::kafka` for the exactly-once protocol.
+//!
+//! A source's feeds are the tables downstream of it that store its offsets with their rows: Delta tables (transaction
+//! actions in their commits) and PostgreSQL tables (rows of the sink database's offsets table, in the write's
+//! transaction). [`feeds::check`] refuses a job in which a source feeds none of them before anything connects.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use strata_connectors::kafka::{KafkaOptions, StartingPoint, TopicAddress, TopicC
 use strata_connectors::stage::StageTable;
 use url::Url;
 
+pub mod feeds;
 pub mod progress;
 
 use crate::dag::StageDag;
@@ -41,6 +46,8 @@ pub struct KafkaSource {
     pub ranges: Vec<PartitionRange>,
     /// Output tables whose commits carry this source's offsets.
     pub feeds: Vec<String>,
+    /// What each feed had stored when the run was planned (a PostgreSQL sink refuses to commit if it changed).
+    pub stored: BTreeMap<String, BTreeMap<i32, Option<i64>>>,
     /// Tables that already hold a recovery run's range and skip their commit.
     pub ahead: Vec<String>,
     pub recovery: bool,
@@ -59,7 +66,7 @@ pub struct DeadLetter {
 }
 
 /// Stages that depend on `index`, directly or not.
-fn downstream(dag: &StageDag, index: usize) -> BTreeSet<usize> {
+pub(crate) fn downstream(dag: &StageDag, index: usize) -> BTreeSet<usize> {
     let mut seen = BTreeSet::new();
     let mut todo = vec![index];
     while let Some(i) = todo.pop() {
@@ -84,21 +91,29 @@ pub(crate) async fn resolve(
     let mut feeds: Vec<Output> = Vec::new();
     for i in downstream(dag, source.stage) {
         if let Some(out) = stages[i].as_ref().and_then(PlannedStage::output)
-            && out.sink.is_none()
+            && feeds::holds_offsets(out)
             && !feeds.iter().any(|f| f.table == out.table)
         {
             feeds.push(out.clone());
         }
     }
+    if feeds.is_empty() {
+        return Err(job_err(&stmt, feeds::nothing_holds_offsets(&source.name)));
+    }
     let topic = source.address.topic.clone();
     let mut stored = Vec::with_capacity(feeds.len());
     for out in &feeds {
         stored.push(
-            offsets::stored(&out.url, &source.consumer, &topic, &source.partitions)
+            feeds::stored(out, &source.consumer, &topic, &source.partitions)
                 .await
                 .map_err(|e| job_err(&stmt, e))?,
         );
     }
+    source.stored = feeds
+        .iter()
+        .zip(&stored)
+        .map(|(f, s)| (f.table.clone(), s.clone().unwrap_or_default()))
+        .collect();
     let resume: Resume = offsets::resume(&source.partitions, &stored).map_err(|e| job_err(&stmt, e))?;
     source.dead_letter.stored = offsets::stored(&source.dead_letter.url, &source.consumer, &topic, &source.partitions)
         .await

@@ -1,0 +1,214 @@
+//! Exactly once into every sink that stores offsets: a Kafka topic (the `tansu` broker `dev/test.sh` starts) read
+//! into a PostgreSQL append table and a Delta table by one job, with runs killed by `kill -9` at random moments and
+//! exactly between the PostgreSQL commit and the Delta commit. Each sink must hold every message once, whatever
+//! the other one did. Moments come from the seeded generator (`STRATA_TEST_SEED` replays them).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::chaos::Rng;
+use crate::kafka::{broker, create_topic, produce, table, unique};
+use crate::postgres::{Pg, fresh_database};
+use crate::*;
+
+/// Ticks with a unique id each.
+fn tick(id: u64) -> (String, String) {
+    let symbol = ["AAPL", "MSFT", "NVDA", "AMZN"][(id % 4) as usize];
+    let value = format!(
+        r#"{{"id":{id},"symbol":"{symbol}","price":{}.5,"ts":"2024-03-{:02}T10:{:02}:{:02}Z"}}"#,
+        100 + id % 37,
+        1 + id % 28,
+        id / 60 % 60,
+        id % 60
+    );
+    (symbol.to_string(), value)
+}
+
+/// A job writing every message of `topic` to the PostgreSQL table `ticks` (created by its first run) and to the
+/// Delta table `bronze.ticks`.
+fn both_sinks_job(dir: &Path, topic: &str, db: &str) -> String {
+    let job = format!(
+        "CREATE EXTERNAL TABLE ticks (id BIGINT NOT NULL, symbol VARCHAR NOT NULL, price DOUBLE NOT NULL, ts TIMESTAMP)
+         STORED AS KAFKA LOCATION 'kafka://{broker}/{topic}' OPTIONS ('format' 'json', 'consumer' 'both-sinks');
+         CREATE EXTERNAL TABLE pg_ticks (id BIGINT NOT NULL, symbol VARCHAR NOT NULL, price DOUBLE NOT NULL, ts TIMESTAMP)
+         STORED AS POSTGRES LOCATION 'postgres:///{db}' OPTIONS (table 'ticks');
+         INSERT INTO pg_ticks SELECT * FROM ticks;
+         INSERT INTO bronze.ticks SELECT * FROM ticks;\n",
+        broker = broker()
+    );
+    let path = dir.join("both.sql");
+    std::fs::write(&path, job).unwrap();
+    path.display().to_string()
+}
+
+fn spawn(job: &str, wh: &Path, failpoint: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["run", job, "--no-progress", "--warehouse", wh.to_str().unwrap()])
+        .env("STRATA_FAILPOINT", failpoint)
+        .current_dir(repo_root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Start a run that stops between its PostgreSQL and its Delta commit, and `kill -9` it there.
+fn kill_between_commits(job: &str, wh: &Path) {
+    let mut child = spawn(job, wh, "between-commits-pause");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("waiting to be killed") {
+                let _ = tx.send(Ok(()));
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        let _ = tx.send(Err(log));
+    });
+    match rx.recv_timeout(Duration::from_secs(180)) {
+        Ok(Ok(())) => {}
+        Ok(Err(log)) => panic!("the run ended before it reached the point between its commits:\n{log}"),
+        Err(_) => panic!("the run never reached the point between its commits"),
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(status.code().is_none(), "killed between commits: {status}");
+}
+
+/// `kill -9` a run after a random moment; whether it was still running when the signal came.
+fn kill_at_random(job: &str, wh: &Path, rng: &mut Rng) -> bool {
+    let delay = 100 + rng.below(1800);
+    let mut child = spawn(job, wh, "");
+    std::thread::sleep(Duration::from_millis(delay));
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    eprintln!("kill -9 after {delay} ms: {status}");
+    status.code().is_none()
+}
+
+fn pg_count(pg: &Pg) -> (u64, u64) {
+    let count = pg.one("SELECT count(*) || ' ' || count(DISTINCT id) FROM ticks");
+    let (a, b) = count.split_once(' ').unwrap();
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+#[test]
+fn a_hundred_thousand_messages_reach_postgres_and_delta_exactly_once_through_kill_9() {
+    let (seed, mut rng) = Rng::seeded();
+    eprintln!("seed {seed}");
+    let root = tempfile::tempdir().unwrap();
+    let wh = root.path().join("wh");
+    let db = fresh_database("strata_exactly_once");
+    let pg = Pg::connect(&db);
+    let topic = unique("both-sinks");
+    create_topic(&topic, 4);
+    let job = both_sinks_job(root.path(), &topic, &db);
+    let total = 100_000u64;
+    let waves = 4;
+    let per_wave = total / waves;
+    let (mut random_kills, mut between) = (0, 0);
+    for wave in 0..waves {
+        let ids = wave * per_wave..(wave + 1) * per_wave;
+        let (first, second): (Vec<_>, Vec<_>) = ids.map(tick).enumerate().partition(|(i, _)| *i < 10_000);
+        // A clean run levels both sinks, so the next run has both sinks to commit, PostgreSQL first.
+        produce(&topic, &first.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), false);
+        let out = strata(&["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        produce(&topic, &second.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), false);
+        kill_between_commits(&job, &wh);
+        between += 1;
+        let (rows, _) = pg_count(&pg);
+        let delta = table(&wh, "bronze.ticks", &[])["rows"].as_u64().unwrap();
+        assert!(
+            rows > delta,
+            "PostgreSQL committed before the kill, Delta did not: {rows} vs {delta}"
+        );
+        // Random moments: reading, writing, inside the PostgreSQL transaction, committing.
+        let mut attempts = 0;
+        let mut killed = 0;
+        while killed < 2 && attempts < 10 {
+            attempts += 1;
+            killed += usize::from(kill_at_random(&job, &wh, &mut rng));
+        }
+        random_kills += killed;
+    }
+    eprintln!("{random_kills} random kills, {between} between the commits");
+    assert!(random_kills + between >= 10, "too few runs were killed while running");
+    assert!(random_kills >= 6, "the random kills came too late: {random_kills}");
+
+    let mut reruns = 0;
+    loop {
+        let out = strata(&["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        reruns += 1;
+        if stdout(&out).contains("no new messages") {
+            break;
+        }
+        assert!(reruns < 10, "runs never caught up:\n{}", stdout(&out));
+    }
+    assert_eq!(pg_count(&pg), (total, total), "PostgreSQL: rows, distinct ids");
+    let delta = table(&wh, "bronze.ticks", &["id"]);
+    assert_eq!(delta["rows"], total);
+    assert_eq!(delta["columns"]["id"]["distinct"], total);
+    // Both sinks stored the same next offsets, and they cover the whole topic.
+    let next: u64 = pg
+        .one(
+            "SELECT sum(next_offset) FROM strata.kafka_offsets WHERE sink = 'public.ticks' AND consumer = 'both-sinks'",
+        )
+        .parse()
+        .unwrap();
+    assert_eq!(next, total);
+    let txns: u64 = delta["txns"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(txns, total);
+
+    // One more run adds nothing to either sink.
+    let version = delta["version"].clone();
+    let out = strata(&["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no new messages"), "{}", stdout(&out));
+    assert_eq!(pg_count(&pg), (total, total));
+    assert_eq!(table(&wh, "bronze.ticks", &[])["version"], version);
+}
+
+#[test]
+fn a_kafka_source_feeding_no_table_that_holds_offsets_is_refused_by_validate() {
+    let root = tempfile::tempdir().unwrap();
+    // No broker is reachable at this address: the check needs none.
+    let job = root.path().join("views_only.sql");
+    std::fs::write(
+        &job,
+        "CREATE EXTERNAL TABLE ticks (id BIGINT, symbol VARCHAR)\n\
+         STORED AS KAFKA LOCATION 'kafka://127.0.0.1:1/ticks' OPTIONS ('format' 'json');\n\
+         CREATE EXTERNAL TABLE out (symbol VARCHAR, n BIGINT)\n\
+         STORED AS KAFKA LOCATION 'kafka://127.0.0.1:1/counts' OPTIONS ('format' 'json');\n\
+         CREATE VIEW counts AS SELECT symbol, count(*) AS n FROM ticks GROUP BY symbol;\n\
+         INSERT INTO out SELECT * FROM counts;\n",
+    )
+    .unwrap();
+    let out = strata(&["validate", job.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("views_only.sql:1:1") && err.contains("feeds no table that can store its offsets"),
+        "{err}"
+    );
+    // Writing the counts to a Delta table as well makes the same job valid (up to the unreachable broker).
+    std::fs::write(
+        &job,
+        std::fs::read_to_string(&job).unwrap() + "INSERT INTO silver.counts SELECT * FROM counts;\n",
+    )
+    .unwrap();
+    let out = strata(&["validate", job.to_str().unwrap()]);
+    assert!(!stderr(&out).contains("feeds no table"), "{}", stderr(&out));
+}
