@@ -119,6 +119,15 @@ fn load_stock_prices(warehouse: &Path, symbols: usize, seed: u64) {
     ));
 }
 
+/// Ticks on `raw-stock-data` for `jobs/stock_storage/storage.sql` (the stream case's topic, which it created and
+/// filled first), and an empty `market` database: each mode's run creates the tables and reads the topic from its
+/// beginning.
+fn store_ticks(warehouse: &Path, symbols: usize, seed: u64) {
+    std::fs::create_dir_all(warehouse).unwrap();
+    crate::postgres::fresh_database("market");
+    produce_ticks(warehouse, symbols, seed + 100);
+}
+
 pub const TRIP_PARAMS: &[&str] = &["month_start=2024-01-01T00:00:00", "month_end=2024-02-01T00:00:00"];
 
 /// A month of raw taxi trips with 2% injected defects (`dev/generate_trips.py`), and an empty `chillflow` database.
@@ -156,6 +165,14 @@ fn jobs() -> Vec<JobCase> {
             database: "market",
             params: &[],
             setup: load_stock_prices,
+        },
+        JobCase {
+            file: "jobs/stock_storage/storage.sql",
+            tables: &["bronze.stock_storage_dead_letter"],
+            postgres: &["stock_prices", "stock_metrics"],
+            database: "market",
+            params: &[],
+            setup: store_ticks,
         },
         JobCase {
             file: "jobs/taxi_trips/curate.sql",
@@ -368,14 +385,16 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
             s3.upload(&inputs, &url);
             places.push((format!("s3-{mode}"), url));
         }
-        // PostgreSQL outputs: dropped before each mode (so each mode creates them), digested after it.
+        // PostgreSQL outputs: dropped before each mode with the offsets they stored (so each mode creates them and
+        // reads its topic from the beginning), digested after it.
         let pg = (!case.postgres.is_empty()).then(|| crate::postgres::Pg::connect(case.database));
         let reset = || {
             for t in case.postgres {
                 pg.as_ref().unwrap().exec(&format!("DROP TABLE IF EXISTS {t}"));
             }
+            pg.as_ref().unwrap().exec("DROP SCHEMA IF EXISTS strata CASCADE");
         };
-        let digests = || -> Vec<String> { case.postgres.iter().map(|t| pg.as_ref().unwrap().digest(t)).collect() };
+        let digests = || -> Vec<String> { case.postgres.iter().map(|t| pg.as_ref().unwrap().digest_written(t)).collect() };
         let mut pg_results = Vec::new();
         for (i, (label, wh)) in places.iter().enumerate() {
             reset();

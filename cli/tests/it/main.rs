@@ -24,6 +24,7 @@ mod pipeline;
 mod postgres;
 mod schedule;
 mod secrets;
+mod seeds;
 mod storage;
 mod submissions;
 

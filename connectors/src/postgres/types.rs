@@ -232,6 +232,9 @@ pub struct FilledColumn {
     pub fill: ServerFill,
     /// Its position among the created table's columns.
     pub position: usize,
+    /// Declared `PRIMARY KEY` (an identity column of a table without a `key` option).
+    #[serde(default)]
+    pub primary_key: bool,
 }
 
 /// The Arrow schema of `columns`.

@@ -95,8 +95,8 @@ pub(crate) async fn declare(
             let pg_type = PgType::for_arrow(&declared_type(f, &zoned))
                 .map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}', column '{}': {e}", f.name())))?;
             let column = PgColumn::new(f.name(), pg_type, f.is_nullable());
-            match fills.iter().find(|(c, _)| c == f.name()) {
-                Some((_, ServerFill::Identity)) if !matches!(pg_type, PgType::Int2 | PgType::Int4 | PgType::Int8) => {
+            match fills.iter().find(|(c, _, _)| c == f.name()) {
+                Some((_, ServerFill::Identity, _)) if !matches!(pg_type, PgType::Int2 | PgType::Int4 | PgType::Int8) => {
                     return Err(job_err(
                         stmt,
                         format!(
@@ -107,13 +107,25 @@ pub(crate) async fn declare(
                         ),
                     ));
                 }
-                Some(&(_, fill)) => filled.push(FilledColumn {
+                Some((_, _, true)) if !options.key.is_empty() => {
+                    return Err(job_err(
+                        stmt,
+                        format!(
+                            "PostgreSQL table '{name}', column '{}': the table's primary key is its key option ({}); \
+                             drop PRIMARY KEY from the column",
+                            f.name(),
+                            options.key.join(", ")
+                        ),
+                    ));
+                }
+                Some(&(_, fill, primary_key)) => filled.push(FilledColumn {
                     column: PgColumn {
                         nullable: false,
                         ..column
                     },
                     fill,
                     position,
+                    primary_key,
                 }),
                 None => columns.push(column),
             }
@@ -183,7 +195,7 @@ pub(crate) async fn declare(
     let sink = if inserted {
         let written: Vec<PgColumn> = columns
             .iter()
-            .filter(|c| !info.generated.contains(&c.name) && !fills.iter().any(|(f, _)| *f == c.name))
+            .filter(|c| !info.generated.contains(&c.name) && !fills.iter().any(|(f, _, _)| *f == c.name))
             .cloned()
             .collect();
         if !options.key.is_empty() && !has_unique_key(&info, &options.key) {
@@ -251,11 +263,12 @@ pub(crate) async fn declare(
 
 /// Declared columns the server fills, and how. Any other default or generated expression is refused: Strata
 /// would neither write the column nor know what the server puts there.
-fn server_fills(stmt: &JobStatement, create: &CreateExternalTable) -> Result<Vec<(String, ServerFill)>> {
+fn server_fills(stmt: &JobStatement, create: &CreateExternalTable) -> Result<Vec<(String, ServerFill, bool)>> {
     use datafusion::sql::sqlparser::ast::{ColumnOption, Expr};
     let mut fills = Vec::new();
     for c in &create.columns {
         let name = strata_sql::job::normalize_ident(&c.name);
+        let primary = c.options.iter().any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)));
         for option in &c.options {
             let fill = match &option.option {
                 ColumnOption::Generated {
@@ -287,7 +300,7 @@ fn server_fills(stmt: &JobStatement, create: &CreateExternalTable) -> Result<Vec
                 }
                 _ => continue,
             };
-            fills.push((name.clone(), fill));
+            fills.push((name.clone(), fill, primary && fill == ServerFill::Identity));
         }
     }
     Ok(fills)
