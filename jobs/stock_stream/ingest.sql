@@ -1,13 +1,20 @@
--- Stock ticks from Kafka, exactly once into Delta, windowed aggregates back out to Kafka.
---
--- The seed architecture (producer → `raw-stock-data` → Spark batch → `processed-stock-data` → storage) as one
--- job. Every run reads the messages that arrived since the last run — no message twice, none lost, even when a
--- run dies half way — because the next offsets are committed in the same Delta commits as the rows.
+--! schedule '*/5 * * * *'
+-- Seed 003, first half: stock ticks from Kafka, cleaned and validated exactly once into Delta, one-minute windows
+-- out to the topic `processed-stock-data`. `store.sql` runs after each successful run of this job (as the seed's
+-- Airflow DAGs chain processing and storage) and stores the windows, with their indicators, in PostgreSQL.
 --
 --   strata run jobs/stock_stream/ingest.sql --kafka-brokers 127.0.0.1:9092
+--   strata schedule jobs/stock_stream --kafka-brokers 127.0.0.1:9092     # every 5 minutes, store.sql after it
 --
--- Malformed messages (not JSON, a price that is not a number, a field the schema does not declare) land in
--- bronze.raw_ticks_dead_letter with their partition, offset, key, bytes and the reason.
+-- Every run reads the messages that arrived since the last run — no message twice, none lost, even when a run dies
+-- half way — because the next offsets are committed in the same Delta commits as the rows. Malformed messages (not
+-- JSON, a price that is not a number, a field the schema does not declare) land in bronze.raw_ticks_dead_letter with
+-- their partition, offset, key, bytes and the reason; ticks that fail a validation rule are counted per rule in the
+-- run summary and the ledger.
+--
+-- The topic gets each run's windows once per successful run. A run killed after producing and before its Delta
+-- commit produces that range's windows again (a Kafka sink stores no offsets; see docs/kafka.md); store.sql's
+-- PostgreSQL table is keyed on (symbol, window_start), so such a replay overwrites rather than adds.
 
 CREATE EXTERNAL TABLE raw_ticks (
   symbol VARCHAR NOT NULL,
@@ -25,7 +32,8 @@ OPTIONS (
   'dead_letter' 'bronze.raw_ticks_dead_letter'
 );
 
--- Processed windows, keyed by symbol so each symbol's windows stay in one partition, in order.
+-- Processed windows, keyed by symbol so each symbol's windows stay in one partition, in order. `ticks` and `volumes`
+-- (ticks with a volume) let a reader merge two partial rows of one window (its ticks arrived over two runs).
 CREATE EXTERNAL TABLE processed_stock_data (
   symbol VARCHAR,
   window_start TIMESTAMP,
@@ -34,19 +42,23 @@ CREATE EXTERNAL TABLE processed_stock_data (
   max_price DOUBLE,
   min_price DOUBLE,
   avg_volume DOUBLE,
-  ticks BIGINT
+  ticks BIGINT,
+  volumes BIGINT
 )
 STORED AS KAFKA
 LOCATION 'kafka:///processed-stock-data'
 OPTIONS ('format' 'json', 'key' 'symbol');
 
--- The seed's storage rules: positive prices and volumes, one row per (symbol, timestamp).
-CREATE VIEW clean_ticks AS
+-- Validation: positive prices, no negative volumes (each failing tick dropped and counted per rule), and one tick
+-- per (symbol, timestamp), the last fetched (the seed's "unique message IDs and deduplication").
+CREATE VIEW clean_ticks (
+  CONSTRAINT positive_price EXPECT (price > 0) ON VIOLATION DROP ROW,
+  CONSTRAINT non_negative_volume EXPECT (volume IS NULL OR volume >= 0) ON VIOLATION DROP ROW
+) AS
 SELECT symbol, price, volume, "timestamp", fetch_timestamp
 FROM (
   SELECT *, row_number() OVER (PARTITION BY symbol, "timestamp" ORDER BY fetch_timestamp DESC) AS copy
   FROM raw_ticks
-  WHERE price > 0 AND (volume IS NULL OR volume >= 0)
 )
 WHERE copy = 1;
 
@@ -64,7 +76,8 @@ SELECT
   max(price) AS max_price,
   min(price) AS min_price,
   avg(CAST(volume AS DOUBLE)) AS avg_volume,
-  count(*) AS ticks
+  count(*) AS ticks,
+  count(volume) AS volumes
 FROM clean_ticks
 GROUP BY symbol, date_bin(INTERVAL '1 minute', "timestamp");
 

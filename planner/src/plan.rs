@@ -73,6 +73,9 @@ pub struct PlannedJob {
     pub profile: bool,
     /// The job's `--! optimize` / `--! vacuum` directives, after the commits.
     pub(crate) maintenance: Vec<crate::maintain::PlannedMaintenance>,
+    /// What started the run when it is not its own schedule or a person (`after ingest.sql run <id>`): recorded
+    /// in the ledger with its mode.
+    pub trigger: Option<String>,
 }
 
 /// An output table and the stages that write it.
@@ -252,6 +255,7 @@ pub async fn plan_job_confined(
         replaces: std::mem::take(&mut modes.replaces),
         failpoint,
         profile: false,
+        trigger: None,
     })
 }
 

@@ -64,7 +64,10 @@ pub async fn run_stoppable(
         job: planned.job.path.to_string(),
         event: ledger::RunEvent::Started,
         engine: planned.engine.name().to_string(),
-        mode: planned.mode.describe(),
+        mode: match &planned.trigger {
+            Some(trigger) => format!("{} {trigger}", planned.mode.describe()),
+            None => planned.mode.describe(),
+        },
         params: serde_json::to_string(
             &planned
                 .params

@@ -10,12 +10,14 @@ use strata_planner::Engine;
 
 use crate::args::{FailpointArgs, PlaceArgs, ProbeArgs};
 use crate::error::CliError;
+use crate::schedule::chain::load_dependents_in;
 use crate::schedule::{Runner, load_jobs_in};
 
 /// `strata schedule`: the jobs directory, the places of its runs, the engine, and whether to run once.
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
-    /// Directory of job files (searched recursively); files without a `--! schedule` line are skipped.
+    /// Directory of job files (searched recursively): files with a `--! schedule` line run on it, files with
+    /// `--! after other.sql` lines after each successful run of those jobs; others are skipped.
     pub jobs: PathBuf,
     /// Where the jobs read and write and their runs are recorded; the schedule state is kept under the warehouse
     /// (`_strata/schedule/`).
@@ -56,6 +58,7 @@ pub async fn schedule(args: ScheduleArgs) -> Result<(), CliError> {
         .join("schedule"),
     };
     let jobs = load_jobs_in(&args.jobs, &state)?;
+    let dependents = load_dependents_in(&args.jobs, &state)?;
     if jobs.is_empty() {
         return Err(CliError::Usage(format!(
             "no job in {} declares a schedule (--! schedule '0 0 * * *')",
@@ -87,7 +90,12 @@ pub async fn schedule(args: ScheduleArgs) -> Result<(), CliError> {
         args.places.options().with_failpoint(args.failpoint.name()),
         engine,
         Arc::new(|note| println!("{note}")),
-    );
+    )
+    .with_dependents(dependents.clone());
+    for d in &dependents {
+        let after: Vec<String> = d.after.iter().map(|(p, _)| p.display().to_string()).collect();
+        println!("{}: runs after {}", d.path.display(), after.join(", "));
+    }
     runner.start(&jobs, start)?;
     if !args.once {
         Arc::new(runner).forever(jobs).await;

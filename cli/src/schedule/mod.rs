@@ -5,8 +5,10 @@
 //! off it too, [`state`]). A due tick starts an incremental run; when several ticks were missed (the runner was
 //! down), one backfill covers the whole missed span. A failed run is retried with doubling backoff; every
 //! attempt is in the run ledger. A job seen for the first time starts from its latest tick: history is not
-//! replayed. What happens is told as [`Note`]s, which the command prints.
+//! replayed. Jobs with `--! after other.sql` run after each successful run of the jobs they name ([`chain`]).
+//! What happens is told as [`Note`]s, which the command prints.
 
+pub mod chain;
 pub mod state;
 
 use std::fmt;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use state::JobState;
-use strata_planner::{Engine, Params, PlannerError, RunMode, StrataOptions};
+use strata_planner::{Engine, Params, PlannerError, RunMode, RunSummary, StrataOptions};
 use strata_sql::job::{Schedule, schedule_directive};
 
 use crate::error::CliError;
@@ -32,7 +34,7 @@ pub struct ScheduledJob {
     pub state: JobState,
 }
 
-fn job_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+pub(crate) fn job_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         // Hidden entries are skipped: a Kubernetes ConfigMap volume holds each file twice, once in its hidden
@@ -129,6 +131,17 @@ pub enum Note {
         /// The tick it ran for.
         tick: DateTime<Utc>,
     },
+    /// A job that runs after another succeeded after a successful run of it.
+    Followed {
+        /// The job file.
+        job: PathBuf,
+        /// The job it followed.
+        upstream: PathBuf,
+        /// That job's run.
+        upstream_run: String,
+        /// The run's id in the ledger.
+        run_id: String,
+    },
     /// One attempt (counted from 1) failed.
     AttemptFailed {
         /// The job file.
@@ -161,6 +174,17 @@ impl fmt::Display for Note {
                 job.display(),
                 tick.to_rfc3339()
             ),
+            Note::Followed {
+                job,
+                upstream,
+                upstream_run,
+                run_id,
+            } => write!(
+                f,
+                "{}: run {run_id} after {} run {upstream_run} succeeded",
+                job.display(),
+                upstream.display()
+            ),
             Note::AttemptFailed { job, attempt, error } => {
                 write!(f, "{}: attempt {attempt} failed: {error}", job.display())
             }
@@ -176,12 +200,25 @@ pub struct Runner {
     options: StrataOptions,
     engine: Engine,
     notes: Notes,
+    /// Jobs that run after others ([`chain`]).
+    dependents: Vec<chain::Dependent>,
 }
 
 impl Runner {
     /// A runner that plans every run with `options`, runs it on `engine`, and tells `notes` what happens.
     pub fn new(options: StrataOptions, engine: Engine, notes: Notes) -> Self {
-        Self { options, engine, notes }
+        Self {
+            options,
+            engine,
+            notes,
+            dependents: Vec::new(),
+        }
+    }
+
+    /// The runner, running `dependents` after the jobs they follow.
+    pub fn with_dependents(mut self, dependents: Vec<chain::Dependent>) -> Self {
+        self.dependents = dependents;
+        self
     }
 
     /// Start every job seen for the first time from its latest tick at `now`.
@@ -201,49 +238,66 @@ impl Runner {
         Ok(())
     }
 
-    /// Run one due tick of `job`, retrying with doubling backoff. Returns false when every attempt failed.
+    /// Run one due tick of `job`, retrying with doubling backoff, then the jobs that follow it (still holding its
+    /// lock). Returns false when every attempt failed, or a job of its chain failed every attempt.
     pub async fn run_due(&self, job: &ScheduledJob, tick: DateTime<Utc>, mode: RunMode) -> Result<bool, CliError> {
         let Some(_lock) = job.state.lock()? else {
             (self.notes)(Note::Busy { job: job.path.clone() });
             // Not a failure: the tick stays due for when the running one ends.
             return Ok(true);
         };
-        let mut wait = job.schedule.backoff;
-        let mut ok = false;
-        for attempt in 0..=job.schedule.retries {
+        let schedule = &job.schedule;
+        let summary = self
+            .attempts(&job.path, mode, None, schedule.retries, schedule.backoff)
+            .await;
+        // The tick is done either way: the next tick's incremental run picks up from the last successful watermark.
+        job.state.save_tick(tick)?;
+        let Some(summary) = summary else {
+            return Ok(false);
+        };
+        (self.notes)(Note::Succeeded {
+            job: job.path.clone(),
+            mode: summary.mode,
+            run_id: summary.run_id.clone(),
+            tick,
+        });
+        Ok(self.run_dependents(&job.path, &summary.run_id).await? == 0)
+    }
+
+    /// Run the job file at `path` until an attempt succeeds (at most `1 + retries`, the waits doubling from
+    /// `backoff`); every failed attempt is told.
+    async fn attempts(
+        &self,
+        path: &Path,
+        mode: RunMode,
+        trigger: Option<String>,
+        retries: u32,
+        backoff: Duration,
+    ) -> Option<RunSummary> {
+        let mut wait = backoff;
+        for attempt in 0..=retries {
             if attempt > 0 {
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
-            match self.attempt(job, mode).await {
-                Ok(summary) => {
-                    (self.notes)(Note::Succeeded {
-                        job: job.path.clone(),
-                        mode: summary.mode,
-                        run_id: summary.run_id,
-                        tick,
-                    });
-                    ok = true;
-                    break;
-                }
+            match self.attempt(path, mode, trigger.clone()).await {
+                Ok(summary) => return Some(summary),
                 Err(e) => {
-                    tracing::warn!(job = %job.path.display(), attempt, error = %e, "scheduled run failed");
+                    tracing::warn!(job = %path.display(), attempt, error = %e, "scheduled run failed");
                     (self.notes)(Note::AttemptFailed {
-                        job: job.path.clone(),
+                        job: path.to_path_buf(),
                         attempt: attempt + 1,
                         error: e.to_string(),
                     });
                 }
             }
         }
-        // The tick is done either way: the next tick's incremental run picks up from the last successful watermark.
-        job.state.save_tick(tick)?;
-        Ok(ok)
+        None
     }
 
-    async fn attempt(&self, job: &ScheduledJob, mode: RunMode) -> Result<strata_planner::RunSummary, CliError> {
-        let file = strata_sql::JobFile::load(&job.path.to_string_lossy()).map_err(PlannerError::from)?;
-        let planned = strata_planner::plan_job_with(
+    async fn attempt(&self, path: &Path, mode: RunMode, trigger: Option<String>) -> Result<RunSummary, CliError> {
+        let file = strata_sql::JobFile::load(&path.to_string_lossy()).map_err(PlannerError::from)?;
+        let mut planned = strata_planner::plan_job_with(
             file,
             self.options.clone(),
             &Params::default(),
@@ -251,6 +305,7 @@ impl Runner {
             mode,
         )
         .await?;
+        planned.trigger = trigger;
         Ok(strata_planner::run(planned, None).await?)
     }
 

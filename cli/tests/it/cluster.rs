@@ -128,6 +128,19 @@ fn store_ticks(warehouse: &Path, symbols: usize, seed: u64) {
     produce_ticks(warehouse, symbols, seed + 100);
 }
 
+/// An empty `market` database for `jobs/stock_stream/store.sql`, which reads `processed-stock-data` (the windows
+/// the stream case's runs produced). Other seeds add one window of their own, so their runs store something else.
+fn store_windows(warehouse: &Path, _symbols: usize, seed: u64) {
+    std::fs::create_dir_all(warehouse).unwrap();
+    crate::postgres::fresh_database("market");
+    if seed != 11 {
+        let window = format!(
+            r#"{{"symbol":"X{seed}","window_start":"2024-05-01T09:00:00","window_end":"2024-05-01T09:01:00","avg_price":10.5,"max_price":11.0,"min_price":10.0,"avg_volume":7.0,"ticks":2,"volumes":2}}"#
+        );
+        crate::kafka::produce("processed-stock-data", &[(format!("X{seed}"), window)], false);
+    }
+}
+
 pub const TRIP_PARAMS: &[&str] = &["month_start=2024-01-01T00:00:00", "month_end=2024-02-01T00:00:00"];
 
 /// A month of raw taxi trips with 2% injected defects (`dev/generate_trips.py`), and an empty `chillflow` database.
@@ -173,6 +186,14 @@ fn jobs() -> Vec<JobCase> {
             database: "market",
             params: &[],
             setup: store_ticks,
+        },
+        JobCase {
+            file: "jobs/stock_stream/store.sql",
+            tables: &[],
+            postgres: &["processed_stock_data"],
+            database: "market",
+            params: &[],
+            setup: store_windows,
         },
         JobCase {
             file: "jobs/taxi_trips/curate.sql",
@@ -394,7 +415,12 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
             }
             pg.as_ref().unwrap().exec("DROP SCHEMA IF EXISTS strata CASCADE");
         };
-        let digests = || -> Vec<String> { case.postgres.iter().map(|t| pg.as_ref().unwrap().digest_written(t)).collect() };
+        let digests = || -> Vec<String> {
+            case.postgres
+                .iter()
+                .map(|t| pg.as_ref().unwrap().digest_written(t))
+                .collect()
+        };
         let mut pg_results = Vec::new();
         for (i, (label, wh)) in places.iter().enumerate() {
             reset();
@@ -434,8 +460,19 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         (case.setup)(&other, 12, 12);
         let args = case.run_args(&other, &[]);
         run_job(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let (same, report) = compare(embedded, &other, case.tables);
-        assert!(!same && report.contains("DIFF"), "{report}");
+        if !case.tables.is_empty() {
+            let (same, report) = compare(embedded, &other, case.tables);
+            assert!(!same && report.contains("DIFF"), "{report}");
+        }
+        if !case.postgres.is_empty() {
+            let pg = crate::postgres::Pg::connect(case.database);
+            let other: Vec<String> = case.postgres.iter().map(|t| pg.digest_written(t)).collect();
+            assert_ne!(
+                other, pg_results[0],
+                "{}: other inputs, same PostgreSQL tables",
+                case.file
+            );
+        }
     }
 }
 

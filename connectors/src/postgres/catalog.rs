@@ -113,7 +113,10 @@ pub fn create_table_sql(table: &TableName, columns: &[PgColumn], filled: &[Fille
     let mut filled: Vec<&FilledColumn> = filled.iter().collect();
     filled.sort_by_key(|f| f.position);
     for f in filled {
-        parts.insert(f.position.min(parts.len()), column(&f.column, Some(f.fill), f.primary_key));
+        parts.insert(
+            f.position.min(parts.len()),
+            column(&f.column, Some(f.fill), f.primary_key),
+        );
     }
     if !key.is_empty() {
         let key: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();

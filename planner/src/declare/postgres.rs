@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::catalog::TableProvider;
-use datafusion::datasource::empty::EmptyTable;
+use datafusion::common::DFSchema;
+use datafusion::datasource::ViewTable;
+use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::CreateExternalTable;
 use strata_connectors::postgres::catalog::{TableInfo, describe_table};
@@ -96,7 +98,9 @@ pub(crate) async fn declare(
                 .map_err(|e| job_err(stmt, format!("PostgreSQL table '{name}', column '{}': {e}", f.name())))?;
             let column = PgColumn::new(f.name(), pg_type, f.is_nullable());
             match fills.iter().find(|(c, _, _)| c == f.name()) {
-                Some((_, ServerFill::Identity, _)) if !matches!(pg_type, PgType::Int2 | PgType::Int4 | PgType::Int8) => {
+                Some((_, ServerFill::Identity, _))
+                    if !matches!(pg_type, PgType::Int2 | PgType::Int4 | PgType::Int8) =>
+                {
                     return Err(job_err(
                         stmt,
                         format!(
@@ -133,8 +137,17 @@ pub(crate) async fn declare(
         let mut all: Vec<PgColumn> = columns.clone();
         all.extend(filled.iter().map(|f| f.column.clone()));
         check_columns(stmt, &name, &all, &options)?;
-        // Read before it exists (the job's first run): no rows yet, the declared columns.
-        let source = read.then(|| Arc::new(EmptyTable::new(declared.clone())) as Arc<dyn TableProvider>);
+        // Read before it exists (the job's first run): no rows yet, the declared columns. A view of an empty relation,
+        // which planning inlines, so a cluster gets a plan it can decode.
+        let source = if read {
+            let empty = LogicalPlan::EmptyRelation(EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(DFSchema::try_from(declared.as_ref().clone()).map_err(|e| job_err(stmt, e))?),
+            });
+            Some(Arc::new(ViewTable::new(empty, None)) as Arc<dyn TableProvider>)
+        } else {
+            None
+        };
         return Ok(Declared {
             source,
             sink: Some(PgSink {
@@ -268,7 +281,10 @@ fn server_fills(stmt: &JobStatement, create: &CreateExternalTable) -> Result<Vec
     let mut fills = Vec::new();
     for c in &create.columns {
         let name = strata_sql::job::normalize_ident(&c.name);
-        let primary = c.options.iter().any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)));
+        let primary = c
+            .options
+            .iter()
+            .any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)));
         for option in &c.options {
             let fill = match &option.option {
                 ColumnOption::Generated {

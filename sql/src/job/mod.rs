@@ -16,12 +16,14 @@
 //!
 //! A `--! schedule 'cron' [retries N] [backoff 30s]` line declares when the job runs ([`Schedule`]); the
 //! 5-field cron expression in it is [`Cron`]. `--! optimize TABLE [zorder by COL, …]` and `--! vacuum TABLE
-//! [retain HOURS]` lines ask for table maintenance after a successful run's commits ([`Maintenance`]).
+//! [retain HOURS]` lines ask for table maintenance after a successful run's commits ([`Maintenance`]). `--! after
+//! other.sql` makes the job run after each successful run of another job file ([`After`]).
 //!
 //! The modules import one way only: `parse` builds the `ast` (the parsed form), which uses `refs` (the tables and
 //! functions a query names) and `names`; `schedule` reads the directive with `cron`, `maintenance` its own
-//! directives. This module only re-exports.
+//! directives, `after` the dependencies. This module only re-exports.
 
+mod after;
 mod ast;
 mod cron;
 mod maintenance;
@@ -31,6 +33,7 @@ mod refs;
 mod schedule;
 mod windows;
 
+pub use after::{After, after_directives};
 pub use ast::{Expectation, JobFile, JobStatement, MergeSpec, StatementKind, ViolationAction};
 pub use cron::Cron;
 pub use maintenance::{Maintenance, MaintenanceKind, maintenance_directives};

@@ -50,7 +50,8 @@ pub fn schedule_directive(path: &str, text: &str) -> Result<Option<Schedule>> {
             message,
         };
         let rest = rest.trim();
-        if super::maintenance::NAMES.contains(&rest.split_whitespace().next().unwrap_or_default()) {
+        let first = rest.split_whitespace().next().unwrap_or_default();
+        if super::maintenance::NAMES.contains(&first) || first == super::after::NAME {
             continue;
         }
         let Some(rest) = rest.strip_prefix("schedule") else {
