@@ -12,9 +12,8 @@
 -- their partition, offset, key, bytes and the reason; ticks that fail a validation rule are counted per rule in the
 -- run summary and the ledger.
 --
--- The topic gets each run's windows once per successful run. A run killed after producing and before its Delta
--- commit produces that range's windows again (a Kafka sink stores no offsets; see docs/kafka.md); store.sql's
--- PostgreSQL table is keyed on (symbol, window_start), so such a replay overwrites rather than adds.
+-- The topic gets each run's windows exactly once, through the sink's outbox (docs/kafka.md, Sinks): a run killed
+-- at any point, also while producing, never adds a window twice nor loses one.
 
 CREATE EXTERNAL TABLE raw_ticks (
   symbol VARCHAR NOT NULL,

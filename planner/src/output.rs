@@ -5,6 +5,7 @@
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use strata_connectors::delta::WriteMode;
+use strata_connectors::kafka::outbox::Outbox;
 use strata_connectors::kafka::{KafkaOptions, TopicAddress};
 use strata_connectors::postgres::sink::PgSink;
 use strata_connectors::postgres::types::arrow_schema;
@@ -77,6 +78,8 @@ pub struct KafkaSink {
     pub address: TopicAddress,
     pub options: KafkaOptions,
     pub declared: SchemaRef,
+    /// Where rows fed by a Kafka source wait to be published exactly once (`strata_connectors::kafka::outbox`).
+    pub outbox: Outbox,
 }
 
 /// A planned merge into the Delta table at `url` (see `crate::merge`).

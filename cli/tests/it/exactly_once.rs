@@ -190,20 +190,20 @@ fn a_kafka_source_feeding_no_table_that_holds_offsets_is_refused_by_validate() {
         &job,
         "CREATE EXTERNAL TABLE ticks (id BIGINT, symbol VARCHAR)\n\
          STORED AS KAFKA LOCATION 'kafka://127.0.0.1:1/ticks' OPTIONS ('format' 'json');\n\
-         CREATE EXTERNAL TABLE out (symbol VARCHAR, n BIGINT)\n\
-         STORED AS KAFKA LOCATION 'kafka://127.0.0.1:1/counts' OPTIONS ('format' 'json');\n\
          CREATE VIEW counts AS SELECT symbol, count(*) AS n FROM ticks GROUP BY symbol;\n\
-         INSERT INTO out SELECT * FROM counts;\n",
+         CREATE EXTERNAL TABLE other (symbol VARCHAR) STORED AS KAFKA LOCATION 'kafka://127.0.0.1:1/other';\n\
+         CREATE TABLE silver.other AS SELECT * FROM other;\n",
     )
     .unwrap();
     let out = strata(&["validate", job.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains("views_only.sql:1:1") && err.contains("feeds no table that can store its offsets"),
+        err.contains("views_only.sql:1:1")
+            && err.contains("Kafka table 'ticks' feeds no table that can store its offsets"),
         "{err}"
     );
-    // Writing the counts to a Delta table as well makes the same job valid (up to the unreachable broker).
+    // Writing the counts to a table makes the same job valid (up to the unreachable broker).
     std::fs::write(
         &job,
         std::fs::read_to_string(&job).unwrap() + "INSERT INTO silver.counts SELECT * FROM counts;\n",
@@ -211,4 +211,189 @@ fn a_kafka_source_feeding_no_table_that_holds_offsets_is_refused_by_validate() {
     .unwrap();
     let out = strata(&["validate", job.to_str().unwrap()]);
     assert!(!stderr(&out).contains("feeds no table"), "{}", stderr(&out));
+}
+
+/// Every message of `topic` a `read_committed` consumer reads: (partition, value).
+fn read_committed(topic: &str, partitions: i32) -> Vec<(i32, String)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::KafkaError;
+    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("broker.address.family", "v4")
+        .set("group.id", unique("exactly-once-reader"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let (mut out, mut ended) = (Vec::new(), 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while ended < partitions && std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((
+                m.partition(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            )),
+            Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,
+            Some(Err(e)) => panic!("{e}"),
+            None => {}
+        }
+    }
+    assert_eq!(ended, partitions, "did not reach the end of {topic}");
+    out
+}
+
+/// The messages in `topic` (the sum of its partitions' high watermarks).
+fn topic_size(consumer: &rdkafka::consumer::BaseConsumer, topic: &str, partitions: i32) -> i64 {
+    use rdkafka::consumer::Consumer;
+    (0..partitions)
+        .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(5)).unwrap().1)
+        .sum()
+}
+
+/// Start a run and `kill -9` it as soon as `output` grows: while it publishes its outbox. Whether the kill came
+/// mid-publish (the topic grew by less than `expected`).
+fn kill_while_publishing(job: &str, wh: &Path, output: &str, expected: i64) -> bool {
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("broker.address.family", "v4")
+        .create()
+        .unwrap();
+    let before = topic_size(&consumer, output, 4);
+    let mut child = spawn(job, wh, "");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false; // it finished before anything was seen
+        }
+        if topic_size(&consumer, output, 4) > before || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let grown = topic_size(&consumer, output, 4) - before;
+    eprintln!("kill -9 while publishing: {grown} of {expected} messages were out");
+    grown < expected
+}
+
+/// Kafka → Kafka (and Delta): 120,000 messages over 4 partitions, runs killed at random moments (reading, in the
+/// outbox commit, while publishing) and between two sinks' commits. A `read_committed` consumer of the output topic
+/// then reads each message exactly once, and one more run adds nothing.
+#[test]
+fn a_hundred_and_twenty_thousand_messages_reach_a_topic_exactly_once_through_kill_9() {
+    let (seed, mut rng) = Rng::seeded();
+    eprintln!("seed {seed}");
+    let root = tempfile::tempdir().unwrap();
+    let wh = root.path().join("wh");
+    let (input, output) = (unique("k2k-in"), unique("k2k-out"));
+    create_topic(&input, 4);
+    create_topic(&output, 4);
+    let job = root.path().join("k2k.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "CREATE EXTERNAL TABLE ticks (id BIGINT NOT NULL, symbol VARCHAR NOT NULL, price DOUBLE NOT NULL, ts TIMESTAMP)
+             STORED AS KAFKA LOCATION 'kafka://{b}/{input}' OPTIONS ('format' 'json', 'consumer' 'k2k');
+             CREATE EXTERNAL TABLE processed (id BIGINT, symbol VARCHAR, price DOUBLE)
+             STORED AS KAFKA LOCATION 'kafka://{b}/{output}' OPTIONS ('format' 'json', 'key' 'symbol');
+             INSERT INTO processed SELECT id, symbol, price * 2 FROM ticks;
+             INSERT INTO bronze.ticks SELECT * FROM ticks;\n",
+            b = broker()
+        ),
+    )
+    .unwrap();
+    let job = job.display().to_string();
+    let per_wave = 25_000u64;
+    // 4 waves of 25,000, and 4 × 5,000 more produced before the kills while publishing.
+    let total = 4 * per_wave + 20_000;
+    let mut kills = 0;
+    let mut mid_publish = 0;
+    for wave in 0..4 {
+        let ids = wave * per_wave..(wave + 1) * per_wave;
+        let (first, second): (Vec<_>, Vec<_>) = ids.map(tick).enumerate().partition(|(i, _)| *i < 10_000);
+        produce(&input, &first.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), false);
+        let out = strata(&["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        produce(&input, &second.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), false);
+        kill_between_commits(&job, &wh);
+        kills += 1;
+        let mut attempts = 0;
+        let mut killed = 0;
+        while killed < 2 && attempts < 10 {
+            attempts += 1;
+            killed += usize::from(kill_at_random(&job, &wh, &mut rng));
+        }
+        kills += killed;
+        // New messages, then a kill while the run publishes them.
+        let more: Vec<_> = (1_000_000 + wave * 5000..1_000_000 + (wave + 1) * 5000)
+            .map(tick)
+            .collect();
+        produce(&input, &more, false);
+        if kill_while_publishing(&job, &wh, &output, 5000) {
+            mid_publish += 1;
+            kills += 1;
+        }
+    }
+    assert!(kills >= 10, "too few runs were killed while running: {kills}");
+    assert!(mid_publish > 0, "no run was killed while publishing");
+    let mut reruns = 0;
+    loop {
+        let out = strata(&["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        reruns += 1;
+        if stdout(&out).contains("no new messages") {
+            break;
+        }
+        assert!(reruns < 10, "runs never caught up:\n{}", stdout(&out));
+    }
+    let ids = |messages: &[(i32, String)]| -> (usize, usize) {
+        let mut ids: Vec<u64> = messages
+            .iter()
+            .map(|(_, v)| {
+                serde_json::from_str::<serde_json::Value>(v).unwrap()["id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        (n, ids.len())
+    };
+    let messages = read_committed(&output, 4);
+    assert_eq!(
+        ids(&messages),
+        (total as usize, total as usize),
+        "read_committed: messages, distinct ids"
+    );
+    // Keyed by symbol: each symbol's messages in one partition.
+    let mut partition_of = std::collections::HashMap::new();
+    for (p, v) in &messages {
+        let symbol = serde_json::from_str::<serde_json::Value>(v).unwrap()["symbol"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(*partition_of.entry(symbol).or_insert(*p), *p);
+    }
+    let delta = table(&wh, "bronze.ticks", &["id"]);
+    assert_eq!(
+        (delta["rows"].as_u64(), delta["columns"]["id"]["distinct"].as_u64()),
+        (Some(total), Some(total))
+    );
+
+    let out = strata(&["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        read_committed(&output, 4).len(),
+        total as usize,
+        "one more run produced again"
+    );
 }

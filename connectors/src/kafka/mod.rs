@@ -10,6 +10,7 @@
 pub mod avro;
 pub mod decode;
 pub mod offsets;
+pub mod outbox;
 pub mod scan;
 pub mod sink;
 

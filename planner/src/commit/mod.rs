@@ -27,6 +27,7 @@ use datafusion::error::DataFusionError;
 use strata_connectors::delta::write_exec::WriteTarget;
 use strata_connectors::delta::{self, WriteMode};
 use strata_connectors::kafka::offsets::TakenOffsets;
+use strata_connectors::kafka::outbox;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -35,6 +36,7 @@ use crate::config::Failpoint;
 use crate::error::{PlannerError, Result};
 use crate::kafka::{self, progress::Progress};
 use crate::outcome::StageOutcome;
+use crate::output::{Output, Sink};
 use crate::plan::{OutputGroup, PlannedJob};
 use crate::report::{JobEvent, OutputReport};
 
@@ -53,6 +55,7 @@ pub(crate) async fn commit(
     let groups = planned.output_groups();
     emit(JobEvent::Committing { tables: groups.len() });
     failpoint(planned.failpoint, Failpoint::BeforeCommit);
+    publish_pending(planned).await?;
 
     let (mut reports, dead_letters) = commit_dead_letters(planned, progress, emit).await?;
     // Collect each table's rows (or files), then commit the tables of a step concurrently: an embedded write
@@ -70,6 +73,32 @@ pub(crate) async fn commit(
     done.sort_by_key(|(position, _)| *position);
     reports.extend(done.into_iter().map(|(_, report)| report));
     Ok((reports, dead_letters))
+}
+
+/// Finish what an earlier run put in a Kafka sink's outbox but did not publish (it died while publishing), before
+/// this run adds to it: whether or not this run has anything for the sink.
+async fn publish_pending(planned: &PlannedJob) -> Result<()> {
+    let mut seen = HashSet::new();
+    for stage in &planned.stages {
+        if let Some(Output {
+            table,
+            sink: Some(Sink::Kafka(k)),
+            ..
+        }) = stage.output()
+            && seen.insert(k.outbox.url.clone())
+        {
+            let sent = outbox::publish(&k.outbox, &k.address, &k.options)
+                .await
+                .map_err(|e| PlannerError::Commit {
+                    table: table.clone(),
+                    source: Box::new(e),
+                })?;
+            if sent > 0 {
+                tracing::warn!(table = %table, sent, "published what an interrupted run left in the outbox");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Crash tests: abort the process at `at` when the run's options name it, or wait there to be killed.

@@ -11,6 +11,7 @@ use strata_connectors::delta::replace::{self, Replace};
 use strata_connectors::delta::write_exec::WriteTarget;
 use strata_connectors::delta::{self, WriteOutcome, commit};
 use strata_connectors::kafka::offsets::TakenOffsets;
+use strata_connectors::kafka::outbox;
 
 use crate::error::{PlannerError, Result};
 use crate::output::{Output, Sink};
@@ -100,7 +101,7 @@ impl TableWrite {
     }
 }
 
-/// Produce an insert's rows to its topic, write them and their offsets to its PostgreSQL table (one transaction;
+/// Produce an insert's rows to its topic (through its outbox when they come from Kafka), write them and their offsets to its PostgreSQL table (one transaction;
 /// reported as version 0: neither has versions), or merge them into a Delta table.
 async fn deliver(
     sink: &Sink,
@@ -110,6 +111,13 @@ async fn deliver(
     offsets: &[TakenOffsets],
 ) -> strata_connectors::Result<WriteOutcome> {
     let rows = match sink {
+        // Rows read from Kafka go through the outbox, with the source offsets: exactly once.
+        Sink::Kafka(k) if !offsets.is_empty() => {
+            let transactions = offsets.iter().flat_map(TakenOffsets::transactions).collect();
+            let rows = outbox::append(&k.outbox, &k.options, &k.declared, &batches, run_id, transactions).await?;
+            outbox::publish(&k.outbox, &k.address, &k.options).await?;
+            rows
+        }
         Sink::Kafka(k) => {
             strata_connectors::kafka::sink::produce(&k.address, &k.options, &k.declared, &batches)
                 .await?

@@ -22,6 +22,7 @@ use crate::dag::StageDag;
 use crate::error::{Result, job_err};
 use crate::kafka::{DeadLetter, KafkaSource};
 use crate::output::KafkaSink;
+use strata_connectors::kafka::outbox::Outbox;
 
 /// What declaring a Kafka table gave.
 pub(crate) enum Declared {
@@ -118,10 +119,19 @@ pub(crate) async fn declare(
                 ),
             ));
         }
+        let stem = Path::new(job_path)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let id = format!("{stem}.{name}");
+        let url = warehouse
+            .join(&format!("_strata/kafka_outbox/{id}"))
+            .map_err(|e| job_err(stmt, e))?;
         return Ok(Declared::Sink(KafkaSink {
             address,
             options,
             declared,
+            outbox: Outbox { url, id, partitions },
         }));
     }
 

@@ -1,10 +1,10 @@
 //! Which of a job's tables hold a Kafka source's offsets, and what they hold.
 //!
 //! A table holds a source's offsets when it is written downstream of the source and its commit can carry them
-//! atomically with its rows: a Delta table (transaction actions) or a PostgreSQL table (its database's offsets table,
-//! in the write's transaction). A topic an insert produces to cannot, nor can a `MERGE` target. A source that feeds
-//! no holder would read its whole range again on every run, so [`check`] refuses the job at planning, from the job
-//! file alone (no broker, no server): `strata validate` reports it.
+//! atomically with its rows: a Delta table (transaction actions), a PostgreSQL table (its database's offsets table,
+//! in the write's transaction) or a topic (its outbox's commit, `strata_connectors::kafka::outbox`). A `MERGE`
+//! target cannot yet. A source that feeds no holder would read its whole range again on every run, so [`check`]
+//! refuses the job at planning, from the job file alone (no broker, no server): `strata validate` reports it.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -20,15 +20,15 @@ use crate::output::{Output, Sink};
 
 /// Whether `out` stores a source's offsets with its rows.
 pub(crate) fn holds_offsets(out: &Output) -> bool {
-    matches!(out.sink, None | Some(Sink::Postgres(_)))
+    matches!(out.sink, None | Some(Sink::Postgres(_)) | Some(Sink::Kafka(_)))
 }
 
 /// The message of a source that feeds no table holding its offsets.
 pub(crate) fn nothing_holds_offsets(source: &str) -> String {
     format!(
-        "Kafka table '{source}' feeds no table that can store its offsets (a Delta or PostgreSQL table written \
-         from it in this job): every run would read its messages again. Write its rows (or something computed from \
-         them) to such a table"
+        "Kafka table '{source}' feeds no table that can store its offsets (a Delta table, a PostgreSQL table or a \
+         topic written from it in this job): every run would read its messages again. Write its rows (or \
+         something computed from them) to such a table"
     )
 }
 
@@ -51,7 +51,8 @@ pub(crate) async fn stored(
         )
         .await
         .map(Some),
-        Some(_) => Ok(None),
+        Some(Sink::Kafka(k)) => offsets::stored(&k.outbox.url, consumer, topic, partitions).await,
+        Some(Sink::Merge(_)) => Ok(None),
     }
 }
 
@@ -59,12 +60,6 @@ pub(crate) async fn stored(
 pub(crate) fn check(dag: &StageDag) -> Result<()> {
     let kafka =
         |kind: &StatementKind| matches!(kind, StatementKind::Source(c) if SourceFormat::of(c) == SourceFormat::Kafka);
-    let topics: HashSet<String> = dag
-        .stages
-        .iter()
-        .filter(|s| kafka(&s.statement.kind))
-        .map(|s| s.statement.target().name)
-        .collect();
     let inserted: HashSet<String> = dag
         .stages
         .iter()
@@ -79,8 +74,7 @@ pub(crate) fn check(dag: &StageDag) -> Result<()> {
         let holds = downstream(dag, source.index)
             .into_iter()
             .any(|i| match &dag.stages[i].statement.kind {
-                StatementKind::Table { .. } => true,
-                StatementKind::Insert { merge: None, .. } => !topics.contains(&dag.stages[i].statement.target().name),
+                StatementKind::Table { .. } | StatementKind::Insert { merge: None, .. } => true,
                 _ => false,
             });
         if !holds {
