@@ -44,7 +44,7 @@ impl Output {
 /// A non-Delta table an insert writes, in the commit phase.
 #[derive(Debug, Clone)]
 pub enum Sink {
-    Kafka(KafkaSink),
+    Kafka(Box<KafkaSink>),
     Postgres(Box<PgSink>),
     /// `MERGE INTO` a Delta table.
     Merge(Box<DeltaMerge>),

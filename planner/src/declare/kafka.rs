@@ -28,7 +28,7 @@ use strata_connectors::kafka::outbox::Outbox;
 pub(crate) enum Declared {
     /// A topic the job reads, with the view its readers scan (the messages that decoded).
     Source(Box<KafkaSource>, Arc<dyn TableProvider>),
-    Sink(KafkaSink),
+    Sink(Box<KafkaSink>),
 }
 
 /// Plan a `STORED AS KAFKA` statement: check location, options and schema, connect, and build what downstream
@@ -127,12 +127,12 @@ pub(crate) async fn declare(
         let url = warehouse
             .join(&format!("_strata/kafka_outbox/{id}"))
             .map_err(|e| job_err(stmt, e))?;
-        return Ok(Declared::Sink(KafkaSink {
+        return Ok(Declared::Sink(Box::new(KafkaSink {
             address,
             options,
             declared,
             outbox: Outbox { url, id, partitions },
-        }));
+        })));
     }
 
     let consumer = options.consumer.clone().unwrap_or_else(|| {

@@ -71,12 +71,12 @@ pub(crate) fn check(dag: &StageDag) -> Result<()> {
         if inserted.contains(&name) {
             continue; // a sink, not a source
         }
-        let holds = downstream(dag, source.index)
-            .into_iter()
-            .any(|i| match &dag.stages[i].statement.kind {
-                StatementKind::Table { .. } | StatementKind::Insert { merge: None, .. } => true,
-                _ => false,
-            });
+        let holds = downstream(dag, source.index).into_iter().any(|i| {
+            matches!(
+                &dag.stages[i].statement.kind,
+                StatementKind::Table { .. } | StatementKind::Insert { merge: None, .. }
+            )
+        });
         if !holds {
             return Err(job_err(&source.statement, nothing_holds_offsets(&name)));
         }
