@@ -11,9 +11,9 @@
 -- reported as lag and taken by the next run. Both tables and their indexes are created by the first run.
 --
 -- A window whose ticks arrive over several runs is recomputed from every stored tick of its symbol and minute plus
--- this run's, and upserted: the row always holds the values of all its ticks. Stored ticks are read back for the
--- last 7 days (pushed down to PostgreSQL); a tick older than that is stored, and its window computed from this
--- run's ticks alone.
+-- this run's, and upserted: the row always holds the values of all its ticks, however late a tick comes. The run
+-- reads `stock_prices` back whole for that (a few seconds per ten million ticks); a deployment that never sees
+-- late ticks can bound it with a time filter, which PostgreSQL then applies.
 
 CREATE EXTERNAL TABLE raw_ticks (
   symbol VARCHAR NOT NULL,
@@ -63,7 +63,7 @@ OPTIONS (table 'stock_metrics', key 'symbol, window_start', indexes 'window_star
 CREATE VIEW clean_ticks AS
 SELECT symbol, price, volume, "timestamp", fetch_timestamp
 FROM (
-  SELECT *, row_number() OVER (PARTITION BY symbol, "timestamp" ORDER BY fetch_timestamp DESC) AS copy
+  SELECT *, row_number() OVER (PARTITION BY symbol, "timestamp" ORDER BY fetch_timestamp DESC NULLS LAST, price) AS copy
   FROM raw_ticks
   WHERE price > 0 AND (volume IS NULL OR volume >= 0)
 )
@@ -79,11 +79,10 @@ FROM clean_ticks;
 CREATE VIEW window_ticks AS
 SELECT symbol, price, volume, "timestamp"
 FROM (
-  SELECT *, row_number() OVER (PARTITION BY symbol, "timestamp" ORDER BY fetch_timestamp DESC NULLS LAST) AS copy
+  SELECT *, row_number() OVER (PARTITION BY symbol, "timestamp" ORDER BY fetch_timestamp DESC NULLS LAST, price) AS copy
   FROM (
     SELECT symbol, CAST(price AS DOUBLE) AS price, CAST(volume AS DOUBLE) AS volume, "timestamp", fetch_timestamp
     FROM stock_prices
-    WHERE "timestamp" >= now() - INTERVAL '7 days'
     UNION ALL
     SELECT symbol, price, CAST(volume AS DOUBLE), "timestamp", fetch_timestamp FROM clean_ticks
   )

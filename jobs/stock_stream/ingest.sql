@@ -48,16 +48,20 @@ STORED AS KAFKA
 LOCATION 'kafka:///processed-stock-data'
 OPTIONS ('format' 'json', 'key' 'symbol');
 
--- Validation: positive prices, no negative volumes (each failing tick dropped and counted per rule), and one tick
--- per (symbol, timestamp), the last fetched (the seed's "unique message IDs and deduplication").
-CREATE VIEW clean_ticks (
+-- Validation: positive prices, no negative volumes; each failing tick is dropped and counted per rule.
+CREATE VIEW valid_ticks (
   CONSTRAINT positive_price EXPECT (price > 0) ON VIOLATION DROP ROW,
   CONSTRAINT non_negative_volume EXPECT (volume IS NULL OR volume >= 0) ON VIOLATION DROP ROW
 ) AS
+SELECT symbol, price, volume, "timestamp", fetch_timestamp FROM raw_ticks;
+
+-- One tick per (symbol, timestamp) of this run, the last fetched valid one (the seed's "unique message IDs and
+-- deduplication"). A tick fetched again in a later run is a tick of that run too.
+CREATE VIEW clean_ticks AS
 SELECT symbol, price, volume, "timestamp", fetch_timestamp
 FROM (
-  SELECT *, row_number() OVER (PARTITION BY symbol, "timestamp" ORDER BY fetch_timestamp DESC) AS copy
-  FROM raw_ticks
+  SELECT *, row_number() OVER (PARTITION BY symbol, "timestamp" ORDER BY fetch_timestamp DESC NULLS LAST, price) AS copy
+  FROM valid_ticks
 )
 WHERE copy = 1;
 

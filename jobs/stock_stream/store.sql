@@ -10,7 +10,8 @@
 -- that writes its rows. A window whose ticks arrived over two ingest runs comes as two partial rows; they are
 -- merged (weighted by their tick counts) with what the table already holds, so the row always covers all its
 -- ticks. Indicators follow each symbol's whole history of windows, so every window from the first one a run
--- touches onwards is rewritten.
+-- touches onwards is rewritten. (ingest.sql removes duplicate ticks within a run; a tick fetched again in a later
+-- ingest run counts in its window twice, since the processed rows carry no tick identities.)
 
 CREATE EXTERNAL TABLE processed (
   symbol VARCHAR NOT NULL,

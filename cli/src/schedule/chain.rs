@@ -3,12 +3,13 @@
 //! processing and storage.
 //!
 //! A dependent runs while the run it follows still holds its job's lock, and takes its own lock too: it never runs
-//! at the same time as the job it follows (whose next tick waits until the chain is done), nor twice at once. Its
-//! dependents follow it the same way. Every run of the chain is in the ledger, its mode saying what it followed
+//! at the same time as the run it follows (whose job's next tick waits until the chain is done), nor twice at once.
+//! Its dependents follow it the same way; a job that follows several runs after each of them. Every run of the chain is in the ledger, its mode saying what it followed
 //! (`incremental after ingest.sql run <id>`).
 //!
 //! Names resolve relative to the naming file's directory and must be job files of the directory `strata schedule`
-//! runs. An unknown name, a job with both a schedule and dependencies, and a cycle are errors at `file:line`.
+//! runs that run themselves (a schedule or dependencies of their own). An unknown name, a job with both a schedule
+//! and dependencies, and a cycle are errors at `file:line`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -50,20 +51,25 @@ pub fn load_dependents_in(jobs: &Path, state: &Path) -> Result<Vec<Dependent>, C
     let mut files = Vec::new();
     job_files(jobs, &mut files).map_err(CliError::io(jobs))?;
     files.sort();
-    // Every job file, by canonical path: the names a directive may resolve to.
+    // Every job that runs (on a schedule, or after another), by canonical path: what a directive may name.
     let mut known = BTreeMap::new();
+    let mut texts = Vec::with_capacity(files.len());
     for f in &files {
-        known.insert(std::fs::canonicalize(f).map_err(CliError::io(f))?, f.clone());
+        let text = std::fs::read_to_string(f).map_err(CliError::io(f))?;
+        let shown = f.to_string_lossy();
+        if schedule_directive(&shown, &text)?.is_some() || !after_directives(&shown, &text)?.is_empty() {
+            known.insert(std::fs::canonicalize(f).map_err(CliError::io(f))?, f.clone());
+        }
+        texts.push(text);
     }
     let mut out = Vec::new();
-    for path in &files {
-        let text = std::fs::read_to_string(path).map_err(CliError::io(path))?;
+    for (path, text) in files.iter().zip(&texts) {
         let shown = path.to_string_lossy();
-        let afters = after_directives(&shown, &text)?;
+        let afters = after_directives(&shown, text)?;
         let Some(first) = afters.first() else {
             continue;
         };
-        if schedule_directive(&shown, &text)?.is_some() {
+        if schedule_directive(&shown, text)?.is_some() {
             return Err(directive_err(
                 &first.location,
                 "a job runs on its --! schedule or after other jobs (--! after), not both".into(),
@@ -78,7 +84,11 @@ pub fn load_dependents_in(jobs: &Path, state: &Path) -> Result<Vec<Dependent>, C
                 .ok_or_else(|| {
                     directive_err(
                         &a.location,
-                        format!("after {}: no such job file under {}", a.job, jobs.display()),
+                        format!(
+                            "after {}: no job file under {} with a --! schedule or --! after of its own",
+                            a.job,
+                            jobs.display()
+                        ),
                     )
                 })?;
             after.push((target, a.location.clone()));
@@ -231,7 +241,15 @@ mod tests {
                 .to_string()
         };
         let e = err("store.sql", "SELECT 1;\n--! after missing.sql\n");
-        assert!(e.contains("store.sql:2: after missing.sql: no such job file"), "{e}");
+        assert!(e.contains("store.sql:2: after missing.sql: no job file under"), "{e}");
+        // A job file that never runs is no upstream either.
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "plain.sql", "SELECT 1;\n");
+        write(dir.path(), "store.sql", "--! after plain.sql\n");
+        let e = load_dependents_in(dir.path(), &dir.path().join("state"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("store.sql:1: after plain.sql: no job file"), "{e}");
         let e = err("store.sql", "--! schedule '@hourly'\n--! after ingest.sql\n");
         assert!(
             e.contains("store.sql:2: a job runs on its --! schedule or after"),

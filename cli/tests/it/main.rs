@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod budget;
+mod cases;
 mod chaos;
 mod clouds;
 mod cluster;

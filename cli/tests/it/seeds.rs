@@ -56,7 +56,7 @@ fn seed_001_stock_metrics_equal_pandas_after_a_window_split_across_two_runs() {
             ("'postgres:///market'", &format!("'postgres:///{db}'")),
         ],
     );
-    // Recent minutes: the job reads stored ticks back for 7 days.
+    // Recent minutes, as the seed's producer sends them.
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let base = now / 60 * 60 - 3600;
     let symbols = ["AAPL", "MSFT", "NVDA"];

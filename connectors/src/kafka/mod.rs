@@ -290,14 +290,49 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The librdkafka settings every client takes from its process's environment, where a deployment's Secrets
 /// arrive (the chart's `kafka.existingSecret`): credentials never belong in a job file.
-pub const ENV_SETTINGS: [(&str, &str); 4] = [
+pub const ENV_SETTINGS: [(&str, &str); 8] = [
     ("STRATA_KAFKA_SECURITY_PROTOCOL", "security.protocol"),
     ("STRATA_KAFKA_SASL_MECHANISM", "sasl.mechanism"),
     ("STRATA_KAFKA_SASL_USERNAME", "sasl.username"),
     ("STRATA_KAFKA_SASL_PASSWORD", "sasl.password"),
+    ("STRATA_KAFKA_SSL_CA_LOCATION", "ssl.ca.location"),
+    ("STRATA_KAFKA_SSL_CERTIFICATE_LOCATION", "ssl.certificate.location"),
+    ("STRATA_KAFKA_SSL_KEY_LOCATION", "ssl.key.location"),
+    ("STRATA_KAFKA_SSL_KEY_PASSWORD", "ssl.key.password"),
 ];
 
-/// A client configuration: the brokers, the table's `kafka.*` settings, then the environment's [`ENV_SETTINGS`]
+/// Secrets given as files (a mounted Kubernetes Secret): the variable names the file, whose content (trimmed) is the
+/// setting. A value given directly ([`ENV_SETTINGS`]) wins.
+pub const ENV_SECRET_FILES: [(&str, &str); 2] = [
+    ("STRATA_KAFKA_SASL_PASSWORD_FILE", "sasl.password"),
+    ("STRATA_KAFKA_SSL_KEY_PASSWORD_FILE", "ssl.key.password"),
+];
+
+/// The settings the environment gives (`var` reads a variable), file secrets read. An unreadable secret file is
+/// reported by its variable and path (never its content) and left out, so the broker refuses the login.
+pub fn env_settings(var: impl Fn(&str) -> Option<String>) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for (name, key) in ENV_SETTINGS {
+        if let Some(value) = var(name).filter(|v| !v.is_empty()) {
+            out.push((key, value));
+        }
+    }
+    for (name, key) in ENV_SECRET_FILES {
+        let Some(path) = var(name).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if out.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(secret) => out.push((key, secret.trim().to_string())),
+            Err(e) => tracing::error!(variable = name, path = %path, error = %e, "cannot read the Kafka secret file"),
+        }
+    }
+    out
+}
+
+/// A client configuration: the brokers, the table's `kafka.*` settings, then the environment's [`env_settings`]
 /// (the deployment's choice of protocol and credentials wins over a job's).
 pub fn client_config(brokers: &str, settings: &BTreeMap<String, String>) -> ClientConfig {
     let mut config = ClientConfig::new();
@@ -306,12 +341,8 @@ pub fn client_config(brokers: &str, settings: &BTreeMap<String, String>) -> Clie
     for (k, v) in settings {
         config.set(k, v);
     }
-    for (var, key) in ENV_SETTINGS {
-        if let Ok(value) = std::env::var(var)
-            && !value.is_empty()
-        {
-            config.set(key, value);
-        }
+    for (key, value) in env_settings(|name| std::env::var(name).ok()) {
+        config.set(key, value);
     }
     config
 }
@@ -399,6 +430,38 @@ impl TopicClient {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_environment_gives_protocol_credentials_and_secret_files() {
+        let file = std::env::temp_dir().join(format!("strata-kafka-password-{}", std::process::id()));
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let path = file.display().to_string();
+        let env = |vars: Vec<(&'static str, String)>| {
+            move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        };
+        let got = super::env_settings(env(vec![
+            ("STRATA_KAFKA_SECURITY_PROTOCOL", "SASL_SSL".into()),
+            ("STRATA_KAFKA_SSL_CA_LOCATION", "/etc/ca.pem".into()),
+            ("STRATA_KAFKA_SASL_PASSWORD_FILE", path.clone()),
+            ("STRATA_KAFKA_SASL_USERNAME", String::new()),
+        ]));
+        assert_eq!(
+            got,
+            [
+                ("security.protocol", "SASL_SSL".to_string()),
+                ("ssl.ca.location", "/etc/ca.pem".to_string()),
+                ("sasl.password", "s3cret".to_string()),
+            ]
+        );
+        // A password given directly wins over the file; a missing file gives nothing.
+        let got = super::env_settings(env(vec![
+            ("STRATA_KAFKA_SASL_PASSWORD", "direct".into()),
+            ("STRATA_KAFKA_SASL_PASSWORD_FILE", path),
+            ("STRATA_KAFKA_SSL_KEY_PASSWORD_FILE", "/nonexistent/key-password".into()),
+        ]));
+        assert_eq!(got, [("sasl.password", "direct".to_string())]);
+        std::fs::remove_file(&file).unwrap();
+    }
+
     use super::*;
 
     #[test]

@@ -4,7 +4,8 @@
 //! with its target partition and a sequence number per partition, to its *outbox*, a Delta table in the warehouse,
 //! in one commit that also stores the source's offsets (as every Delta sink does) and the next sequence numbers.
 //! Then it *publishes* the outbox: per partition, the messages after the last one already in the topic, in
-//! sequence order, each with two headers (`strata-outbox`: the outbox's id, `strata-seq`: its number).
+//! sequence order, each with two headers (`strata-outbox`: the outbox's id and incarnation, `strata-seq`: its
+//! number).
 //!
 //! Why that is exactly once:
 //!
@@ -61,6 +62,23 @@ pub struct Outbox {
     pub id: String,
     /// The topic's partitions.
     pub partitions: Vec<i32>,
+}
+
+/// The outbox's incarnation: a random number drawn when it is created, part of its messages' `strata-outbox` header,
+/// so that a recreated outbox (its directory deleted, the warehouse reset) never mistakes the messages of the old
+/// one for its own.
+const INCARNATION_ID: &str = "strata-outbox/incarnation";
+
+fn header_value(id: &str, incarnation: i64) -> String {
+    format!("{id}#{incarnation}")
+}
+
+fn new_incarnation() -> i64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    // Positive, and different for two outboxes created in the same nanosecond by two processes.
+    ((nanos as u64).rotate_left(17) ^ u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 1) as i64
 }
 
 fn next_seq_id(p: i32) -> String {
@@ -145,8 +163,10 @@ pub async fn append(
     run_id: &str,
     mut transactions: Vec<Transaction>,
 ) -> Result<u64> {
-    let ids: Vec<String> = outbox.partitions.iter().map(|&p| next_seq_id(p)).collect();
+    let mut ids: Vec<String> = outbox.partitions.iter().map(|&p| next_seq_id(p)).collect();
+    ids.push(INCARNATION_ID.to_string());
     let stored = versions(&outbox.url, &ids).await?;
+    let incarnation = stored.get(INCARNATION_ID).copied();
     let mut next: BTreeMap<i32, i64> = outbox
         .partitions
         .iter()
@@ -213,6 +233,13 @@ pub async fn append(
         next.iter()
             .map(|(&p, &n)| Transaction::new_with_last_update(next_seq_id(p), n, Some(now))),
     );
+    if incarnation.is_none() {
+        transactions.push(Transaction::new_with_last_update(
+            INCARNATION_ID,
+            new_incarnation(),
+            Some(now),
+        ));
+    }
     delta::write_with_transactions(&outbox.url, schema(), out, &[], WriteMode::Append, transactions).await?;
     Ok(rows)
 }
@@ -220,11 +247,15 @@ pub async fn append(
 /// Send everything in the outbox that is not in the topic yet, in order; then record how far the topic holds it.
 /// Returns the messages sent.
 pub async fn publish(outbox: &Outbox, address: &TopicAddress, options: &KafkaOptions) -> Result<u64> {
-    let mut ids = Vec::new();
+    let mut ids = vec![INCARNATION_ID.to_string()];
     for &p in &outbox.partitions {
         ids.extend([next_seq_id(p), published_seq_id(p), published_offset_id(p)]);
     }
     let stored = versions(&outbox.url, &ids).await?;
+    let Some(&incarnation) = stored.get(INCARNATION_ID) else {
+        return Ok(0); // no outbox yet: nothing was ever appended
+    };
+    let header = header_value(&outbox.id, incarnation);
     let pending: Vec<(i32, i64, i64)> = outbox
         .partitions
         .iter()
@@ -240,8 +271,8 @@ pub async fn publish(outbox: &Outbox, address: &TopicAddress, options: &KafkaOpt
     }
     // What each pending partition already holds, from where the last finished publish left it.
     let (found, highs) = {
-        let (address, options, id, pending) = (address.clone(), options.clone(), outbox.id.clone(), pending.clone());
-        tokio::task::spawn_blocking(move || tail_seqs(&address, &options, &id, &pending))
+        let (address, options, header, pending) = (address.clone(), options.clone(), header.clone(), pending.clone());
+        tokio::task::spawn_blocking(move || tail_seqs(&address, &options, &header, &pending))
             .await
             .map_err(|e| ConnectorError::from(datafusion::error::DataFusionError::External(Box::new(e))))??
     };
@@ -287,7 +318,7 @@ pub async fn publish(outbox: &Outbox, address: &TopicAddress, options: &KafkaOpt
                 let headers = OwnedHeaders::new()
                     .insert(Header {
                         key: OUTBOX_HEADER,
-                        value: Some(outbox.id.as_str()),
+                        value: Some(header.as_str()),
                     })
                     .insert(Header {
                         key: SEQ_HEADER,
@@ -327,6 +358,8 @@ pub async fn publish(outbox: &Outbox, address: &TopicAddress, options: &KafkaOpt
             Some(now),
         ));
     }
+    // Dropping a producer flushes and tears down librdkafka: blocking work.
+    let _ = tokio::task::spawn_blocking(move || drop(producer)).await;
     delta::write_with_transactions(&outbox.url, schema(), Vec::new(), &[], WriteMode::Append, transactions).await?;
     tracing::info!(topic = %address.topic, outbox = %outbox.id, sent, "outbox published");
     Ok(sent)
@@ -339,18 +372,18 @@ fn from_of(pending: &[(i32, i64, i64)], partition: i32) -> i64 {
         .map_or(0, |(_, _, from)| *from)
 }
 
-/// For each pending `(partition, published seq, from offset)`: the highest sequence number of outbox `id` in the
-/// partition from that offset on (at least the published one), and the end of the partition (the offset after the
-/// last message read; absent when none was).
+/// For each pending `(partition, published seq, from offset)`: the end of the unbroken run of sequence numbers after
+/// the published one among the messages that carry the `strata-outbox` value `header`, in the partition from that
+/// offset on; and the end of the partition (the offset after the last message read; absent when none was).
 #[allow(clippy::type_complexity)]
 fn tail_seqs(
     address: &TopicAddress,
     options: &KafkaOptions,
-    id: &str,
+    header: &str,
     pending: &[(i32, i64, i64)],
 ) -> Result<(BTreeMap<i32, i64>, BTreeMap<i32, i64>)> {
     let consumer: BaseConsumer = client_config(&address.brokers, &options.client)
-        .set("group.id", format!("strata-outbox-{id}"))
+        .set("group.id", "strata-outbox-scan")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         // A recorded offset retention has deleted: read from the first one left.
@@ -368,13 +401,16 @@ fn tail_seqs(
         let mut last_message = Instant::now();
         loop {
             match consumer.poll(Duration::from_millis(200)) {
+                // Events of an earlier assignment are not this partition's.
+                Some(Ok(m)) if m.partition() != p => {}
+                Some(Err(KafkaError::PartitionEOF(other))) if other != p => {}
                 Some(Ok(m)) => {
                     last_message = Instant::now();
                     ends.insert(p, m.offset() + 1);
                     let Some(headers) = m.headers() else { continue };
                     let ours = headers
                         .iter()
-                        .any(|h| h.key == OUTBOX_HEADER && h.value == Some(id.as_bytes()));
+                        .any(|h| h.key == OUTBOX_HEADER && h.value == Some(header.as_bytes()));
                     let seq = headers
                         .iter()
                         .find(|h| h.key == SEQ_HEADER)

@@ -92,6 +92,10 @@ pub async fn produce(
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5");
+    // Keys land where Kafka's own clients (and the outbox, `super::outbox`) put them, unless the table says otherwise.
+    if !options.client.contains_key("partitioner") {
+        config.set("partitioner", "murmur2_random");
+    }
     if !options.client.contains_key("message.timeout.ms") {
         config.set("message.timeout.ms", "30000");
     }

@@ -72,9 +72,17 @@ pub async fn stored(
     Ok(out)
 }
 
-/// Create the offsets table if it is missing. Outside the write's transaction: two first runs may race to create
-/// it, and the loser's second try finds it there.
+/// Create the offsets table if it is missing. Only then: `CREATE SCHEMA IF NOT EXISTS` needs the `CREATE` privilege
+/// even when the schema exists, and a sink's role may have been given the table by an administrator instead. Outside
+/// the write's transaction: two first runs may race to create it, and the loser's second try finds it there.
 pub(crate) async fn ensure(client: &Client) -> std::result::Result<(), tokio_postgres::Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('strata.kafka_offsets') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if exists {
+        return Ok(());
+    }
     if let Err(first) = client.batch_execute(CREATE).await {
         tracing::debug!(error = %first, "creating the offsets table raced with another run; trying again");
         client.batch_execute(CREATE).await?;

@@ -1,6 +1,7 @@
 //! The commit phase of a run: once every stage has run and been finalized (`crate::finalize`), every output is
 //! committed, in this order:
 //!
+//! 0. what an interrupted run left in a Kafka sink's outbox, published;
 //! 1. the dead letters of each Kafka source, one Delta commit per source in source order, each storing the
 //!    source's offsets with its rows;
 //! 2. every PostgreSQL table (one transaction each, concurrently);
@@ -15,8 +16,9 @@
 //! own: the next run re-reads the range for the tables that missed it alone, and the tables that committed it skip
 //! theirs. The order only saves work: dead letters are stored before any table's offsets move past them, so a later
 //! run skips them rather than losing them, and a PostgreSQL server that refuses a write stops the run before any
-//! Delta table or topic changes. A topic an insert produces to stores no offsets: what a later run reads again, it
-//! produces again.
+//! Delta table or topic changes. A topic fed by a Kafka source stores them in its outbox's commit and is published
+//! after it (`strata_connectors::kafka::outbox`; step 0 finishes what an interrupted run left unpublished); a topic
+//! fed by anything else stores none: what a later run reads again, it produces again.
 
 pub(crate) mod write;
 
