@@ -81,6 +81,29 @@ fn kill_between_commits(job: &str, wh: &Path) {
     assert!(status.code().is_none(), "killed between commits: {status}");
 }
 
+/// Produce the first 10,000 of `ids` and run cleanly (both sinks level), then produce the rest and kill the next
+/// run between its two sinks' commits.
+fn level_then_kill_between_commits(job: &str, wh: &Path, topic: &str, ids: std::ops::Range<u64>) {
+    let (first, second): (Vec<_>, Vec<_>) = ids.map(tick).enumerate().partition(|(i, _)| *i < 10_000);
+    produce(topic, &first.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), false);
+    let out = strata(&["run", job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    produce(topic, &second.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), false);
+    kill_between_commits(job, wh);
+}
+
+/// Run until a run finds nothing new (at most 10 runs).
+fn catch_up(job: &str, wh: &Path) {
+    for _ in 0..10 {
+        let out = strata(&["run", job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        if stdout(&out).contains("no new messages") {
+            return;
+        }
+    }
+    panic!("ten runs never caught up");
+}
+
 /// `kill -9` a run after a random moment; whether it was still running when the signal came.
 fn kill_at_random(job: &str, wh: &Path, rng: &mut Rng) -> bool {
     let delay = 100 + rng.below(1800);
@@ -115,13 +138,8 @@ fn a_hundred_thousand_messages_reach_postgres_and_delta_exactly_once_through_kil
     let (mut random_kills, mut between) = (0, 0);
     for wave in 0..waves {
         let ids = wave * per_wave..(wave + 1) * per_wave;
-        let (first, second): (Vec<_>, Vec<_>) = ids.map(tick).enumerate().partition(|(i, _)| *i < 10_000);
-        // A clean run levels both sinks, so the next run has both sinks to commit, PostgreSQL first.
-        produce(&topic, &first.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), false);
-        let out = strata(&["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        produce(&topic, &second.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), false);
-        kill_between_commits(&job, &wh);
+        // PostgreSQL commits first, then Delta.
+        level_then_kill_between_commits(&job, &wh, &topic, ids);
         between += 1;
         let (rows, _) = pg_count(&pg);
         let delta = table(&wh, "bronze.ticks", &[])["rows"].as_u64().unwrap();
@@ -142,16 +160,7 @@ fn a_hundred_thousand_messages_reach_postgres_and_delta_exactly_once_through_kil
     assert!(random_kills + between >= 10, "too few runs were killed while running");
     assert!(random_kills >= 6, "the random kills came too late: {random_kills}");
 
-    let mut reruns = 0;
-    loop {
-        let out = strata(&["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        reruns += 1;
-        if stdout(&out).contains("no new messages") {
-            break;
-        }
-        assert!(reruns < 10, "runs never caught up:\n{}", stdout(&out));
-    }
+    catch_up(&job, &wh);
     assert_eq!(pg_count(&pg), (total, total), "PostgreSQL: rows, distinct ids");
     let delta = table(&wh, "bronze.ticks", &["id"]);
     assert_eq!(delta["rows"], total);
@@ -318,12 +327,7 @@ fn a_hundred_and_twenty_thousand_messages_reach_a_topic_exactly_once_through_kil
     let mut mid_publish = 0;
     for wave in 0..4 {
         let ids = wave * per_wave..(wave + 1) * per_wave;
-        let (first, second): (Vec<_>, Vec<_>) = ids.map(tick).enumerate().partition(|(i, _)| *i < 10_000);
-        produce(&input, &first.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), false);
-        let out = strata(&["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        produce(&input, &second.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), false);
-        kill_between_commits(&job, &wh);
+        level_then_kill_between_commits(&job, &wh, &input, ids);
         kills += 1;
         let mut attempts = 0;
         let mut killed = 0;
@@ -344,16 +348,7 @@ fn a_hundred_and_twenty_thousand_messages_reach_a_topic_exactly_once_through_kil
     }
     assert!(kills >= 10, "too few runs were killed while running: {kills}");
     assert!(mid_publish > 0, "no run was killed while publishing");
-    let mut reruns = 0;
-    loop {
-        let out = strata(&["run", &job, "--no-progress", "--warehouse", wh.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        reruns += 1;
-        if stdout(&out).contains("no new messages") {
-            break;
-        }
-        assert!(reruns < 10, "runs never caught up:\n{}", stdout(&out));
-    }
+    catch_up(&job, &wh);
     let ids = |messages: &[(i32, String)]| -> (usize, usize) {
         let mut ids: Vec<u64> = messages
             .iter()

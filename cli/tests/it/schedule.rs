@@ -14,7 +14,7 @@ const FAILING: &str = "--! schedule '0 0 * * *' retries 2 backoff 1s
 CREATE TABLE silver.ratio AS SELECT CAST(x AS BIGINT) / CAST(x - x AS BIGINT) AS y FROM (VALUES (1)) v(x);
 ";
 
-fn schedule(jobs: &Path, wh: &Path, now: &str) -> std::process::Output {
+pub(crate) fn schedule(jobs: &Path, wh: &Path, now: &str) -> std::process::Output {
     strata(&[
         "schedule",
         jobs.to_str().unwrap(),
@@ -26,7 +26,7 @@ fn schedule(jobs: &Path, wh: &Path, now: &str) -> std::process::Output {
     ])
 }
 
-fn ledger(wh: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn ledger(wh: &Path) -> Vec<serde_json::Value> {
     let out = strata(&[
         "--log-format",
         "json",

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::kafka::{create_topic, produce, unique};
 use crate::postgres::{Pg, fresh_database};
+use crate::schedule::ledger;
 use crate::*;
 
 /// `jobs/<file>` with its topics and databases renamed, written under `dir`.
@@ -189,35 +190,11 @@ fn got_minute(base: u64, minute: u64) -> String {
         .to_string()
 }
 
+/// `strata schedule --once --now` of the jobs directory, which must succeed; its output.
 fn schedule(jobs: &Path, wh: &Path, now: &str) -> String {
-    let out = strata(&[
-        "schedule",
-        jobs.to_str().unwrap(),
-        "--warehouse",
-        wh.to_str().unwrap(),
-        "--once",
-        "--now",
-        now,
-    ]);
+    let out = crate::schedule::schedule(jobs, wh, now);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     stdout(&out)
-}
-
-/// The ledger's runs, oldest first.
-fn ledger(wh: &Path) -> Vec<serde_json::Value> {
-    let out = strata(&[
-        "--log-format",
-        "json",
-        "runs",
-        "--warehouse",
-        wh.to_str().unwrap(),
-        "--limit",
-        "0",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let mut runs: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    runs.reverse();
-    runs
 }
 
 /// A raw tick of seed 003's producer on 2024-05-01.

@@ -101,8 +101,9 @@ impl TableWrite {
     }
 }
 
-/// Produce an insert's rows to its topic (through its outbox when they come from Kafka), write them and their offsets to its PostgreSQL table (one transaction;
-/// reported as version 0: neither has versions), or merge them into a Delta table.
+/// Produce an insert's rows to its topic (through its outbox when they come from Kafka), write them and their
+/// offsets to its PostgreSQL table (one transaction; reported as version 0: neither has versions), or merge them
+/// into a Delta table.
 async fn deliver(
     sink: &Sink,
     schema: SchemaRef,

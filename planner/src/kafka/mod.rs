@@ -3,8 +3,9 @@
 //! as rows plus dead letters ([`progress`]). See `strata_connectors::kafka` for the exactly-once protocol.
 //!
 //! A source's feeds are the tables downstream of it that store its offsets with their rows: Delta tables (transaction
-//! actions in their commits) and PostgreSQL tables (rows of the sink database's offsets table, in the write's
-//! transaction). [`feeds::check`] refuses a job in which a source feeds none of them before anything connects.
+//! actions in their commits), PostgreSQL tables (rows of the sink database's offsets table, in the write's
+//! transaction) and topics (their outbox's commit). [`feeds::check`] refuses a job in which a source feeds none of
+//! them before anything connects.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
