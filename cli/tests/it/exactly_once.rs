@@ -10,22 +10,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::chaos::Rng;
-use crate::kafka::{broker, create_topic, produce, table, unique};
+use crate::kafka::{broker, create_topic, produce, table, tick, unique};
 use crate::postgres::{Pg, fresh_database};
 use crate::*;
-
-/// Ticks with a unique id each.
-fn tick(id: u64) -> (String, String) {
-    let symbol = ["AAPL", "MSFT", "NVDA", "AMZN"][(id % 4) as usize];
-    let value = format!(
-        r#"{{"id":{id},"symbol":"{symbol}","price":{}.5,"ts":"2024-03-{:02}T10:{:02}:{:02}Z"}}"#,
-        100 + id % 37,
-        1 + id % 28,
-        id / 60 % 60,
-        id % 60
-    );
-    (symbol.to_string(), value)
-}
 
 /// A job writing every message of `topic` to the PostgreSQL table `ticks` (created by its first run) and to the
 /// Delta table `bronze.ticks`.

@@ -126,7 +126,8 @@ pub fn table(warehouse: impl AsRef<std::ffi::OsStr>, name: &str, columns: &[&str
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn tick(id: u64) -> (String, String) {
+/// A tick with id `id` (unique ids, seven symbols), keyed by its symbol.
+pub(crate) fn tick(id: u64) -> (String, String) {
     let symbol = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA"][(id % 7) as usize];
     let value = format!(
         r#"{{"id":{id},"symbol":"{symbol}","price":{}.25,"ts":"2024-03-{:02}T14:{:02}:{:02}Z"}}"#,
