@@ -1,11 +1,13 @@
 # Sourced by dev scripts: the Debian packages the build and the test suite need. rdkafka builds its bundled
-# librdkafka with the library's own configure script and make (no cmake, no curl headers), so a C compiler and make
-# are all the build takes; zlib is found on the system or built from source by libz-sys. Installs only what is
-# missing (needs root or sudo).
+# librdkafka with the library's own configure script and make (no cmake, no curl headers): a C compiler, make, and
+# OpenSSL's headers found by pkg-config (libssl-dev; librdkafka's TLS and SASL SCRAM use OpenSSL); zlib is found on
+# the system or built from source by libz-sys. Installs only what is missing (needs root or sudo).
 strata_system_packages() {
   local missing=()
   command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
   command -v make >/dev/null 2>&1 || missing+=(make)
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
   strata_apt_install "${missing[@]}"
 }
 
@@ -14,6 +16,7 @@ strata_test_packages() {
   local missing=()
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl) # the secured Kafka broker's certificates
   strata_apt_install "${missing[@]}"
 }
 

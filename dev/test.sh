@@ -29,26 +29,30 @@ echo "== Kafka-protocol broker (tansu)"
 strata_kafka_start >/dev/null
 trap strata_kafka_stop EXIT
 echo "   listening on $STRATA_KAFKA"
+echo "== a second broker with SASL SCRAM logins behind mutual TLS (tansu + dev/tls_front.py)"
+strata_kafka_secure_start >/dev/null
+trap 'strata_kafka_stop; strata_kafka_secure_stop' EXIT
+echo "   listening on $STRATA_KAFKA_SECURE"
 
 # shellcheck source=dev/postgres.sh
 source dev/postgres.sh
 echo "== PostgreSQL (initdb into a temporary directory, password auth)"
 strata_postgres_start >/dev/null
-trap 'strata_kafka_stop; strata_postgres_stop' EXIT
+trap 'strata_kafka_stop; strata_kafka_secure_stop; strata_postgres_stop' EXIT
 echo "   listening on $STRATA_POSTGRES"
 
 # shellcheck source=dev/s3.sh
 source dev/s3.sh
 echo "== S3-compatible store (SeaweedFS weed mini, checked credentials)"
 strata_s3_start >/dev/null
-trap 'strata_kafka_stop; strata_postgres_stop; strata_s3_stop' EXIT
+trap 'strata_kafka_stop; strata_kafka_secure_stop; strata_postgres_stop; strata_s3_stop' EXIT
 echo "   listening on $STRATA_S3"
 
 # shellcheck source=dev/azure.sh
 source dev/azure.sh
 echo "== Azure Blob Storage emulator (Azurite, checked shared-key signatures)"
 strata_azure_start >/dev/null
-trap 'strata_kafka_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop' EXIT
+trap 'strata_kafka_stop; strata_kafka_secure_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop' EXIT
 echo "   listening on $STRATA_AZURE"
 
 # shellcheck source=dev/helm.sh
@@ -63,7 +67,7 @@ export STRATA_HELM STRATA_HELM4 STRATA_KUBERNETES_VALIDATE
 source dev/docker.sh
 echo "== Docker (Debian docker.io; dockerd started here, host networking and iptables untouched)"
 strata_docker_start
-trap 'strata_kafka_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop; strata_docker_stop' EXIT
+trap 'strata_kafka_stop; strata_kafka_secure_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop; strata_docker_stop' EXIT
 STRATA_DOCKER_NETWORK=strata-test
 STRATA_DOCKER_SUBNET=10.214.0.0/24
 STRATA_DOCKER_GATEWAY="$(strata_docker_network "$STRATA_DOCKER_NETWORK" "$STRATA_DOCKER_SUBNET")"
@@ -78,7 +82,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 log="$(mktemp)"
-trap 'rm -f "$log"; strata_kafka_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop; strata_docker_stop' EXIT
+trap 'rm -f "$log"; strata_kafka_stop; strata_kafka_secure_stop; strata_postgres_stop; strata_s3_stop; strata_azure_stop; strata_docker_stop' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

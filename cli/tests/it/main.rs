@@ -16,6 +16,7 @@ mod expectations;
 mod flight;
 mod incremental;
 mod kafka;
+mod kafka_security;
 mod kube;
 mod ledger;
 mod lifecycle;

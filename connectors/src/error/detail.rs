@@ -72,6 +72,14 @@ pub(super) fn at_partition(partition: &Option<i32>) -> String {
     partition.map(|p| format!(", partition {p}")).unwrap_or_default()
 }
 
+/// `"; the connection failed: …"` when librdkafka reported why it could not talk to the brokers.
+pub(super) fn connection_failure(reason: &Option<String>) -> String {
+    reason
+        .as_ref()
+        .map(|r| format!("; the connection failed: {r}"))
+        .unwrap_or_default()
+}
+
 /// `" after 4 attempts"` when the retries ran out.
 pub(super) fn after_attempts(attempts: &Option<u32>) -> String {
     attempts.map(|n| format!(" after {n} attempts")).unwrap_or_default()

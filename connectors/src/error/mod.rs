@@ -22,7 +22,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 pub use detail::{TypeMapping, describe_postgres};
-use detail::{after_attempts, at_partition, attempts_then};
+use detail::{after_attempts, at_partition, attempts_then, connection_failure};
 
 /// Errors from reading or writing external tables.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +111,7 @@ pub enum ConnectorError {
     },
     /// librdkafka failed on a topic: creating a client, fetching metadata, watermarks or offsets, or (with
     /// `partition`) reading a partition.
-    #[error("Kafka topic '{topic}' at {brokers}{}: {source}", at_partition(.partition))]
+    #[error("Kafka topic '{topic}' at {brokers}{}: {source}{}", at_partition(.partition), connection_failure(.broker_said))]
     Kafka {
         /// The topic.
         topic: String,
@@ -119,6 +119,9 @@ pub enum ConnectorError {
         brokers: String,
         /// The partition being read, when the failure is one partition's.
         partition: Option<i32>,
+        /// The last connection error librdkafka reported (a refused login, a certificate that does not verify):
+        /// a request that times out or finds no broker says only that.
+        broker_said: Option<String>,
         /// librdkafka's error (boxed: it is large, and errors are passed by value).
         #[source]
         source: Box<KafkaError>,

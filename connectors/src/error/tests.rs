@@ -65,6 +65,7 @@ fn wrapped_errors_stay_sources() {
         topic: "ticks".into(),
         brokers: "b:9092".into(),
         partition: Some(3),
+        broker_said: None,
         source: Box::new(rdkafka::error::KafkaError::Canceled),
     };
     assert_eq!(
@@ -72,6 +73,18 @@ fn wrapped_errors_stay_sources() {
         "Kafka topic 'ticks' at b:9092, partition 3: KafkaError (Client dropped)"
     );
     assert!(kafka.source().is_some());
+    let refused = ConnectorError::Kafka {
+        topic: "ticks".into(),
+        brokers: "b:9093".into(),
+        partition: None,
+        broker_said: Some("SASL authentication error: SASL SCRAM authentication failed".into()),
+        source: Box::new(rdkafka::error::KafkaError::Canceled),
+    };
+    assert_eq!(
+        refused.to_string(),
+        "Kafka topic 'ticks' at b:9093: KafkaError (Client dropped); the connection failed: SASL authentication \
+         error: SASL SCRAM authentication failed"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! range it did not commit. A sink ([`sink`]) produces rows as messages with an idempotent producer.
 
 pub mod avro;
+pub mod context;
 pub mod decode;
 pub mod offsets;
 pub mod outbox;
@@ -20,12 +21,15 @@ use std::time::Duration;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use rdkafka::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{ConnectorError, Result};
+use context::ConnectionErrors;
 
 /// The Kafka partition a staged row was read from (Int32). Every staged row carries this column and the ones
 /// below besides the declared ones.
@@ -154,6 +158,7 @@ impl TopicAddress {
             topic,
             brokers,
             partition,
+            broker_said: None,
             source: Box::new(source),
         }
     }
@@ -285,6 +290,9 @@ pub fn staged_schema(declared: &Schema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// How many queued librdkafka events a failed request serves before it reports why the connection failed.
+const QUEUED_EVENTS: usize = 256;
+
 /// How long metadata and watermark requests may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -349,7 +357,7 @@ pub fn client_config(brokers: &str, settings: &BTreeMap<String, String>) -> Clie
 
 /// Metadata and offset lookups for one topic (no group membership, no side effects).
 pub struct TopicClient {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<ConnectionErrors>,
     address: TopicAddress,
 }
 
@@ -357,8 +365,10 @@ impl TopicClient {
     /// A client for `address` with the table's `kafka.*` settings. librdkafka connects lazily: an unreachable
     /// broker fails the first request, not this.
     pub fn connect(address: &TopicAddress, settings: &BTreeMap<String, String>) -> Result<Self> {
-        let consumer: BaseConsumer = client_config(&address.brokers, settings)
-            .create()
+        // Info level: a broker closing the TLS handshake (no client certificate) is logged only at that level.
+        let consumer: BaseConsumer<ConnectionErrors> = client_config(&address.brokers, settings)
+            .set_log_level(RDKafkaLogLevel::Info)
+            .create_with_context(ConnectionErrors::default())
             .map_err(address.kafka_err(None))?;
         Ok(Self {
             consumer,
@@ -366,12 +376,31 @@ impl TopicClient {
         })
     }
 
+    /// A failed request's error, with the last connection error librdkafka reported (why the brokers could not be
+    /// reached: a refused login, a certificate that does not verify), which the request's own error does not say.
+    fn err(&self, partition: Option<i32>) -> impl FnOnce(KafkaError) -> ConnectorError + '_ {
+        move |source| {
+            // librdkafka queues its log events until the client is polled; each poll serves at most one, and the
+            // queue holds a handful per failed connection attempt.
+            for _ in 0..QUEUED_EVENTS {
+                let _ = self.consumer.poll(Duration::ZERO);
+            }
+            ConnectorError::Kafka {
+                topic: self.address.topic.clone(),
+                brokers: self.address.brokers.clone(),
+                partition,
+                broker_said: self.consumer.context().last(),
+                source: Box::new(source),
+            }
+        }
+    }
+
     /// The topic's partition ids; a missing topic is an error that names it.
     pub fn partitions(&self) -> Result<Vec<i32>> {
         let metadata = self
             .consumer
             .fetch_metadata(Some(&self.address.topic), REQUEST_TIMEOUT)
-            .map_err(self.address.kafka_err(None))?;
+            .map_err(self.err(None))?;
         let no_topic = || ConnectorError::KafkaNoTopic {
             topic: self.address.topic.clone(),
             brokers: self.address.brokers.clone(),
@@ -402,7 +431,7 @@ impl TopicClient {
     pub fn watermarks(&self, partition: i32) -> Result<(i64, i64)> {
         self.consumer
             .fetch_watermarks(&self.address.topic, partition, REQUEST_TIMEOUT)
-            .map_err(self.address.kafka_err(Some(partition)))
+            .map_err(self.err(Some(partition)))
     }
 
     /// The first offset at or after `millis` in each partition (the high watermark where there is none).
@@ -410,12 +439,12 @@ impl TopicClient {
         let mut list = TopicPartitionList::new();
         for &p in partitions {
             list.add_partition_offset(&self.address.topic, p, Offset::Offset(millis))
-                .map_err(self.address.kafka_err(None))?;
+                .map_err(self.err(None))?;
         }
         let found = self
             .consumer
             .offsets_for_times(list, REQUEST_TIMEOUT)
-            .map_err(self.address.kafka_err(None))?;
+            .map_err(self.err(None))?;
         let mut out = BTreeMap::new();
         for e in found.elements() {
             let offset = match e.offset() {

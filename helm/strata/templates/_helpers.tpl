@@ -310,3 +310,35 @@ volumeMounts:
   {{- end }}
   {{- end }}
 {{- end }}
+
+{{/*
+The Kafka TLS Secret (kafka.tls.existingSecret), for every process that reads or writes Kafka: a volumeMounts item
+and a volumes item (empty when unset). The configmap points STRATA_KAFKA_SSL_* at these files.
+*/}}
+{{- define "strata.kafkaTlsMount" -}}
+{{- if .Values.kafka.tls.existingSecret }}
+- name: kafka-tls
+  mountPath: /etc/strata/kafka-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "strata.kafkaTlsVolume" -}}
+{{- with .Values.kafka.tls }}
+{{- if .existingSecret }}
+- name: kafka-tls
+  secret:
+    secretName: {{ .existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: ca.crt
+        path: ca.crt
+      {{- if .clientCertificate }}
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+      {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
