@@ -17,17 +17,27 @@ strata_test_packages() {
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl) # the secured Kafka broker's certificates
+  # promtool lints /metrics and tests the chart's alert rules; the Pushgateway takes `strata run --metrics-push`.
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
   strata_apt_install "${missing[@]}"
 }
 
 strata_apt_install() {
   [ $# -eq 0 ] && return 0
   echo "== installing Debian packages: $*" >&2
-  local sudo=()
+  local sudo=() policy=/usr/sbin/policy-rc.d made_policy=0
   [ "$(id -u)" -ne 0 ] && sudo=(sudo)
-  # A stale package index can offer a -dev package older than the installed library: refresh it and retry.
-  if ! "${sudo[@]}" apt-get install -y --no-install-recommends "$@" >&2; then
-    "${sudo[@]}" apt-get update >&2
-    "${sudo[@]}" apt-get install -y --no-install-recommends "$@" >&2
+  # Services a package ships (prometheus, the Pushgateway) must not start: the tests start what they need.
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null && "${sudo[@]}" chmod +x "$policy" && made_policy=1
   fi
+  # A stale package index can offer a -dev package older than the installed library: refresh it and retry.
+  local status=0
+  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; then
+    "${sudo[@]}" apt-get update >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2 || status=$?
+  fi
+  [ "$made_policy" = 1 ] && "${sudo[@]}" rm -f "$policy"
+  return "$status"
 }

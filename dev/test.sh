@@ -23,6 +23,11 @@ strata_test_packages
 source dev/python.sh
 export STRATA_PYTHON="$(strata_python)"
 
+# shellcheck source=dev/console.sh
+source dev/console.sh
+echo "== Chromium and playwright-core (the web console's browser tests)"
+strata_console_tools >/dev/null
+
 # shellcheck source=dev/kafka.sh
 source dev/kafka.sh
 echo "== Kafka-protocol broker (tansu)"

@@ -4,6 +4,7 @@
 
 pub mod generate;
 pub mod maintain;
+pub mod metrics_out;
 pub mod runs;
 pub mod schedule;
 
@@ -124,16 +125,30 @@ fn event_sink(format: LogFormat, no_progress: bool) -> (Option<EventSink>, Optio
     }
 }
 
+/// `strata run`: a job, and where its metrics go.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job and how it runs.
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Where its metrics go after the run.
+    #[command(flatten)]
+    pub metrics: metrics_out::MetricsOut,
+}
+
 /// Plan and run the job, then print its summary on stdout (text, or one JSON object in `json` format); progress
-/// goes to stderr, as bars on a terminal or as JSON lines.
-pub async fn run(args: JobArgs, format: LogFormat) -> Result<(), CliError> {
+/// goes to stderr, as bars on a terminal or as JSON lines. Its metrics are pushed or written as asked.
+pub async fn run(args: RunArgs, format: LogFormat) -> Result<(), CliError> {
+    let RunArgs { job: args, metrics } = args;
     let mut planned = args.plan().await?;
     planned.profile = args.profile.is_some();
+    let job = planned.job.path.to_string();
     let (sink, progress) = event_sink(format, args.no_progress);
     let result = strata_planner::run(planned, sink).await;
     if let Some(p) = progress {
         p.finish();
     }
+    metrics.publish(&job).await;
     let summary = result?;
     if let Some(path) = &args.profile {
         let mut text = String::new();

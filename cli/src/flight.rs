@@ -45,6 +45,15 @@ impl FlightAuthArgs {
         }
         options
     }
+
+    /// The users file's users, loaded (`None` without a file: only allowed --insecure, which the server checks).
+    pub fn users(&self) -> Result<Option<flight::Users>, CliError> {
+        self.users
+            .as_deref()
+            .map(flight::Users::load)
+            .transpose()
+            .map_err(flight_err)
+    }
 }
 
 /// `strata serve`: the warehouse to serve, where to listen, and who may connect.
@@ -77,8 +86,16 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let (addr, server) = flight::bind(options).await.map_err(flight_err)?;
     println!("Flight SQL listening on {addr}");
     if let Some(bind) = args.probes.http_bind {
-        let store = strata_planner::probes::StoreProbe::start(warehouse, std::time::Duration::from_secs(10));
-        let http = strata_planner::probes::serve(bind, std::sync::Arc::new(move || store.state()))
+        let store = strata_planner::probes::StoreProbe::start(warehouse.clone(), std::time::Duration::from_secs(10));
+        let console = flight::console::router(flight::console::ConsoleOptions {
+            warehouse: warehouse.clone(),
+            ledger: strata_planner::ledger::Ledger::open(&warehouse, "")?,
+            users: args.auth.users()?,
+            insecure: args.auth.insecure,
+            executors: None,
+            backend: Backend::Embedded,
+        });
+        let http = strata_planner::probes::serve_with(bind, std::sync::Arc::new(move || store.state()), console)
             .await
             .map_err(|e| CliError::Usage(format!("--http-bind {bind}: {e}")))?;
         println!("HTTP probes listening on {http}");

@@ -31,7 +31,7 @@ struct Cli {
 enum Command {
     /// Run a job file: plan every stage, run them (independent stages concurrently), then commit each output table
     /// in one Delta commit. A failed job commits nothing.
-    Run(JobArgs),
+    Run(commands::RunArgs),
     /// Show the stage DAG and each stage's optimized DataFusion plan, and what the run would rewrite of each
     /// table with an event time, without running anything.
     Explain(JobArgs),
@@ -103,6 +103,8 @@ fn main() -> ExitCode {
     };
     let format = cli.log_format;
     let result = runtime.block_on(async {
+        // Every process records metrics; long-running ones serve them on --http-bind's /metrics.
+        strata_planner::metrics::install();
         match cli.command {
             Command::Run(args) => commands::run(args, format).await,
             Command::Explain(args) => commands::explain(args).await,

@@ -1,7 +1,7 @@
 """Checker (every check, in order, and the summary) and check_chart's command line.
 
 Guarantees: the walker's self-test runs first; the tools are checked to be executables before any helm run; then
-lint, the rendered checks, install, bad values and the schema, each reporting one line per check; the summary is
+lint, the rendered checks, the monitoring objects, install, bad values and the schema, each reporting one line per check; the summary is
 "all N checks passed" (exit 0) or "K check(s) failed, N passed:" with the failed names (exit 1). --self-test runs
 only the self-test; without it --helm, --helm4, --validate and CHART are required.
 """
@@ -11,12 +11,13 @@ import os
 from .badvalues import BadValues
 from .base import CheckerBase
 from .helmruns import HelmRuns
+from .monitoring import MonitoringChecks
 from .rendered import RenderedChecks
 from .schema import SchemaChecks
 from .selftest import self_test
 
 
-class Checker(CheckerBase, HelmRuns, RenderedChecks, BadValues, SchemaChecks):
+class Checker(CheckerBase, HelmRuns, RenderedChecks, MonitoringChecks, BadValues, SchemaChecks):
     """All checks of one chart."""
 
     def main(self):
@@ -29,6 +30,7 @@ class Checker(CheckerBase, HelmRuns, RenderedChecks, BadValues, SchemaChecks):
         ci = self.ci_files()
         self.check_lint(ci)
         self.check_rendered(ci)
+        self.check_monitoring(ci)
         self.check_install(ci)
         self.check_bad()
         self.check_schema(ci)

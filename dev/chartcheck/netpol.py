@@ -14,6 +14,7 @@ NAMESPACE_LABELS = {
     NAMESPACE: {"kubernetes.io/metadata.name": NAMESPACE},
     "kube-system": {"kubernetes.io/metadata.name": "kube-system"},
     "other": {"kubernetes.io/metadata.name": "other"},
+    "monitoring": {"kubernetes.io/metadata.name": "monitoring"},
 }
 
 
@@ -140,7 +141,20 @@ def check_network(docs, values):
         (sched, internet, 22, False, "scheduler -> internet ssh"),
         (exe, sched, 50055, False, "executor -> scheduler submit"),
         (exe, {"ns": "other", "labels": {}}, 8080, False, "executor -> another namespace"),
+        (stranger, sched, 8080, False, "unlabelled pod -> scheduler http (console)"),
+        (stranger, exe, 8081, False, "unlabelled pod -> executor http"),
+        (test, sched, 8080, False, "helm test -> scheduler http (console)"),
+        (test, exe, 8081, False, "helm test -> executor http"),
     ]
+    if (values.get("networkPolicy") or {}).get("metricsFrom") is None:  # the default: the monitoring namespace
+        prometheus = {"ns": "monitoring", "labels": {"app.kubernetes.io/name": "prometheus"}}
+        expect += [
+            (prometheus, sched, 8080, True, "Prometheus -> scheduler /metrics"),
+            (prometheus, exe, 8081, True, "Prometheus -> executor /metrics"),
+            (prometheus, sch, 8082, True, "Prometheus -> schedule runner /metrics"),
+            (prometheus, sched, 50055, False, "Prometheus -> scheduler submit"),
+            ({"ns": "other", "labels": {}}, exe, 8081, False, "another namespace -> executor /metrics"),
+        ]
     if (values.get("networkPolicy") or {}).get("clientSelectors") is None:  # the default selectors
         client = {"ns": NAMESPACE, "labels": {"strata.io/client": "true"}}
         other_ns_client = {"ns": "other", "labels": {"strata.io/client": "true"}}
@@ -149,6 +163,7 @@ def check_network(docs, values):
             (client, sched, 50060, True, "client pod -> scheduler flight"),
             (client, sched, 50050, False, "client pod -> scheduler grpc"),
             (client, exe, 50051, False, "client pod -> executor flight"),
+            (client, sched, 8080, True, "client pod -> scheduler console"),
             (other_ns_client, sched, 50055, False, "client pod of another namespace -> scheduler submit"),
         ]
     rendered = {((d.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component")

@@ -17,7 +17,11 @@ from .netpol import check_network
 from .podsecurity import check_objects
 
 # Custom resources: no schema offline. Anything else without a schema is an error.
-CRD_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
+CRD_KINDS = {
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 
 
 class RenderedChecks:

@@ -159,6 +159,9 @@ pub async fn serve_with(options: ExecutorOptions, probes_bound: impl FnOnce(Sock
         ..Default::default()
     };
     tracing::info!(scheduler = %options.scheduler, flight_port, grpc_port, vcores, "Strata executor starting");
+    metrics::gauge!(strata_connectors::metrics::EXECUTOR_SLOTS).set(vcores as f64);
+    metrics::gauge!(strata_connectors::metrics::EXECUTOR_MEMORY_LIMIT).set(options.memory_limit.unwrap_or(0) as f64);
+    metrics::gauge!(strata_connectors::metrics::EXECUTOR_RUNNING).set(0.0);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let process = start_executor_process(Arc::new(config));
     tokio::pin!(process);

@@ -223,6 +223,13 @@ impl Sessions {
         Ok(token)
     }
 
+    /// Forget `token` (a console logout): it is refused from now on.
+    pub fn revoke(&self, token: &str) {
+        if let Ok(mut tokens) = self.lock() {
+            tokens.remove(&password_digest("", token));
+        }
+    }
+
     /// The user a live token was issued to.
     pub fn user(&self, token: &str) -> Result<Option<String>, Status> {
         let key = password_digest("", token);
@@ -298,8 +305,12 @@ impl Authenticator {
         }
     }
 
-    /// The `Handshake`: Basic credentials in, `(user, bearer token)` out.
+    /// The `Handshake`: Basic credentials in, `(user, bearer token)` out. A refusal is counted.
     pub fn handshake(&self, metadata: &MetadataMap) -> Result<(String, String), Status> {
+        self.handshake_uncounted(metadata).inspect_err(count_refusal)
+    }
+
+    fn handshake_uncounted(&self, metadata: &MetadataMap) -> Result<(String, String), Status> {
         let user = match header(metadata)? {
             None if self.insecure => ANONYMOUS.to_string(),
             None => {
@@ -321,8 +332,13 @@ impl Authenticator {
         Ok((user, token))
     }
 
-    /// The user making a call: from its bearer token (or Basic credentials); anonymous only when insecure.
+    /// The user making a call: from its bearer token (or Basic credentials); anonymous only when insecure. A
+    /// refusal is counted.
     pub fn authorize(&self, metadata: &MetadataMap) -> Result<String, Status> {
+        self.authorize_uncounted(metadata).inspect_err(count_refusal)
+    }
+
+    fn authorize_uncounted(&self, metadata: &MetadataMap) -> Result<String, Status> {
         let Some(value) = header(metadata)? else {
             return if self.insecure {
                 Ok(ANONYMOUS.to_string())
@@ -364,6 +380,13 @@ fn header(metadata: &MetadataMap) -> Result<Option<&str>, Status> {
 pub fn bearer_header(token: &str) -> Result<MetadataValue<Ascii>, Status> {
     MetadataValue::try_from(format!("Bearer {token}"))
         .map_err(|_| Status::internal("cannot encode the bearer token as a header"))
+}
+
+/// A refused login or token, in `strata_flight_auth_failures_total`.
+fn count_refusal(status: &Status) {
+    if status.code() == tonic::Code::Unauthenticated {
+        metrics::counter!(strata_connectors::metrics::FLIGHT_AUTH_FAILURES).increment(1);
+    }
 }
 
 #[cfg(test)]

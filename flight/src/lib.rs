@@ -26,10 +26,12 @@ pub mod auth;
 mod backend;
 mod catalog;
 pub mod client;
+pub mod console;
 #[cfg(test)]
 mod e2e;
 mod error;
 mod info;
+pub mod metered;
 mod options;
 mod readonly;
 mod server;

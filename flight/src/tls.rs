@@ -186,6 +186,7 @@ pub async fn serve_tls(
     let accepting = tokio::spawn(accept_loop(listener, acceptor, sender));
     let incoming = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
     let result = Server::builder()
+        .layer(crate::metered::MeteredLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
@@ -201,6 +202,7 @@ pub async fn serve_plain(
 ) -> Result<(), FlightError> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
+        .layer(crate::metered::MeteredLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

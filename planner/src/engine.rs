@@ -124,7 +124,11 @@ pub fn scheduler_session(config: SessionConfig) -> Result<SessionState> {
 pub fn runtime_producer(temp_dir: Option<String>, memory_limit: Option<usize>) -> RuntimeProducer {
     strata_connectors::store::install();
     let registry = Arc::new(strata_connectors::store::StoreRegistry::default());
-    let pool = memory_limit.map(crate::memory::memory_pool);
+    // One pool for all of the process's tasks, bounded or not, so its reservations are the executor's.
+    let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> = match memory_limit {
+        Some(bytes) => crate::memory::memory_pool(bytes),
+        None => Arc::new(datafusion::execution::memory_pool::UnboundedMemoryPool::default()),
+    };
     Arc::new(move |config: &SessionConfig| {
         // A task of a job whose locations set their bucket's endpoint or region opens those buckets so.
         if let Some(options) = StrataOptions::of(config) {
@@ -134,9 +138,7 @@ pub fn runtime_producer(temp_dir: Option<String>, memory_limit: Option<usize>) -
         if let Some(dir) = &temp_dir {
             builder = builder.with_temp_file_path(dir.clone());
         }
-        if let Some(pool) = &pool {
-            builder = builder.with_memory_pool(pool.clone());
-        }
+        builder = builder.with_memory_pool(pool.clone());
         Ok(Arc::new(builder.build()?))
     })
 }

@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod maintain;
 pub mod memory;
 mod merge;
+pub mod metrics;
 pub mod modes;
 mod outcome;
 mod output;

@@ -5,6 +5,9 @@
 //!   object store never gets a healthy pod restarted.
 //! - `GET /readyz`: 200 when the process can do its work, else 503 with the reason as text (never a secret:
 //!   reasons name services and states, not credentials).
+//! - `GET /metrics`: every metric the process recorded, in the Prometheus text format ([`crate::metrics`]). Open
+//!   without a login, as scrapers expect: it holds counts and durations labelled with job files, tables, topics and
+//!   stages, never rows, credentials or run ids.
 //!
 //! Readiness is a cheap synchronous check ([`Ready`]); anything slow (reaching the object store) runs in the
 //! background ([`StoreProbe`]) and the check reads its last result.
@@ -15,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::routing::get;
 use strata_connectors::location::Warehouse;
 
@@ -24,18 +27,25 @@ pub type Ready = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// Bind `addr` and serve the probes in the background; returns the address bound (port 0 picks a free one).
 pub async fn serve(addr: SocketAddr, ready: Ready) -> std::io::Result<SocketAddr> {
+    serve_with(addr, ready, Router::new()).await
+}
+
+/// [`serve`], with more routes beside the probes (the web console of the scheduler and `strata serve`).
+pub async fn serve_with(addr: SocketAddr, ready: Ready, more: Router) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let router = Router::new()
         .route("/livez", get(|| async { (StatusCode::OK, "alive\n") }))
         .route("/readyz", get(readyz))
-        .with_state(ready);
+        .route("/metrics", get(metrics))
+        .with_state(ready)
+        .merge(more);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "the HTTP probe server stopped");
         }
     });
-    tracing::info!(%bound, "HTTP probes (/livez, /readyz) listening");
+    tracing::info!(%bound, "HTTP probes (/livez, /readyz, /metrics) listening");
     Ok(bound)
 }
 
@@ -43,6 +53,18 @@ async fn readyz(State(ready): State<Ready>) -> (StatusCode, String) {
     match ready() {
         Ok(()) => (StatusCode::OK, "ready\n".into()),
         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")),
+    }
+}
+
+async fn metrics() -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
+    let text_format = [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")];
+    match crate::metrics::render() {
+        Some(text) => (StatusCode::OK, text_format, text),
+        None => (
+            StatusCode::NOT_FOUND,
+            text_format,
+            "metrics are not recorded in this process\n".into(),
+        ),
     }
 }
 

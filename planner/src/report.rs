@@ -70,6 +70,10 @@ pub struct StageReport {
     pub kind: &'static str,
     /// Rows the stage produced (`None` for sources and views, which produce nothing by themselves).
     pub rows_out: Option<u64>,
+    /// The stages it reads (its edges in the stage DAG).
+    pub inputs: Vec<String>,
+    /// Milliseconds from the run's start to the stage's start (for timelines).
+    pub started_ms: u128,
     /// Wall-clock milliseconds the stage took.
     pub elapsed_ms: u128,
     /// With [`PlannedJob::profile`](crate::PlannedJob::profile): the stage's physical plan with every operator's

@@ -78,7 +78,24 @@ pub async fn run_stoppable(
         .unwrap_or_default(),
         ..Default::default()
     };
-    ledger.record(base.clone()).await?;
+    // The start row carries the stage DAG, so a run that fails before its summary still shows its stages.
+    let plan = serde_json::json!({ "stages": planned.dag.order.iter().map(|&i| {
+        let stage = &planned.dag.stages[i];
+        serde_json::json!({
+            "stage": stage.name,
+            "kind": stage.kind(),
+            "inputs": stage.deps.iter().map(|&d| planned.dag.stages[d].name.clone()).collect::<Vec<_>>(),
+            "location": stage.location().to_string(),
+        })
+    }).collect::<Vec<_>>() });
+    ledger
+        .record(ledger::LedgerEvent {
+            summary: Some(plan.to_string()),
+            ..base.clone()
+        })
+        .await?;
+    let (job, run_started) = (base.job.clone(), Instant::now());
+    crate::metrics::run_started(&job);
     let staging = planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}"))?;
     let maintenance = std::mem::take(&mut planned.maintenance);
     let fresh = fresh_tables(&planned).await;
@@ -121,6 +138,7 @@ pub async fn run_stoppable(
     if let Err(e) = ledger.record(end).await {
         tracing::warn!(error = %e, "could not record the run's end in the ledger");
     }
+    crate::metrics::run_finished(&job, &result, run_started.elapsed());
     result
 }
 
@@ -157,6 +175,8 @@ async fn run_stages(
     let mut waiting: Vec<usize> = dag.stages.iter().map(|s| s.deps.len()).collect();
     let mut launched = vec![false; n];
     let mut outcomes: Vec<Option<StageOutcome>> = (0..n).map(|_| None).collect();
+    // When each stage finished, from the run's start: minus its own time, where its timeline bar begins.
+    let mut finished_at = vec![Duration::ZERO; n];
     let mut tasks: JoinSet<(usize, Result<StageOutcome, DataFusionError>)> = JoinSet::new();
     // How many stages execute at once (each runs on every core already): more only adds memory.
     let slots = Arc::new(tokio::sync::Semaphore::new(stage_slots(&planned)));
@@ -234,6 +254,7 @@ async fn run_stages(
                 for d in dag.dependents(i) {
                     waiting[d.index] -= 1;
                 }
+                finished_at[i] = started.elapsed();
                 outcomes[i] = Some(outcome);
             }
             Err(source) => {
@@ -297,6 +318,8 @@ async fn run_stages(
             stage: dag.stages[i].name.clone(),
             kind: dag.stages[i].kind(),
             rows_out: o.rows,
+            inputs: dag.stages[i].deps.iter().map(|&d| dag.stages[d].name.clone()).collect(),
+            started_ms: finished_at[i].saturating_sub(o.elapsed).as_millis(),
             elapsed_ms: o.elapsed.as_millis(),
             profile: o.profile.clone(),
         })

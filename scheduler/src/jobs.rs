@@ -213,8 +213,30 @@ impl JobService {
         self
     }
 
+    /// Every registered executor, for the console: where it is, its slots, and how recent its heartbeat is.
+    pub(crate) async fn executors(&self) -> Vec<strata_flight::console::ExecutorInfo> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        match self.scheduler.state.executor_manager.get_executors_state().await {
+            Ok(states) => states
+                .into_iter()
+                .map(|(meta, heartbeat, _)| {
+                    let ago = heartbeat.map(|hb| now.saturating_sub(hb));
+                    strata_flight::console::ExecutorInfo {
+                        id: meta.id,
+                        host: meta.host,
+                        port: meta.port,
+                        slots: meta.specification.vcores,
+                        heartbeat_seconds_ago: ago.map(|a| a.as_secs()),
+                        alive: ago.is_some_and(|a| a <= self.executor_timeout),
+                    }
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Executors whose last heartbeat is recent.
-    async fn alive_executors(&self) -> usize {
+    pub(crate) async fn alive_executors(&self) -> usize {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         match self.scheduler.state.executor_manager.get_executors_state().await {
             Ok(states) => states

@@ -222,11 +222,25 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
                      their own and keep --bind reachable only by executors"
                 )));
             }
-            routes.add_service(JobServiceServer::new(jobs.clone()));
+            routes.add_service(tower::Layer::layer(
+                &strata_flight::metered::MeteredLayer,
+                JobServiceServer::new(jobs.clone()),
+            ));
             addr
         }
         Some(bind) => serve_submissions(bind, jobs.clone(), options.submit_tls.as_ref()).await?,
     };
+    {
+        // For /metrics (and the "executors lost" alert): how many executors are alive, every few seconds.
+        let jobs = jobs.clone();
+        tokio::spawn(async move {
+            loop {
+                let alive = jobs.alive_executors().await;
+                metrics::gauge!(strata_connectors::metrics::SCHEDULER_EXECUTORS).set(alive as f64);
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        });
+    }
     let http = match options.http_bind {
         Some(bind) => {
             let store = strata_planner::probes::StoreProbe::start(
@@ -234,6 +248,7 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
                     .map_err(|e| SchedulerError::Config(e.to_string()))?,
                 Duration::from_secs(10),
             );
+            let listed = jobs.clone();
             let jobs = jobs.clone();
             let ready: strata_planner::probes::Ready = Arc::new(move || {
                 if !jobs.is_accepting() {
@@ -241,7 +256,22 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
                 }
                 store.state()
             });
-            Some(strata_planner::probes::serve(bind, ready).await?)
+            let warehouse = strata_connectors::location::Warehouse::parse(&options.warehouse)
+                .map_err(|e| SchedulerError::Config(e.to_string()))?;
+            let ledger = strata_planner::ledger::Ledger::open(&warehouse, &options.ledger)
+                .map_err(|e| SchedulerError::Config(e.to_string()))?;
+            let console = strata_flight::console::router(strata_flight::console::ConsoleOptions {
+                warehouse,
+                ledger,
+                users: options.users.clone(),
+                insecure: options.users.is_none(),
+                executors: Some(Arc::new(move || {
+                    let jobs = listed.clone();
+                    Box::pin(async move { jobs.executors().await })
+                })),
+                backend: strata_flight::Backend::Embedded,
+            });
+            Some(strata_planner::probes::serve_with(bind, ready, console).await?)
         }
         None => None,
     };

@@ -289,6 +289,7 @@ mod tests {
             error: None,
             failed_stage: None,
             summary: None,
+            plan: None,
         };
         let runs = [
             run("0123456789ab", RunState::Failed),

@@ -131,6 +131,7 @@ mod tests {
             error: None,
             failed_stage: None,
             summary: None,
+            plan: None,
         }
     }
 

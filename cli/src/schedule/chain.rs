@@ -180,6 +180,7 @@ impl Runner {
                     .await;
                 match summary {
                     Some(summary) => {
+                        strata_planner::metrics::schedule_succeeded(&summary.job);
                         (self.notes)(Note::Followed {
                             job: d.path.clone(),
                             upstream: upstream.to_path_buf(),

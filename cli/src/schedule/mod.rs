@@ -224,6 +224,12 @@ impl Runner {
     /// Start every job seen for the first time from its latest tick at `now`.
     pub fn start(&self, jobs: &[ScheduledJob], now: DateTime<Utc>) -> Result<(), CliError> {
         for job in jobs {
+            let cron = &job.schedule.cron;
+            if let Some(next) = cron.next_after(now)
+                && let Some(after) = cron.next_after(next)
+            {
+                strata_planner::metrics::schedule_interval(&job.path.to_string_lossy(), (after - next).num_seconds());
+            }
             if job.state.last_tick().is_none()
                 && let Some(tick) = job.schedule.cron.last_at_or_before(now)
             {
@@ -255,6 +261,7 @@ impl Runner {
         let Some(summary) = summary else {
             return Ok(false);
         };
+        strata_planner::metrics::schedule_succeeded(&summary.job);
         (self.notes)(Note::Succeeded {
             job: job.path.clone(),
             mode: summary.mode,

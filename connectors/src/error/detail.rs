@@ -89,3 +89,24 @@ pub(super) fn after_attempts(attempts: &Option<u32>) -> String {
 pub(super) fn attempts_then(attempts: &Option<u32>) -> String {
     attempts.map(|n| format!("after {n} attempts; ")).unwrap_or_default()
 }
+
+impl super::ConnectorError {
+    /// Whether a Delta commit lost a race with another writer (another commit took its version, or changed what it
+    /// read): the table is unchanged by it, and a re-run can succeed.
+    pub fn is_commit_conflict(&self) -> bool {
+        use deltalake::DeltaTableError;
+        use deltalake::kernel::transaction::TransactionError;
+        match self {
+            super::ConnectorError::Delta { source, .. } => matches!(
+                source,
+                DeltaTableError::VersionAlreadyExists(_)
+                    | DeltaTableError::Transaction {
+                        source: TransactionError::VersionAlreadyExists(_)
+                            | TransactionError::CommitConflict(_)
+                            | TransactionError::MaxCommitAttempts(_),
+                    }
+            ),
+            _ => false,
+        }
+    }
+}

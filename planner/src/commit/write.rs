@@ -56,8 +56,28 @@ impl TableWrite {
         self.output.report_mode(self.replace.is_some())
     }
 
-    /// Commit the write, all or nothing.
+    /// Commit the write, all or nothing; its outcome and time go to the metrics.
     pub async fn commit(self) -> Result<OutputReport> {
+        let (table, kind, started) = (self.table.clone(), self.kind(), Instant::now());
+        let result = self.commit_unmetered().await;
+        crate::metrics::commit(&table, kind, &result, started.elapsed());
+        result
+    }
+
+    /// What the commit writes to.
+    fn kind(&self) -> crate::metrics::CommitKind {
+        use crate::metrics::CommitKind;
+        match &self.payload {
+            Payload::Sink(sink, _) => match sink.as_ref() {
+                Sink::Postgres(_) => CommitKind::Postgres,
+                Sink::Kafka(_) => CommitKind::Kafka,
+                Sink::Merge(_) => CommitKind::Delta,
+            },
+            Payload::Rows(_) | Payload::Files { .. } => CommitKind::Delta,
+        }
+    }
+
+    async fn commit_unmetered(self) -> Result<OutputReport> {
         let mode = self.mode();
         let TableWrite {
             table,

@@ -147,6 +147,10 @@ pub struct LedgerRun {
     pub failed_stage: Option<String>,
     /// A succeeded run's summary ([`LedgerEvent::summary`]); `None` otherwise, or when it does not parse.
     pub summary: Option<serde_json::Value>,
+    /// The stage DAG the run planned (`{"stages": [{stage, kind, inputs, location}]}`), from its start row;
+    /// `None` for runs recorded before starts carried it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<serde_json::Value>,
 }
 
 /// Fold events (in time order) into runs: a start opens a run, its end completes it.
@@ -182,6 +186,7 @@ fn fold(events: Vec<StoredEvent>) -> Vec<LedgerRun> {
                 error: None,
                 failed_stage: None,
                 summary: None,
+                plan: e.summary.and_then(|s| serde_json::from_str(&s).ok()),
             });
         } else if let Some(i) = runs.iter().rposition(|r| r.run_id == e.run_id) {
             let run = &mut runs[i];
