@@ -101,16 +101,36 @@ impl JobArgs {
 }
 
 /// Install the process's log subscriber: to stderr, in `format`, filtered by `filter` (RUST_LOG syntax; `warn`
-/// when it does not parse). Call it once: it panics if a global subscriber is already set.
-pub fn init_tracing(format: LogFormat, filter: &str) {
+/// when it does not parse); with `otlp`, runs and stages also go as spans to that OTLP endpoint (unfiltered by
+/// `filter`, which is for logs). Returns the tracer provider to shut down at exit. Call it once.
+pub fn init_tracing(
+    format: LogFormat,
+    filter: &str,
+    otlp: Option<&str>,
+) -> Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>, CliError> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
-    }
+    let logs = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Human => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(logs.with_filter(filter));
+    let Some(endpoint) = otlp.filter(|e| !e.is_empty()) else {
+        registry.init();
+        return Ok(None);
+    };
+    let (spans, provider) = crate::otlp::layer(endpoint).map_err(CliError::Usage)?;
+    // Only Strata's run and stage spans: the libraries' own spans would swamp them.
+    let spans = spans.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span() && meta.target().starts_with("strata")
+    }));
+    registry.with(spans).init();
+    Ok(Some(provider))
 }
 
 fn event_sink(format: LogFormat, no_progress: bool) -> (Option<EventSink>, Option<Arc<Progress>>) {

@@ -18,6 +18,7 @@ pub mod commands;
 pub mod error;
 pub mod flight;
 pub mod generate;
+pub mod otlp;
 pub mod output;
 pub mod print;
 pub mod remote;

@@ -20,6 +20,9 @@ struct Cli {
     /// Log format: `human` for terminals, `json` for log collectors (one JSON object per line).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "STRATA_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Send runs and stages as OpenTelemetry spans to this OTLP/HTTP endpoint (e.g. `http://collector:4318`).
+    #[arg(long, global = true, env = "STRATA_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
     /// Log filter, e.g. `info` or `strata_planner=debug` (RUST_LOG syntax).
     #[arg(long, global = true, default_value = "warn", env = "STRATA_LOG")]
     log: String,
@@ -91,7 +94,13 @@ async fn until_terminated(work: impl std::future::Future<Output = Result<(), Cli
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    commands::init_tracing(cli.log_format, &cli.log);
+    let tracer = match commands::init_tracing(cli.log_format, &cli.log, cli.otlp_endpoint.as_deref()) {
+        Ok(tracer) => tracer,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Every process of the binary (run, scheduler, executor, serve) opens s3:// tables the same way.
     strata_connectors::store::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -129,6 +138,12 @@ fn main() -> ExitCode {
             }
         }
     });
+    // The last batch of spans goes before the process does.
+    if let Some(tracer) = tracer
+        && let Err(e) = tracer.shutdown()
+    {
+        eprintln!("warning: spans not exported: {e}");
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

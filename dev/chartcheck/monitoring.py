@@ -25,7 +25,8 @@ def catalog():
     with open(CATALOG) as f:
         text = f.read()
     names = set()
-    for name, kind in re.findall(r'family!\((\w+), (\w+),', text):
+    # rustfmt may break a long family!(...) over lines: whitespace is anything.
+    for name, kind in re.findall(r'family!\(\s*(\w+),\s*(\w+),', text):
         value = re.search(rf'pub const {name}: &str = "([a-z_]+)";', text).group(1)
         names.add(value)
         if kind == "Histogram":

@@ -99,8 +99,11 @@ pub async fn run_stoppable(
     let staging = planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}"))?;
     let maintenance = std::mem::take(&mut planned.maintenance);
     let fresh = fresh_tables(&planned).await;
+    // The run's span (exported as an OpenTelemetry trace when the process is configured to): its stages' spans
+    // are its children.
+    let span = tracing::info_span!("run", job = %job, run_id = %base.run_id, engine = %base.engine, mode = %base.mode);
     let mut result = {
-        let stages = run_stages(planned, events, run_id, &stop);
+        let stages = tracing::Instrument::instrument(run_stages(planned, events, run_id, &stop), span);
         tokio::pin!(stages);
         tokio::select! {
             result = &mut stages => result,
@@ -215,25 +218,32 @@ async fn run_stages(
             };
             let profile = planned.profile;
             let slots = slots.clone();
+            let span = tracing::info_span!("stage", stage = %stage.name, kind = stage.kind());
             match (plan, target) {
                 (Some(plan), Some(target)) => {
                     let target = target.clone();
-                    tasks.spawn(async move {
-                        let _slot = slots.acquire_owned().await;
-                        (
-                            i,
-                            run_stage_writing_files(ctx, plan, feeds, target, retry, profile).await,
-                        )
-                    });
+                    tasks.spawn(tracing::Instrument::instrument(
+                        async move {
+                            let _slot = slots.acquire_owned().await;
+                            (
+                                i,
+                                run_stage_writing_files(ctx, plan, feeds, target, retry, profile).await,
+                            )
+                        },
+                        span,
+                    ));
                 }
                 (plan, _) => {
-                    tasks.spawn(async move {
-                        let _slot = match plan {
-                            Some(_) => Some(slots.acquire_owned().await),
-                            None => None,
-                        };
-                        (i, run_stage(ctx, plan, feeds, retry, profile).await)
-                    });
+                    tasks.spawn(tracing::Instrument::instrument(
+                        async move {
+                            let _slot = match plan {
+                                Some(_) => Some(slots.acquire_owned().await),
+                                None => None,
+                            };
+                            (i, run_stage(ctx, plan, feeds, retry, profile).await)
+                        },
+                        span,
+                    ));
                 }
             }
         }

@@ -403,3 +403,59 @@ impl Drop for Pushgateway {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn with_an_otlp_endpoint_a_run_and_its_stages_are_exported_as_one_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("traced.sql");
+    std::fs::write(
+        &job,
+        "CREATE VIEW numbers AS SELECT * FROM (VALUES (1), (2), (3)) AS t(n);
+         CREATE TABLE smoke.doubled AS SELECT n * 2 AS n FROM numbers;
+         CREATE TABLE smoke.total AS SELECT sum(n) AS total FROM smoke.doubled;\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let spans = dir.path().join("spans.jsonl");
+    let mut receiver = Command::new(python())
+        .arg(repo_root().join("dev/otlp_receiver.py"))
+        .arg(port.to_string())
+        .arg(&spans)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the OTLP receiver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    #[rustfmt::skip]
+    let out = strata(&[
+        "--otlp-endpoint", &format!("http://127.0.0.1:{port}"), "run", job.to_str().unwrap(), "--no-progress",
+        "--warehouse", dir.path().join("wh").to_str().unwrap(),
+    ]);
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<Value> = std::fs::read_to_string(&spans)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.iter().all(|l| l.get("error").is_none()), "{lines:?}");
+    let runs: Vec<&Value> = lines.iter().filter(|l| l["name"] == "run").collect();
+    assert_eq!(runs.len(), 1, "{lines:?}");
+    let run = runs[0];
+    assert_eq!(run["service"], "strata");
+    assert_eq!(run["attributes"]["job"], job.to_str().unwrap());
+    let mut stages: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["name"] == "stage")
+        .inspect(|s| {
+            assert_eq!(s["trace"], run["trace"], "a stage in another trace");
+            assert_eq!(s["parent"], run["span"], "a stage not under its run");
+        })
+        .map(|s| s["attributes"]["stage"].as_str().unwrap())
+        .collect();
+    stages.sort_unstable();
+    assert_eq!(stages, ["numbers", "smoke.doubled", "smoke.total"]);
+}

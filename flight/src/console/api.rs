@@ -216,7 +216,19 @@ pub(super) async fn tables(State(console): State<Shared>) -> Response {
 }
 
 /// The column charts are drawn along, in order of preference.
-const X_COLUMNS: &[&str] = &["date", "day", "window_start", "ts", "timestamp", "time", "bar_start"];
+const X_COLUMNS: &[&str] = &[
+    "trade_date",
+    "date",
+    "day",
+    "window_start",
+    "ts",
+    "timestamp",
+    "time",
+    "bar_start",
+];
+
+/// Numeric columns that are not values over time (partitions, counts of rows): left out of charts.
+const NOT_SERIES: &[&str] = &["volume", "year", "month", "trades", "ticks", "rows"];
 
 /// `GET /api/chart?table=&symbol=`: a symbol's numeric columns along its date or time, newest
 /// [`CHART_ROWS`] rows. The table must be one the warehouse lists; the symbol is a bound parameter.
@@ -262,7 +274,7 @@ async fn chart_rows(console: &Shared, table: &crate::catalog::WarehouseTable, sy
     let numeric: Vec<String> = schema
         .fields()
         .iter()
-        .filter(|f| f.data_type().is_numeric() && f.name() != "volume")
+        .filter(|f| f.data_type().is_numeric() && !NOT_SERIES.contains(&f.name().as_str()))
         .map(|f| f.name().clone())
         .collect();
     let mut x_values: Vec<String> = Vec::new();
