@@ -100,6 +100,7 @@ for i in $(seq "$repeats"); do
     fi
     times[$mode]+="$wall "
     echo "run $i $mode: $wall s"
+    rm -rf "$work/$mode-$i" "$work"/executor-*/*  # a run's tables and shuffle files: disk stays bounded
   done
 done
 "$python" - "${times[quiet]}" "${times[observed]}" "$requests" "$interval" <<'EOF'
