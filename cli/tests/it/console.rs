@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::cases::generate_market;
 use crate::flight::users;
 use crate::lifecycle::{Daemon, http_get, wait_for};
+use crate::metrics::failing_job;
 use crate::{repo_root, stderr, stdout};
 
 const ALICE: &[(&str, &str)] = &[
@@ -91,15 +92,7 @@ fn the_console_shows_runs_their_dag_and_errors_to_a_logged_in_user_in_chromium_a
 
     let ok = submit(&scheduler, &repo_root().join("jobs/stock_market/pipeline.sql"), &wh);
     assert_eq!(status(&scheduler, &ok)["state"], "succeeded");
-    let failing = dir.path().join("failing.sql");
-    std::fs::write(
-        &failing,
-        format!(
-            "CREATE EXTERNAL TABLE bronze.market_daily STORED AS DELTA LOCATION 'bronze/market_daily';\n\
-             CREATE TABLE smoke.bad AS SELECT '{SECRET}' AS note, CAST(symbol AS INT) AS n FROM bronze.market_daily;\n"
-        ),
-    )
-    .unwrap();
+    let failing = failing_job(dir.path(), SECRET);
     let bad = submit(&scheduler, &failing, &wh);
     assert_eq!(status(&scheduler, &bad)["state"], "failed");
 

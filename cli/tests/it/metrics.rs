@@ -132,6 +132,21 @@ fn sum(families: &BTreeMap<String, Value>, family: &str, sample: &str, labels: &
         })
 }
 
+/// A job over the generated market that plans fine and fails while it runs (line 2 casts tickers to numbers),
+/// with `marker` in its rows.
+pub(crate) fn failing_job(dir: &Path, marker: &str) -> std::path::PathBuf {
+    let path = dir.join("failing.sql");
+    std::fs::write(
+        &path,
+        format!(
+            "CREATE EXTERNAL TABLE bronze.market_daily STORED AS DELTA LOCATION 'bronze/market_daily';\n\
+             CREATE TABLE smoke.bad AS SELECT '{marker}' AS note, CAST(symbol AS INT) AS n FROM bronze.market_daily;\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
 fn scrape(addr: &str) -> String {
     let (code, body) = http_get(addr, "/metrics").unwrap();
     assert_eq!(code, 200, "{body}");
@@ -175,15 +190,7 @@ fn a_scheduler_and_an_executor_expose_valid_metrics_of_a_submitted_run_without_s
         wait_run(&scheduler, &ok, Duration::from_secs(300))["state"],
         "succeeded"
     );
-    let failing = dir.path().join("failing.sql");
-    std::fs::write(
-        &failing,
-        format!(
-            "CREATE EXTERNAL TABLE bronze.market_daily STORED AS DELTA LOCATION 'bronze/market_daily';\n\
-             CREATE TABLE smoke.bad AS SELECT '{SECRET}' AS note, CAST(symbol AS INT) AS n FROM bronze.market_daily;\n"
-        ),
-    )
-    .unwrap();
+    let failing = failing_job(dir.path(), SECRET);
     let bad = submit(&scheduler, failing.to_str().unwrap(), &wh);
     assert_eq!(wait_run(&scheduler, &bad, Duration::from_secs(120))["state"], "failed");
 
