@@ -20,12 +20,12 @@ function usage(msg) {
   if (msg) process.stderr.write(`console_test: ${msg}\n`);
   process.stderr.write('usage: node dev/console_test.mjs --url URL --user USER --password-file FILE --ok-run ID ' +
     '--failed-run ID --expect-location FILE:LINE --screenshots DIR [--insecure] [--chart-table T --chart-symbol S] ' +
-    '[--timeout MS]\n');
+    '[--expect-tasks] [--timeout MS]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { insecure: false, timeout: 15000 };
+  const opts = { insecure: false, expectTasks: false, timeout: 15000 };
   const names = {
     '--url': 'url', '--user': 'user', '--password-file': 'passwordFile', '--ok-run': 'okRun', '--failed-run': 'failedRun',
     '--expect-location': 'expectLocation', '--screenshots': 'screenshots', '--chart-table': 'chartTable',
@@ -37,6 +37,7 @@ function parseArgs(argv) {
     const eq = a.indexOf('=');
     if (a.startsWith('--') && eq > 0) { value = a.slice(eq + 1); a = a.slice(0, eq); }
     if (a === '--insecure') { opts.insecure = true; continue; }
+    if (a === '--expect-tasks') { opts.expectTasks = true; continue; }
     if (a === '-h' || a === '--help') usage();
     if (!(a in names)) usage(`unknown argument ${a}`);
     if (value === undefined) {
@@ -225,6 +226,27 @@ try {
   check(await page.locator('[data-testid=history] [data-testid=history-chart]').count() === 1, 'the job history draws no chart');
   const idShown = (await page.textContent('[data-testid=run-id]')).trim();
   check(idShown === opts.okRun, `the run page shows run ${JSON.stringify(idShown)}`);
+  if (opts.expectTasks) {
+    // A run on a cluster: its tasks are bars on the timeline and rows of the task table, each ran by a known
+    // executor of one of the run's stages, inside the run's time.
+    const bars = await page.locator('[data-testid=timeline] rect.task').count();
+    check(bars >= 1, 'the timeline draws no task bars');
+    const rows = await page.locator('[data-testid=tasks] tbody tr').count();
+    check(rows === bars, `the task table has ${rows} rows for ${bars} task bars`);
+    const seen = await page.evaluate(async (id) => {
+      const get = async (p) => (await fetch(p, { credentials: 'same-origin' })).json();
+      return { run: await get(`/api/runs/${encodeURIComponent(id)}`), executors: await get('/api/executors') };
+    }, opts.okRun);
+    const stages = new Set(seen.run.stages.map((s) => s.stage));
+    const executors = new Set((seen.executors.executors || []).map((e) => e.id));
+    check(seen.run.tasks.length === bars, `the API has ${seen.run.tasks.length} tasks for ${bars} bars`);
+    for (const t of seen.run.tasks) {
+      check(stages.has(t.stage), `task ${t.task} names stage ${JSON.stringify(t.stage)}, not one of the run's`);
+      check(t.state !== 'succeeded' || executors.has(t.executor), `task ${t.task} ran on unknown executor ${JSON.stringify(t.executor)}`);
+      check(t.started_ms >= 0 && t.started_ms + t.elapsed_ms <= seen.run.elapsed_ms + 1000,
+        `task ${t.task} (+${t.started_ms} ms, ${t.elapsed_ms} ms) lies outside the run (${seen.run.elapsed_ms} ms)`);
+    }
+  }
   clean();
   await shot('run-ok');
 

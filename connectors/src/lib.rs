@@ -9,6 +9,7 @@ pub mod delta;
 pub mod error;
 pub mod kafka;
 pub mod location;
+pub mod metered;
 pub mod metrics;
 pub mod postgres;
 pub mod stage;

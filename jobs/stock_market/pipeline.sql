@@ -6,15 +6,23 @@
 --       --out warehouse/bronze/market_daily
 -- Relative LOCATIONs and CREATE TABLE outputs live in the warehouse (--warehouse, default ./warehouse).
 --
--- `strata schedule jobs/` runs it daily at midnight (UTC), as the seed pipelines' cron does:
---! schedule '0 0 * * *' retries 3 backoff 5m
+-- `strata schedule jobs/stock_market` runs it daily at 21:00 UTC, after the US close, as the seed's EventBridge
+-- trigger does (docs/pipelines/002-bronze-silver-fibonacci.md):
+--! schedule '0 21 * * *' retries 3 backoff 5m
 
 -- `event_time` makes runs incremental: each run reads only the sessions newer than the last successful run's
--- (plus the history its windows need); `--full-refresh` and `--backfill FROM TO` choose otherwise.
+-- (plus the history its windows need); `--full-refresh` and `--backfill FROM TO` choose otherwise. `lateness`
+-- reads the last three days again every run, so a bar one symbol's feed delivers late is still taken.
 CREATE EXTERNAL TABLE bronze.market_daily
 STORED AS DELTA
 LOCATION 'bronze/market_daily'
-OPTIONS ('event_time' 'ts');
+OPTIONS ('event_time' 'ts', 'lateness' '3d');
+
+-- Each symbol's company name, sector and market cap (`strata generate market` writes it beside the prices; the
+-- seed's metadata fetcher keeps it in PostgreSQL's symbol_metadata).
+CREATE EXTERNAL TABLE bronze.symbol_metadata
+STORED AS DELTA
+LOCATION 'bronze/symbol_metadata';
 
 -- Cleaning, step 1: keep consistent bars (prices present and positive, low <= open, close <= high, volume >= 0),
 -- one per symbol and session; copies are resolved deterministically.
@@ -67,85 +75,50 @@ FROM (
 );
 
 -- Fibonacci bars: 3, 5, 8, 13, 21 and 34 consecutive NYSE sessions, counted from a fixed origin on the exchange
--- calendar, so a bar never moves when new sessions arrive.
+-- calendar, so a bar never moves when new sessions arrive. One template writes the six tables (silver.bars_3d …
+-- silver.bars_34d); `strata explain` shows each copy expanded.
 
-CREATE TABLE silver.bars_3d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
+FOR n IN (3, 5, 8, 13, 21, 34) DO
+CREATE TABLE silver.bars_{n}d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
 SELECT symbol, bar_start, bar_end,
        bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
        CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
        CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
 FROM (
-  SELECT symbol, session_bucket(trade_date, 3) AS bar_start, max(trade_date) AS bar_end,
+  SELECT symbol, session_bucket(trade_date, {n}) AS bar_start, max(trade_date) AS bar_end,
          ohlcv(ts, open, high, low, close, volume) AS bar
   FROM silver.daily_bars
   GROUP BY 1, 2
 );
-
-CREATE TABLE silver.bars_5d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
-SELECT symbol, bar_start, bar_end,
-       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
-       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
-       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
-FROM (
-  SELECT symbol, session_bucket(trade_date, 5) AS bar_start, max(trade_date) AS bar_end,
-         ohlcv(ts, open, high, low, close, volume) AS bar
-  FROM silver.daily_bars
-  GROUP BY 1, 2
-);
-
-CREATE TABLE silver.bars_8d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
-SELECT symbol, bar_start, bar_end,
-       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
-       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
-       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
-FROM (
-  SELECT symbol, session_bucket(trade_date, 8) AS bar_start, max(trade_date) AS bar_end,
-         ohlcv(ts, open, high, low, close, volume) AS bar
-  FROM silver.daily_bars
-  GROUP BY 1, 2
-);
-
-CREATE TABLE silver.bars_13d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
-SELECT symbol, bar_start, bar_end,
-       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
-       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
-       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
-FROM (
-  SELECT symbol, session_bucket(trade_date, 13) AS bar_start, max(trade_date) AS bar_end,
-         ohlcv(ts, open, high, low, close, volume) AS bar
-  FROM silver.daily_bars
-  GROUP BY 1, 2
-);
-
-CREATE TABLE silver.bars_21d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
-SELECT symbol, bar_start, bar_end,
-       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
-       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
-       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
-FROM (
-  SELECT symbol, session_bucket(trade_date, 21) AS bar_start, max(trade_date) AS bar_end,
-         ohlcv(ts, open, high, low, close, volume) AS bar
-  FROM silver.daily_bars
-  GROUP BY 1, 2
-);
-
-CREATE TABLE silver.bars_34d PARTITIONED BY (year, month) EVENT TIME (bar_start) AS
-SELECT symbol, bar_start, bar_end,
-       bar['open'] AS open, bar['high'] AS high, bar['low'] AS low, bar['close'] AS close,
-       CAST(bar['volume'] AS BIGINT) AS volume, bar['vwap'] AS vwap, bar['trades'] AS sessions,
-       CAST(date_part('year', bar_start) AS INT) AS year, CAST(date_part('month', bar_start) AS INT) AS month
-FROM (
-  SELECT symbol, session_bucket(trade_date, 34) AS bar_start, max(trade_date) AS bar_end,
-         ohlcv(ts, open, high, low, close, volume) AS bar
-  FROM silver.daily_bars
-  GROUP BY 1, 2
-);
+END FOR;
 
 -- A price-weighted market index (like the Dow) to measure each symbol's relative strength against.
 CREATE VIEW market_index AS
 SELECT trade_date, avg(close) AS index_close
 FROM silver.daily_bars
 GROUP BY trade_date;
+
+-- Each sector's index: the average close of its symbols that traded that day.
+CREATE VIEW sector_index AS
+SELECT m.sector, d.trade_date, avg(d.close) AS sector_close
+FROM silver.daily_bars d
+JOIN bronze.symbol_metadata m ON d.symbol = m.symbol
+GROUP BY m.sector, d.trade_date;
+
+-- Sector relative strength: each symbol's growth over 20 and 60 sessions against its sector's (above 1: leading its
+-- sector), and its sector's against the market's. It reads the metadata, which has no event time, so every run
+-- recomputes it whole (a sector change restates history).
+CREATE TABLE gold.sector_strength PARTITIONED BY (year) EVENT TIME (trade_date) AS
+SELECT d.symbol, d.trade_date, m.name, m.sector, m.market_cap, d.close, s.sector_close, x.index_close,
+       relative_strength(d.close, s.sector_close, 20) OVER w AS rs_sector_20,
+       relative_strength(d.close, s.sector_close, 60) OVER w AS rs_sector_60,
+       relative_strength(s.sector_close, x.index_close, 20) OVER w AS sector_vs_market_20,
+       d.year
+FROM silver.daily_bars d
+JOIN bronze.symbol_metadata m ON d.symbol = m.symbol
+JOIN sector_index s ON s.sector = m.sector AND s.trade_date = d.trade_date
+JOIN market_index x ON x.trade_date = d.trade_date
+WINDOW w AS (PARTITION BY d.symbol ORDER BY d.trade_date);
 
 -- Every indicator of a symbol in one pass: all share the window w, so the data is sorted once.
 CREATE VIEW indicators AS

@@ -33,6 +33,10 @@ pub async fn explain(planned: &PlannedJob) -> Result<String> {
         let s = &dag.stages[i];
         let stage = &planned.stages[i];
         let _ = writeln!(out, "\n== [{i}] {} ({}) at {}", s.name, s.kind(), s.location());
+        // A template's copy: which value made it, and the statement as expanded.
+        if let Some(binding) = &s.statement.template {
+            let _ = writeln!(out, "template: FOR {binding}\n{}", s.statement.text);
+        }
         if let PlannedStage::Source { location, .. } = stage {
             let _ = writeln!(out, "source: {location}");
         }

@@ -14,6 +14,7 @@ pub mod error;
 mod expect;
 pub mod explain;
 mod finalize;
+mod fresh;
 mod insert;
 mod kafka;
 pub mod ledger;
@@ -31,6 +32,7 @@ pub mod report;
 pub mod run;
 mod stage;
 pub mod stop;
+pub mod tasks;
 
 pub use config::{StrataOptions, embedded_state, new_context};
 pub use confine::Confinement;

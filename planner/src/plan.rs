@@ -19,11 +19,13 @@ use datafusion::sql::sqlparser::ast::{Ident, Query, Statement};
 use strata_connectors::delta::WriteMode;
 use strata_connectors::delta::replace::Replace;
 use strata_connectors::location;
+use strata_connectors::metered::{MeteredTable, Reader};
 use strata_connectors::stage::StageTable;
 use strata_sql::{Expectation, JobFile, JobStatement, MergeSpec, SourceLocation, StatementKind};
 
 use crate::config::{Failpoint, StrataOptions};
 use crate::dag::StageDag;
+use crate::declare::format::SourceFormat;
 use crate::declare::{self, Declaring};
 use crate::engine::Engine;
 use crate::error::{PlannerError, Result, df_err, job_err};
@@ -76,6 +78,8 @@ pub struct PlannedJob {
     /// What started the run when it is not its own schedule or a person (`after ingest.sql run <id>`): recorded
     /// in the ledger with its mode.
     pub trigger: Option<String>,
+    /// Where the run finds its tasks when it ends (the scheduler's job service sets it): see [`crate::tasks`].
+    pub task_log: Option<std::sync::Arc<dyn crate::tasks::TaskLog>>,
 }
 
 /// An output table and the stages that write it.
@@ -256,6 +260,7 @@ pub async fn plan_job_confined(
         failpoint,
         profile: false,
         trigger: None,
+        task_log: None,
     })
 }
 
@@ -291,10 +296,29 @@ impl Planner<'_> {
         let declared = declare::declare(&self.declaring, index, create).await?;
         if let (Some(column), Some(provider)) = (&declared.event_time, &declared.provider) {
             self.modes
-                .source(ctx, stmt, &name, provider.clone(), column, declared.latest_hint)
+                .source(
+                    ctx,
+                    stmt,
+                    &name,
+                    provider.clone(),
+                    column,
+                    declared.latest_hint,
+                    declared.lateness,
+                )
                 .await?;
         }
         if let Some(provider) = declared.provider {
+            // Delta and PostgreSQL reads are counted where they run (Kafka sources count their messages).
+            let provider: Arc<dyn TableProvider> = match declared.format {
+                SourceFormat::Delta | SourceFormat::Postgres => Arc::new(MeteredTable::new(
+                    provider,
+                    Reader {
+                        job: self.declaring.job_path.to_string(),
+                        table: name.clone(),
+                    },
+                )),
+                SourceFormat::Kafka | SourceFormat::Listing => provider,
+            };
             register(ctx, &name, provider, stmt)?;
         }
         if let Some(sink) = declared.sink {

@@ -139,6 +139,9 @@ pub struct RunSummary {
     /// The job's `--! optimize` / `--! vacuum` directives, carried out after the commits.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub maintenance: Vec<MaintenanceReport>,
+    /// On a cluster whose scheduler ran the run: every task of its stages, for the timeline.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<crate::tasks::TaskReport>,
     /// Wall-clock milliseconds of the whole run, commit included.
     pub elapsed_ms: u128,
 }

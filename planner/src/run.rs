@@ -94,11 +94,12 @@ pub async fn run_stoppable(
             ..base.clone()
         })
         .await?;
-    let (job, run_started) = (base.job.clone(), Instant::now());
+    let (job, run_started, run_epoch_ms) = (base.job.clone(), Instant::now(), crate::tasks::epoch_ms());
+    let task_log = planned.task_log.take();
     crate::metrics::run_started(&job);
     let staging = planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}"))?;
     let maintenance = std::mem::take(&mut planned.maintenance);
-    let fresh = fresh_tables(&planned).await;
+    let fresh = crate::fresh::fresh_tables(&planned).await;
     // The run's span (exported as an OpenTelemetry trace when the process is configured to): its stages' spans
     // are its children.
     let span = tracing::info_span!("run", job = %job, run_id = %base.run_id, engine = %base.engine, mode = %base.mode);
@@ -115,10 +116,13 @@ pub async fn run_stoppable(
         tracing::warn!(dir = %staging, error = %e, "could not remove the staging directory");
     }
     if result.is_err() {
-        discard_fresh(&fresh).await;
+        crate::fresh::discard_fresh(&fresh).await;
     }
     if let Ok(summary) = &mut result {
         summary.maintenance = crate::maintain::run(&maintenance).await;
+        if let Some(log) = &task_log {
+            summary.tasks = crate::tasks::reports(log.tasks(&base.run_id).await, run_epoch_ms);
+        }
     }
     let end = match &result {
         Ok(summary) => ledger::LedgerEvent {
@@ -195,7 +199,12 @@ async fn run_stages(
                 index: i,
                 name: stage.name.clone(),
             });
-            let ctx = planned.ctx.clone();
+            // On a cluster the stage's Ballista jobs are named after it, so its tasks can be found when the run ends.
+            let ctx = if distributed {
+                crate::tasks::named_session(&planned.ctx, &crate::tasks::ballista_job_name(&run_id, &stage.name))
+            } else {
+                planned.ctx.clone()
+            };
             let planned_stage = &planned.stages[i];
             // A view runs only when it declares expectations: it is checked once, and its readers read the result.
             let plan = planned_stage.run_plan().cloned();
@@ -345,55 +354,11 @@ async fn run_stages(
         ranges: planned.ranges.clone(),
         watermarks: planned.watermarks.clone(),
         maintenance: Vec::new(),
+        tasks: Vec::new(),
         elapsed_ms: started.elapsed().as_millis(),
     };
     tracing::info!(job = %summary.job, run_id = %summary.run_id, elapsed_ms = summary.elapsed_ms as u64, "run succeeded");
     Ok(summary)
-}
-
-/// Execute one stage's plan (none for sources and views) and hand its rows to the stages that read it.
-/// The output tables (quarantines included) that do not exist yet: a failed run removes what its stages wrote into
-/// them, leaving no trace. (Files written into an existing table by a failed run are never referenced by its log;
-/// `VACUUM` removes them.)
-async fn fresh_tables(planned: &PlannedJob) -> Vec<url::Url> {
-    let mut urls: Vec<url::Url> = Vec::new();
-    for stage in &planned.stages {
-        if let Some(output) = stage.output().filter(|o| o.sink.is_none()) {
-            urls.push(output.url.clone());
-        }
-        if let Some((_, quarantine)) = stage.expectations().and_then(|e| e.quarantine.as_ref()) {
-            urls.push(quarantine.url.clone());
-        }
-    }
-    urls.sort();
-    urls.dedup();
-    let mut fresh = Vec::new();
-    for url in urls {
-        if !has_log(&url).await {
-            fresh.push(url);
-        }
-    }
-    fresh
-}
-
-async fn has_log(table: &url::Url) -> bool {
-    // An unreadable answer counts as a log: a table is never removed on a guess.
-    match url::Url::parse(&format!("{}/_delta_log/", table.as_str().trim_end_matches('/'))) {
-        Ok(log) => strata_connectors::store::exists(&log).await.unwrap_or(true),
-        Err(_) => true,
-    }
-}
-
-/// After a failed run: remove each table in `fresh` that is still without a log (none of this run's commits made it).
-async fn discard_fresh(fresh: &[url::Url]) {
-    for table in fresh {
-        if has_log(table).await {
-            continue;
-        }
-        if let Err(e) = strata_connectors::store::remove_all(table).await {
-            tracing::warn!(table = %table, error = %e, "could not remove a failed run's files");
-        }
-    }
 }
 
 /// How a stage that failed on the cluster is run again.

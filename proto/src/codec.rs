@@ -22,6 +22,7 @@ use strata_connectors::delta::files::{DataFile, DeltaFiles};
 use strata_connectors::delta::write_exec::{DeltaWriteExec, DeltaWriteNode, WriteTarget};
 use strata_connectors::kafka::scan::{KafkaScan, KafkaScanExec, KafkaTable, PartitionRange};
 use strata_connectors::kafka::{KafkaOptions, TopicAddress};
+use strata_connectors::metered::{MeteredScanExec, MeteredTable, Reader};
 use strata_connectors::postgres::filters::Predicate;
 use strata_connectors::postgres::scan::{PgScanExec, PgSource, PgTable};
 use strata_connectors::stage::StageTable;
@@ -33,6 +34,29 @@ const MAGIC_KAFKA: &[u8] = b"STRATA\x02";
 
 /// PostgreSQL tables and scans: JSON (address, table, columns, credential *sources*: never a password).
 const MAGIC_POSTGRES: &[u8] = b"STRATA\x03";
+
+/// Metered sources and scans: the reader (job and table names) as JSON, then the wrapped table's own payload (a
+/// scan's input is its plan child).
+const MAGIC_METERED: &[u8] = b"STRATA\x04";
+
+/// `reader`'s JSON after the prefix, its length first (the wrapped payload follows it).
+fn encode_reader(reader: &Reader, buf: &mut Vec<u8>) -> Result<()> {
+    let json = serde_json::to_vec(reader).map_err(external)?;
+    buf.extend_from_slice(MAGIC_METERED);
+    buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&json);
+    Ok(())
+}
+
+/// The reader and what follows it, from a payload after [`MAGIC_METERED`].
+fn decode_reader(payload: &[u8]) -> Result<(Reader, &[u8])> {
+    let bad = || DataFusionError::Internal("a metered table's payload is truncated".into());
+    let len = payload.get(..4).ok_or_else(bad)?;
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let json = payload.get(4..4 + len).ok_or_else(bad)?;
+    let reader: Reader = serde_json::from_slice(json).map_err(external)?;
+    Ok((reader, &payload[4 + len..]))
+}
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct PgScanJson {
@@ -221,9 +245,14 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
         &self,
         buf: &[u8],
         table_ref: &TableReference,
-        _schema: SchemaRef,
-        _ctx: &TaskContext,
+        schema: SchemaRef,
+        ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(payload) = buf.strip_prefix(MAGIC_METERED) {
+            let (reader, inner) = decode_reader(payload)?;
+            let inner = self.try_decode_table_provider(inner, table_ref, schema, ctx)?;
+            return Ok(Arc::new(MeteredTable::new(inner, reader)));
+        }
         if let Some(payload) = buf.strip_prefix(MAGIC_KAFKA) {
             return Ok(Arc::new(KafkaTable::new(decode_kafka(payload)?.0)));
         }
@@ -243,6 +272,10 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(metered) = node.downcast_ref::<MeteredTable>() {
+            encode_reader(&metered.reader, buf)?;
+            return self.try_encode_table_provider(table_ref, metered.inner.clone(), buf);
+        }
         if let Some(files) = node.downcast_ref::<DeltaFiles>() {
             return encode_files(files, buf);
         }
@@ -286,6 +319,13 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
         ctx: &TaskContext,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(payload) = buf.strip_prefix(MAGIC_METERED) {
+            let (reader, _) = decode_reader(payload)?;
+            let [input] = inputs else {
+                return Err(DataFusionError::Internal("MeteredScanExec needs one input".into()));
+            };
+            return Ok(Arc::new(MeteredScanExec::new(input.clone(), reader)));
+        }
         if let Some(payload) = buf.strip_prefix(MAGIC_KAFKA) {
             let (scan, projection) = decode_kafka(payload)?;
             return Ok(Arc::new(KafkaScanExec::new(scan, projection)?));
@@ -316,6 +356,9 @@ impl PhysicalExtensionCodec for StrataPhysicalCodec {
         buf: &mut Vec<u8>,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if let Some(metered) = node.downcast_ref::<MeteredScanExec>() {
+            return encode_reader(metered.reader(), buf);
+        }
         if let Some(kafka) = node.downcast_ref::<KafkaScanExec>() {
             return encode_kafka(&kafka.scan, kafka.projection.as_ref(), buf);
         }
@@ -459,6 +502,47 @@ mod tests {
         assert_eq!(back.limit, Some(7));
         assert_eq!(back.schema(), exec.schema());
         assert_eq!(back.properties().output_partitioning().partition_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn metered_tables_and_scans_round_trip_with_their_reader() {
+        let reader = Reader {
+            job: "jobs/x.sql".into(),
+            table: "bronze.prices".into(),
+        };
+        let table: Arc<dyn TableProvider> = Arc::new(MeteredTable::new(Arc::new(sample_files()), reader.clone()));
+        let codec = StrataLogicalCodec::default();
+        let reference = TableReference::from("bronze.prices");
+        let mut buf = Vec::new();
+        codec
+            .try_encode_table_provider(&reference, table.clone(), &mut buf)
+            .unwrap();
+        let ctx = datafusion::prelude::SessionContext::new();
+        let back = codec
+            .try_decode_table_provider(&buf, &reference, table.schema(), &ctx.task_ctx())
+            .unwrap();
+        let back = back.downcast_ref::<MeteredTable>().expect("a metered table");
+        assert_eq!(back.reader, reader);
+        let files = back.inner.downcast_ref::<DeltaFiles>().expect("the Delta files inside");
+        assert_eq!(files.files, sample_files().files);
+
+        // Its scan: the reader travels in the payload, the wrapped scan as the plan's child.
+        let scan = table.scan(&ctx.state(), None, &[], None).await.unwrap();
+        let metered = scan.downcast_ref::<MeteredScanExec>().expect("a metered scan");
+        let converter = datafusion_proto::physical_plan::DefaultPhysicalProtoConverter {};
+        let mut buf = Vec::new();
+        StrataPhysicalCodec::default()
+            .try_encode(scan.clone(), &mut buf, &converter)
+            .unwrap();
+        let back = StrataPhysicalCodec::default()
+            .try_decode(&buf, &[metered.input().clone()], &ctx.task_ctx(), &converter)
+            .unwrap();
+        let back = back.downcast_ref::<MeteredScanExec>().expect("a metered scan");
+        assert_eq!(back.reader(), &reader);
+        assert_eq!(back.schema(), scan.schema());
+        // A truncated payload is an error, not a panic.
+        assert!(decode_reader(&[1, 0]).is_err());
+        assert!(decode_reader(&[9, 0, 0, 0, b'{']).is_err());
     }
 
     fn sample_files() -> DeltaFiles {

@@ -100,6 +100,8 @@ pub struct JobService {
     confinement: Option<Confinement>,
     /// False once the scheduler drains: submissions are refused.
     accepting: Arc<AtomicBool>,
+    /// Where runs find their stages' tasks when they end.
+    task_log: Option<Arc<dyn strata_planner::tasks::TaskLog>>,
 }
 
 impl JobService {
@@ -126,7 +128,14 @@ impl JobService {
             auth: Arc::new(Authenticator::new(None, true)),
             confinement: None,
             accepting: Arc::new(AtomicBool::new(true)),
+            task_log: None,
         }
+    }
+
+    /// Runs record their stages' tasks from `log` when they end.
+    pub fn with_task_log(mut self, log: Arc<dyn strata_planner::tasks::TaskLog>) -> Self {
+        self.task_log = Some(log);
+        self
     }
 
     /// Calls are authenticated by `auth` (without it, any caller is taken as anonymous: local development).
@@ -330,9 +339,10 @@ impl job_service_server::JobService for JobService {
         };
         let mode = RunMode::parse(&request.mode, &request.backfill_from, &request.backfill_to)
             .map_err(Status::invalid_argument)?;
-        let planned = plan_job_confined(job, options, &params, engine, mode, self.confinement.clone())
+        let mut planned = plan_job_confined(job, options, &params, engine, mode, self.confinement.clone())
             .await
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        planned.task_log = self.task_log.clone();
 
         let run_id = uuid::Uuid::new_v4().to_string();
         let stages = planned

@@ -14,6 +14,7 @@
 
 mod jobs;
 mod slots;
+mod tasks;
 mod watchdog;
 
 use std::net::SocketAddr;
@@ -171,7 +172,8 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
     let memory = BallistaCluster::new_from_config(&config).await?;
     // Ballista's cluster state, with books of each executor's reserved task slots (see `slots`).
     let books = Arc::new(slots::SlotBooks::new(memory.cluster_state()));
-    let cluster = BallistaCluster::new(books.clone(), memory.job_state());
+    let job_state = memory.job_state();
+    let cluster = BallistaCluster::new(books.clone(), job_state.clone());
     let scheduler: Scheduler = create_scheduler(cluster, Arc::new(config)).await?;
     tokio::spawn(watchdog::watch(
         scheduler.clone(),
@@ -196,7 +198,8 @@ pub async fn serve_with(options: SchedulerOptions, ready: impl FnOnce(&Bound)) -
     )
     .with_failpoint(options.failpoint.clone())
     .with_auth(auth)
-    .with_confinement(confinement);
+    .with_confinement(confinement)
+    .with_task_log(Arc::new(tasks::BallistaTasks::new(job_state)));
     let max_message = scheduler.state.config.grpc_server_max_decoding_message_size as usize;
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(

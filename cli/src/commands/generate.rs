@@ -48,6 +48,40 @@ pub struct MarketArgs {
     /// Output Delta table: a directory or an `s3://bucket/path` URL; replaced if it exists.
     #[arg(long)]
     pub out: String,
+    /// Where to write the symbols' metadata (name, sector, market cap) as a Delta table, replaced if it exists
+    /// (default: `symbol_metadata` next to --out; `none`: not written).
+    #[arg(long)]
+    pub metadata_out: Option<String>,
+}
+
+/// The metadata table's location: `--metadata-out`, else `symbol_metadata` beside `out`; `None` for `none`.
+fn metadata_location(out: &Warehouse, given: Option<&str>) -> Result<Option<Warehouse>, CliError> {
+    match given {
+        Some("none") => Ok(None),
+        Some(place) => Ok(Some(Warehouse::parse(place)?)),
+        None => {
+            let base = out.url().as_str().trim_end_matches('/');
+            let parent = base.rsplit_once('/').map_or(base, |(parent, _)| parent);
+            Ok(Some(Warehouse::parse(&format!("{parent}/symbol_metadata"))?))
+        }
+    }
+}
+
+/// Write the metadata of `symbols` symbols (seed `seed`) over the Delta table at `place`; returns its version.
+async fn write_metadata(place: &Warehouse, symbols: usize, seed: u64) -> Result<u64, CliError> {
+    let batch = generate::symbols::symbol_metadata(symbols, seed)?;
+    let schema = batch.schema();
+    let target = delta::commit::write_target(place.url(), &schema, &[], WriteMode::Overwrite).await?;
+    let stream = Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::once(async move { Ok(batch) }),
+    ));
+    let (adds, counts) = delta::write_exec::write_stream(stream, &target)
+        .await
+        .map_err(strata_connectors::ConnectorError::from)?;
+    let written =
+        delta::commit::commit_files(&target, adds, counts.iter().sum(), WriteMode::Overwrite, Vec::new()).await?;
+    Ok(written.version)
 }
 
 /// What the generator reports when the table writer has gone (its own error is the one to show).
@@ -65,6 +99,7 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
     let GenerateCommand::Market(a) = command;
     // Checked before anything is generated: an unsupported URL is refused, never taken for a local folder `s3:`.
     let out = Warehouse::parse(&a.out)?;
+    let metadata = metadata_location(&out, a.metadata_out.as_deref())?;
     let started = Instant::now();
     let spec = MarketSpec {
         symbols: a.symbols,
@@ -104,6 +139,10 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
     let generated_in = started.elapsed();
     let written =
         delta::commit::commit_files(&target, adds, counts.iter().sum(), WriteMode::Overwrite, Vec::new()).await?;
+    let metadata_version = match &metadata {
+        Some(place) => Some(write_metadata(place, spec.symbols, spec.seed).await?),
+        None => None,
+    };
     let data = Totals { rows, defects };
     let report = serde_json::json!({
         "table": out.to_string(),
@@ -113,6 +152,8 @@ pub async fn generate(command: GenerateCommand, format: LogFormat) -> Result<(),
         "interval": spec.interval,
         "defects": data.defects,
         "defects_removable": data.defects.removable(),
+        "metadata": metadata.as_ref().map(|m| m.to_string()),
+        "metadata_version": metadata_version,
         "generate_ms": generated_in.as_millis() as u64,
         "total_ms": started.elapsed().as_millis() as u64,
     });

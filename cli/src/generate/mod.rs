@@ -2,5 +2,6 @@
 
 pub mod market;
 mod rng;
+pub mod symbols;
 
 pub use market::{BarInterval, DefectCounts, Generated, MarketSpec, generate};

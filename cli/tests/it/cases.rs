@@ -42,6 +42,7 @@ pub(crate) const STOCK_TABLES: &[&str] = &[
     "silver.bars_13d",
     "silver.bars_21d",
     "silver.bars_34d",
+    "gold.sector_strength",
     "gold.daily_indicators",
 ];
 
@@ -138,12 +139,22 @@ fn store_windows(warehouse: &Path, _symbols: usize, seed: u64) {
     }
 }
 
-pub(crate) const TRIP_PARAMS: &[&str] = &["month_start=2024-01-01T00:00:00", "month_end=2024-02-01T00:00:00"];
+/// The taxi job takes no parameters since its month is its input directory's; kept for the engine matrix's shape.
+pub(crate) const TRIP_PARAMS: &[&str] = &[];
 
 /// A month of raw taxi trips with 2% injected defects (`dev/generate_trips.py`), and an empty `chillflow` database.
 fn generate_trips(warehouse: &Path, _symbols: usize, seed: u64) {
     crate::expectations::generate_trips(warehouse, 3000, seed);
     crate::postgres::fresh_database("chillflow");
+}
+
+/// A month of curated trips (`jobs/taxi_trips/curate.sql` run once, embedded) for `jobs/taxi_trips/status.sql`, which
+/// reads its tables and the run ledger (copied with the warehouse, so every engine reads the same runs).
+fn curated_trips(warehouse: &Path, symbols: usize, seed: u64) {
+    generate_trips(warehouse, symbols, seed);
+    let wh = warehouse.to_str().unwrap();
+    let out = strata(&["run", "jobs/taxi_trips/curate.sql", "--no-progress", "--warehouse", wh]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 pub(crate) fn jobs() -> Vec<JobCase> {
@@ -166,7 +177,7 @@ pub(crate) fn jobs() -> Vec<JobCase> {
         },
         JobCase {
             file: "jobs/stock_postgres/aggregates.sql",
-            tables: &["silver.stock_ticks", "silver.stock_daily"],
+            tables: &["silver.stock_ticks", "silver.clean_ticks", "silver.stock_daily"],
             postgres: &[
                 "stock_daily_aggregates",
                 "stock_weekly_aggregates",
@@ -194,11 +205,24 @@ pub(crate) fn jobs() -> Vec<JobCase> {
         },
         JobCase {
             file: "jobs/taxi_trips/curate.sql",
-            tables: &["silver.trips", "silver.trips_quarantine", "gold.zone_hourly_kpis"],
-            postgres: &["zone_hourly_kpis"],
+            tables: &[
+                "silver.trips",
+                "silver.trips_quarantine",
+                "gold.zone_hourly_kpis",
+                "gold.monthly_kpis",
+            ],
+            postgres: &["trips", "zone_hourly_kpis"],
             database: "chillflow",
             params: TRIP_PARAMS,
             setup: generate_trips,
+        },
+        JobCase {
+            file: "jobs/taxi_trips/status.sql",
+            tables: &["gold.kpi_status"],
+            postgres: &["kpi_status"],
+            database: "chillflow",
+            params: &[],
+            setup: curated_trips,
         },
     ];
     // Every job file in jobs/ must have a case here.

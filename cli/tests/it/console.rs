@@ -127,7 +127,7 @@ fn the_console_shows_runs_their_dag_and_errors_to_a_logged_in_user_in_chromium_a
             "--url", &format!("http://{http}"), "--user", "alice", "--password-file", password.to_str().unwrap(),
             "--ok-run", &ok, "--failed-run", &bad, "--expect-location", "failing.sql:2",
             "--screenshots", shots.to_str().unwrap(),
-            "--chart-table", "gold.daily_indicators", "--chart-symbol", "AAAA",
+            "--chart-table", "gold.daily_indicators", "--chart-symbol", "AAAA", "--expect-tasks",
         ])
         .env("STRATA_CHROMIUM", chromium)
         .env("STRATA_PLAYWRIGHT", playwright)

@@ -36,6 +36,21 @@ fn validate_rejects_syntax_errors_unknown_tables_and_cycles_with_locations() {
         "{err}"
     );
 
+    // A template's copies are checked like any statement: an unknown table in one copy is an error at the
+    // template's line, and two copies defining one table are a duplicate.
+    let (ok, err) = validate(
+        "CREATE VIEW v AS SELECT 1 AS x;\nFOR n IN (1, 2) DO\nCREATE TABLE t_{n} AS SELECT x FROM v JOIN w_{n} USING (x);\nEND FOR;",
+    );
+    assert!(!ok);
+    assert!(err.starts_with("error: bad.sql:3:44: unknown table 'w_1'"), "{err}");
+    let (ok, err) = validate("FOR n IN (1, 2) DO\nCREATE TABLE t AS SELECT {n} AS x;\nEND FOR;");
+    assert!(!ok && err.contains("bad.sql:2:1") && err.contains("'t'"), "{err}");
+    let (ok, err) = validate("FOR n IN (1, 2) DO\nCREATE TABLE t_{n} AS SELECT {k} AS x;\nEND FOR;");
+    assert!(
+        !ok && err.starts_with("error: bad.sql:2:30:") && err.contains("{k}"),
+        "{err}"
+    );
+
     let (ok, out) = validate("CREATE VIEW v AS SELECT 1 AS x;\nCREATE TABLE t AS SELECT x + 1 AS y FROM v;");
     assert!(ok, "{out}");
 }

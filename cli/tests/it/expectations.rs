@@ -9,15 +9,21 @@ use crate::cluster::TRIP_PARAMS;
 use crate::kafka::table;
 use crate::{python, repo_root, stderr, stdout, strata};
 
-/// Write `trips` generated trips into `<warehouse>/raw/yellow`; returns the generator's report (defect counts and
-/// the keys of the defective trips).
+/// Write `trips` generated trips of January 2024 into `<warehouse>/raw/yellow/month=2024-01-01`; returns the
+/// generator's report (defect counts and the keys of the defective trips).
 pub fn generate_trips(warehouse: &Path, trips: usize, seed: u64) -> serde_json::Value {
+    generate_month(warehouse, "2024-01", trips, seed)
+}
+
+/// [`generate_trips`] for `month` (`YYYY-MM`), in its own month directory, as TLC publishes a month.
+pub fn generate_month(warehouse: &Path, month: &str, trips: usize, seed: u64) -> serde_json::Value {
+    let dir = warehouse.join(format!("raw/yellow/month={month}-01"));
     let out = Command::new(python())
         .arg(repo_root().join("dev/generate_trips.py"))
-        .arg(warehouse.join("raw/yellow/yellow_tripdata_2024-01.parquet"))
+        .arg(dir.join(format!("yellow_tripdata_{month}.parquet")))
         .args([
             "--month",
-            "2024-01",
+            month,
             "--trips",
             &trips.to_string(),
             "--seed",

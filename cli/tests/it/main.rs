@@ -28,6 +28,7 @@ mod pipeline;
 mod postgres;
 mod schedule;
 mod secrets;
+mod seed_values;
 mod seeds;
 mod storage;
 mod submissions;
@@ -45,8 +46,14 @@ pub fn repo_root() -> PathBuf {
 
 /// Run `strata` with `args` from the repository root.
 pub fn strata(args: &[&str]) -> Output {
+    strata_env(args, &[])
+}
+
+/// [`strata`] with `env` added to (or overriding) the test's environment.
+pub fn strata_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(repo_root())
         .env_remove("STRATA_WAREHOUSE")
         .env_remove("STRATA_LEDGER")

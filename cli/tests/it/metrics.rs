@@ -295,6 +295,14 @@ fn a_scheduler_and_an_executor_expose_valid_metrics_of_a_submitted_run_without_s
         value(&e, "strata_executor_task_slots", "strata_executor_task_slots", &[]),
         Some(2.0)
     );
+    // The rows its tasks read from the job's Delta source: 3 symbols over nine years of trading days (~6,800
+    // rows), read at least once.
+    let source = [("strata_job", pipeline[0].1), ("table", "bronze.market_daily")];
+    let read = value(&e, "strata_table_rows_read", "strata_table_rows_read_total", &source);
+    assert!(
+        read.is_some_and(|r| r >= 6_000.0),
+        "rows read from the source: {read:?}\n{text}"
+    );
     let done = sum(&e, "strata_executor_tasks", "strata_executor_tasks_total", &[]);
     assert!(done >= 1.0, "{text}");
     assert_eq!(
@@ -385,6 +393,32 @@ fn a_one_shot_run_writes_a_textfile_and_pushes_to_a_pushgateway() {
         "{pushed}"
     );
     drop(gateway);
+
+    // A second job reads the first's table as a Delta source: the embedded run counts the rows it read, once per
+    // scan (no filter, so every row).
+    let reader = dir.path().join("two.sql");
+    std::fs::write(
+        &reader,
+        format!(
+            "CREATE EXTERNAL TABLE src STORED AS DELTA LOCATION '{}';\n\
+             CREATE TABLE smoke.two AS SELECT n * 10 AS m FROM src;\n",
+            wh.join("smoke/one").display()
+        ),
+    )
+    .unwrap();
+    #[rustfmt::skip]
+    let out = strata(&[
+        "run", reader.to_str().unwrap(), "--no-progress", "--warehouse", wh.to_str().unwrap(),
+        "--metrics-textfile", textfile.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m = parse(&std::fs::read_to_string(&textfile).unwrap());
+    let source = [("strata_job", reader.to_str().unwrap()), ("table", "src")];
+    assert_eq!(
+        value(&m, "strata_table_rows_read", "strata_table_rows_read_total", &source),
+        Some(3.0),
+        "the rows read from the Delta source (the three rows a WARN rule keeps)"
+    );
 }
 
 /// Debian's `prometheus-pushgateway`, on loopback, stopped when dropped.

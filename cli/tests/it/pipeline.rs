@@ -114,6 +114,13 @@ fn explain_shows_the_dag_and_plans() {
     assert!(text.contains("gold.daily_indicators (table)  <- indicators"), "{text}");
     assert!(text.contains("silver.daily_bars (table)  <- clean_prices"), "{text}");
     assert!(text.contains("silver.bars_34d (table)  <- silver.daily_bars"), "{text}");
+    // The Fibonacci tables are one template: each copy is shown with its value and its statement expanded.
+    for n in [3, 5, 8, 13, 21, 34] {
+        let copy = format!("template: FOR n = {n}\nCREATE TABLE silver.bars_{n}d PARTITIONED BY");
+        assert!(text.contains(&copy), "{copy}\n{text}");
+        assert!(text.contains(&format!("session_bucket(trade_date, {n})")), "{text}");
+    }
+    assert!(!text.contains("{n}"), "{text}");
     assert!(
         text.contains("-- physical plan") && text.contains("WindowAggExec"),
         "{text}"

@@ -152,7 +152,7 @@ pub(super) async fn run(State(console): State<Shared>, Path(id): Path<String>) -
     out["outputs"] = field("outputs");
     out["expectations"] = field("expectations");
     out["sources"] = field("sources");
-    out["tasks"] = json!([]);
+    out["tasks"] = field("tasks");
     axum::Json(out).into_response()
 }
 

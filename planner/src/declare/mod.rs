@@ -52,6 +52,8 @@ pub(crate) struct Declared {
     pub event_time: Option<String>,
     /// A Delta source's latest event time as its log's statistics give it (microseconds; within 1 ms).
     pub latest_hint: Option<i64>,
+    /// How far below its watermark incremental runs read again (`OPTIONS ('lateness' '2d')`), in microseconds.
+    pub lateness: Option<i64>,
     /// Where inserts into the table go (a Delta source takes them as files, without a sink).
     pub sink: Option<Sink>,
     /// A topic the job reads: the run stages its messages.
@@ -61,6 +63,8 @@ pub(crate) struct Declared {
 /// Declare the source of stage `index`.
 pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExternalTable) -> Result<Declared> {
     let stmt = &at.dag.stages[index].statement;
+    let (create, lateness) = options::lateness_option(stmt, create)?;
+    let create = &create;
     let format = SourceFormat::of(create);
     let mut declared = Declared {
         format,
@@ -68,6 +72,7 @@ pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExt
         provider: None,
         event_time: None,
         latest_hint: None,
+        lateness,
         sink: None,
         kafka: None,
     };
@@ -100,9 +105,19 @@ pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExt
             }
         }
         SourceFormat::Postgres => {
-            let pg = postgres::declare(at.ctx, at.dag, index, create, at.engine.is_distributed()).await?;
+            // `event_time` makes incremental runs read only the rows above the last run's watermark (the range
+            // filter is pushed into PostgreSQL's query).
+            let (create, event_time) = options::event_time_option(create);
+            let pg = postgres::declare(at.ctx, at.dag, index, &create, at.engine.is_distributed()).await?;
+            if event_time.is_some() && pg.source.is_none() {
+                return Err(job_err(
+                    stmt,
+                    "'event_time' is an option of a table the job reads; this one is only written",
+                ));
+            }
             declared.sink = pg.sink.map(|sink| Sink::Postgres(Box::new(sink)));
             declared.provider = pg.source;
+            declared.event_time = event_time;
         }
         SourceFormat::Delta => {
             let (_, event_time, url) = file_source(at, stmt, create)?;
@@ -116,10 +131,17 @@ pub(crate) async fn declare(at: &Declaring<'_>, index: usize, create: &CreateExt
         SourceFormat::Listing => {
             let (create, event_time, url) = file_source(at, stmt, create)?;
             let name = stmt.target().name;
-            declared.provider = Some(listing::declare(at.ctx, stmt, &name, &create, &url).await?);
+            declared.provider =
+                Some(listing::declare(at.ctx, stmt, &name, &create, &url, event_time.as_deref()).await?);
             declared.event_time = event_time;
             declared.location = url.to_string();
         }
+    }
+    if declared.lateness.is_some() && declared.event_time.is_none() {
+        return Err(job_err(
+            stmt,
+            "'lateness' needs the source's 'event_time': it is measured below its watermark",
+        ));
     }
     Ok(declared)
 }

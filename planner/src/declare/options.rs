@@ -35,6 +35,48 @@ pub(crate) fn option_pairs(create: &CreateExternalTable) -> Vec<(String, String)
         .collect()
 }
 
+/// A source's `lateness` option (`'2d'`, `'36h'`, `'90m'`, `'30s'`): how far below its watermark incremental runs
+/// read again, for rows that arrive late. In microseconds, with the declaration without it.
+pub(crate) fn lateness_option(
+    stmt: &JobStatement,
+    create: &CreateExternalTable,
+) -> Result<(CreateExternalTable, Option<i64>)> {
+    let mut create = create.clone();
+    let mut found = None;
+    create.options.retain(|(key, value)| {
+        let ours = key.eq_ignore_ascii_case("lateness");
+        if ours {
+            found = Some(option_text(value));
+        }
+        !ours
+    });
+    let Some(text) = found else {
+        return Ok((create, None));
+    };
+    let micros = parse_lateness(text.trim()).ok_or_else(|| {
+        job_err(
+            stmt,
+            format!(
+                "lateness '{text}': write a whole number of days, hours, minutes or seconds ('2d', '36h', '90m', '30s')"
+            ),
+        )
+    })?;
+    Ok((create, Some(micros)))
+}
+
+fn parse_lateness(text: &str) -> Option<i64> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3_600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    seconds.checked_mul(1_000_000)
+}
+
 /// A source's `event_time` option (which only Strata reads), and the declaration without it.
 pub(crate) fn event_time_option(create: &CreateExternalTable) -> (CreateExternalTable, Option<String>) {
     let mut create = create.clone();
@@ -95,5 +137,19 @@ pub(crate) async fn declared_schema(
             Ok(Arc::new(c.schema.as_arrow().clone()))
         }
         _ => Err(job_err(stmt, "not a table declaration")),
+    }
+}
+
+#[cfg(test)]
+mod lateness_tests {
+    #[test]
+    fn lateness_is_a_whole_number_of_a_unit() {
+        assert_eq!(super::parse_lateness("2d"), Some(2 * 86_400 * 1_000_000));
+        assert_eq!(super::parse_lateness("36h"), Some(36 * 3_600 * 1_000_000));
+        assert_eq!(super::parse_lateness("90m"), Some(90 * 60 * 1_000_000));
+        assert_eq!(super::parse_lateness("30s"), Some(30 * 1_000_000));
+        for bad in ["", "d", "2", "2 weeks", "1.5d", "-1d"] {
+            assert_eq!(super::parse_lateness(bad), None, "{bad}");
+        }
     }
 }

@@ -200,7 +200,9 @@ impl Modes {
     }
 
     /// A source with an event-time column: record its watermark and what this run reads of it. `hint`: the
-    /// latest event time the source's statistics give (Delta's log), which narrows the scan for the exact one.
+    /// latest event time the source's statistics give (Delta's log), which narrows the scan for the exact one;
+    /// `lateness`: how far below the last watermark an incremental run reads again (microseconds).
+    #[allow(clippy::too_many_arguments)]
     pub async fn source(
         &mut self,
         ctx: &SessionContext,
@@ -209,6 +211,7 @@ impl Modes {
         provider: Arc<dyn TableProvider>,
         column: &str,
         hint: Option<i64>,
+        lateness: Option<i64>,
     ) -> Result<()> {
         event_type(&provider.schema(), column, name).map_err(|m| job_err(stmt, m))?;
         let current = bounds::max_time(ctx, provider, column, hint).await?;
@@ -226,7 +229,13 @@ impl Modes {
                 lo: Some(from),
                 hi: Some(to),
             }),
+            // With a lateness, the window below the watermark is read again every run: a late row there changes
+            // the tables even when nothing newer arrived.
             RunMode::Incremental => match (last_run.is_some(), previous, current) {
+                (true, Some(seen), _) if lateness.is_some_and(|l| l > 0) => Changed::Range(TimeRange {
+                    lo: Some(seen.saturating_add(1).saturating_sub(lateness.unwrap_or(0))),
+                    hi: None,
+                }),
                 (true, Some(seen), Some(now)) if now <= seen => Changed::Nothing,
                 (true, Some(seen), _) => Changed::Range(TimeRange {
                     lo: Some(seen + 1),

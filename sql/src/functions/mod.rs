@@ -8,7 +8,8 @@
 //!   GROUP BY as them ([`optimizer_rules`], installed with the functions);
 //! * [`rolling`]: aggregates over sliding ROWS frames kept running (`rolling_agg`, `rolling_count`), and the rule
 //!   that plans `avg`/`sum`/`count`/`stddev`/`var` `OVER (… ROWS BETWEEN n PRECEDING AND CURRENT ROW)` as them;
-//! * [`builtins`]: DataFusion functions replaced by faster equivalents with the same results (`date_trunc`).
+//! * [`builtins`]: DataFusion functions replaced by faster equivalents with the same results (`date_trunc`);
+//! * [`privacy`]: keyed hashes for pseudonyms, keyed by named secrets of the process (`hmac_sha256`).
 //!
 //! `docs/functions.md` is the reference page.
 
@@ -17,6 +18,7 @@ pub mod cleaning;
 mod exprs;
 pub mod indicators;
 pub mod ordered;
+pub mod privacy;
 mod reference;
 pub mod resample;
 pub mod rolling;
@@ -29,12 +31,13 @@ use datafusion::catalog::TableFunctionImpl;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use datafusion::prelude::SessionContext;
 
-/// Every Strata scalar function: the resampling buckets, the row-wise cleaning checks, and the built-ins that
-/// replace DataFusion's under the same name.
+/// Every Strata scalar function: the resampling buckets, the row-wise cleaning checks, the keyed hashes, and the
+/// built-ins that replace DataFusion's under the same name.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut out = resample::scalar_functions();
     out.extend(cleaning::scalar_functions());
     out.extend(builtins::functions());
+    out.extend(privacy::functions());
     out
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use datafusion::logical_expr::Documentation;
 
-use super::{cleaning, indicators, ordered, resample, rolling};
+use super::{cleaning, indicators, ordered, privacy, resample, rolling};
 use crate::functions::indicators::spec::signature_text;
 
 const INTRO: &str = "# Strata SQL functions
@@ -115,5 +115,11 @@ pub fn reference_markdown() -> String {
         "### Duplicates by latest revision\n\nNo function is needed: \
          `SELECT * FROM raw QUALIFY row_number() OVER (PARTITION BY symbol, ts ORDER BY revision DESC) = 1`.\n",
     );
+    out.push_str("\n## Pseudonyms\n\n");
+    for f in privacy::functions() {
+        if let Some(doc) = f.documentation() {
+            doc_section(&mut out, f.name(), doc);
+        }
+    }
     out
 }

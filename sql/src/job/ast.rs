@@ -48,6 +48,8 @@ pub struct JobStatement {
     pub kind: StatementKind,
     /// `${param}` uses in this statement, with their locations.
     pub parameters: Vec<(String, SourceLocation)>,
+    /// For a copy of a `FOR` template, the value that made it (`n = 8`); see [`super::template`].
+    pub template: Option<String>,
 }
 
 /// What a statement declares.

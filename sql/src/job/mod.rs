@@ -8,7 +8,9 @@
 //!   [EVENT TIME (col)] AS <query>` — a materialized stage (a Delta table), with optional expectations, incremental
 //!   when it declares its event-time column;
 //! * `INSERT INTO name <query>` — an append to a sink table;
-//! * `MERGE INTO target USING source ON … WHEN …` — a merge into an existing Delta table.
+//! * `MERGE INTO target USING source ON … WHEN …` — a merge into an existing Delta table;
+//! * `FOR n IN (3, 5, 8) DO <statements> END FOR` — a template: its statements once per value, with `{n}` replaced
+//!   (the `template` module).
 //!
 //! Parameters are written `${name}` anywhere an expression may stand and become typed placeholders, bound at
 //! planning time; they are never spliced into the text. Every statement and table reference keeps its
@@ -19,9 +21,9 @@
 //! [retain HOURS]` lines ask for table maintenance after a successful run's commits ([`Maintenance`]). `--! after
 //! other.sql` makes the job run after each successful run of another job file ([`After`]).
 //!
-//! The modules import one way only: `parse` builds the `ast` (the parsed form), which uses `refs` (the tables and
-//! functions a query names) and `names`; `schedule` reads the directive with `cron`, `maintenance` its own
-//! directives, `after` the dependencies. This module only re-exports.
+//! The modules import one way only: `parse` expands templates with `template`, then builds the `ast` (the parsed
+//! form), which uses `refs` (the tables and functions a query names) and `names`; `schedule` reads the directive
+//! with `cron`, `maintenance` its own directives, `after` the dependencies. This module only re-exports.
 
 mod after;
 mod ast;
@@ -31,6 +33,7 @@ mod names;
 mod parse;
 mod refs;
 mod schedule;
+mod template;
 mod windows;
 
 pub use after::{After, after_directives};

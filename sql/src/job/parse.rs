@@ -32,20 +32,29 @@ pub fn parse_job(path: &str, text: &str) -> Result<JobFile> {
     let lines = LineIndex::new(text);
 
     let mut statements = Vec::new();
-    for chunk in tokens.split(|t| t.token == Token::SemiColon) {
-        let Some(first) = chunk.iter().find(|t| !is_trivia(&t.token)) else {
+    for chunk in super::template::expand(&file, &tokens)? {
+        let Some(first) = chunk.tokens.iter().find(|t| !is_trivia(&t.token)) else {
             continue;
         };
-        let last = chunk.iter().rev().find(|t| !is_trivia(&t.token)).unwrap_or(first);
+        let last = chunk
+            .tokens
+            .iter()
+            .rev()
+            .find(|t| !is_trivia(&t.token))
+            .unwrap_or(first);
         let location = at(&file, first.span.start);
-        let text = lines.slice(text, first.span.start, last.span.end).to_string();
-        let (tokens, parameters) = substitute_parameters(&file, chunk)?;
+        let mut text = lines.slice(text, first.span.start, last.span.end).to_string();
+        if let Some(binding) = &chunk.binding {
+            text = text.replace(&format!("{{{}}}", binding.name), &binding.value);
+        }
+        let (tokens, parameters) = substitute_parameters(&file, &chunk.tokens)?;
         let kind = parse_statement(&file, &location, tokens)?;
         statements.push(JobStatement {
             location,
             text,
             kind,
             parameters,
+            template: chunk.binding.map(|b| b.to_string()),
         });
     }
     if statements.is_empty() {
