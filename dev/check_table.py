@@ -7,6 +7,7 @@ Prints {"version", "rows", "files", "columns": {COLUMN: {"distinct", "values"}},
 latest version or of version N; "files" are the data files the version references; "txns" are the Kafka offsets
 the log's commit files record.
 """
+import datetime
 import json
 import os
 import sys
@@ -32,7 +33,8 @@ data = table.to_pyarrow_table()
 columns = {}
 for name in args:
     values = data.column(name).to_pylist()
-    values = [v.hex() if isinstance(v, bytes) else v for v in values]
+    values = [v.hex() if isinstance(v, bytes) else v.isoformat() if isinstance(v, (datetime.date, datetime.time))
+              else v for v in values]
     columns[name] = {"distinct": len(set(values)), "values": values}
 # Transaction actions (Kafka offsets) as the log records them: the latest version per app id.
 def log_files():

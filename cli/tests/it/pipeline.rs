@@ -47,7 +47,7 @@ fn generated_data_through_the_pipeline_reads_back_in_an_independent_delta_reader
         .filter(|v: &serde_json::Value| v.get("event").is_some())
         .collect();
     let stages = summary["stages"].as_array().unwrap().len();
-    assert_eq!(stages, 15);
+    assert_eq!(stages, 18);
     assert_eq!(events.iter().filter(|e| e["event"] == "stage_finished").count(), stages);
 
     // An independent reader opens every output and counts the same rows.
@@ -69,12 +69,12 @@ fn generated_data_through_the_pipeline_reads_back_in_an_independent_delta_reader
     );
     assert_eq!(
         stdout(&check).lines().filter(|l| l.starts_with("ok ")).count(),
-        10,
+        11,
         "{}",
         stdout(&check)
     );
 
-    // The same job again: identical contents, next version.
+    // The same job again, recomputing everything: identical contents, next version.
     let again = strata(&[
         "run",
         "jobs/stock_market/pipeline.sql",
@@ -82,6 +82,7 @@ fn generated_data_through_the_pipeline_reads_back_in_an_independent_delta_reader
         wh_path,
         "--log-format",
         "json",
+        "--full-refresh",
     ]);
     let again: serde_json::Value = serde_json::from_str(stdout(&again).trim()).unwrap();
     for (a, b) in outputs.iter().zip(again["outputs"].as_array().unwrap()) {

@@ -116,10 +116,23 @@ fn seed_000_postgres_aggregates_equal_pandas_and_talib_after_an_incremental_run(
             .unwrap_or_else(|| panic!("no range for {table}: {second}"))
             .clone()
     };
+    // The last tick before the cutoff is 2023-11-30 15:00: the run reads and rewrites from just above it.
     let ticks = range("silver.stock_ticks");
     assert_eq!(ticks["action"], "rewritten", "{ticks}");
-    assert!(ticks["range"].as_str().unwrap().starts_with("2023-12-01"), "{ticks}");
-    assert!(ticks["read"].as_str().unwrap().starts_with("2023-12-01"), "{ticks}");
+    assert!(
+        ticks["range"]
+            .as_str()
+            .unwrap()
+            .starts_with("2023-11-30T15:00:00.000001"),
+        "{ticks}"
+    );
+    assert!(
+        ticks["read"]
+            .as_str()
+            .unwrap()
+            .starts_with("2023-11-30T15:00:00.000001"),
+        "{ticks}"
+    );
 
     // The reference, over every tick of the source.
     let dir = root.path();
@@ -265,10 +278,9 @@ fn seed_004_month_by_month_backfill_and_full_refresh_agree_with_salted_keys() {
                 .find(|r| r["table"] == "silver.trips")
                 .unwrap();
             assert_eq!(trips["action"], "rewritten", "{summary}");
-            assert!(
-                trips["range"].as_str().unwrap().starts_with(&format!("{month}-01")),
-                "{trips}"
-            );
+            // Above the previous month's watermark (its directory's date): the new month only.
+            let above = format!("{}-02", MONTHS[i - 1]);
+            assert!(trips["range"].as_str().unwrap().starts_with(&above), "{trips}");
         }
         transcript.push_str(&out);
         transcript.push_str(&err);
@@ -341,8 +353,8 @@ fn seed_004_month_by_month_backfill_and_full_refresh_agree_with_salted_keys() {
     assert_eq!(distinct.len(), keys.len(), "trip keys are unique");
     let sample = inc.one(
         "SELECT json_build_object('key', trip_key, 'vehicle', vehicle_id, 'message',
-           concat_ws('|', vendor_id, to_char(pickup_at, 'YYYY-MM-DD HH24:MI:SS'), to_char(dropoff_at, 'YYYY-MM-DD HH24:MI:SS'),
-                     pickup_zone, dropoff_zone),
+           concat_ws('|', vendor_id, to_char(pickup_at, 'YYYY-MM-DD\"T\"HH24:MI:SS'),
+                     to_char(dropoff_at, 'YYYY-MM-DD\"T\"HH24:MI:SS'), pickup_zone, dropoff_zone),
            'vehicle_message', concat_ws('|', 'vehicle', vendor_id, pickup_zone))::text
          FROM trips ORDER BY pickup_at LIMIT 1",
     );
@@ -453,7 +465,7 @@ fn seed_004_month_by_month_backfill_and_full_refresh_agree_with_salted_keys() {
     assert_eq!(kept, curated);
 
     // The salt is nowhere: not in what the runs printed, nor in `explain`, the ledger or any table.
-    let (explain, _) = run_salted(&["explain", &curate_inc, "--warehouse", wh], salt);
+    let (explain, _) = run_salted(&["explain", &curate_inc, "--warehouse", wh, "--full-refresh"], salt);
     assert!(
         explain.contains("hmac_sha256") && explain.contains("chillflow_salt"),
         "{explain}"
@@ -472,4 +484,108 @@ fn seed_004_month_by_month_backfill_and_full_refresh_agree_with_salted_keys() {
         let rows = inc.one(&format!("SELECT count(*) FROM {table} t WHERE t::text LIKE '%{salt}%'"));
         assert_eq!(rows, "0", "{table}");
     }
+}
+
+/// Run `python -c script args…`; fails the test on failure; returns stdout.
+fn python_script(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// Copy the bronze prices of `from` to `to` without (`hold`) or with only (`release`) one symbol's bars of one day.
+const HOLD_BACK: &str = r#"
+import os, sys
+import pyarrow.compute as pc
+from deltalake import DeltaTable, write_deltalake
+source, dest, symbol, day, what = sys.argv[1:6]
+t = DeltaTable(source).to_pyarrow_table()
+late = pc.and_(pc.equal(t["symbol"], symbol), pc.equal(pc.cast(t["ts"], "date32"), pc.cast(pc.strptime(day, "%Y-%m-%d", "s"), "date32")))
+rows = t.filter(late) if what == "release" else t.filter(pc.invert(late))
+write_deltalake(dest, rows, mode="append", partition_by=["year"])
+print(rows.num_rows, flush=True)
+os._exit(0)
+"#;
+
+/// Seed 002's job on a generated market: the Fibonacci bars and the sector strength equal pandas over the bronze
+/// rows with the independent NYSE calendar of `exchange_calendars`; and a bar one symbol's feed delivers a day late,
+/// below the watermark, is in every table after the next incremental run, which then equals a full refresh.
+#[test]
+fn seed_002_fibonacci_bars_and_sector_strength_equal_pandas_and_a_late_bar_is_taken() {
+    let root = tempfile::tempdir().unwrap();
+    let (full, inc) = (root.path().join("full"), root.path().join("inc"));
+    let source = full.join("bronze/market_daily");
+    #[rustfmt::skip]
+    let out = strata(&[
+        "generate", "market", "--symbols", "12", "--start", "2016-01-01", "--end", "2017-06-30", "--seed", "23",
+        "--defect-rate", "0.01", "--out", source.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let job = "jobs/stock_market/pipeline.sql";
+    run_summary(job, &full, &["--full-refresh"]);
+
+    // The values, against pandas.
+    let out = Command::new(python())
+        .arg(repo_root().join("dev/check_seed002.py"))
+        .arg(&full)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the tables differ from pandas:\n{}", stderr(&out));
+    let checked: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(
+        checked["bars"]["silver.bars_34d"].as_u64().unwrap() >= 12 * 10,
+        "{checked}"
+    );
+    assert!(checked["sector_strength"].as_u64().unwrap() >= 12 * 300, "{checked}");
+    let sectors = crate::kafka::table(&full, "gold.sector_strength", &["sector"]);
+    assert!(
+        sectors["columns"]["sector"]["distinct"].as_u64().unwrap() >= 4,
+        "one sector is no test"
+    );
+
+    // The same market arriving with AAAB's bar of 2017-06-29 a day late: held back from the first run, delivered
+    // after it, below the watermark (2017-06-30).
+    let (symbol, day) = ("AAAB", "2017-06-29");
+    crate::cluster::copy_dir(
+        &full.join("bronze/symbol_metadata"),
+        &inc.join("bronze/symbol_metadata"),
+    );
+    let bronze = inc.join("bronze/market_daily");
+    let (src, dst) = (source.to_str().unwrap(), bronze.to_str().unwrap());
+    python_script(HOLD_BACK, &[src, dst, symbol, day, "hold"]);
+    run_summary(job, &inc, &[]);
+    let has_late = |wh: &Path| {
+        let t = crate::kafka::table(wh, "silver.daily_bars", &["symbol", "trade_date"]);
+        let symbols = t["columns"]["symbol"]["values"].as_array().unwrap().clone();
+        let dates = t["columns"]["trade_date"]["values"].as_array().unwrap().clone();
+        symbols
+            .iter()
+            .zip(&dates)
+            .any(|(s, d)| s == symbol && d.as_str().is_some_and(|d| d.starts_with(day)))
+    };
+    assert!(!has_late(&inc), "the held-back bar is already there");
+    assert_eq!(
+        python_script(HOLD_BACK, &[src, dst, symbol, day, "release"]).trim(),
+        "1"
+    );
+    let late = run_summary(job, &inc, &[]);
+    assert_eq!(late["mode"], "incremental");
+    assert!(has_late(&inc), "the late bar was skipped: {late}");
+    let out = Command::new(python())
+        .arg(repo_root().join("dev/compare_delta.py"))
+        .args([&full, &inc])
+        .args(crate::cases::STOCK_TABLES)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "after the late bar, incremental vs full refresh:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
