@@ -58,6 +58,21 @@ fn decode_reader(payload: &[u8]) -> Result<(Reader, &[u8])> {
     Ok((reader, &payload[4 + len..]))
 }
 
+/// A table provider from one of Strata's own payloads: Delta files, a Kafka scan or a PostgreSQL table.
+fn decode_provider(buf: &[u8], table_ref: &TableReference) -> Result<Arc<dyn TableProvider>> {
+    if let Some(payload) = buf.strip_prefix(MAGIC_KAFKA) {
+        return Ok(Arc::new(KafkaTable::new(decode_kafka(payload)?.0)));
+    }
+    if let Some(payload) = buf.strip_prefix(MAGIC_POSTGRES) {
+        let source: PgSource = serde_json::from_slice(payload).map_err(external)?;
+        return Ok(Arc::new(PgTable::new(source)));
+    }
+    let payload = buf
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| DataFusionError::NotImplemented(format!("table '{table_ref}' cannot be read on a cluster")))?;
+    Ok(Arc::new(decode_files(payload)?))
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct PgScanJson {
     source: PgSource,
@@ -245,25 +260,22 @@ impl LogicalExtensionCodec for StrataLogicalCodec {
         &self,
         buf: &[u8],
         table_ref: &TableReference,
-        schema: SchemaRef,
-        ctx: &TaskContext,
+        _schema: SchemaRef,
+        _ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
-        if let Some(payload) = buf.strip_prefix(MAGIC_METERED) {
-            let (reader, inner) = decode_reader(payload)?;
-            let inner = self.try_decode_table_provider(inner, table_ref, schema, ctx)?;
-            return Ok(Arc::new(MeteredTable::new(inner, reader)));
-        }
-        if let Some(payload) = buf.strip_prefix(MAGIC_KAFKA) {
-            return Ok(Arc::new(KafkaTable::new(decode_kafka(payload)?.0)));
-        }
-        if let Some(payload) = buf.strip_prefix(MAGIC_POSTGRES) {
-            let source: PgSource = serde_json::from_slice(payload).map_err(external)?;
-            return Ok(Arc::new(PgTable::new(source)));
-        }
-        let payload = buf.strip_prefix(MAGIC).ok_or_else(|| {
-            DataFusionError::NotImplemented(format!("table '{table_ref}' cannot be read on a cluster"))
-        })?;
-        Ok(Arc::new(decode_files(payload)?))
+        // A metered table's payload wraps the table's own (never another metered one).
+        let (reader, buf) = match buf.strip_prefix(MAGIC_METERED) {
+            Some(payload) => {
+                let (reader, inner) = decode_reader(payload)?;
+                (Some(reader), inner)
+            }
+            None => (None, buf),
+        };
+        let provider = decode_provider(buf, table_ref)?;
+        Ok(match reader {
+            Some(reader) => Arc::new(MeteredTable::new(provider, reader)),
+            None => provider,
+        })
     }
 
     fn try_encode_table_provider(

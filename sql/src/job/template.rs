@@ -115,7 +115,7 @@ fn header(file: &Arc<str>, chunk: &[TokenWithSpan]) -> Result<Option<(String, Ve
     if !it.next().is_some_and(|(_, t)| is_keyword(&t.token, Keyword::IN)) {
         return Err(bad("FOR's variable needs IN"));
     }
-    if !it.next().is_some_and(|(_, t)| t.token == Token::LParen) {
+    if it.next().is_none_or(|(_, t)| t.token != Token::LParen) {
         return Err(bad("FOR's values go in parentheses"));
     }
     let mut values: Vec<Value> = Vec::new();
