@@ -464,6 +464,20 @@ fn seed_004_month_by_month_backfill_and_full_refresh_agree_with_salted_keys() {
         .sum();
     assert_eq!(kept, curated);
 
+    // The KPIs and the status, against pandas over the raw files.
+    dump(&inc, "zone_hourly_kpis", &root.path().join("kpis.jsonl"));
+    dump(&inc, "kpi_status", &root.path().join("status.jsonl"));
+    let out = Command::new(python())
+        .arg(repo_root().join("dev/check_seed004.py"))
+        .arg(wh_inc.join("raw/yellow"))
+        .arg(root.path().join("kpis.jsonl"))
+        .arg(root.path().join("status.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the KPIs differ from pandas:\n{}", stderr(&out));
+    let reference: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(reference["kept"], curated, "{reference}");
+
     // The salt is nowhere: not in what the runs printed, nor in `explain`, the ledger or any table.
     let (explain, _) = run_salted(&["explain", &curate_inc, "--warehouse", wh, "--full-refresh"], salt);
     assert!(
