@@ -17,7 +17,7 @@ source dev/python.sh
 python="$(strata_python)"
 cargo build --release --locked --quiet -p strata-cli
 strata="$CARGO_TARGET_DIR/release/strata"
-if [ ! -d "$data/bronze/_delta_log" ]; then
+if [ ! -d "$data/bronze/_delta_log" ] || [ ! -d "$data/symbol_metadata/_delta_log" ]; then
   mkdir -p "$data"
   "$strata" generate market --symbols "$symbols" --start "$start" --end "$end" --seed 42 --defect-rate 0.01 \
     --out "$data/bronze"
@@ -26,7 +26,8 @@ tables="silver.daily_bars silver.weekly_bars silver.monthly_bars silver.bars_3d 
   silver.bars_13d silver.bars_21d silver.bars_34d gold.daily_indicators"
 
 fresh() { # a warehouse whose bronze table is the cached data
-  rm -rf "$work/$1" && mkdir -p "$work/$1/bronze" && ln -s "$data/bronze" "$work/$1/bronze/market_daily"
+  rm -rf "$work/$1" && mkdir -p "$work/$1/bronze" && ln -s "$data/bronze" "$work/$1/bronze/market_daily" &&
+    ln -s "$data/symbol_metadata" "$work/$1/bronze/symbol_metadata"
 }
 seconds() { local t0=$1; "$python" -c "import time; print(f'{time.time() - $t0:.1f}')"; }
 now() { "$python" -c 'import time; print(time.time())'; }

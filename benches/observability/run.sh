@@ -28,7 +28,7 @@ source dev/python.sh
 python="$(strata_python)"
 cargo build --release --locked --quiet -p strata-cli
 strata="$CARGO_TARGET_DIR/release/strata"
-if [ ! -d "$data/bronze/_delta_log" ]; then
+if [ ! -d "$data/bronze/_delta_log" ] || [ ! -d "$data/symbol_metadata/_delta_log" ]; then
   mkdir -p "$data"
   "$strata" generate market --symbols 5000 --start 2015-01-01 --end 2024-12-31 --seed 42 --defect-rate 0.01 \
     --out "$data/bronze"
@@ -53,7 +53,10 @@ for http in "$sched_http" "$e1_http" "$e2_http"; do
   done
 done
 
-fresh() { rm -rf "$work/$1" && mkdir -p "$work/$1/bronze" && ln -s "$data/bronze" "$work/$1/bronze/market_daily"; }
+fresh() {
+  rm -rf "$work/$1" && mkdir -p "$work/$1/bronze" && ln -s "$data/bronze" "$work/$1/bronze/market_daily" &&
+    ln -s "$data/symbol_metadata" "$work/$1/bronze/symbol_metadata"
+}
 
 # The scraper: until its stop file appears, every $interval s, each endpoint once; it prints how many it read.
 scrape() {

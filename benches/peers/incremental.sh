@@ -28,6 +28,8 @@ timed() { # timed LABEL COMMAND…: wall seconds of the command, printed and ech
 mkdir -p "$work/inc/bronze" "$work/full/bronze"
 "$python" dev/append_days.py "$data/bronze" "$work/inc/bronze/market_daily" 1900-01-01 "$before" >/dev/null
 ln -s "$data/bronze" "$work/full/bronze/market_daily"
+ln -s "$data/symbol_metadata" "$work/inc/bronze/symbol_metadata"
+ln -s "$data/symbol_metadata" "$work/full/bronze/symbol_metadata"
 history="$(timed history "$strata" run jobs/stock_market/pipeline.sql --warehouse "$work/inc" --no-progress)"
 rows="$("$python" dev/append_days.py "$data/bronze" "$work/inc/bronze/market_daily" "$last" "$last")"
 incremental="$(timed incremental "$strata" run jobs/stock_market/pipeline.sql --warehouse "$work/inc" --no-progress)"

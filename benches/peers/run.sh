@@ -39,7 +39,7 @@ strata="$CARGO_TARGET_DIR/release/strata"
 generate() {
   local name="$1"
   shift
-  if [ ! -d "$cache/$name/bronze/_delta_log" ]; then
+  if [ ! -d "$cache/$name/bronze/_delta_log" ] || [ ! -d "$cache/$name/symbol_metadata/_delta_log" ]; then
     rm -rf "$cache/$name"
     mkdir -p "$cache/$name"
     # A failed generation leaves nothing behind, and the caller's assignment fails (set -e stops the script).

@@ -28,7 +28,7 @@ generate() { # generate OUT: the benchmark's bronze table
   "$strata" generate market --symbols "$symbols" --start "$start" --end "$end" --seed 42 --defect-rate 0.01 \
     --out "$1" >/dev/null
 }
-if [ ! -d "$data/bronze/_delta_log" ]; then
+if [ ! -d "$data/bronze/_delta_log" ] || [ ! -d "$data/symbol_metadata/_delta_log" ]; then
   mkdir -p "$data"
   generate "$data/bronze"
 fi
@@ -39,7 +39,8 @@ fresh() { # fresh MODE RUN: print a new warehouse for the mode, its bronze table
   case "$1" in
     disk-*)
       local wh="$work/$1-$2"
-      mkdir -p "$wh/bronze" && ln -s "$data/bronze" "$wh/bronze/market_daily"
+      mkdir -p "$wh/bronze" && ln -s "$data/bronze" "$wh/bronze/market_daily" &&
+        ln -s "$data/symbol_metadata" "$wh/bronze/symbol_metadata"
       echo "$wh" ;;
     s3-*)
       local wh="s3://strata/bench-$1-$2-$$"

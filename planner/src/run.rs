@@ -96,6 +96,7 @@ pub async fn run_stoppable(
         .await?;
     let (job, run_started, run_epoch_ms) = (base.job.clone(), Instant::now(), crate::tasks::epoch_ms());
     let task_log = planned.task_log.take();
+    let writers = writers(&planned, &base.run_id);
     crate::metrics::run_started(&job);
     let staging = planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}"))?;
     let maintenance = std::mem::take(&mut planned.maintenance);
@@ -121,7 +122,8 @@ pub async fn run_stoppable(
     if let Ok(summary) = &mut result {
         summary.maintenance = crate::maintain::run(&maintenance).await;
         if let Some(log) = &task_log {
-            summary.tasks = crate::tasks::reports(log.tasks(&base.run_id).await, run_epoch_ms);
+            let tasks = log.tasks(run_epoch_ms, &writers).await;
+            summary.tasks = crate::tasks::reports(tasks, run_epoch_ms);
         }
     }
     let end = match &result {
@@ -199,12 +201,7 @@ async fn run_stages(
                 index: i,
                 name: stage.name.clone(),
             });
-            // On a cluster the stage's Ballista jobs are named after it, so its tasks can be found when the run ends.
-            let ctx = if distributed {
-                crate::tasks::named_session(&planned.ctx, &crate::tasks::ballista_job_name(&run_id, &stage.name))
-            } else {
-                planned.ctx.clone()
-            };
+            let ctx = planned.ctx.clone();
             let planned_stage = &planned.stages[i];
             // A view runs only when it declares expectations: it is checked once, and its readers read the result.
             let plan = planned_stage.run_plan().cloned();
@@ -500,6 +497,31 @@ async fn write_targets(planned: &PlannedJob) -> Result<HashMap<String, WriteTarg
         targets.insert(table, target);
     }
     Ok(targets)
+}
+
+/// Which stage writes which location: its output table, and what it stages (a Kafka source's messages, a table's
+/// flagged rows) under the run's staging directory. Tells the run's Ballista jobs apart by stage.
+fn writers(planned: &PlannedJob, run_id: &str) -> crate::tasks::Writers {
+    let mut writers = crate::tasks::Writers::default();
+    let name = |i: usize| planned.dag.stages[i].name.as_str();
+    let staged = |file: &str| planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}/{file}")).ok();
+    for (i, stage) in planned.stages.iter().enumerate() {
+        if let Some(output) = stage.output().filter(|o| o.sink.is_none()) {
+            writers.add(&output.url, name(i));
+        }
+        if let Some(url) = stage
+            .expectations()
+            .and_then(|e| staged(&format!("{}.flagged", e.table)))
+        {
+            writers.add(&url, name(i));
+        }
+    }
+    for source in &planned.kafka {
+        if let Some(url) = staged(&source.name) {
+            writers.add(&url, name(source.stage));
+        }
+    }
+    writers
 }
 
 /// Where runs stage Kafka messages and flagged rows (uncommitted Parquet files), under the warehouse; removed after

@@ -1,35 +1,32 @@
-//! Where a run's tasks ran. On a cluster every stage runs as Ballista jobs named after the run and the stage
-//! (`strata:<run id>:<stage>`, [`ballista_job_name`]); when the run ends, a [`TaskLog`] that can read those jobs'
-//! execution graphs (the scheduler's) answers with their tasks, and the run's summary keeps them, timed from the
-//! run's start, for the console's timeline. A run without a task log (embedded, or a client that is not the
-//! scheduler) records none: its stages are its timeline.
+//! Where a run's tasks ran. On a cluster a run's stages are Ballista jobs; when the run ends, a [`TaskLog`] that
+//! can read those jobs' execution graphs (the scheduler's) answers with their tasks, each named after the stage
+//! whose files its job writes ([`Writers`]: table and staging locations by stage), and the run's summary keeps them,
+//! timed from the run's start, for the console's timeline. A run without a task log (embedded, or a client that is
+//! not the scheduler) records none: its stages are its timeline. The jobs are not told apart by name: naming them
+//! takes a session per stage, and with those, runs that lost an executor committed some rows twice in the chaos
+//! tests (not with one shared session, which every stage keeps).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::Serialize;
 
-/// The prefix of every Ballista job a Strata run submits.
-const PREFIX: &str = "strata:";
+/// The locations a run's stages write (their tables, and their staged files), with each stage's name: how a
+/// Ballista job is told to belong to a stage.
+#[derive(Debug, Clone, Default)]
+pub struct Writers(Vec<(String, String)>);
 
-/// The Ballista job name of `stage` of run `run_id`.
-pub fn ballista_job_name(run_id: &str, stage: &str) -> String {
-    format!("{PREFIX}{run_id}:{stage}")
-}
+impl Writers {
+    /// Record that `stage` writes the files under `location`.
+    pub fn add(&mut self, location: &url::Url, stage: &str) {
+        self.0
+            .push((location.as_str().trim_end_matches('/').to_string(), stage.to_string()));
+    }
 
-/// The run id and stage a Ballista job name stands for (`None` for jobs Strata's runs did not submit). Run ids
-/// never hold a colon; stage names may.
-pub fn parse_job_name(name: &str) -> Option<(&str, &str)> {
-    name.strip_prefix(PREFIX)?.split_once(':')
-}
-
-/// A session like `ctx` whose Ballista jobs carry `name` (the tables, functions and options are shared).
-pub(crate) fn named_session(ctx: &SessionContext, name: &str) -> SessionContext {
-    use ballista_core::extension::SessionConfigExt;
-    let mut state = ctx.state();
-    let config: SessionConfig = state.config().clone().with_ballista_job_name(name);
-    *state.config_mut() = config;
-    SessionContext::new_with_state(state)
+    /// The stage that writes `location`, if any.
+    pub fn stage_of(&self, location: &str) -> Option<&str> {
+        let location = location.trim_end_matches('/');
+        self.0.iter().find(|(l, _)| l == location).map(|(_, s)| s.as_str())
+    }
 }
 
 /// One task as the cluster recorded it (times in milliseconds since the epoch).
@@ -53,8 +50,9 @@ pub struct TaskRecord {
 /// Reads the tasks of a run's Ballista jobs.
 #[async_trait::async_trait]
 pub trait TaskLog: Send + Sync {
-    /// Every task of the jobs named after `run_id`.
-    async fn tasks(&self, run_id: &str) -> Vec<TaskRecord>;
+    /// Every task of the jobs that started at or after `since` (ms since the epoch) and write a location of
+    /// `writers`, each named after that location's stage.
+    async fn tasks(&self, since: u128, writers: &Writers) -> Vec<TaskRecord>;
 }
 
 /// A task in a run's summary, timed from the run's start.
@@ -103,12 +101,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn job_names_round_trip_and_foreign_names_are_not_ours() {
-        let name = ballista_job_name("0b1c-2d", "silver.daily_bars");
-        assert_eq!(parse_job_name(&name), Some(("0b1c-2d", "silver.daily_bars")));
-        assert_eq!(parse_job_name("strata:r1:a:b"), Some(("r1", "a:b")));
-        assert_eq!(parse_job_name("ballista job"), None);
-        assert_eq!(parse_job_name("strata:no-stage"), None);
+    fn writers_name_the_stage_of_a_location_with_or_without_its_slash() {
+        let mut writers = Writers::default();
+        writers.add(
+            &url::Url::parse("file:///wh/silver/daily_bars/").unwrap(),
+            "silver.daily_bars",
+        );
+        assert_eq!(
+            writers.stage_of("file:///wh/silver/daily_bars"),
+            Some("silver.daily_bars")
+        );
+        assert_eq!(
+            writers.stage_of("file:///wh/silver/daily_bars/"),
+            Some("silver.daily_bars")
+        );
+        assert_eq!(writers.stage_of("file:///wh/silver/weekly_bars/"), None);
     }
 
     #[test]

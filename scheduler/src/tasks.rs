@@ -1,14 +1,19 @@
-//! The task log the job service gives its runs: when a run ends, the tasks of its stages' Ballista jobs (named
-//! after the run, see [`strata_planner::tasks`]) are read from the scheduler's job state, where Ballista keeps a
-//! finished job's execution graph (an hour, by default). Every task any of those jobs started is reported, retried
-//! and failed ones included, with the executor that ran it.
+//! The task log the job service gives its runs: when a run ends, the tasks of its Ballista jobs (see
+//! [`strata_planner::tasks`]) are read from the scheduler's job state, where Ballista keeps a finished job's
+//! execution graph (an hour, by default). A job belongs to the stage whose table or staged files its plan writes
+//! (its `DeltaWriteExec`), if it started after the run did; a job that writes no file (rows for a sink) is not
+//! reported. Every task any of those jobs started is reported, retried and failed ones included, with
+//! the executor that ran it.
 
 use std::sync::Arc;
 
 use ballista_core::serde::protobuf::task_status;
 use ballista_scheduler::cluster::JobState;
 use ballista_scheduler::state::execution_stage::TaskInfo;
-use strata_planner::tasks::{TaskLog, TaskRecord, parse_job_name};
+use datafusion::common::tree_node::TreeNode;
+use datafusion::physical_plan::ExecutionPlan;
+use strata_connectors::delta::write_exec::DeltaWriteExec;
+use strata_planner::tasks::{TaskLog, TaskRecord, Writers};
 
 /// Reads run tasks from a Ballista scheduler's job state.
 pub struct BallistaTasks {
@@ -49,39 +54,51 @@ fn record(stage: &str, ballista_stage: usize, info: &TaskInfo) -> TaskRecord {
     }
 }
 
+/// The location the plan's `DeltaWriteExec` writes, if it has one.
+fn written(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
+    let mut found = None;
+    let _ = plan.apply(|node| {
+        if let Some(write) = node.downcast_ref::<DeltaWriteExec>() {
+            found = Some(write.target().table_url.to_string());
+            return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    found
+}
+
 #[async_trait::async_trait]
 impl TaskLog for BallistaTasks {
-    async fn tasks(&self, run_id: &str) -> Vec<TaskRecord> {
+    async fn tasks(&self, since: u128, writers: &Writers) -> Vec<TaskRecord> {
         let jobs = match self.state.get_all_jobs().await {
             Ok(jobs) => jobs,
             Err(e) => {
-                tracing::warn!(run_id, error = %e, "could not list the cluster's jobs for the run's tasks");
+                tracing::warn!(error = %e, "could not list the cluster's jobs for the run's tasks");
                 return Vec::new();
             }
         };
         let mut out = Vec::new();
         for job in jobs {
-            // The status carries the name: only the run's own jobs' graphs are read.
-            let Ok(Some(status)) = self.state.get_job_status(&job).await else {
-                continue;
-            };
-            let Some((run, stage)) = parse_job_name(&status.job_name) else {
-                continue;
-            };
-            if run != run_id {
-                continue;
-            }
             let graph = match self.state.get_execution_graph(&job).await {
                 Ok(Some(graph)) => graph,
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::warn!(run_id, job = %job, error = %e, "could not read a stage job's tasks");
+                    tracing::warn!(job = %job, error = %e, "could not read a stage job's tasks");
                     continue;
                 }
             };
+            // The run's jobs: started since the run did, writing one of its stages' tables or staged files (the
+            // scheduler's session contexts do not keep the client's session id, so the session cannot tell).
+            if u128::from(graph.start_time()) < since {
+                continue;
+            }
+            let Some(stage) = written(&graph.physical_plan()).and_then(|l| writers.stage_of(&l).map(str::to_string))
+            else {
+                continue;
+            };
             for (id, ballista_stage) in graph.stages() {
                 for info in ballista_stage.task_infos().unwrap_or_default() {
-                    out.push(record(stage, *id, info));
+                    out.push(record(&stage, *id, info));
                 }
             }
         }

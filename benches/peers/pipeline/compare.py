@@ -60,9 +60,13 @@ class Table:
 
 
 def run_strata(engine, strata, bronze, out, log):
-    """Strata on a fresh warehouse whose bronze/market_daily is a link to the bronze table (a full run)."""
+    """Strata on a fresh warehouse whose bronze/market_daily is a link to the bronze table (a full run). Strata also
+    computes gold.sector_strength, which the peers do not: it does more work than they do."""
     os.makedirs(os.path.join(out, "bronze"))
     os.symlink(os.path.abspath(bronze), os.path.join(out, "bronze", "market_daily"))
+    # The symbols' metadata, which `strata generate market` writes beside the bronze table (gold.sector_strength).
+    metadata = os.path.join(os.path.dirname(os.path.abspath(bronze)), "symbol_metadata")
+    os.symlink(metadata, os.path.join(out, "bronze", "symbol_metadata"))
     cmd = [strata, "run", PIPELINE, "--warehouse", out, "--no-progress", "--full-refresh"]
     also = ()
     if engine == "cluster":

@@ -185,13 +185,20 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
     let root = tempfile::tempdir().unwrap();
     let s3 = crate::storage::S3::get();
     let s3_root = s3.fresh("matrix");
+    // STRATA_MATRIX_ONLY=status.sql runs the cases whose file contains it (a failure's replay).
+    let only = std::env::var("STRATA_MATRIX_ONLY").unwrap_or_default();
     for (n, case) in jobs().into_iter().enumerate() {
+        if !case.file.contains(&only) {
+            continue;
+        }
         let inputs = root.path().join("inputs");
         (case.setup)(&inputs, 12, 11);
         // Every mode's warehouse starts from the same bytes, on the local disk and under an s3:// prefix.
         let mut places: Vec<(String, String)> = Vec::new();
         for mode in MODES {
             let dir = root.path().join(mode);
+            // A fresh place per case: a table or ledger an earlier case left there must not mix with this one's.
+            let _ = std::fs::remove_dir_all(&dir);
             copy_dir(&inputs, &dir);
             places.push((mode.to_string(), dir.display().to_string()));
         }
@@ -214,7 +221,18 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         let digests = || -> Vec<String> {
             case.postgres
                 .iter()
-                .map(|t| pg.as_ref().unwrap().digest_written(t))
+                .map(|t| {
+                    let pg = pg.as_ref().unwrap();
+                    // The rows themselves when there are few: a difference then shows where it is.
+                    let rows = pg.one(&format!("SELECT count(*) FROM {t}"));
+                    let shown = match rows.parse::<u32>() {
+                        Ok(n) if n <= 5 => pg.one(&format!(
+                            "SELECT coalesce(string_agg((to_jsonb(t) - 'id' - 'created_at')::text, ' '), '') FROM {t} t"
+                        )),
+                        _ => String::new(),
+                    };
+                    format!("{} {shown}", pg.digest_written(t)).trim_end().to_string()
+                })
                 .collect()
         };
         let mut pg_results = Vec::new();
@@ -263,11 +281,11 @@ fn every_job_writes_the_same_tables_embedded_standalone_and_on_a_two_executor_cl
         if !case.postgres.is_empty() {
             let pg = crate::postgres::Pg::connect(case.database);
             let other: Vec<String> = case.postgres.iter().map(|t| pg.digest_written(t)).collect();
-            assert_ne!(
-                other, pg_results[0],
-                "{}: other inputs, same PostgreSQL tables",
-                case.file
-            );
+            let embedded: Vec<String> = pg_results[0]
+                .iter()
+                .map(|d| d.split(' ').next().unwrap_or_default().to_string())
+                .collect();
+            assert_ne!(other, embedded, "{}: other inputs, same PostgreSQL tables", case.file);
         }
     }
 }

@@ -602,4 +602,37 @@ fn seed_002_fibonacci_bars_and_sector_strength_equal_pandas_and_a_late_bar_is_ta
         stdout(&out),
         stderr(&out)
     );
+
+    // Consolidation, the seed's consolidator: `strata optimize` merges the incremental runs' small files, Z-ordered
+    // by symbol, and the rows stay the same.
+    let files = |wh: &Path| {
+        crate::kafka::table(wh, "silver.daily_bars", &[])["files"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = files(&inc);
+    let wh = inc.to_str().unwrap();
+    let out = strata(&[
+        "optimize",
+        "silver.daily_bars",
+        "--zorder-by",
+        "symbol",
+        "--warehouse",
+        wh,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(files(&inc) < before, "optimize left {} of {before} files", files(&inc));
+    let out = Command::new(python())
+        .arg(repo_root().join("dev/compare_delta.py"))
+        .args([&full, &inc])
+        .arg("silver.daily_bars")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "after optimize:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
