@@ -95,7 +95,7 @@ pub async fn run_stoppable(
         })
         .await?;
     let (job, run_started, run_epoch_ms) = (base.job.clone(), Instant::now(), crate::tasks::epoch_ms());
-    let task_log = planned.task_log.take();
+    let task_log = planned.task_log.clone();
     let writers = writers(&planned, &base.run_id);
     crate::metrics::run_started(&job);
     let staging = planned.warehouse.join(&format!("{STAGING_DIR}/{run_id}"))?;
@@ -221,6 +221,7 @@ async fn run_stages(
                 name: stage.name.clone(),
                 retries: if distributed { CLUSTER_STAGE_RETRIES } else { 0 },
                 events: events.clone(),
+                log: planned.task_log.clone(),
             };
             let profile = planned.profile;
             let slots = slots.clone();
@@ -364,6 +365,8 @@ struct Retry {
     name: String,
     retries: u32,
     events: Option<EventSink>,
+    /// On a scheduler: how an attempt is known to have run on a cluster that lost an executor.
+    log: Option<Arc<dyn crate::tasks::TaskLog>>,
 }
 
 impl Retry {
@@ -376,7 +379,18 @@ impl Retry {
     {
         let mut tried = 0;
         loop {
-            match attempt().await {
+            let started = crate::tasks::epoch_ms();
+            let result = match attempt().await {
+                // A lost executor can make Ballista hand a stage's intermediate results twice to the stage reading
+                // them (seen as rows committed twice): a job that ran work twice is not trusted, and runs again.
+                Ok(_) if self.disturbed(started).await => Err(DataFusionError::Execution(
+                    "the cluster lost an executor while the stage ran, and some of its work ran twice: its result \
+                     is not trusted"
+                        .into(),
+                )),
+                other => other,
+            };
+            match result {
                 Ok(value) => return Ok(value),
                 Err(e) if tried < self.retries => {
                     tried += 1;
@@ -393,6 +407,15 @@ impl Retry {
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+impl Retry {
+    async fn disturbed(&self, since: u128) -> bool {
+        match &self.log {
+            Some(log) => log.disturbed(since).await,
+            None => false,
         }
     }
 }

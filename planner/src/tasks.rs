@@ -53,6 +53,11 @@ pub trait TaskLog: Send + Sync {
     /// Every task of the jobs that started at or after `since` (ms since the epoch) and write a location of
     /// `writers`, each named after that location's stage.
     async fn tasks(&self, since: u128, writers: &Writers) -> Vec<TaskRecord>;
+
+    /// Whether a job that started at or after `since` ran some of its work more than once (a failed task, a stage
+    /// attempt after the first, a partition run twice): what a lost executor leaves. Ballista can then deliver a
+    /// stage's intermediate results twice to the stage that reads them, so such a job's result is not trusted.
+    async fn disturbed(&self, since: u128) -> bool;
 }
 
 /// A task in a run's summary, timed from the run's start.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ballista_core::serde::protobuf::task_status;
 use ballista_scheduler::cluster::JobState;
-use ballista_scheduler::state::execution_stage::TaskInfo;
+use ballista_scheduler::state::execution_stage::{ExecutionStage, TaskInfo};
 use datafusion::common::tree_node::TreeNode;
 use datafusion::physical_plan::ExecutionPlan;
 use strata_connectors::delta::write_exec::DeltaWriteExec;
@@ -67,8 +67,42 @@ fn written(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
     found
 }
 
+/// Whether `graph` ran some of its work more than once: a failed task, a stage attempt after the first, or a
+/// partition taken by two tasks.
+fn ran_twice(graph: &ballista_scheduler::state::execution_graph::ExecutionGraphBox) -> bool {
+    graph.stages().values().any(|stage| {
+        if matches!(stage, ExecutionStage::Successful(s) if s.stage_attempt_num > 0) {
+            return true;
+        }
+        let infos = stage.task_infos().unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        infos.iter().any(|info| {
+            matches!(info.task_status, task_status::Status::Failed(_))
+                || info.global_input_partition_ids.iter().any(|p| !seen.insert(*p))
+        })
+    })
+}
+
 #[async_trait::async_trait]
 impl TaskLog for BallistaTasks {
+    async fn disturbed(&self, since: u128) -> bool {
+        let jobs = match self.state.get_all_jobs().await {
+            Ok(jobs) => jobs,
+            // Unknown is not disturbed: the write's own checks still hold.
+            Err(_) => return false,
+        };
+        for job in jobs {
+            if let Ok(Some(graph)) = self.state.get_execution_graph(&job).await
+                && u128::from(graph.start_time()) >= since
+                && ran_twice(&graph)
+            {
+                tracing::warn!(job = %job, "a Ballista job ran some of its work twice (a lost executor)");
+                return true;
+            }
+        }
+        false
+    }
+
     async fn tasks(&self, since: u128, writers: &Writers) -> Vec<TaskRecord> {
         let jobs = match self.state.get_all_jobs().await {
             Ok(jobs) => jobs,
