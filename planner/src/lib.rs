@@ -29,6 +29,7 @@ pub mod params;
 pub mod plan;
 pub mod probes;
 pub mod report;
+mod retry;
 pub mod run;
 mod stage;
 pub mod stop;

@@ -33,6 +33,7 @@ use crate::ledger;
 use crate::outcome::StageOutcome;
 use crate::plan::PlannedJob;
 use crate::report::{EventSink, JobEvent, RunSummary, StageReport};
+use crate::retry::Retry;
 use crate::stop::StopHandle;
 use strata_connectors::stage::StageTable;
 
@@ -357,67 +358,6 @@ async fn run_stages(
     };
     tracing::info!(job = %summary.job, run_id = %summary.run_id, elapsed_ms = summary.elapsed_ms as u64, "run succeeded");
     Ok(summary)
-}
-
-/// How a stage that failed on the cluster is run again.
-struct Retry {
-    index: usize,
-    name: String,
-    retries: u32,
-    events: Option<EventSink>,
-    /// On a scheduler: how an attempt is known to have run on a cluster that lost an executor.
-    log: Option<Arc<dyn crate::tasks::TaskLog>>,
-}
-
-impl Retry {
-    /// Run `attempt` until it succeeds or the retries are spent. Running a stage again is safe: it reads what it
-    /// read before (pinned files, a planned offset range), and the files of a failed attempt are never committed.
-    async fn run<T, F, Fut>(&self, attempt: F) -> Result<T, DataFusionError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, DataFusionError>>,
-    {
-        let mut tried = 0;
-        loop {
-            let started = crate::tasks::epoch_ms();
-            let result = match attempt().await {
-                // A lost executor can make Ballista hand a stage's intermediate results twice to the stage reading
-                // them (seen as rows committed twice): a job that ran work twice is not trusted, and runs again.
-                Ok(_) if self.disturbed(started).await => Err(DataFusionError::Execution(
-                    "the cluster lost an executor while the stage ran, and some of its work ran twice: its result \
-                     is not trusted"
-                        .into(),
-                )),
-                other => other,
-            };
-            match result {
-                Ok(value) => return Ok(value),
-                Err(e) if tried < self.retries => {
-                    tried += 1;
-                    tracing::warn!(stage = %self.name, attempt = tried, error = %e, "stage failed on the cluster; retrying");
-                    if let Some(sink) = &self.events {
-                        sink(JobEvent::StageRetried {
-                            index: self.index,
-                            name: self.name.clone(),
-                            attempt: tried,
-                            error: e.to_string(),
-                        });
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-impl Retry {
-    async fn disturbed(&self, since: u128) -> bool {
-        match &self.log {
-            Some(log) => log.disturbed(since).await,
-            None => false,
-        }
-    }
 }
 
 /// How many stages of `planned` may execute at once: `strata.stage_concurrency`, or by default one embedded (a
