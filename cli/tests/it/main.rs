@@ -28,6 +28,7 @@ mod pipeline;
 mod postgres;
 mod schedule;
 mod secrets;
+mod seed_taxi;
 mod seed_values;
 mod seeds;
 mod storage;

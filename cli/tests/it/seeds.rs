@@ -13,7 +13,7 @@ use crate::schedule::ledger;
 use crate::*;
 
 /// `jobs/<file>` with its topics and databases renamed, written under `dir`.
-fn renamed_job(dir: &Path, file: &str, renames: &[(&str, &str)]) -> String {
+pub(crate) fn renamed_job(dir: &Path, file: &str, renames: &[(&str, &str)]) -> String {
     let mut text = std::fs::read_to_string(repo_root().join("jobs").join(file)).unwrap();
     for (from, to) in renames {
         assert!(text.contains(from), "{file} has no {from}");

@@ -44,6 +44,50 @@ pub async fn write_bronze(warehouse: &Path, rows: &[Row], mode: WriteMode) {
     delta::write(&url, bronze_schema(), vec![batch], &["year".to_string()], mode)
         .await
         .unwrap();
+    // An append keeps the metadata there; a replaced bronze table gets its symbols' metadata.
+    if mode != WriteMode::Append || !warehouse.join("bronze/symbol_metadata/_delta_log").exists() {
+        write_metadata(warehouse, rows).await;
+    }
+}
+
+/// The symbols' metadata the pipeline joins (`bronze/symbol_metadata`): every symbol of `rows`, in two sectors by
+/// turns.
+async fn write_metadata(warehouse: &Path, rows: &[Row]) {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let mut symbols: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("symbol", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("sector", DataType::Utf8, false),
+        Field::new("market_cap", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(symbols.iter().copied())),
+            Arc::new(StringArray::from_iter_values(
+                symbols.iter().map(|s| format!("{s} Corp")),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                (0..symbols.len()).map(|i| if i % 2 == 0 { "Energy" } else { "Utilities" }),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                (0..symbols.len()).map(|i| 1_000_000_000 * (i as i64 + 1)),
+            )),
+        ],
+    )
+    .unwrap();
+    let url = strata_connectors::location::resolve(
+        "bronze/symbol_metadata",
+        &strata_connectors::location::Warehouse::local(warehouse).unwrap(),
+    )
+    .unwrap();
+    delta::write(&url, schema, vec![batch], &[], WriteMode::Overwrite)
+        .await
+        .unwrap();
 }
 
 pub fn options(warehouse: &Path) -> StrataOptions {
