@@ -26,6 +26,7 @@ import sys
 import numpy as np
 import pandas as pd
 import talib
+from spikes import bad_ticks
 
 REL = 1e-9
 
@@ -57,18 +58,7 @@ def clean(ticks):
     kept = kept.sort_values(["symbol", "ts"], kind="mergesort")
     spikes = []
     for _, g in kept.groupby("symbol", sort=False):
-        x = g["price"].to_numpy(dtype=float)
-        flags = np.zeros(len(x), dtype=bool)
-        for i in range(len(x)):
-            lo = max(0, i - 3)
-            hi = lo + 7
-            if hi > len(x):
-                hi = len(x)
-                lo = max(0, hi - 7)
-            if hi - lo < 3:
-                continue
-            med = float(np.median(x[lo:hi]))
-            flags[i] = x[i] > 5 * med or x[i] * 5 < med
+        flags = bad_ticks(g["price"].to_numpy(dtype=float))
         spikes.append(pd.Series(flags, index=g.index))
     spike = pd.concat(spikes) if spikes else pd.Series(dtype=bool)
     violations["no_price_spike"] = int(spike.sum())

@@ -28,6 +28,7 @@ import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 from deltalake import DeltaTable
+from spikes import bad_ticks
 
 REL = 1e-9
 FIBONACCI = [3, 5, 8, 13, 21, 34]
@@ -48,18 +49,7 @@ def clean(bronze):
     b = b.drop_duplicates(["symbol", "ts"], keep="first")
     keep = []
     for _, g in b.groupby("symbol", sort=False):
-        x = g["close"].to_numpy(dtype=float)
-        flags = np.zeros(len(x), dtype=bool)
-        for i in range(len(x)):
-            lo = max(0, i - 3)
-            hi = lo + 7
-            if hi > len(x):
-                hi = len(x)
-                lo = max(0, hi - 7)
-            if hi - lo < 3:
-                continue
-            med = float(np.median(x[lo:hi]))
-            flags[i] = x[i] > 5 * med or x[i] * 5 < med
+        flags = bad_ticks(g["close"].to_numpy(dtype=float))
         keep.append(g[~flags])
     d = pd.concat(keep)
     d["trade_date"] = pd.to_datetime(d["ts"]).dt.tz_localize(None).dt.date if d["ts"].dt.tz is None else \
